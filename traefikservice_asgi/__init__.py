@@ -1,0 +1,25 @@
+"""Traefik's TraefikService (weighted round robin, sticky cookies, mirroring) as a pure
+ASGI middleware for Starlette and FastAPI, configured with the same Kubernetes YAML.
+
+    app.add_middleware(TraefikServiceMiddleware, config="routes/", backends={...})
+"""
+
+from ._exceptions import ConfigError, ConfigIssue, RuleError, TraefikServiceError
+from .app import create_app
+from .config import Config, load_config, load_config_text
+from .middleware import TraefikServiceMiddleware
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "ConfigIssue",
+    "RuleError",
+    "TraefikServiceError",
+    "TraefikServiceMiddleware",
+    "__version__",
+    "create_app",
+    "load_config",
+    "load_config_text",
+]

@@ -1,0 +1,47 @@
+"""Human-readable routes and service trees, for ``check``."""
+
+from __future__ import annotations
+
+from .config import Config, MirroringService, ServersService, Service, WeightedService
+
+__all__ = ["describe"]
+
+
+def _label(service: Service) -> str:
+    if isinstance(service, ServersService):
+        sticky = f", sticky cookie {service.sticky.name}" if service.sticky else ""
+        host = "" if service.pass_host_header else ", passHostHeader false"
+        servers = ", ".join(service.servers) or "no server (503)"
+        return f"servers {service.name}: {servers} (from {service.source}{sticky}{host})"
+    if isinstance(service, WeightedService):
+        sticky = f", sticky cookie {service.sticky.name}" if service.sticky else ""
+        return f"weighted {service.name}{sticky}"
+    return (
+        f"mirroring {service.name} (mirrorBody {str(service.mirror_body).lower()}, "
+        f"maxBodySize {service.max_body_size})"
+    )
+
+
+def _tree(service: Service, prefix: str, out: list[str]) -> None:
+    entries: list[tuple[str, Service]] = []
+    if isinstance(service, WeightedService):
+        entries = [(f"weight {c.weight}: ", c.service) for c in service.children]
+    elif isinstance(service, MirroringService):
+        entries = [("main: ", service.main)]
+        entries += [(f"mirror {m.percent} %: ", m.service) for m in service.mirrors]
+    for i, (tag, child) in enumerate(entries):
+        last = i == len(entries) - 1
+        out.append(f"{prefix}{'└── ' if last else '├── '}{tag}{_label(child)}")
+        _tree(child, prefix + ("    " if last else "│   "), out)
+
+
+def describe(config: Config) -> str:
+    out = [f"{len(config.routes)} route(s), in matching order:"]
+    for route in config.routes:
+        out.append(
+            f"{route.rule.text}  (priority {route.priority}, router {route.name}, "
+            f"{route.origin.file}:{route.origin.line})"
+        )
+        out.append(f"└── {_label(route.service)}")
+        _tree(route.service, "    ", out)
+    return "\n".join(out)

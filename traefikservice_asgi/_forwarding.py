@@ -1,0 +1,252 @@
+"""What a matched request looks like on its way to a backend, computed once per request.
+
+Traefik rewrites the request at its entry point (``pkg/middlewares/forwardedheaders``)
+and again in the reverse proxy (Go's ``httputil.ReverseProxy`` with Traefik's
+``Rewrite``). Every backend of one request, the main service and each mirror, sees the
+same result, so it is computed once when the route matches and carried in the scope
+under :data:`SCOPE_KEY`; a leaf only adds ``Host`` and the body framing.
+
+The rules, each observed on Traefik 3.7.15 (``traefik-observed.md`` §C):
+
+* from an untrusted peer (the default), every managed ``X-Forwarded-*`` / ``X-Real-Ip``
+  header is removed first, underscore spellings (``X_Forwarded_For``) included;
+* ``X-Real-Ip``, ``X-Forwarded-Proto``, ``-Port`` (from the Host header, else 80/443) and
+  ``-Host`` are set when absent; ``X-Forwarded-Server`` is always our hostname; the client
+  address is appended to ``X-Forwarded-For``;
+* hop-by-hop headers and every header named in ``Connection`` are dropped (managed
+  ``X-`` headers excepted, RFC 7230 §6.1); ``Te: trailers`` survives;
+* ``Content-Length``/``Transfer-Encoding`` are rebuilt from the framing, so a backend
+  never sees both; ``Accept-Encoding: gzip`` is added when the client sent none (Go's
+  transport does, and then decompresses a gzip answer transparently);
+* the target is the raw request path plus the query with ``;`` turned into ``&``.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from urllib.parse import quote
+
+from starlette.types import Scope
+
+__all__ = ["SCOPE_KEY", "Forward", "forward_of", "prepare", "without_body"]
+
+SCOPE_KEY = "traefikservice_asgi.forward"
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"proxy-connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+
+MANAGED_X_HEADERS = frozenset(
+    {
+        b"x-forwarded-proto",
+        b"x-forwarded-scheme",
+        b"x-forwarded-for",
+        b"x-forwarded-host",
+        b"x-forwarded-port",
+        b"x-forwarded-server",
+        b"x-forwarded-uri",
+        b"x-forwarded-method",
+        b"x-forwarded-prefix",
+        b"x-forwarded-tls-client-cert",
+        b"x-forwarded-tls-client-cert-info",
+        b"x-scheme",
+        b"x-real-ip",
+    }
+)
+
+HOSTNAME = socket.gethostname().encode()
+
+
+def _is_managed(lower_name: bytes) -> bool:
+    if not lower_name.startswith(b"x"):
+        return False
+    return lower_name in MANAGED_X_HEADERS or lower_name.replace(b"_", b"-") in MANAGED_X_HEADERS
+
+
+def _tokens(value: bytes) -> list[bytes]:
+    return [t.strip().lower() for t in value.split(b",") if t.strip()]
+
+
+def _host_port(host: bytes) -> bytes:
+    """The port of a Host value as Go's ``net.SplitHostPort`` finds it, or b""."""
+    if host.startswith(b"["):
+        end = host.find(b"]")
+        if end != -1 and host[end + 1 : end + 2] == b":":
+            return host[end + 2 :]
+        return b""
+    if host.count(b":") == 1:
+        return host.rpartition(b":")[2]
+    return b""
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """The request as every backend of this request will receive it."""
+
+    method: str
+    target: str  # raw path and query, e.g. "/a%20b?x=1&y=2"
+    host: bytes | None  # the client's Host header, for passHostHeader
+    headers: list[tuple[bytes, bytes]]  # without Host and body-framing headers
+    content_length: int | None  # None: no body or chunked (see chunked)
+    chunked: bool
+    gzip_added: bool  # Accept-Encoding: gzip was added by us, not by the client
+
+    @property
+    def has_body(self) -> bool:
+        return self.chunked or bool(self.content_length)
+
+    def framing_headers(self) -> list[tuple[bytes, bytes]]:
+        """``Content-Length``/``Transfer-Encoding`` as Go's transport writes them."""
+        if self.chunked:
+            return [(b"transfer-encoding", b"chunked")]
+        if self.content_length:
+            return [(b"content-length", str(self.content_length).encode())]
+        if self.method in ("POST", "PUT", "PATCH"):
+            return [(b"content-length", b"0")]
+        return []
+
+
+def prepare(
+    scope: Scope,
+    *,
+    trusted: Callable[[str], bool] | None = None,
+    hostname: bytes = HOSTNAME,
+) -> Forward:
+    """Compute the upstream view of ``scope`` (an ``http`` or ``websocket`` scope).
+
+    ``trusted(client_ip)`` says whether the peer's own ``X-Forwarded-*`` headers are kept
+    (Traefik's ``forwardedHeaders.trustedIPs``/``insecure``); by default none are.
+    """
+    client = scope.get("client")
+    client_ip = client[0] if client else ""
+    if "%" in client_ip:  # an IPv6 zone never goes upstream
+        client_ip = client_ip.partition("%")[0]
+    keep_x = trusted is not None and trusted(client_ip)
+
+    host: bytes | None = None
+    out: list[tuple[bytes, bytes]] = []
+    connection: set[bytes] = set()
+    prior_xff: list[bytes] = []
+    present: set[bytes] = set()
+    content_length: int | None = None
+    chunked = False
+    te_trailers = False
+    accept_encoding = False
+    has_range = False
+
+    for key, value in scope["headers"]:
+        name = key.lower()
+        if name == b"host":
+            if host is None:
+                host = value
+            continue
+        if name in HOP_BY_HOP:
+            if name == b"connection":
+                connection.update(_tokens(value))
+            elif name == b"transfer-encoding":
+                chunked = True
+            elif name == b"te" and b"trailers" in _tokens(value):
+                te_trailers = True
+            continue
+        if name == b"content-length":
+            try:
+                content_length = int(value)
+            except ValueError:
+                content_length = None
+            continue
+        if _is_managed(name):
+            if not keep_x:
+                continue
+            if name == b"x-forwarded-for":
+                prior_xff.append(value)
+                continue
+            present.add(name)
+        elif name == b"accept-encoding":
+            accept_encoding = True
+        elif name == b"range":
+            has_range = True
+        out.append((name, value))
+
+    if connection:
+        drop = {t for t in connection if not _is_managed(t)}
+        out = [(k, v) for k, v in out if k not in drop]
+    if te_trailers:
+        out.append((b"te", b"trailers"))
+
+    websocket = scope["type"] == "websocket"
+    tls = scope.get("scheme") in ("https", "wss")
+    if b"x-real-ip" not in present and client_ip:
+        out.append((b"x-real-ip", client_ip.encode()))
+    proto = b""
+    if b"x-forwarded-proto" in present:
+        proto = next(v for k, v in out if k == b"x-forwarded-proto")
+    else:
+        proto = (b"wss" if tls else b"ws") if websocket else (b"https" if tls else b"http")
+        out.append((b"x-forwarded-proto", proto))
+    if b"x-forwarded-port" not in present:
+        port = _host_port(host or b"")
+        if not port:
+            port = b"443" if proto in (b"https", b"wss") or tls else b"80"
+        out.append((b"x-forwarded-port", port))
+    if b"x-forwarded-host" not in present and host:
+        out.append((b"x-forwarded-host", host))
+    if b"x-forwarded-server" in present:
+        out = [(k, v) for k, v in out if k != b"x-forwarded-server"]
+    out.append((b"x-forwarded-server", hostname))
+    if client_ip:
+        out.append((b"x-forwarded-for", b", ".join([*prior_xff, client_ip.encode()])))
+    elif prior_xff:
+        out.append((b"x-forwarded-for", b", ".join(prior_xff)))
+
+    method = scope.get("method", "GET")
+    gzip_added = not accept_encoding and not has_range and method != "HEAD" and not websocket
+    if gzip_added:
+        out.append((b"accept-encoding", b"gzip"))
+
+    raw_path: bytes | None = scope.get("raw_path")
+    path = (
+        raw_path.decode("latin-1")
+        if raw_path
+        else quote(scope.get("path", "/"), safe="/%:@!$&'()*+,;=~")
+    )
+    query: bytes = scope.get("query_string", b"")
+    target = path + "?" + query.decode("latin-1").replace(";", "&") if query else path
+
+    return Forward(
+        method=method,
+        target=target,
+        host=host,
+        headers=out,
+        content_length=content_length if not chunked else None,
+        chunked=chunked,
+        gzip_added=gzip_added,
+    )
+
+
+def forward_of(scope: Scope) -> Forward:
+    """The :class:`Forward` of a scope, computed here if no route computed it (a leaf
+    used on its own, e.g. in a test)."""
+    forward: Forward | None = scope.get(SCOPE_KEY)
+    if forward is None:
+        forward = prepare(scope)
+    return forward
+
+
+def without_body(scope: Scope) -> Scope:
+    """A copy of ``scope`` whose request has no body and says so in its framing."""
+    forward = forward_of(scope)
+    copy = dict(scope)
+    copy[SCOPE_KEY] = replace(forward, content_length=None, chunked=False)
+    return copy

@@ -1,0 +1,96 @@
+"""The one place a configuration becomes runtime objects.
+
+Like Traefik's ``service.Manager``: every service node is built once (memoised by
+identity of the resolved node, which resolution already shares by Traefik name), so all
+routes referencing one TraefikService share one schedule, one sticky table and one
+mirror counter. Every node is an ASGI app; the leaves are :class:`~.proxy.Server`.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ._background import BackgroundTasks
+from ._responses import send_go_error
+from .config import Config, MirroringService, ServersService, Service, WeightedService
+from .loadbalancer.mirror import Mirror, Mirroring
+from .loadbalancer.wrr import Child, WeightedRoundRobin
+from .proxy import ClientHolder, Server
+from .rules import Rule
+
+__all__ = ["BuiltRoute", "build_routes"]
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltRoute:
+    name: str
+    rule: Rule
+    handler: ASGIApp
+
+
+async def _no_server(scope: Scope, receive: Receive, send: Send) -> None:
+    """A servers load balancer with no server (every endpoint gone): Traefik's 503."""
+    await send_go_error(send, 503, "no available server")
+
+
+class _Builder:
+    def __init__(self, holder: ClientHolder, tasks: BackgroundTasks, rng: random.Random) -> None:
+        self.holder = holder
+        self.tasks = tasks
+        self.rng = rng
+        self.built: dict[int, ASGIApp] = {}
+
+    def build(self, service: Service) -> ASGIApp:
+        handler = self.built.get(id(service))
+        if handler is None:
+            handler = self._build(service)
+            self.built[id(service)] = handler
+        return handler
+
+    def _build(self, service: Service) -> ASGIApp:
+        if isinstance(service, ServersService):
+            servers = [
+                Server(url, self.holder, pass_host_header=service.pass_host_header)
+                for url in service.servers
+            ]
+            if not servers:
+                return _no_server
+            if len(servers) == 1 and service.sticky is None:
+                return servers[0]  # a balancer of one adds nothing observable
+            return WeightedRoundRobin(
+                [Child(s.url, s) for s in servers],
+                sticky=service.sticky,
+                rng=self.rng,
+                name=service.name,
+            )
+        if isinstance(service, WeightedService):
+            return WeightedRoundRobin(
+                [Child(c.name, self.build(c.service), c.weight) for c in service.children],
+                sticky=service.sticky,
+                rng=self.rng,
+                name=service.name,
+            )
+        if isinstance(service, MirroringService):
+            return Mirroring(
+                self.build(service.main),
+                [Mirror(m.name, self.build(m.service), m.percent) for m in service.mirrors],
+                tasks=self.tasks,
+                mirror_body=service.mirror_body,
+                max_body_size=service.max_body_size,
+                name=service.name,
+            )
+        raise TypeError(f"unknown service node {service!r}")  # pragma: no cover
+
+
+def build_routes(
+    config: Config,
+    holder: ClientHolder,
+    tasks: BackgroundTasks,
+    rng: random.Random | None = None,
+) -> tuple[BuiltRoute, ...]:
+    """Turn ``config`` into routes in matching order (highest priority first)."""
+    builder = _Builder(holder, tasks, rng or random.Random())
+    return tuple(BuiltRoute(r.name, r.rule, builder.build(r.service)) for r in config.routes)

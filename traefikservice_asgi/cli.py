@@ -1,0 +1,140 @@
+"""The ``traefikservice-asgi`` command: ``serve``, ``check`` and ``demo``.
+
+As in uvicorn, the click commands only parse options and call programmatic functions;
+``sys.exit`` (through click) lives here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from ._exceptions import ConfigError
+from .config import load_config
+
+__all__ = ["main"]
+
+
+def _parse_backends(values: tuple[str, ...]) -> dict[str, list[str]]:
+    backends: dict[str, list[str]] = {}
+    for item in values:
+        key, sep, url = item.partition("=")
+        if not sep or "/" not in key or ":" not in key or not url:
+            raise click.BadParameter(
+                f"expected NAMESPACE/NAME:PORT=URL, got {item!r}", param_hint="--backend"
+            )
+        backends.setdefault(key, []).append(url)
+    return backends
+
+
+_paths = click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+_backend = click.option(
+    "--backend",
+    "backends",
+    multiple=True,
+    metavar="NS/NAME:PORT=URL",
+    help="Where a Kubernetes Service reference goes, e.g. default/app-v1:80=http://127.0.0.1:9001 "
+    "(repeat for more; twice for the same key makes a servers load balancer).",
+)
+_cross = click.option(
+    "--allow-cross-namespace",
+    is_flag=True,
+    help="Allow references to services in other namespaces (off by default, as in Traefik).",
+)
+
+
+@click.group()
+@click.version_option(package_name="traefikservice-asgi")
+def main() -> None:
+    """Traefik's TraefikService (canary, sticky, mirroring) as an ASGI gateway."""
+
+
+@main.command()
+@_paths
+@_backend
+@_cross
+def check(paths: tuple[str, ...], backends: tuple[str, ...], allow_cross_namespace: bool) -> None:
+    """Validate YAML files or folders; print the routes and each service's tree."""
+    from ._describe import describe
+
+    try:
+        config = load_config(
+            paths, backends=_parse_backends(backends), allow_cross_namespace=allow_cross_namespace
+        )
+    except ConfigError as exc:
+        for issue in exc.issues:
+            click.echo(f"error: {issue}", err=True)
+        click.echo(f"{len(exc.issues)} error(s)", err=True)
+        sys.exit(1)
+    for warning in config.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(describe(config))
+
+
+@main.command()
+@_paths
+@_backend
+@_cross
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+)
+def serve(
+    paths: tuple[str, ...],
+    backends: tuple[str, ...],
+    allow_cross_namespace: bool,
+    host: str,
+    port: int,
+    log_level: str,
+) -> None:
+    """Run the gateway under uvicorn."""
+    import uvicorn
+
+    from .app import create_app
+
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s: %(name)s: %(message)s")
+    try:
+        app = create_app(
+            paths, backends=_parse_backends(backends), allow_cross_namespace=allow_cross_namespace
+        )
+    except ConfigError as exc:
+        for issue in exc.issues:
+            click.echo(f"error: {issue}", err=True)
+        sys.exit(1)
+    for warning in app.config.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    # Traefik trusts no client X-Forwarded-* by default, so uvicorn must not either
+    # (proxy_headers), and it adds no Server header of its own.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        proxy_headers=False,
+        server_header=False,
+        lifespan="on",
+    )
+
+
+@main.command()
+@click.option(
+    "--requests",
+    "count",
+    default=9,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Requests per experiment to the weighted and the mirroring host.",
+)
+def demo(count: int) -> None:
+    """Replay the walkthrough: two local backends, the gateway, three experiments."""
+    import asyncio
+
+    from .demo import run_demo
+
+    sys.exit(asyncio.run(run_demo(count, echo=click.echo)))

@@ -1,0 +1,221 @@
+"""The validated configuration: frozen data that knows where it came from.
+
+Two layers, as in Traefik (CRD objects, then the dynamic configuration built from them):
+
+* **resources** (``IngressRoute``, ``TraefikService``, ``Service``, ``Endpoints``...), each
+  field already checked, camelCase keys mapped to snake_case;
+* the **resolved graph** the builder turns into ASGI apps: every reference followed,
+  every Kubernetes Service reference turned into server URLs, cycles refused. Its nodes
+  carry Traefik's names (``default-app-v1-80``, ``default-wrr``) because the sticky
+  cookie values are hashes of exactly those names.
+
+Nothing here does I/O or needs an event loop, so ``check`` and tests are cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..loadbalancer.sticky import CookieOptions
+from ..rules import Rule
+
+__all__ = [
+    "Config",
+    "EndpointSet",
+    "IngressRoute",
+    "KubeService",
+    "MirrorRef",
+    "MirroringService",
+    "MirroringSpec",
+    "Origin",
+    "Route",
+    "RouteSpec",
+    "ServersService",
+    "Service",
+    "ServicePort",
+    "ServiceRef",
+    "TraefikService",
+    "WeightedChild",
+    "WeightedService",
+    "WeightedSpec",
+    "MirrorTarget",
+]
+
+Kind = Literal["Service", "TraefikService"]
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a value was written: file, line, resource and field path."""
+
+    file: str | None
+    line: int | None
+    resource: str
+    path: str
+
+    def describe(self) -> str:
+        where = f"{self.file}:{self.line}" if self.file else "<config>"
+        return f"{where} ({self.resource} {self.path})"
+
+
+# --------------------------------------------------------------------------- resources
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRef:
+    """Traefik's ``LoadBalancerSpec``: a reference to a Kubernetes Service or a
+    TraefikService, with its per-reference options."""
+
+    name: str
+    kind: Kind
+    namespace: str
+    origin: Origin
+    port: int | str | None = None
+    weight: int | None = None
+    scheme: str | None = None
+    pass_host_header: bool = True
+    sticky: CookieOptions | None = None  # per-server cookie (Service kind only)
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorRef:
+    ref: ServiceRef
+    percent: int
+
+
+@dataclass(frozen=True, slots=True)
+class WeightedSpec:
+    services: tuple[ServiceRef, ...]
+    sticky: CookieOptions | None  # name None -> Traefik's default, filled in by resolve
+
+
+@dataclass(frozen=True, slots=True)
+class MirroringSpec:
+    main: ServiceRef
+    mirrors: tuple[MirrorRef, ...]
+    mirror_body: bool = True
+    max_body_size: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class TraefikService:
+    namespace: str
+    name: str
+    origin: Origin
+    spec: WeightedSpec | MirroringSpec
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    rule: Rule
+    priority: int
+    services: tuple[ServiceRef, ...]
+    origin: Origin
+
+
+@dataclass(frozen=True, slots=True)
+class IngressRoute:
+    namespace: str
+    name: str
+    origin: Origin
+    routes: tuple[RouteSpec, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePort:
+    port: int
+    name: str = ""
+    target_port: int | str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KubeService:
+    namespace: str
+    name: str
+    origin: Origin
+    type: str = "ClusterIP"
+    ports: tuple[ServicePort, ...] = ()
+    external_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSet:
+    """Addresses serving one port name of a Service (from Endpoints or EndpointSlice)."""
+
+    namespace: str
+    service: str
+    port_name: str
+    port: int
+    addresses: tuple[str, ...]
+    origin: Origin
+
+
+# --------------------------------------------------------------------- resolved graph
+
+
+@dataclass(frozen=True, slots=True)
+class ServersService:
+    """A Kubernetes Service reference resolved to server URLs (a servers load balancer)."""
+
+    name: str
+    servers: tuple[str, ...]
+    origin: Origin
+    source: str  # how the URLs were found, for `check`
+    pass_host_header: bool = True
+    sticky: CookieOptions | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WeightedChild:
+    name: str
+    weight: int
+    service: Service
+
+
+@dataclass(frozen=True, slots=True)
+class WeightedService:
+    name: str
+    children: tuple[WeightedChild, ...]
+    origin: Origin
+    sticky: CookieOptions | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorTarget:
+    name: str
+    percent: int
+    service: Service
+
+
+@dataclass(frozen=True, slots=True)
+class MirroringService:
+    name: str
+    main: Service
+    mirrors: tuple[MirrorTarget, ...]
+    origin: Origin
+    mirror_body: bool = True
+    max_body_size: int = -1
+
+
+Service = ServersService | WeightedService | MirroringService
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A router: its rule, priority and the service it sends matching requests to."""
+
+    name: str
+    rule: Rule
+    priority: int
+    service: Service
+    origin: Origin
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A loaded, validated and resolved configuration, ready to build."""
+
+    routes: tuple[Route, ...]
+    services: dict[str, Service] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()

@@ -1,0 +1,344 @@
+"""From resources to the service graph: follow references, find servers, refuse cycles.
+
+Names follow Traefik's Kubernetes CRD provider, because sticky cookie values and default
+cookie names are hashes of them: a Service child is ``Normalize(ns-name-port)``
+(``default-app-v1-80``), a TraefikService ``Normalize(ns-name)`` (``default-wrr``), a route
+``Normalize(ns-ingress-<sha256(match)[:20]>)``.
+
+A Kubernetes Service reference (name, port, namespace) finds its servers in this order:
+
+1. an explicit ``backends`` entry ``"ns/name:port" -> URL`` (the port as written, or
+   its number/name counterpart from the Service document);
+2. the ``Endpoints``/``EndpointSlice`` documents of that Service: the Service port is
+   mapped to the endpoint port through its name, as Kubernetes and Traefik do; several
+   addresses form a servers load balancer;
+3. a Service of ``type: ExternalName``: ``scheme://externalName:port``;
+4. the in-cluster DNS name ``http://name.ns.svc:port``, so the same YAML works unchanged
+   inside a cluster.
+
+The scheme is ``https`` for port 443 or a port named ``https*`` unless ``scheme`` says
+otherwise, as in Traefik.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from urllib.parse import urlsplit
+
+from .._exceptions import ConfigIssue
+from ..loadbalancer.sticky import CookieOptions, default_cookie_name
+from ._models import (
+    Config,
+    EndpointSet,
+    MirroringService,
+    MirroringSpec,
+    MirrorTarget,
+    Origin,
+    Route,
+    ServersService,
+    Service,
+    ServicePort,
+    ServiceRef,
+    TraefikService,
+    WeightedChild,
+    WeightedService,
+)
+from ._parse import Resources
+
+__all__ = ["normalize", "resolve"]
+
+PROVIDER = "kubernetescrd"
+
+_NORMALIZE = re.compile(r"[^\W_]+")
+
+
+def normalize(name: str) -> str:
+    """Traefik's ``provider.Normalize``: runs of non letters/digits become one ``-``."""
+    return "-".join(_NORMALIZE.findall(name))
+
+
+def _issue(origin: Origin, message: str, subpath: str = "") -> ConfigIssue:
+    path = origin.path + (f".{subpath}" if subpath else "")
+    return ConfigIssue(message, origin.file, origin.line, origin.resource, path or None)
+
+
+def _with_default_name(sticky: CookieOptions | None, service_name: str) -> CookieOptions | None:
+    if sticky is None or sticky.name:
+        return sticky
+    return CookieOptions(
+        name=default_cookie_name(f"{service_name}@{PROVIDER}"),
+        secure=sticky.secure,
+        http_only=sticky.http_only,
+        same_site=sticky.same_site,
+        max_age=sticky.max_age,
+        path=sticky.path,
+        domain=sticky.domain,
+    )
+
+
+class _Resolver:
+    def __init__(
+        self,
+        res: Resources,
+        backends: Mapping[str, str | Sequence[str]],
+        allow_cross_namespace: bool,
+    ) -> None:
+        self.res = res
+        self.backends = backends
+        self.allow_cross_namespace = allow_cross_namespace
+        self.issues: list[ConfigIssue] = []
+        self.services: dict[str, Service] = {}
+        self.failed: set[tuple[str, str]] = set()
+        self.stack: list[tuple[str, str]] = []
+        self.endpoints: dict[tuple[str, str], list[EndpointSet]] = {}
+        for e in res.endpoints:
+            self.endpoints.setdefault((e.namespace, e.service), []).append(e)
+
+    # ------------------------------------------------------------------ references
+
+    def ref(self, ref: ServiceRef, parent_ns: str, name: str | None = None) -> Service | None:
+        if ref.namespace != parent_ns and not self.allow_cross_namespace:
+            self.issues.append(
+                _issue(
+                    ref.origin,
+                    f"service {ref.namespace}/{ref.name} not in the parent resource namespace "
+                    f"{parent_ns} (enable allow_cross_namespace to allow it)",
+                    "namespace",
+                )
+            )
+            return None
+        if ref.kind == "TraefikService":
+            return self.traefik_service(ref)
+        return self.kube_service(ref, name)
+
+    def traefik_service(self, ref: ServiceRef) -> Service | None:
+        key = (ref.namespace, ref.name)
+        ts = self.res.traefik_services.get(key)
+        if ts is None:
+            self.issues.append(
+                _issue(ref.origin, f"TraefikService {ref.namespace}/{ref.name} not found", "name")
+            )
+            return None
+        if key in self.stack:
+            cycle = [*self.stack[self.stack.index(key) :], key]
+            chain = " -> ".join(f"{ns}/{n}" for ns, n in cycle)
+            self.issues.append(_issue(ref.origin, f"reference cycle: {chain}", "name"))
+            self.failed.add(key)
+            return None
+        if key in self.failed:
+            return None
+        name = normalize(f"{ts.namespace}-{ts.name}")
+        if name in self.services:
+            return self.services[name]
+        self.stack.append(key)
+        try:
+            built = self.build_traefik_service(ts, name)
+        finally:
+            self.stack.pop()
+        if built is None:
+            self.failed.add(key)
+            return None
+        self.services[name] = built
+        return built
+
+    def build_traefik_service(self, ts: TraefikService, name: str) -> Service | None:
+        spec = ts.spec
+        ok = True
+        if isinstance(spec, MirroringSpec):
+            main = self.ref(spec.main, ts.namespace)
+            mirrors = []
+            for m in spec.mirrors:
+                target = self.ref(m.ref, ts.namespace)
+                if target is None:
+                    ok = False
+                else:
+                    mirrors.append(MirrorTarget(self.child_name(m.ref), m.percent, target))
+            if main is None or not ok:
+                return None
+            return MirroringService(
+                name, main, tuple(mirrors), ts.origin, spec.mirror_body, spec.max_body_size
+            )
+        children = []
+        for child_ref in spec.services:
+            child = self.ref(child_ref, ts.namespace)
+            if child is None:
+                ok = False
+                continue
+            weight = 1 if child_ref.weight is None else child_ref.weight
+            children.append(WeightedChild(self.child_name(child_ref), weight, child))
+        if not ok:
+            return None
+        return WeightedService(
+            name, tuple(children), ts.origin, _with_default_name(spec.sticky, name)
+        )
+
+    @staticmethod
+    def child_name(ref: ServiceRef) -> str:
+        if ref.kind == "TraefikService":
+            return normalize(f"{ref.namespace}-{ref.name}")
+        return normalize(f"{ref.namespace}-{ref.name}-{ref.port}")
+
+    # ------------------------------------------------------------ Kubernetes Services
+
+    def kube_service(self, ref: ServiceRef, name: str | None) -> Service | None:
+        lb_name = name or self.child_name(ref)
+        found = self.servers_for(ref)
+        if found is None:
+            return None
+        servers, source = found
+        service = ServersService(
+            name=lb_name,
+            servers=tuple(servers),
+            origin=ref.origin,
+            source=source,
+            pass_host_header=ref.pass_host_header,
+            sticky=_with_default_name(ref.sticky, lb_name),
+        )
+        existing = self.services.get(lb_name)
+        if existing == service:
+            return existing  # one shared balancer per name, as Traefik builds it once
+        self.services.setdefault(lb_name, service)
+        return service
+
+    def servers_for(self, ref: ServiceRef) -> tuple[list[str], str] | None:
+        svc = self.res.services.get((ref.namespace, ref.name))
+        port: ServicePort | None = None
+        if svc is not None:
+            port = next((p for p in svc.ports if ref.port in (p.port, p.name)), None)
+            if port is None:
+                known = ", ".join(
+                    f"{p.port}/{p.name}" if p.name else str(p.port) for p in svc.ports
+                )
+                self.issues.append(
+                    _issue(
+                        ref.origin,
+                        f"port {ref.port} not found in Service {ref.namespace}/{ref.name} "
+                        f"(ports: {known or 'none'})",
+                        "port",
+                    )
+                )
+                return None
+
+        for key in self.backend_keys(ref, port):
+            if key in self.backends:
+                value = self.backends[key]
+                given = [value] if isinstance(value, str) else list(value)
+                bad = [u for u in given if not _valid_url(u)]
+                if bad or not given:
+                    self.issues.append(
+                        _issue(
+                            ref.origin,
+                            f"backend {key}: must be an http(s)://host:port URL, got {bad or given!r}",
+                        )
+                    )
+                    return None
+                return [u.rstrip("/") for u in given], f"backends[{key!r}]"
+
+        scheme = ref.scheme or _default_scheme(
+            port.port if port else ref.port, port.name if port else ref.port
+        )
+        if svc is not None and port is not None:
+            sets = [
+                e
+                for e in self.endpoints.get((ref.namespace, ref.name), [])
+                if e.port_name == port.name
+            ]
+            if sets:
+                urls: list[str] = []
+                for e in sets:
+                    for address in e.addresses:
+                        host = f"[{address}]" if ":" in address else address
+                        url = f"{scheme}://{host}:{e.port}"
+                        if url not in urls:
+                            urls.append(url)
+                return urls, "endpoints"
+            if svc.type == "ExternalName" and svc.external_name:
+                return [f"{scheme}://{svc.external_name}:{port.port}"], "ExternalName"
+            return [f"{scheme}://{ref.name}.{ref.namespace}.svc:{port.port}"], "cluster DNS"
+        if isinstance(ref.port, str):
+            self.issues.append(
+                _issue(
+                    ref.origin,
+                    f'port "{ref.port}" is a name, and there is no Service document '
+                    f"{ref.namespace}/{ref.name} (nor a backends entry) to resolve it",
+                    "port",
+                )
+            )
+            return None
+        return [f"{scheme}://{ref.name}.{ref.namespace}.svc:{ref.port}"], "cluster DNS"
+
+    @staticmethod
+    def backend_keys(ref: ServiceRef, port: ServicePort | None) -> list[str]:
+        keys = [f"{ref.namespace}/{ref.name}:{ref.port}"]
+        if port is not None:
+            keys += [f"{ref.namespace}/{ref.name}:{p}" for p in (port.port, port.name) if p]
+        return keys
+
+    # ----------------------------------------------------------------------- routes
+
+    def routes(self) -> list[Route]:
+        out: list[Route] = []
+        for ir in self.res.ingress_routes:
+            for spec in ir.routes:
+                digest = hashlib.sha256(spec.rule.text.encode()).hexdigest()[:20]
+                name = normalize(f"{ir.namespace}-{ir.name}-{digest}")
+                service: Service | None
+                refs = spec.services
+                if len(refs) == 1 and refs[0].kind == "TraefikService":
+                    service = self.ref(refs[0], ir.namespace)
+                elif len(refs) == 1:
+                    service = self.ref(refs[0], ir.namespace, name)
+                else:
+                    children = []
+                    ok = True
+                    for r in refs:
+                        child = self.ref(r, ir.namespace)
+                        if child is None:
+                            ok = False
+                            continue
+                        children.append(
+                            WeightedChild(
+                                self.child_name(r), 1 if r.weight is None else r.weight, child
+                            )
+                        )
+                    service = (
+                        WeightedService(name, tuple(children), spec.origin)
+                        if ok and children
+                        else None
+                    )
+                if service is not None:
+                    out.append(Route(name, spec.rule, spec.priority, service, spec.origin))
+        # Highest priority first; equal priorities keep file order (Traefik: unspecified).
+        out.sort(key=lambda route: -route.priority)
+        return out
+
+
+def _default_scheme(number: int | str | None, name: int | str | None) -> str:
+    if number == 443 or (isinstance(name, str) and name.startswith("https")):
+        return "https"
+    return "http"
+
+
+def _valid_url(url: object) -> bool:
+    if not isinstance(url, str):
+        return False
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.path in ("", "/")
+
+
+def resolve(
+    res: Resources,
+    backends: Mapping[str, str | Sequence[str]] | None = None,
+    *,
+    allow_cross_namespace: bool = False,
+) -> tuple[Config, list[ConfigIssue]]:
+    """Resolve every route (and every TraefikService, used or not, so errors in an
+    unused one are still reported)."""
+    resolver = _Resolver(res, backends or {}, allow_cross_namespace)
+    routes = resolver.routes()
+    for ts in res.traefik_services.values():
+        resolver.traefik_service(ServiceRef(ts.name, "TraefikService", ts.namespace, ts.origin))
+    config = Config(tuple(routes), dict(resolver.services), tuple(res.warnings))
+    return config, resolver.issues

@@ -1,0 +1,122 @@
+"""Multi-document YAML with the line of every value, for errors that point at the line.
+
+PyYAML's composer gives node marks; we construct plain Python values from the nodes and
+keep a map from each value's field path (``("spec", "weighted", "services", 1,
+"weight")``) to its 1-based line. Duplicate keys are errors (kubectl refuses them too),
+merge keys work, and aliases are expanded under a node budget so an alias bomb
+("billion laughs") is refused quickly instead of exhausting memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+try:  # the C loader is several times faster on large files
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+__all__ = ["Document", "YamlProblem", "parse_documents"]
+
+Path = tuple[str | int, ...]
+
+MAX_NODES = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class YamlProblem:
+    message: str
+    line: int | None
+
+
+@dataclass(slots=True)
+class Document:
+    """One YAML document: its data, where it starts, and the line of each value."""
+
+    data: Any
+    line: int
+    lines: dict[Path, int] = field(default_factory=dict)
+
+    def line_of(self, path: Path) -> int:
+        """The line of ``path``, or of its nearest ancestor that has one."""
+        while path:
+            line = self.lines.get(path)
+            if line is not None:
+                return line
+            path = path[:-1]
+        return self.line
+
+
+class _Builder:
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+        self.nodes = 0
+        self.problems: list[YamlProblem] = []
+
+    def build(self, node: yaml.Node, path: Path, lines: dict[Path, int]) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise _TooLarge
+        lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            self.loader.flatten_mapping(node)
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.loader.construct_object(key_node, deep=True)
+                if not isinstance(key, (str, int, float, bool)) and key is not None:
+                    self.problems.append(
+                        YamlProblem("mapping keys must be scalars", key_node.start_mark.line + 1)
+                    )
+                    continue
+                if key in result:
+                    self.problems.append(
+                        YamlProblem(f"duplicate key {key!r}", key_node.start_mark.line + 1)
+                    )
+                    continue
+                child = (*path, key if isinstance(key, (str, int)) else str(key))
+                result[key] = self.build(value_node, child, lines)
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i), lines) for i, item in enumerate(node.value)]
+        return self.loader.construct_object(node, deep=True)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def parse_documents(text: str) -> tuple[list[Document], list[YamlProblem]]:
+    """Every document of ``text``; empty documents are dropped. A syntax error stops the
+    file (nothing after it can be trusted) and is reported with its line."""
+    loader = _Loader(text)
+    builder = _Builder(loader)
+    documents: list[Document] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            lines: dict[Path, int] = {}
+            data = builder.build(node, (), lines)
+            if data is not None:
+                documents.append(Document(data, node.start_mark.line + 1, lines))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        detail = exc.problem or exc.context or "invalid YAML"
+        if exc.context and exc.problem:
+            detail = f"{exc.problem} ({exc.context})"
+        builder.problems.append(
+            YamlProblem(f"YAML syntax error: {detail}", mark.line + 1 if mark else None)
+        )
+    except yaml.YAMLError as exc:
+        builder.problems.append(YamlProblem(f"YAML error: {exc}", None))
+    except _TooLarge:
+        builder.problems.append(
+            YamlProblem(f"document expands to more than {MAX_NODES} nodes (an alias bomb?)", None)
+        )
+    finally:
+        loader.dispose()
+    return documents, builder.problems

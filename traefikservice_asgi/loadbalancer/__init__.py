@@ -1,0 +1,1 @@
+"""One module per balancing strategy, named as Traefik's packages are."""

@@ -1,0 +1,206 @@
+"""Sticky sessions by cookie, as Traefik 3.7 writes and reads them.
+
+Traefik's ``pkg/server/cookie`` and ``loadbalancer/wrr/sticky.go`` fix every observable
+detail, and clients depend on them (a cookie set by Traefik must keep working here):
+
+* the default name is ``"_" + sha1("_TRAEFIK_BACKEND_" + <service>@<provider>)[:5]``; a
+  configured name is sanitised (bytes outside the cookie token set become ``_``);
+* the value for a target is ``sha256(<target name>)[:16]`` (v3.3.4+); the legacy values of
+  earlier releases (the plain name, FNV-1 64 hex, FNV-1 of that) still pin the target, and
+  the response then carries a ``Set-Cookie`` rewriting it to the current value;
+* the request cookie is found as Go's ``Request.Cookie`` finds it: the first well-formed
+  cookie of that name in any ``Cookie`` header;
+* ``Set-Cookie`` is serialised as Go's ``http.Cookie.String`` does, attributes in the
+  order ``Path; Domain; Max-Age; HttpOnly; Secure; SameSite``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+__all__ = [
+    "CookieOptions",
+    "StickyCookie",
+    "cookie_value",
+    "default_cookie_name",
+    "fnv1_64_hex",
+    "request_cookie",
+    "sanitize_cookie_name",
+]
+
+T = TypeVar("T")
+
+_TOKEN_EXTRA = frozenset(b"!#$%&'*+-.^_`|~")
+
+
+def _is_token_byte(b: int) -> bool:
+    return 0x30 <= b <= 0x39 or 0x41 <= b <= 0x5A or 0x61 <= b <= 0x7A or b in _TOKEN_EXTRA
+
+
+def sanitize_cookie_name(name: str) -> str:
+    """Traefik's ``sanitizeName``: every character outside ``A-Za-z0-9`` and
+    ``!#$%&'*+-.^`|~`` becomes ``_``, so a configured name is always a valid token."""
+    return "".join(c if ord(c) < 0x80 and _is_token_byte(ord(c)) else "_" for c in name)
+
+
+def default_cookie_name(qualified_service: str) -> str:
+    """The name Traefik uses when ``cookie.name`` is empty, from the provider-qualified
+    service name (``default-wrr@kubernetescrd``)."""
+    digest = hashlib.sha1(f"_TRAEFIK_BACKEND_{qualified_service}".encode()).hexdigest()
+    return "_" + digest[:5]
+
+
+def cookie_value(target: str) -> str:
+    """The cookie value pinning ``target`` (a child service name or a server URL)."""
+    return hashlib.sha256(target.encode()).hexdigest()[:16]
+
+
+def fnv1_64_hex(text: str) -> str:
+    """FNV-1 (not 1a) 64-bit, lowercase hex without zero padding: Traefik 2.11-3.3.3's
+    cookie value, still accepted (and rewritten) by 3.7."""
+    h = 0xCBF29CE484222325
+    for byte in text.encode():
+        h = (h * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+        h ^= byte
+    return format(h, "x")
+
+
+def _valid_value_byte(b: int) -> bool:
+    return 0x20 <= b < 0x7F and b not in (0x22, 0x3B, 0x5C)  # '"', ';', '\\'
+
+
+def request_cookie(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
+    """The value of the first well-formed cookie called ``name``, as Go's
+    ``Request.Cookie`` returns it; malformed pairs are skipped, not fatal."""
+    for key, line in headers:
+        if key.lower() != b"cookie":
+            continue
+        for part in line.split(b";"):
+            part = part.strip(b" \t")
+            if not part:
+                continue
+            cname, _, value = part.partition(b"=")
+            if cname != name:
+                continue
+            if len(value) > 1 and value[:1] == b'"' and value[-1:] == b'"':
+                value = value[1:-1]
+            if all(_valid_value_byte(b) for b in value):
+                return value.decode("ascii")
+    return None
+
+
+def _sanitize_path(path: str) -> str:
+    return "".join(c for c in path if 0x20 <= ord(c) < 0x7F and c != ";")
+
+
+def _valid_domain(domain: str) -> bool:
+    # Go's isCookieDomainName, enough for the names a config carries.
+    if not domain or len(domain) > 255:
+        return False
+    last = "."
+    ok = False
+    part_len = 0
+    for c in domain:
+        if c.isascii() and c.isalpha():
+            ok = True
+            part_len += 1
+        elif c.isdigit():
+            part_len += 1
+        elif c == "-":
+            if last == ".":
+                return False
+            part_len += 1
+        elif c == ".":
+            if last in ".-" or part_len > 63 or part_len == 0:
+                return False
+            part_len = 0
+        else:
+            return False
+        last = c
+    return last != "-" and part_len <= 63 and ok
+
+
+_SAME_SITE = {"none": "None", "lax": "Lax", "strict": "Strict"}
+
+
+@dataclass(frozen=True, slots=True)
+class CookieOptions:
+    """The ``sticky.cookie`` attributes; defaults are Traefik's (only ``Path=/``)."""
+
+    name: str
+    secure: bool = False
+    http_only: bool = False
+    same_site: str | None = None
+    max_age: int = 0
+    path: str = "/"
+    domain: str | None = None
+
+    def set_cookie(self, value: str) -> bytes:
+        """The ``Set-Cookie`` header value, byte for byte as Go serialises it."""
+        parts = [f"{self.name}={value}"]
+        if self.path:
+            parts.append(f"Path={_sanitize_path(self.path)}")
+        if self.domain:
+            domain = self.domain[1:] if self.domain.startswith(".") else self.domain
+            if _valid_domain(domain):
+                parts.append(f"Domain={domain}")
+        if self.max_age > 0:
+            parts.append(f"Max-Age={self.max_age}")
+        elif self.max_age < 0:
+            parts.append("Max-Age=0")
+        if self.http_only:
+            parts.append("HttpOnly")
+        if self.secure:
+            parts.append("Secure")
+        same_site = _SAME_SITE.get((self.same_site or "").lower())
+        if same_site:
+            parts.append(f"SameSite={same_site}")
+        return "; ".join(parts).encode("latin-1")
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry(Generic[T]):
+    target: T
+    header: bytes  # the Set-Cookie value pinning this target
+
+
+class StickyCookie(Generic[T]):
+    """Maps cookie values to targets and targets to their ``Set-Cookie`` header.
+
+    Built once per balancer; all lookups are dict hits, so a sticky request costs one
+    header scan and two dictionary reads.
+    """
+
+    __slots__ = ("_by_value", "_compat", "_header", "name", "name_bytes", "options")
+
+    def __init__(self, options: CookieOptions, targets: Mapping[str, T]) -> None:
+        self.options = options
+        self.name = options.name
+        self.name_bytes = options.name.encode("latin-1")
+        self._by_value: dict[str, T] = {}
+        self._compat: dict[str, T] = {}
+        self._header: dict[str, bytes] = {}
+        for key, target in targets.items():
+            value = cookie_value(key)
+            self._by_value[value] = target
+            self._header[key] = options.set_cookie(value)
+            fnv = fnv1_64_hex(key)
+            # Earlier releases' values: plain name, FNV-1, and the "double hash" FNV-1 of
+            # that hex (Traefik 3.0-3.3.3 for servers); setdefault keeps the first owner.
+            for legacy in (key, fnv, fnv1_64_hex(fnv)):
+                self._compat.setdefault(legacy, target)
+
+    def lookup(self, value: str) -> tuple[T | None, bool]:
+        """The target a cookie value pins, and whether the value must be rewritten."""
+        target = self._by_value.get(value)
+        if target is not None:
+            return target, False
+        target = self._compat.get(value)
+        return target, target is not None
+
+    def header_for(self, key: str) -> bytes:
+        """The precomputed ``Set-Cookie`` value for the target registered as ``key``."""
+        return self._header[key]

@@ -1,0 +1,140 @@
+"""Traefik's weighted round robin: earliest deadline first on a Go heap.
+
+Port of ``pkg/server/service/loadbalancer/wrr/wrr.go`` (Traefik 3.7). Each child gets
+``deadline = current + 1/weight`` when added; a pick pops the smallest deadline, makes it
+current, adds ``1/weight`` and pushes the child back. Deadlines are float64 and the heap
+sifts exactly like Go's, so the pick sequence equals Traefik's for any weights, float
+drift included (3:5:7 diverges from the ideal cycle at request 44, in Traefik too).
+
+Children are added in a random order, as Traefik shuffles them on every build: only
+exact ties at the start depend on it (1:1 starts with either child). Pass ``rng`` to make
+that order reproducible. A child with weight <= 0 is never added: it cannot be picked,
+not even through a sticky cookie (Traefik issue #8157).
+
+The same class is the servers load balancer of a Kubernetes Service (one child per
+endpoint, weight 1, pinned by a cookie whose value hashes the server URL), as in v3.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .._responses import send_go_error
+from . import _goheap
+from .sticky import CookieOptions, StickyCookie, request_cookie
+
+__all__ = ["Child", "WeightedRoundRobin"]
+
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    """One child of a balancer: its name (the sticky key), handler and weight."""
+
+    name: str
+    handler: ASGIApp
+    weight: int = 1
+
+
+class _Entry:
+    __slots__ = ("deadline", "handler", "inverse", "name", "weight")
+
+    def __init__(self, child: Child) -> None:
+        self.name = child.name
+        self.handler = child.handler
+        self.weight = float(child.weight)
+        self.inverse = 1.0 / self.weight
+        self.deadline = 0.0
+
+
+def with_set_cookie(send: Send, header: bytes) -> Send:
+    """Wrap ``send`` so the response starts with ``Set-Cookie: header``.
+
+    Traefik sets the header before the child runs, so it precedes the backend's own
+    cookies and those of deeper sticky levels, and it is present on a 502 or 503 too.
+    """
+
+    async def sender(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = dict(message)
+            message["headers"] = [(b"set-cookie", header), *message.get("headers", ())]
+        await send(message)
+
+    return sender
+
+
+class WeightedRoundRobin:
+    """An ASGI app that hands each request to one child, in Traefik's order."""
+
+    __slots__ = ("_current", "_heap", "_sticky", "_up", "name")
+
+    def __init__(
+        self,
+        children: Sequence[Child],
+        *,
+        sticky: CookieOptions | None = None,
+        rng: random.Random | None = None,
+        name: str = "",
+    ) -> None:
+        self.name = name
+        self._heap: list[_Entry] = []
+        self._current = 0.0
+        order = list(children)
+        (rng or random.Random()).shuffle(order)
+        entries: dict[str, _Entry] = {}
+        for child in order:
+            if child.weight <= 0:
+                continue
+            entry = _Entry(child)
+            entry.deadline = self._current + entry.inverse
+            _goheap.push(self._heap, entry)
+            entries[child.name] = entry
+        self._up: set[str] = set(entries)
+        self._sticky = StickyCookie(sticky, entries) if sticky is not None else None
+
+    def set_status(self, child: str, up: bool) -> None:
+        """Mark a child healthy or not; an unhealthy child keeps its place in the
+        schedule and is skipped when its turn comes, as in Traefik."""
+        if up:
+            self._up.add(child)
+        else:
+            self._up.discard(child)
+
+    def next_child(self) -> str | None:
+        """Advance the schedule; the name of the next healthy child, or None."""
+        entry = self._next()
+        return entry.name if entry is not None else None
+
+    def _next(self) -> _Entry | None:
+        heap = self._heap
+        if not heap or not self._up:
+            return None
+        while True:
+            entry = _goheap.pop(heap)
+            self._current = entry.deadline
+            entry.deadline += entry.inverse
+            _goheap.push(heap, entry)
+            if entry.name in self._up:
+                return entry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        sticky = self._sticky
+        if sticky is not None:
+            value = request_cookie(scope["headers"], sticky.name_bytes)
+            if value is not None:
+                pinned, rewrite = sticky.lookup(value)
+                if pinned is not None and pinned.name in self._up:
+                    if rewrite:
+                        send = with_set_cookie(send, sticky.header_for(pinned.name))
+                    await pinned.handler(scope, receive, send)
+                    return
+        entry = self._next()
+        if entry is None:
+            await send_go_error(send, 503, "no available server")
+            return
+        if sticky is not None:
+            send = with_set_cookie(send, sticky.header_for(entry.name))
+        await entry.handler(scope, receive, send)

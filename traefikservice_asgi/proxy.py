@@ -1,0 +1,204 @@
+"""The leaf of every service tree: forward one request to one server URL.
+
+Requests go through one shared ``httpx.AsyncClient`` (connection pooling across every
+route), streamed both ways. Failures become the responses Traefik's proxy sends
+(``pkg/proxy/httputil/proxy.go``, ``ComputeStatusCode``): a timeout is ``504 Gateway
+Timeout``, a refused or broken connection ``502 Bad Gateway``, each with the bare status
+text as body. A backend that fails after the response has started cannot be turned
+into a status any more: the client's response is aborted, never finished as if complete.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import logging
+import zlib
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import httpx
+from starlette.types import Receive, Scope, Send
+
+from ._exceptions import TraefikServiceError
+from ._forwarding import forward_of
+from ._responses import send_proxy_error
+
+__all__ = ["ClientHolder", "Server", "UpstreamAborted", "default_client", "no_cookie_jar"]
+
+logger = logging.getLogger("traefikservice_asgi.proxy")
+
+# Response headers never passed back: hop-by-hop ones (Go's ReverseProxy drops them), and
+# Date, which the ASGI server adds itself (passing the backend's would send two).
+_RESPONSE_DROP = frozenset(
+    {
+        b"connection",
+        b"proxy-connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"date",
+    }
+)
+
+
+class UpstreamAborted(TraefikServiceError):
+    """The backend failed after the response had started; the client connection is
+    aborted so the client sees an incomplete response, not a silently truncated one."""
+
+
+class _BlockAllCookies(http.cookiejar.DefaultCookiePolicy):
+    """A shared client must never keep one user's cookies for another."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: object) -> bool:
+        return False
+
+
+def no_cookie_jar() -> http.cookiejar.CookieJar:
+    """A cookie jar that refuses every cookie: responses never leak into later requests."""
+    return http.cookiejar.CookieJar(policy=_BlockAllCookies())
+
+
+def default_client() -> httpx.AsyncClient:
+    """The shared client the gateway creates when none is given.
+
+    Traefik's transport defaults: 30 s to connect, no read timeout (a slow backend is
+    allowed to be slow), idle connections kept 90 s; no redirects followed, no cookie
+    jar, and no proxy or ``.netrc`` from the environment (``trust_env=False``): a
+    gateway's upstream traffic must not depend on the shell it was started from.
+    """
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(connect=30.0, read=None, write=None, pool=None),
+        limits=httpx.Limits(
+            max_connections=None, max_keepalive_connections=200, keepalive_expiry=90.0
+        ),
+        follow_redirects=False,
+        trust_env=False,
+        cookies=no_cookie_jar(),
+    )
+
+
+class ClientHolder:
+    """Owns the shared client: created on first use or at lifespan startup, closed at
+    shutdown. A client passed in by the user is used as is and left open."""
+
+    __slots__ = ("_client", "_owned")
+
+    def __init__(self, client: httpx.AsyncClient | None = None) -> None:
+        self._client = client
+        self._owned = client is None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None or (self._owned and self._client.is_closed):
+            self._client = default_client()
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._owned and self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+class _ClientGone(Exception):
+    """The client disconnected while its request body was being forwarded."""
+
+
+class _RequestBody(httpx.AsyncByteStream):
+    __slots__ = ("_receive",)
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                raise _ClientGone
+            body: bytes = message.get("body", b"")
+            if body:
+                yield body
+            if not message.get("more_body", False):
+                return
+
+
+class Server:
+    """An ASGI app forwarding every request to ``url`` (``scheme://host:port``)."""
+
+    __slots__ = ("_base", "_holder", "_netloc", "pass_host_header", "url")
+
+    def __init__(self, url: str, holder: ClientHolder, *, pass_host_header: bool = True) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"server URL must be http(s)://host:port, got {url!r}")
+        self.url = url
+        self._base = f"{parts.scheme}://{parts.netloc}"
+        self._netloc = parts.netloc.encode()
+        self._holder = holder
+        self.pass_host_header = pass_host_header
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        forward = forward_of(scope)
+        host = forward.host if self.pass_host_header and forward.host else self._netloc
+        headers = [(b"host", host), *forward.headers, *forward.framing_headers()]
+        stream: httpx.AsyncByteStream = (
+            _RequestBody(receive) if forward.has_body else httpx.ByteStream(b"")
+        )
+        request = httpx.Request(
+            forward.method, self._base + forward.target, headers=headers, stream=stream
+        )
+        client = self._holder.client
+        try:
+            response = await client.send(request, stream=True, follow_redirects=False)
+        except _ClientGone:
+            logger.debug("client went away before %s answered", self.url)
+            return
+        except httpx.TimeoutException as exc:
+            logger.debug("504 Gateway Timeout from %s: %r", self.url, exc)
+            await send_proxy_error(send, 504)
+            return
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            logger.debug("502 Bad Gateway from %s: %r", self.url, exc)
+            await send_proxy_error(send, 502)
+            return
+        try:
+            await self._relay(response, forward.gzip_added, send)
+        finally:
+            await response.aclose()
+
+    async def _relay(self, response: httpx.Response, gzip_added: bool, send: Send) -> None:
+        raw = response.headers.raw
+        connection = {
+            t.strip().lower() for k, v in raw if k.lower() == b"connection" for t in v.split(b",")
+        }
+        decompress = gzip_added and any(
+            k.lower() == b"content-encoding" and v.strip().lower() == b"gzip" for k, v in raw
+        )
+        headers = []
+        for key, value in raw:
+            name = key.lower()
+            if name in _RESPONSE_DROP or name in connection:
+                continue
+            if decompress and name in (b"content-encoding", b"content-length"):
+                continue
+            headers.append((name, value))
+        await send(
+            {"type": "http.response.start", "status": response.status_code, "headers": headers}
+        )
+        decoder = zlib.decompressobj(16 + zlib.MAX_WBITS) if decompress else None
+        try:
+            async for chunk in response.aiter_raw():
+                if decoder is not None:
+                    chunk = decoder.decompress(chunk)
+                if chunk:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if decoder is not None:
+                tail = decoder.flush()
+                if tail:
+                    await send({"type": "http.response.body", "body": tail, "more_body": True})
+        except (httpx.TransportError, zlib.error) as exc:
+            raise UpstreamAborted(f"{self.url} failed mid-response: {exc!r}") from exc
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
