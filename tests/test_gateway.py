@@ -33,7 +33,10 @@ def backends() -> Iterator[tuple[RecordingBackend, RecordingBackend]]:
 def gateway(backends: tuple[RecordingBackend, RecordingBackend]) -> Iterator[httpx.Client]:
     v1, v2 = backends
     app = create_app(BLOG, backends={"default/app-v1:80": v1.url, "default/app-v2:80": v2.url})
-    with serve_app(app) as url, httpx.Client(base_url=url, cookies=no_cookie_jar(), trust_env=False) as client:
+    with (
+        serve_app(app) as url,
+        httpx.Client(base_url=url, cookies=no_cookie_jar(), trust_env=False) as client,
+    ):
         del client.headers["accept-encoding"]  # like curl: the gateway then adds gzip, as Go does
         yield client
 
@@ -48,7 +51,9 @@ def test_weighted_host_serves_v2_v1_v2_like_traefik(gateway: httpx.Client) -> No
     assert bodies == ["Hello app-v2\n", "Hello app-v1\n", "Hello app-v2\n"] * 3
 
 
-def test_sticky_host_without_cookie_sets_the_hashed_cookie_of_each_pick(gateway: httpx.Client) -> None:
+def test_sticky_host_without_cookie_sets_the_hashed_cookie_of_each_pick(
+    gateway: httpx.Client,
+) -> None:
     responses = [get(gateway, STICKY) for _ in range(3)]
     assert [r.text for r in responses] == ["Hello app-v2\n", "Hello app-v1\n", "Hello app-v2\n"]
     assert [r.headers.get_list("set-cookie") for r in responses] == [
@@ -58,8 +63,12 @@ def test_sticky_host_without_cookie_sets_the_hashed_cookie_of_each_pick(gateway:
     ]
 
 
-@pytest.mark.parametrize(("app", "hashed"), [("app-v1", "9b9c0de427c34a54"), ("app-v2", "9ccaa1a0753f2143")])
-def test_walkthrough_cookie_pins_its_app_and_is_rewritten(gateway: httpx.Client, app: str, hashed: str) -> None:
+@pytest.mark.parametrize(
+    ("app", "hashed"), [("app-v1", "9b9c0de427c34a54"), ("app-v2", "9ccaa1a0753f2143")]
+)
+def test_walkthrough_cookie_pins_its_app_and_is_rewritten(
+    gateway: httpx.Client, app: str, hashed: str
+) -> None:
     for _ in range(5):
         r = get(gateway, STICKY, headers={"Cookie": f"cookie=default-{app}-80"})
         assert r.text == f"Hello {app}\n"
@@ -86,15 +95,18 @@ def test_backend_receives_traefiks_forwarded_headers(
     gateway: httpx.Client, backends: tuple[RecordingBackend, RecordingBackend]
 ) -> None:
     v1, _ = backends
-    gateway.get("/copy/0?a=1;b=2", headers={
-        "Host": COPY,
-        "User-Agent": "curl/7.88.1",
-        "X-Forwarded-For": "203.0.113.7",
-        "X-Real-Ip": "203.0.113.7",
-        "X_Forwarded_Host": "evil.test",
-        "Connection": "keep-alive, X-Secret",
-        "X-Secret": "hop-by-hop",
-    })
+    gateway.get(
+        "/copy/0?a=1;b=2",
+        headers={
+            "Host": COPY,
+            "User-Agent": "curl/7.88.1",
+            "X-Forwarded-For": "203.0.113.7",
+            "X-Real-Ip": "203.0.113.7",
+            "X_Forwarded_Host": "evil.test",
+            "Connection": "keep-alive, X-Secret",
+            "X-Secret": "hop-by-hop",
+        },
+    )
     (req,) = v1.wait_for_requests(1)
     assert req.target == "/copy/0?a=1&b=2"
     headers = {k.lower(): v for k, v in req.headers}
@@ -126,11 +138,15 @@ def test_post_body_reaches_main_and_mirror_whole(tmp_path: Path) -> None:
     body = bytes(range(256)) * 4
     with RecordingBackend("main") as main, RecordingBackend("copy") as copy:
         (tmp_path / "m.yaml").write_text(MIRROR_100)
-        app = create_app(tmp_path, backends={"default/main:80": main.url, "default/copy:80": copy.url})
+        app = create_app(
+            tmp_path, backends={"default/main:80": main.url, "default/copy:80": copy.url}
+        )
         with serve_app(app) as url:
             r = httpx.post(url + "/upload", content=body, headers={"Host": "m.test"})
             assert r.status_code == 200
-            chunked = httpx.post(url + "/chunked", content=iter([body[:100], body[100:]]), headers={"Host": "m.test"})
+            chunked = httpx.post(
+                url + "/chunked", content=iter([body[:100], body[100:]]), headers={"Host": "m.test"}
+            )
             assert chunked.status_code == 200
         main_reqs = main.wait_for_requests(2)
         copies = copy.wait_for_requests(2)
@@ -167,7 +183,10 @@ def test_refused_connection_gives_traefiks_502(tmp_path: Path) -> None:
     dead.close()  # nothing listens there now
     (tmp_path / "m.yaml").write_text(MIRROR_100)
     with RecordingBackend("copy") as copy:
-        app = create_app(tmp_path, backends={"default/main:80": f"http://127.0.0.1:{port}", "default/copy:80": copy.url})
+        app = create_app(
+            tmp_path,
+            backends={"default/main:80": f"http://127.0.0.1:{port}", "default/copy:80": copy.url},
+        )
         with serve_app(app) as url:
             r = httpx.get(url, headers={"Host": "m.test"})
         # The mirror still gets its copy when main fails, as in Traefik.
@@ -189,8 +208,11 @@ def test_unmatched_host_gets_traefiks_404(gateway: httpx.Client) -> None:
 def test_a_slow_mirror_never_holds_the_client(tmp_path: Path) -> None:
     (tmp_path / "m.yaml").write_text(MIRROR_100)
     with RecordingBackend("main") as main, RecordingBackend("copy", delay=30) as copy:
-        app = create_app(tmp_path, backends={"default/main:80": main.url, "default/copy:80": copy.url},
-                         mirror_shutdown_timeout=0.5)
+        app = create_app(
+            tmp_path,
+            backends={"default/main:80": main.url, "default/copy:80": copy.url},
+            mirror_shutdown_timeout=0.5,
+        )
         with serve_app(app) as url:
             for _ in range(3):
                 assert httpx.get(url, headers={"Host": "m.test"}).text == "Hello main\n"
@@ -204,12 +226,19 @@ def test_a_slow_mirror_never_holds_the_client(tmp_path: Path) -> None:
 def test_gzip_passes_through_when_the_client_asked_for_an_encoding(tmp_path: Path) -> None:
     payload = b"Hello compressed\n" * 100
     (tmp_path / "m.yaml").write_text(MIRROR_100.replace("percent: 100", "percent: 0"))
-    with RecordingBackend("main", body=gzip.compress(payload), headers=[("Content-Encoding", "gzip")]) as main, \
-            RecordingBackend("copy") as copy:
-        app = create_app(tmp_path, backends={"default/main:80": main.url, "default/copy:80": copy.url})
-        with serve_app(app) as url:
-            with httpx.stream("GET", url, headers={"Host": "m.test", "Accept-Encoding": "gzip"}) as asked:
-                raw = b"".join(asked.iter_raw())
+    with (
+        RecordingBackend(
+            "main", body=gzip.compress(payload), headers=[("Content-Encoding", "gzip")]
+        ) as main,
+        RecordingBackend("copy") as copy,
+    ):
+        app = create_app(
+            tmp_path, backends={"default/main:80": main.url, "default/copy:80": copy.url}
+        )
+        with serve_app(app) as url, httpx.stream(
+            "GET", url, headers={"Host": "m.test", "Accept-Encoding": "gzip"}
+        ) as asked:
+            raw = b"".join(asked.iter_raw())
     assert main.requests[0].header("accept-encoding") == "gzip"
     assert raw == gzip.compress(payload)
     assert asked.headers["content-encoding"] == "gzip"
@@ -219,10 +248,19 @@ def test_gzip_passes_through_when_the_client_asked_for_an_encoding(tmp_path: Pat
 def test_gateway_without_accept_encoding_decompresses_gzip(tmp_path: Path) -> None:
     payload = b"Hello compressed\n" * 100
     (tmp_path / "m.yaml").write_text(MIRROR_100.replace("percent: 100", "percent: 0"))
-    with RecordingBackend("main", body=gzip.compress(payload), headers=[("Content-Encoding", "gzip")]) as main, \
-            RecordingBackend("copy") as copy:
-        app = create_app(tmp_path, backends={"default/main:80": main.url, "default/copy:80": copy.url})
-        with serve_app(app) as url, socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1]))) as s:
+    with (
+        RecordingBackend(
+            "main", body=gzip.compress(payload), headers=[("Content-Encoding", "gzip")]
+        ) as main,
+        RecordingBackend("copy") as copy,
+    ):
+        app = create_app(
+            tmp_path, backends={"default/main:80": main.url, "default/copy:80": copy.url}
+        )
+        with (
+            serve_app(app) as url,
+            socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1]))) as s,
+        ):
             s.sendall(b"GET / HTTP/1.1\r\nHost: m.test\r\nConnection: close\r\n\r\n")
             data = b""
             while chunk := s.recv(65536):
