@@ -235,9 +235,12 @@ def test_gzip_passes_through_when_the_client_asked_for_an_encoding(tmp_path: Pat
         app = create_app(
             tmp_path, backends={"default/main:80": main.url, "default/copy:80": copy.url}
         )
-        with serve_app(app) as url, httpx.stream(
-            "GET", url, headers={"Host": "m.test", "Accept-Encoding": "gzip"}
-        ) as asked:
+        with (
+            serve_app(app) as url,
+            httpx.stream(
+                "GET", url, headers={"Host": "m.test", "Accept-Encoding": "gzip"}
+            ) as asked,
+        ):
             raw = b"".join(asked.iter_raw())
     assert main.requests[0].header("accept-encoding") == "gzip"
     assert raw == gzip.compress(payload)

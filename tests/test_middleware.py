@@ -1,0 +1,192 @@
+"""The middleware owns matching requests and nothing else, and cleans up what it owns."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
+
+from tests.support.backends import RecordingBackend
+from tests.support.gateway import serve_app
+from traefikservice_asgi import ConfigError, TraefikServiceMiddleware, create_app, load_config
+
+BLOG = Path(__file__).resolve().parents[1] / "traefikservice_asgi" / "_blog"
+BACKENDS = {"default/app-v1:80": "http://127.0.0.1:1", "default/app-v2:80": "http://127.0.0.1:2"}
+
+
+class Inner:
+    """The wrapped app: records the exact (scope, messages) it was given."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Scope, list[Message]]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        received = [await receive()] if scope["type"] == "http" else []
+        self.calls.append((scope, received))
+        if scope["type"] == "http":
+            await send(
+                {"type": "http.response.start", "status": 218, "headers": [(b"x-inner", b"1")]}
+            )
+            await send({"type": "http.response.body", "body": b"inner"})
+
+
+def call(app: TraefikServiceMiddleware, scope: Scope, body: bytes = b"") -> list[Message]:
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+def http_scope(host: bytes) -> Scope:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/x",
+        "raw_path": b"/x",
+        "query_string": b"",
+        "headers": [(b"host", host), (b"x-forwarded-for", b"203.0.113.7")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+def test_unmatched_request_reaches_the_wrapped_app_untouched() -> None:
+    inner = Inner()
+    app = TraefikServiceMiddleware(inner, BLOG, backends=BACKENDS)
+    scope = http_scope(b"other.test")
+    sent = call(app, scope, body=b"payload")
+    ((seen_scope, received),) = inner.calls
+    assert seen_scope is scope  # the very same object, headers and all
+    assert received == [{"type": "http.request", "body": b"payload", "more_body": False}]
+    assert sent == [
+        {"type": "http.response.start", "status": 218, "headers": [(b"x-inner", b"1")]},
+        {"type": "http.response.body", "body": b"inner"},
+    ]
+
+
+def test_websocket_and_unknown_scopes_pass_through() -> None:
+    inner = Inner()
+    app = TraefikServiceMiddleware(inner, BLOG, backends=BACKENDS)
+    for kind in ("websocket", "custom"):
+        scope = {**http_scope(b"traefikservice-wrr.kubesre.lc"), "type": kind}
+        call(app, scope)
+        assert inner.calls[-1][0] is scope
+
+
+def test_matched_request_does_not_reach_the_wrapped_app() -> None:
+    inner = Inner()
+    app = TraefikServiceMiddleware(inner, BLOG, backends=BACKENDS)
+    sent = call(app, http_scope(b"traefikservice-wrr.kubesre.lc"))
+    assert inner.calls == []
+    assert sent[0]["status"] == 502  # nothing listens on port 1 or 2
+
+
+def test_invalid_config_fails_at_construction_not_on_first_request(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text(
+        "apiVersion: traefik.io/v1alpha1\nkind: TraefikService\nmetadata: {name: x}\nspec: {}\n"
+    )
+    with pytest.raises(
+        ConfigError, match=r"bad\.yaml:4: TraefikService default/x: spec: unspecified service type"
+    ):
+        TraefikServiceMiddleware(Inner(), tmp_path)
+
+
+def test_a_loaded_config_object_is_accepted_as_is() -> None:
+    config = load_config(BLOG, backends=BACKENDS)
+    app = TraefikServiceMiddleware(Inner(), config)
+    assert app.config is config
+    assert [r.name for r in app.routes] == [r.name for r in config.routes]
+
+
+def test_lifespan_shutdown_closes_the_client_it_created() -> None:
+    with RecordingBackend("app-v1") as v1, RecordingBackend("app-v2") as v2:
+        app = create_app(BLOG, backends={"default/app-v1:80": v1.url, "default/app-v2:80": v2.url})
+        with serve_app(app) as url:
+            assert (
+                httpx.get(url, headers={"Host": "traefikservice-wrr.kubesre.lc"}).status_code == 200
+            )
+            client = app._holder.client
+            assert not client.is_closed
+        assert client.is_closed
+
+
+def test_a_client_passed_in_is_used_and_left_open() -> None:
+    with RecordingBackend("app-v1") as v1, RecordingBackend("app-v2") as v2:
+        client = httpx.AsyncClient()
+        app = create_app(
+            BLOG, backends={"default/app-v1:80": v1.url, "default/app-v2:80": v2.url}, client=client
+        )
+        with serve_app(app) as url:
+            assert (
+                httpx.get(url, headers={"Host": "traefikservice-wrr.kubesre.lc"}).status_code == 200
+            )
+        assert app._holder.client is client
+        assert not client.is_closed
+        asyncio.run(client.aclose())
+
+
+def test_starlette_app_keeps_its_routes_and_lifespan() -> None:
+    events: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        events.append("startup")
+        yield
+        events.append("shutdown")
+
+    async def home(request: object) -> PlainTextResponse:
+        return PlainTextResponse("starlette home")
+
+    with RecordingBackend("app-v1") as v1, RecordingBackend("app-v2") as v2:
+        app = Starlette(routes=[Route("/", home)], lifespan=lifespan)
+        app.add_middleware(
+            TraefikServiceMiddleware,
+            config=BLOG,
+            backends={"default/app-v1:80": v1.url, "default/app-v2:80": v2.url},
+        )
+        with serve_app(app) as url:
+            assert httpx.get(url, headers={"Host": "localhost"}).text == "starlette home"
+            assert (
+                httpx.get(url, headers={"Host": "traefikservice-wrr.kubesre.lc"}).text
+                == "Hello app-v2\n"
+            )
+    assert events == ["startup", "shutdown"]
+
+
+def test_fastapi_example_serves_its_own_routes_and_proxies_the_blog_hosts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    with RecordingBackend("app-v1") as v1, RecordingBackend("app-v2") as v2:
+        monkeypatch.setenv("APP_V1", v1.url)
+        monkeypatch.setenv("APP_V2", v2.url)
+        path = Path(__file__).resolve().parents[1] / "examples" / "fastapi_app.py"
+        spec = importlib.util.spec_from_file_location("fastapi_app_example", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        app: FastAPI = module.app
+        with serve_app(app) as url:
+            assert httpx.get(url + "/health").json() == {"status": "ok"}
+            r = httpx.get(url, headers={"Host": "traefikservice-copy.kubesre.lc"})
+            assert r.text == "Hello app-v1\n"
+            v2.wait_for_requests(1)  # the 10 % mirror copies the first request

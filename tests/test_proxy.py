@@ -1,0 +1,188 @@
+"""The forwarding leaf, against respx: request framing, response filtering, error mapping."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+import respx
+from starlette.types import Message, Scope
+
+from traefikservice_asgi._forwarding import SCOPE_KEY, prepare
+from traefikservice_asgi.proxy import ClientHolder, Server, UpstreamAborted
+
+
+def scope_for(
+    method: str = "GET",
+    headers: list[tuple[bytes, bytes]] | None = None,
+    raw_path: bytes = b"/a%20b",
+    query: bytes = b"",
+) -> Scope:
+    scope: Scope = {
+        "type": "http",
+        "method": method,
+        "scheme": "http",
+        "path": "/a b",
+        "raw_path": raw_path,
+        "query_string": query,
+        "headers": [(b"host", b"app.test"), *(headers or [])],
+        "client": ("10.1.2.3", 5555),
+    }
+    scope[SCOPE_KEY] = prepare(scope)
+    return scope
+
+
+def run(server: Server, scope: Scope, chunks: list[bytes] | None = None) -> list[Message]:
+    sent: list[Message] = []
+    queue = list(chunks or [b""])
+
+    async def receive() -> Message:
+        if not queue:
+            return {"type": "http.disconnect"}
+        chunk = queue.pop(0)
+        return {"type": "http.request", "body": chunk, "more_body": bool(queue)}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def go() -> None:
+        try:
+            await server(scope, receive, send)
+        finally:
+            await holder.aclose()
+
+    holder = server._holder
+    asyncio.run(go())
+    return sent
+
+
+def server(url: str = "http://10.0.0.9:8080", **kwargs: bool) -> Server:
+    return Server(url, ClientHolder(), **kwargs)
+
+
+@respx.mock
+def test_request_keeps_raw_path_client_host_and_no_library_headers() -> None:
+    route = respx.get("http://10.0.0.9:8080/a%20b?x=1&y=2").respond(200, text="ok")
+    sent = run(server(), scope_for(query=b"x=1;y=2"))
+    request = route.calls.last.request
+    assert request.headers["host"] == "app.test"
+    assert "user-agent" not in request.headers  # no python-httpx User-Agent
+    assert request.headers["accept-encoding"] == "gzip"
+    assert "content-length" not in request.headers
+    assert request.headers["x-forwarded-for"] == "10.1.2.3"
+    assert sent[0]["status"] == 200
+
+
+@respx.mock
+def test_pass_host_header_false_sends_the_server_host() -> None:
+    route = respx.get(url__startswith="http://10.0.0.9:8080/").respond(204)
+    run(server(pass_host_header=False), scope_for())
+    assert route.calls.last.request.headers["host"] == "10.0.0.9:8080"
+
+
+@respx.mock
+def test_post_without_body_sends_content_length_0_like_go() -> None:
+    route = respx.post(url__startswith="http://10.0.0.9:8080/").respond(200)
+    run(server(), scope_for("POST"))
+    assert route.calls.last.request.headers["content-length"] == "0"
+
+
+@respx.mock
+def test_body_is_streamed_with_its_content_length() -> None:
+    route = respx.put(url__startswith="http://10.0.0.9:8080/").respond(200)
+    run(server(), scope_for("PUT", [(b"content-length", b"6")]), [b"abc", b"def"])
+    request = route.calls.last.request
+    assert request.headers["content-length"] == "6"
+    assert "transfer-encoding" not in request.headers
+    assert request.read() == b"abcdef"
+
+
+@respx.mock
+def test_chunked_body_is_sent_chunked_never_with_both_framings() -> None:
+    route = respx.post(url__startswith="http://10.0.0.9:8080/").respond(200)
+    headers = [(b"transfer-encoding", b"chunked"), (b"content-length", b"3")]
+    run(server(), scope_for("POST", headers), [b"ab", b"c"])
+    request = route.calls.last.request
+    assert request.headers["transfer-encoding"] == "chunked"
+    assert "content-length" not in request.headers
+    assert request.read() == b"abc"
+
+
+@respx.mock
+def test_response_hop_by_hop_connection_listed_and_date_headers_are_dropped() -> None:
+    respx.get(url__startswith="http://10.0.0.9:8080/").respond(
+        200,
+        headers=[
+            ("Connection", "keep-alive, X-Private"),
+            ("X-Private", "1"),
+            ("Keep-Alive", "timeout=5"),
+            ("Date", "Mon, 01 Jan 2024 00:00:00 GMT"),
+            ("Set-Cookie", "a=1"),
+            ("Set-Cookie", "b=2"),
+            ("X-Backend", "v1"),
+        ],
+        content=b"hello",
+    )
+    start, *bodies = run(server(), scope_for())
+    assert start["headers"] == [
+        (b"set-cookie", b"a=1"),
+        (b"set-cookie", b"b=2"),
+        (b"x-backend", b"v1"),
+        (b"content-length", b"5"),
+    ]
+    assert b"".join(m.get("body", b"") for m in bodies) == b"hello"
+    assert bodies[-1]["more_body"] is False
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "body"),
+    [
+        (httpx.ConnectError("refused"), 502, b"Bad Gateway"),
+        (httpx.RemoteProtocolError("garbage"), 502, b"Bad Gateway"),
+        (httpx.ReadError("reset"), 502, b"Bad Gateway"),
+        (httpx.ConnectTimeout("slow dial"), 504, b"Gateway Timeout"),
+        (httpx.ReadTimeout("no headers"), 504, b"Gateway Timeout"),
+    ],
+)
+@respx.mock
+def test_transport_failures_map_to_traefiks_status_and_body(
+    error: Exception, status: int, body: bytes
+) -> None:
+    respx.get(url__startswith="http://10.0.0.9:8080/").mock(side_effect=error)
+    start, end = run(server(), scope_for())
+    assert start == {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-length", str(len(body)).encode())],
+    }
+    assert end == {"type": "http.response.body", "body": body}
+
+
+def test_backend_failing_mid_body_aborts_the_response_instead_of_completing_it() -> None:
+    class Broken(httpx.AsyncByteStream):
+        async def __aiter__(self):  # type: ignore[no-untyped-def]
+            yield b"partial"
+            raise httpx.ReadError("connection reset mid-body")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-length": "100"}, stream=Broken())
+
+    holder = ClientHolder(httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    with pytest.raises(UpstreamAborted, match="failed mid-response"):
+        asyncio.run(Server("http://10.0.0.9:8080", holder)(scope_for(), receive, send))
+    assert sent[0]["status"] == 200
+    assert all(m.get("more_body", True) for m in sent[1:])  # never a final, complete message
+
+
+def test_server_url_must_be_http_with_a_host() -> None:
+    with pytest.raises(ValueError, match="http"):
+        Server("ftp://x", ClientHolder())
