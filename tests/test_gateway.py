@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.backends import RecordingBackend
 from tests.support.gateway import serve_app
-from traefikservice_asgi import create_app
+from traefikservice_asgi import MirrorLimits, create_app
 from traefikservice_asgi.proxy import no_cookie_jar
 
 BLOG = Path(__file__).resolve().parents[1] / "traefikservice_asgi" / "_blog"
@@ -211,16 +211,16 @@ def test_a_slow_mirror_never_holds_the_client(tmp_path: Path) -> None:
         app = create_app(
             tmp_path,
             backends={"default/main:80": main.url, "default/copy:80": copy.url},
-            mirror_shutdown_timeout=0.5,
+            mirror_limits=MirrorLimits(shutdown_timeout=0.5),
         )
         with serve_app(app) as url:
             for _ in range(3):
                 assert httpx.get(url, headers={"Host": "m.test"}).text == "Hello main\n"
             # All three answers came back while the three copies are still held by the mirror.
             copy.wait_for_requests(3)
-            assert len(app.mirror_tasks) == 3
+            assert len(app.mirror_pool.tasks) == 3
         # Shutdown gave them 0.5 s, then cancelled them: nothing is left running.
-        assert len(app.mirror_tasks) == 0
+        assert len(app.mirror_pool.tasks) == 0
 
 
 def test_gzip_passes_through_when_the_client_asked_for_an_encoding(tmp_path: Path) -> None:

@@ -82,11 +82,11 @@ def test_unmatched_request_reaches_the_wrapped_app_untouched() -> None:
     ]
 
 
-def test_websocket_and_unknown_scopes_pass_through() -> None:
+def test_unmatched_websockets_and_unknown_scope_types_pass_through() -> None:
     inner = Inner()
     app = TraefikServiceMiddleware(inner, BLOG, backends=BACKENDS)
-    for kind in ("websocket", "custom"):
-        scope = {**http_scope(b"traefikservice-wrr.kubesre.lc"), "type": kind}
+    for kind, host in (("websocket", b"other.test"), ("custom", b"traefikservice-wrr.kubesre.lc")):
+        scope = {**http_scope(host), "type": kind}
         call(app, scope)
         assert inner.calls[-1][0] is scope
 
@@ -129,18 +129,33 @@ def test_lifespan_shutdown_closes_the_client_it_created() -> None:
 
 
 def test_a_client_passed_in_is_used_and_left_open() -> None:
-    with RecordingBackend("app-v1") as v1, RecordingBackend("app-v2") as v2:
-        client = httpx.AsyncClient()
-        app = create_app(
-            BLOG, backends={"default/app-v1:80": v1.url, "default/app-v2:80": v2.url}, client=client
-        )
-        with serve_app(app) as url:
-            assert (
-                httpx.get(url, headers={"Host": "traefikservice-wrr.kubesre.lc"}).status_code == 200
-            )
-        assert app._holder.client is client
-        assert not client.is_closed
-        asyncio.run(client.aclose())
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, stream=httpx.ByteStream(b"from the user's client"))
+
+    async def go() -> tuple[list[Message], bool]:
+        client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+        app = TraefikServiceMiddleware(Inner(), BLOG, backends=BACKENDS, client=client)
+        sent: list[Message] = []
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        await app(http_scope(b"traefikservice-wrr.kubesre.lc"), receive, send)
+        await app.aclose()
+        left_open = not client.is_closed
+        await client.aclose()  # the user's to close, in the loop that used it
+        return sent, left_open
+
+    sent, left_open = asyncio.run(go())
+    assert left_open
+    assert [str(r.url) for r in seen] == ["http://127.0.0.1:2/x"]  # app-v2, the first pick
+    assert b"".join(m.get("body", b"") for m in sent[1:]) == b"from the user's client"
 
 
 def test_starlette_app_keeps_its_routes_and_lifespan() -> None:

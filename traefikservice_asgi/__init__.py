@@ -5,6 +5,7 @@ ASGI middleware for Starlette and FastAPI, configured with the same Kubernetes Y
 """
 
 from ._exceptions import ConfigError, ConfigIssue, RuleError, TraefikServiceError
+from ._mirror_pool import MirrorLimits
 from .app import create_app
 from .config import Config, load_config, load_config_text
 from .middleware import TraefikServiceMiddleware
@@ -15,6 +16,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConfigIssue",
+    "MirrorLimits",
     "RuleError",
     "TraefikServiceError",
     "TraefikServiceMiddleware",

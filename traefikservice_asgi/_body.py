@@ -1,87 +1,80 @@
-"""A request body that must be read once and sent more than once (mirroring).
+"""A request body that must be sent more than once (mirroring), kept within bounds.
 
-Shared by every strategy that replays a body, so the buffering rules live in one place:
-read at most ``limit`` bytes (``limit < 0``: no limit); past the limit, stop buffering and
-give the main service the bytes already read followed by the rest of the stream, exactly
-as Traefik stitches them back (``maxBodySize`` exceeded: served, not mirrored).
+Shared by every strategy that replays a body, so the rules live in one place. Traefik
+reads the whole body into memory before the main service sees a byte; here the body
+streams to the main service as it arrives and a :class:`Tee` keeps a copy on the side,
+bounded by ``maxBodySize`` and by the gateway's mirror buffer budget. Past either bound
+the copy is dropped for that request, and the main service is unaffected.
 """
 
 from __future__ import annotations
 
 from starlette.types import Message, Receive
 
-__all__ = ["BufferedBody", "has_body", "read_body", "replay"]
+from ._mirror_pool import MirrorPool
+
+__all__ = ["Tee", "replay"]
 
 _DISCONNECT: Message = {"type": "http.disconnect"}
 
 
-def has_body(headers: list[tuple[bytes, bytes]]) -> bool:
-    """Whether the request framing announces a body (HTTP/1.1: Content-Length > 0 or
-    Transfer-Encoding); a request with neither has none, whatever its method."""
-    for key, value in headers:
-        k = key.lower()
-        if k == b"transfer-encoding":
-            return True
-        if k == b"content-length":
-            return value.strip() not in (b"0", b"")
-    return False
+class Tee:
+    """A ``receive`` for the main service that keeps a bounded copy of the body.
 
+    After the main service has run: ``complete`` says the whole body went by and was
+    kept (``data``); otherwise ``overflow`` names why the copy was given up, or the client
+    left (``disconnected``), or the main service did not read the body to its end.
+    ``size`` bytes of the pool's budget are held until the caller releases them.
+    """
 
-class BufferedBody:
-    """What :func:`read_body` read: the chunks, and whether that was the whole body."""
+    __slots__ = (
+        "_limit",
+        "_pool",
+        "_receive",
+        "chunks",
+        "complete",
+        "disconnected",
+        "overflow",
+        "size",
+    )
 
-    __slots__ = ("_receive", "chunks", "complete", "disconnected", "size")
-
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, receive: Receive, limit: int, pool: MirrorPool) -> None:
         self._receive = receive
+        self._limit = limit
+        self._pool = pool
         self.chunks: list[bytes] = []
         self.size = 0
         self.complete = False
         self.disconnected = False
+        self.overflow: str | None = None
 
     @property
     def data(self) -> bytes:
         return b"".join(self.chunks)
 
-    def replay(self) -> Receive:
-        """A ``receive`` for the main service: the buffered chunks, then (if the body was
-        larger than the limit) the rest of the original stream."""
-        chunks = list(self.chunks)
-        complete = self.complete
-        original = self._receive
-        disconnected = self.disconnected
-
-        async def receive() -> Message:
-            if chunks:
-                chunk = chunks.pop(0)
-                more = bool(chunks) or not complete
-                return {"type": "http.request", "body": chunk, "more_body": more}
-            if complete and not disconnected:
-                return {"type": "http.request", "body": b"", "more_body": False}
-            if disconnected:
-                return _DISCONNECT
-            return await original()
-
-        return receive
-
-
-async def read_body(receive: Receive, limit: int) -> BufferedBody:
-    """Buffer the request body, up to ``limit`` bytes (``< 0``: all of it)."""
-    body = BufferedBody(receive)
-    while True:
-        message = await receive()
+    async def __call__(self) -> Message:
+        message = await self._receive()
         if message["type"] == "http.disconnect":
-            body.disconnected = True
-            return body
+            self.disconnected = True
+            return message
         chunk: bytes = message.get("body", b"")
-        if chunk:
-            body.chunks.append(chunk)
-            body.size += len(chunk)
-        if not message.get("more_body", False):
-            body.complete = limit < 0 or body.size <= limit
-            return body
-        if 0 <= limit < body.size:
-            return body
+        if chunk and self.overflow is None:
+            if 0 <= self._limit < self.size + len(chunk):
+                self._give_up(f"body larger than maxBodySize {self._limit}")
+            elif not self._pool.reserve(len(chunk)):
+                self._give_up("mirror buffer budget exhausted")
+            else:
+                self.chunks.append(chunk)
+                self.size += len(chunk)
+        if not message.get("more_body", False) and self.overflow is None:
+            self.complete = True
+        return message
+
+    def _give_up(self, reason: str) -> None:
+        self.overflow = reason
+        self._pool.release(self.size)
+        self.chunks = []
+        self.size = 0
 
 
 def replay(data: bytes) -> Receive:

@@ -23,14 +23,15 @@ The rules, each observed on Traefik 3.7.15 (``traefik-observed.md`` §C):
 
 from __future__ import annotations
 
+import ipaddress
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from urllib.parse import quote
 
 from starlette.types import Scope
 
-__all__ = ["SCOPE_KEY", "Forward", "forward_of", "prepare", "without_body"]
+__all__ = ["SCOPE_KEY", "Forward", "forward_of", "prepare", "trusted_peers", "without_body"]
 
 SCOPE_KEY = "traefikservice_asgi.forward"
 
@@ -67,6 +68,36 @@ MANAGED_X_HEADERS = frozenset(
 )
 
 HOSTNAME = socket.gethostname().encode()
+
+
+def trusted_peers(cidrs: Sequence[str], *, insecure: bool = False) -> Callable[[str], bool] | None:
+    """Traefik's ``forwardedHeaders``: whose own ``X-Forwarded-*`` headers are kept.
+
+    ``insecure`` trusts every peer; otherwise peers inside ``cidrs`` (IPs or CIDRs, IPv4
+    or IPv6). Returns None when nobody is trusted, the default and the fast path.
+    Raises ``ValueError`` naming the bad entry.
+    """
+    if insecure:
+        return lambda ip: True
+    networks = []
+    for cidr in cidrs:
+        try:
+            networks.append(ipaddress.ip_network(cidr.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"forwarded_trusted_ips: invalid IP or CIDR {cidr!r}") from None
+    if not networks:
+        return None
+
+    def trusted(ip: str) -> bool:
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in networks)
+
+    return trusted
 
 
 def _is_managed(lower_name: bytes) -> bool:

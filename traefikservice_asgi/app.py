@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import httpx
 from starlette.types import Receive, Scope, Send
 
+from ._mirror_pool import MirrorLimits
 from ._responses import send_go_error
 from .config import Config, ConfigSource
 from .middleware import TraefikServiceMiddleware
@@ -38,7 +39,9 @@ def create_app(
     backends: Mapping[str, str | Sequence[str]] | None = None,
     client: httpx.AsyncClient | None = None,
     allow_cross_namespace: bool = False,
-    mirror_shutdown_timeout: float = 5.0,
+    forwarded_trusted_ips: Sequence[str] = (),
+    forwarded_insecure: bool = False,
+    mirror_limits: MirrorLimits | None = None,
     rng: random.Random | None = None,
 ) -> TraefikServiceMiddleware:
     """A standalone gateway: the middleware around a 404 app. Options as for
@@ -49,6 +52,8 @@ def create_app(
         backends=backends,
         client=client,
         allow_cross_namespace=allow_cross_namespace,
-        mirror_shutdown_timeout=mirror_shutdown_timeout,
+        forwarded_trusted_ips=forwarded_trusted_ips,
+        forwarded_insecure=forwarded_insecure,
+        mirror_limits=mirror_limits,
         rng=rng,
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ._background import BackgroundTasks
+from ._mirror_pool import MirrorPool
 from ._responses import send_go_error
 from .config import Config, MirroringService, ServersService, Service, WeightedService
 from .loadbalancer.mirror import Mirror, Mirroring
@@ -37,9 +37,9 @@ async def _no_server(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 class _Builder:
-    def __init__(self, holder: ClientHolder, tasks: BackgroundTasks, rng: random.Random) -> None:
+    def __init__(self, holder: ClientHolder, pool: MirrorPool, rng: random.Random) -> None:
         self.holder = holder
-        self.tasks = tasks
+        self.pool = pool
         self.rng = rng
         self.built: dict[int, ASGIApp] = {}
 
@@ -77,7 +77,7 @@ class _Builder:
             return Mirroring(
                 self.build(service.main),
                 [Mirror(m.name, self.build(m.service), m.percent) for m in service.mirrors],
-                tasks=self.tasks,
+                pool=self.pool,
                 mirror_body=service.mirror_body,
                 max_body_size=service.max_body_size,
                 name=service.name,
@@ -88,9 +88,9 @@ class _Builder:
 def build_routes(
     config: Config,
     holder: ClientHolder,
-    tasks: BackgroundTasks,
+    pool: MirrorPool,
     rng: random.Random | None = None,
 ) -> tuple[BuiltRoute, ...]:
     """Turn ``config`` into routes in matching order (highest priority first)."""
-    builder = _Builder(holder, tasks, rng or random.Random())
+    builder = _Builder(holder, pool, rng or random.Random())
     return tuple(BuiltRoute(r.name, r.rule, builder.build(r.service)) for r in config.routes)

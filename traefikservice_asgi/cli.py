@@ -12,6 +12,12 @@ import sys
 import click
 
 from ._exceptions import ConfigError
+from ._mirror_pool import (
+    DEFAULT_BUFFER_BUDGET,
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_TIMEOUT,
+    MirrorLimits,
+)
 from .config import load_config
 
 __all__ = ["main"]
@@ -80,6 +86,39 @@ def check(paths: tuple[str, ...], backends: tuple[str, ...], allow_cross_namespa
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option(
+    "--forwarded-trusted-ip",
+    "trusted_ips",
+    multiple=True,
+    metavar="CIDR",
+    help="Keep X-Forwarded-* headers from these peers (Traefik's forwardedHeaders.trustedIPs).",
+)
+@click.option(
+    "--forwarded-insecure",
+    is_flag=True,
+    help="Keep X-Forwarded-* headers from every peer (Traefik's forwardedHeaders.insecure).",
+)
+@click.option(
+    "--mirror-max-in-flight",
+    default=DEFAULT_MAX_IN_FLIGHT,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Mirror copies in flight at most; more are dropped and counted.",
+)
+@click.option(
+    "--mirror-buffer-budget",
+    default=DEFAULT_BUFFER_BUDGET,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Bytes of request bodies held for mirror copies, all copies together.",
+)
+@click.option(
+    "--mirror-timeout",
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds a mirror copy may take before it is cut off.",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -91,6 +130,11 @@ def serve(
     allow_cross_namespace: bool,
     host: str,
     port: int,
+    trusted_ips: tuple[str, ...],
+    forwarded_insecure: bool,
+    mirror_max_in_flight: int,
+    mirror_buffer_budget: int,
+    mirror_timeout: float,
     log_level: str,
 ) -> None:
     """Run the gateway under uvicorn."""
@@ -99,14 +143,26 @@ def serve(
     from .app import create_app
 
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s: %(name)s: %(message)s")
+    limits = MirrorLimits(
+        max_in_flight=mirror_max_in_flight,
+        buffer_budget=mirror_buffer_budget,
+        timeout=mirror_timeout,
+    )
     try:
         app = create_app(
-            paths, backends=_parse_backends(backends), allow_cross_namespace=allow_cross_namespace
+            paths,
+            backends=_parse_backends(backends),
+            allow_cross_namespace=allow_cross_namespace,
+            forwarded_trusted_ips=trusted_ips,
+            forwarded_insecure=forwarded_insecure,
+            mirror_limits=limits,
         )
     except ConfigError as exc:
         for issue in exc.issues:
             click.echo(f"error: {issue}", err=True)
         sys.exit(1)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
     for warning in app.config.warnings:
         click.echo(f"warning: {warning}", err=True)
     # Traefik trusts no client X-Forwarded-* by default, so uvicorn must not either

@@ -15,12 +15,14 @@ from collections.abc import Mapping, Sequence
 import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._background import BackgroundTasks
-from ._forwarding import SCOPE_KEY, prepare
+from ._forwarding import SCOPE_KEY, prepare, trusted_peers
+from ._lifecycle import serve_watched
+from ._mirror_pool import MirrorLimits, MirrorPool
 from .builder import BuiltRoute, build_routes
 from .config import Config, ConfigSource, load_config
 from .proxy import ClientHolder
 from .rules import RequestView
+from .websocket import http_responses_as_websocket
 
 __all__ = ["TraefikServiceMiddleware"]
 
@@ -31,10 +33,12 @@ class TraefikServiceMiddleware:
     ``config`` is a :class:`~traefikservice_asgi.config.Config` or paths to YAML files or
     folders. ``backends`` maps ``"namespace/name:port"`` to a server URL. ``client`` is
     an ``httpx.AsyncClient`` to use instead of the gateway's own (it is not closed by the
-    gateway). ``mirror_shutdown_timeout`` bounds how long shutdown waits for mirror copies
-    still in flight. ``rng`` seeds the order in which children are added to balancers,
-    which Traefik randomises (it decides only ties, e.g. which of two equal-weight
-    children goes first).
+    gateway). ``forwarded_trusted_ips`` (IPs or CIDRs) and ``forwarded_insecure`` say
+    whose ``X-Forwarded-*`` headers are kept, as Traefik's entry point
+    ``forwardedHeaders.trustedIPs``/``insecure`` (by default nobody's). ``mirror_limits``
+    bounds mirror copies (:class:`~traefikservice_asgi.MirrorLimits`). ``rng`` seeds the
+    order in which children are added to balancers, which Traefik randomises (it decides
+    only ties, e.g. which of two equal-weight children goes first).
     """
 
     def __init__(
@@ -45,7 +49,9 @@ class TraefikServiceMiddleware:
         backends: Mapping[str, str | Sequence[str]] | None = None,
         client: httpx.AsyncClient | None = None,
         allow_cross_namespace: bool = False,
-        mirror_shutdown_timeout: float = 5.0,
+        forwarded_trusted_ips: Sequence[str] = (),
+        forwarded_insecure: bool = False,
+        mirror_limits: MirrorLimits | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.app = app
@@ -54,21 +60,29 @@ class TraefikServiceMiddleware:
                 config, backends=backends, allow_cross_namespace=allow_cross_namespace
             )
         self.config = config
+        self._trusted = trusted_peers(forwarded_trusted_ips, insecure=forwarded_insecure)
         self._holder = ClientHolder(client)
-        self.mirror_tasks = BackgroundTasks()
-        self._mirror_shutdown_timeout = mirror_shutdown_timeout
+        self.mirror_pool = MirrorPool(mirror_limits)
         self.routes: tuple[BuiltRoute, ...] = build_routes(
-            config, self._holder, self.mirror_tasks, rng
+            config, self._holder, self.mirror_pool, rng
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] in ("http", "websocket"):
             view = RequestView(scope)
             for route in self.routes:
                 if route.rule.matches(view):
                     scope = dict(scope)
-                    scope[SCOPE_KEY] = prepare(scope)
-                    await route.handler(scope, receive, send)
+                    forward = prepare(scope, trusted=self._trusted)
+                    scope[SCOPE_KEY] = forward
+                    if scope["type"] == "websocket":
+                        # The WebSocket proxy watches the client itself (websocket.py).
+                        send = http_responses_as_websocket(scope, send)
+                        await route.handler(scope, receive, send)
+                    else:
+                        await serve_watched(
+                            route.handler, scope, receive, send, has_body=forward.has_body
+                        )
                     return
         elif scope["type"] == "lifespan":
             await self._lifespan(scope, receive, send)
@@ -85,5 +99,5 @@ class TraefikServiceMiddleware:
 
     async def aclose(self) -> None:
         """Wait (bounded) for mirror copies in flight, then close the shared client."""
-        await self.mirror_tasks.aclose(self._mirror_shutdown_timeout)
+        await self.mirror_pool.aclose()
         await self._holder.aclose()

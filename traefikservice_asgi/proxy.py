@@ -22,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 from ._exceptions import TraefikServiceError
 from ._forwarding import forward_of
 from ._responses import send_proxy_error
+from .websocket import forward_websocket
 
 __all__ = ["ClientHolder", "Server", "UpstreamAborted", "default_client", "no_cookie_jar"]
 
@@ -141,6 +142,11 @@ class Server:
         self.pass_host_header = pass_host_header
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await forward_websocket(
+                self.url, scope, receive, send, pass_host_header=self.pass_host_header
+            )
+            return
         forward = forward_of(scope)
         host = forward.host if self.pass_host_header and forward.host else self._netloc
         headers = [(b"host", host), *forward.headers, *forward.framing_headers()]

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from traefikservice_asgi._background import BackgroundTasks
 from traefikservice_asgi._forwarding import forward_of
+from traefikservice_asgi._mirror_pool import MirrorPool
 from traefikservice_asgi.loadbalancer.mirror import Mirror, Mirroring
 
 
@@ -50,7 +50,7 @@ def _receiver(chunks: list[bytes]):  # type: ignore[no-untyped-def]
 
 async def _drive(
     mirroring: Mirroring,
-    tasks: BackgroundTasks,
+    tasks: MirrorPool,
     n: int,
     chunks: list[bytes] | None = None,
     headers: list[tuple[bytes, bytes]] | None = None,
@@ -64,13 +64,13 @@ async def _drive(
         body = chunks if chunks is not None else [b""]
         scope = {"type": "http", "method": "POST", "headers": headers or [], "path": "/", "n": i}
         await mirroring(scope, _receiver(list(body)), send)
-    await tasks.wait_idle(5)
+    await tasks.tasks.wait_idle(5)
     return sent
 
 
 def _mirrored(percent: int, n: int) -> list[int]:
-    main, mirror, tasks = Recorder(), Recorder(), BackgroundTasks()
-    m = Mirroring(main, [Mirror("m", mirror, percent)], tasks=tasks)
+    main, mirror, tasks = Recorder(), Recorder(), MirrorPool()
+    m = Mirroring(main, [Mirror("m", mirror, percent)], pool=tasks)
     asyncio.run(_drive(m, tasks, n))
     return [seen[0] for seen in mirror.seen]
 
@@ -95,8 +95,8 @@ def test_mirror_100_percent_copies_every_request() -> None:
 
 
 def test_each_mirror_has_its_own_counter() -> None:
-    main, m30, m50, tasks = Recorder(), Recorder(), Recorder(), BackgroundTasks()
-    m = Mirroring(main, [Mirror("a", m30, 30), Mirror("b", m50, 50)], tasks=tasks)
+    main, m30, m50, tasks = Recorder(), Recorder(), Recorder(), MirrorPool()
+    m = Mirroring(main, [Mirror("a", m30, 30), Mirror("b", m50, 50)], pool=tasks)
     asyncio.run(_drive(m, tasks, 20))
     # Observed 0-based 0 3 6 10 13 16 and 0 2 4 ... 18 (traefik-observed.md §C).
     assert [s[0] - 1 for s in m30.seen] == [0, 3, 6, 10, 13, 16]
@@ -104,30 +104,30 @@ def test_each_mirror_has_its_own_counter() -> None:
 
 
 def test_mirror_gets_the_whole_body_and_main_too() -> None:
-    main, mirror, tasks = Recorder(), Recorder(), BackgroundTasks()
-    m = Mirroring(main, [Mirror("m", mirror, 100)], tasks=tasks)
+    main, mirror, tasks = Recorder(), Recorder(), MirrorPool()
+    m = Mirroring(main, [Mirror("m", mirror, 100)], pool=tasks)
     asyncio.run(_drive(m, tasks, 1, [b"a" * 512, b"b" * 512], [(b"content-length", b"1024")]))
     assert main.seen[0][1] == mirror.seen[0][1] == b"a" * 512 + b"b" * 512
 
 
 def test_body_over_max_body_size_is_served_but_not_mirrored() -> None:
-    main, mirror, tasks = Recorder(), Recorder(), BackgroundTasks()
-    m = Mirroring(main, [Mirror("m", mirror, 100)], tasks=tasks, max_body_size=10)
+    main, mirror, tasks = Recorder(), Recorder(), MirrorPool()
+    m = Mirroring(main, [Mirror("m", mirror, 100)], pool=tasks, max_body_size=10)
     asyncio.run(_drive(m, tasks, 1, [b"x" * 600, b"y" * 424], [(b"content-length", b"1024")]))
     assert main.seen[0][1] == b"x" * 600 + b"y" * 424
     assert mirror.seen == []
 
 
 def test_body_of_exactly_max_body_size_is_mirrored() -> None:
-    main, mirror, tasks = Recorder(), Recorder(), BackgroundTasks()
-    m = Mirroring(main, [Mirror("m", mirror, 100)], tasks=tasks, max_body_size=5)
+    main, mirror, tasks = Recorder(), Recorder(), MirrorPool()
+    m = Mirroring(main, [Mirror("m", mirror, 100)], pool=tasks, max_body_size=5)
     asyncio.run(_drive(m, tasks, 1, [b"12345"], [(b"content-length", b"5")]))
     assert mirror.seen[0][1] == b"12345"
 
 
 def test_mirror_body_false_sends_no_body_and_no_content_length() -> None:
-    main, mirror, tasks = Recorder(), Recorder(), BackgroundTasks()
-    m = Mirroring(main, [Mirror("m", mirror, 100)], tasks=tasks, mirror_body=False)
+    main, mirror, tasks = Recorder(), Recorder(), MirrorPool()
+    m = Mirroring(main, [Mirror("m", mirror, 100)], pool=tasks, mirror_body=False)
     asyncio.run(_drive(m, tasks, 1, [b"x" * 1024], [(b"content-length", b"1024")]))
     assert main.seen[0][1] == b"x" * 1024
     assert mirror.seen[0][1] == b""
@@ -139,7 +139,7 @@ def test_mirror_body_false_sends_no_body_and_no_content_length() -> None:
 def test_copies_are_sent_after_the_main_response_and_their_answers_discarded() -> None:
     order: list[str] = []
     main = Recorder()
-    tasks = BackgroundTasks()
+    tasks = MirrorPool()
 
     async def mirror(scope: Scope, receive: Receive, send: Send) -> None:
         order.append("mirror")
@@ -153,9 +153,9 @@ def test_copies_are_sent_after_the_main_response_and_their_answers_discarded() -
         sent.append(message)
 
     async def go() -> None:
-        m = Mirroring(main, [Mirror("m", mirror, 100)], tasks=tasks)
+        m = Mirroring(main, [Mirror("m", mirror, 100)], pool=tasks)
         await m({"type": "http", "method": "GET", "headers": [], "n": 1}, _receiver([b""]), send)
-        await tasks.wait_idle(5)
+        await tasks.tasks.wait_idle(5)
 
     asyncio.run(go())
     assert order == ["http.response.start", "http.response.body", "mirror"]
@@ -163,8 +163,8 @@ def test_copies_are_sent_after_the_main_response_and_their_answers_discarded() -
 
 
 def test_a_failing_mirror_does_not_stop_the_next_one_nor_touch_the_client() -> None:
-    main, broken, healthy, tasks = Recorder(), Recorder(fail=True), Recorder(), BackgroundTasks()
-    m = Mirroring(main, [Mirror("a", broken, 100), Mirror("b", healthy, 100)], tasks=tasks)
+    main, broken, healthy, tasks = Recorder(), Recorder(fail=True), Recorder(), MirrorPool()
+    m = Mirroring(main, [Mirror("a", broken, 100), Mirror("b", healthy, 100)], pool=tasks)
     sent = asyncio.run(_drive(m, tasks, 2))
     assert [s[0] for s in healthy.seen] == [1, 2]
     assert [msg["status"] for msg in sent if msg["type"] == "http.response.start"] == [200, 200]
@@ -172,4 +172,4 @@ def test_a_failing_mirror_does_not_stop_the_next_one_nor_touch_the_client() -> N
 
 def test_percent_out_of_range_is_refused() -> None:
     with pytest.raises(ValueError, match="between 0 and 100"):
-        Mirroring(Recorder(), [Mirror("m", Recorder(), 101)], tasks=BackgroundTasks())
+        Mirroring(Recorder(), [Mirror("m", Recorder(), 101)], pool=MirrorPool())

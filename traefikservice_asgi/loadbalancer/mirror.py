@@ -6,18 +6,26 @@ Port of ``pkg/server/service/loadbalancer/mirror/mirror.go`` (Traefik 3.7):
   request counter ``total``, per mirror a counter ``count``; request *n* goes to a mirror
   when ``count * 100 < total * percent``. At 10 % that is requests 1, 11, 21, ... exactly,
   under any concurrency. The counters advance even for requests then not mirrored.
-* With a body to copy (``mirrorBody``, default true) the body is buffered up to
-  ``maxBodySize`` (default -1, unlimited); a larger body is still served by the main
-  service, stitched back together, and that request is not mirrored.
+* With a body to copy (``mirrorBody``, default true) the copy must hold the whole body:
+  one larger than ``maxBodySize`` (default -1, unlimited) is still served by the main
+  service, and that request is not mirrored.
 * Copies are sent only after the main response is complete and only if the client did
   not go away, as one background task per request that visits the selected mirrors in
   config order. Their responses are read and discarded; their failures are logged at
   debug level and never reach the client.
 
-Better than Traefik: ``mirrorBody: false`` sends the copy without a body and without a
-stale ``Content-Length`` (Traefik sends the header, then aborts: issue #13292), and every
-copy is owned by the gateway's :class:`~traefikservice_asgi._background.BackgroundTasks`,
-so shutdown waits for them a bounded time instead of dropping them.
+Better than Traefik: the body streams to the main service while a bounded copy is kept
+(Traefik buffers it all first); every copy runs in the gateway's
+:class:`~traefikservice_asgi._mirror_pool.MirrorPool`, bounded in number, buffered bytes
+and time; ``mirrorBody: false`` sends the copy without a body and without a stale
+``Content-Length`` (Traefik sends the header, then aborts: issue #13292).
+
+Different from Traefik: a WebSocket is served by the main service only. Traefik sends
+the selected mirrors a copy of the upgrade request once the connection ends, and that
+copy fails as soon as a mirror answers ``101`` (its discarding response writer cannot be
+hijacked), so a mirror sees an upgrade request and a dropped connection. Here no copy is
+attempted. The counters still advance, so the HTTP requests that follow are mirrored
+exactly as in Traefik.
 """
 
 from __future__ import annotations
@@ -28,9 +36,10 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .._background import BackgroundTasks
-from .._body import BufferedBody, read_body, replay
-from .._forwarding import without_body
+from .._body import Tee, replay
+from .._forwarding import forward_of, without_body
+from .._lifecycle import client_gone
+from .._mirror_pool import MirrorPool
 
 __all__ = ["Mirror", "Mirroring"]
 
@@ -55,14 +64,14 @@ async def _discard(message: Message) -> None:
 class Mirroring:
     """An ASGI app serving requests from ``main`` and copying some to ``mirrors``."""
 
-    __slots__ = ("_main", "_max_body_size", "_mirror_body", "_mirrors", "_tasks", "name", "total")
+    __slots__ = ("_main", "_max_body_size", "_mirror_body", "_mirrors", "_pool", "name", "total")
 
     def __init__(
         self,
         main: ASGIApp,
         mirrors: Sequence[Mirror],
         *,
-        tasks: BackgroundTasks,
+        pool: MirrorPool,
         mirror_body: bool = True,
         max_body_size: int = -1,
         name: str = "",
@@ -73,7 +82,7 @@ class Mirroring:
         self.name = name
         self._main = main
         self._mirrors = list(mirrors)
-        self._tasks = tasks
+        self._pool = pool
         self._mirror_body = mirror_body
         self._max_body_size = max_body_size
         self.total = 0
@@ -90,35 +99,37 @@ class Mirroring:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         selected = self._select()
+        if scope["type"] == "websocket":  # never copied: see the module docstring
+            await self._main(scope, receive, send)
+            return
         if not selected:
             await self._main(scope, receive, send)
             return
-
-        data: bytes | None = None  # None: the copies carry no body
-        main_receive = receive
-        if self._mirror_body:
-            buffered: BufferedBody = await read_body(receive, self._max_body_size)
-            main_receive = buffered.replay()
-            if not buffered.complete:
-                # Too large (or the client left while sending it): serve, don't copy.
-                await self._main(scope, main_receive, send)
-                return
-            data = buffered.data
-
-        gone = False
-
-        async def watching_receive() -> Message:
-            nonlocal gone
-            message = await main_receive()
-            if message["type"] == "http.disconnect":
-                gone = True
-            return message
-
-        await self._main(scope, watching_receive, send)
-        if gone:
+        pool = self._pool
+        if not forward_of(scope).has_body:
+            await self._main(scope, receive, send)
+            if not client_gone(scope):
+                pool.spawn(self._send_copies(scope, b"", selected))
             return
-        copy_scope = scope if data is not None else without_body(scope)
-        self._tasks.spawn(self._send_copies(copy_scope, data or b"", selected))
+        if not self._mirror_body:
+            await self._main(scope, receive, send)
+            if not client_gone(scope):
+                pool.spawn(self._send_copies(without_body(scope), b"", selected))
+            return
+
+        tee = Tee(receive, self._max_body_size, pool)
+        try:
+            await self._main(scope, tee, send)
+        except BaseException:
+            pool.release(tee.size)
+            raise
+        if tee.disconnected or client_gone(scope):
+            pool.release(tee.size)
+        elif not tee.complete:
+            pool.release(tee.size)
+            pool.drop(tee.overflow or "body not read to its end by the main service")
+        else:
+            pool.spawn(self._send_copies(scope, tee.data, selected), reserved=tee.size)
 
     async def _send_copies(self, scope: Scope, data: bytes, mirrors: list[Mirror]) -> None:
         for mirror in mirrors:

@@ -50,15 +50,21 @@ class _Entry:
         self.deadline = 0.0
 
 
+# The messages that start a response, and so carry its headers.
+_STARTS = frozenset({"http.response.start", "websocket.accept", "websocket.http.response.start"})
+
+
 def with_set_cookie(send: Send, header: bytes) -> Send:
     """Wrap ``send`` so the response starts with ``Set-Cookie: header``.
 
     Traefik sets the header before the child runs, so it precedes the backend's own
     cookies and those of deeper sticky levels, and it is present on a 502 or 503 too.
+    A WebSocket's handshake answer gets it as well: the ``101`` (``websocket.accept``)
+    or a refusal (``websocket.http.response.start``).
     """
 
     async def sender(message: Message) -> None:
-        if message["type"] == "http.response.start":
+        if message["type"] in _STARTS:
             message = dict(message)
             message["headers"] = [(b"set-cookie", header), *message.get("headers", ())]
         await send(message)

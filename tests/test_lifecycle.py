@@ -1,0 +1,101 @@
+"""A client that goes away: the backend request is cancelled, no copy is sent, 499 logged."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.backends import RecordingBackend
+from tests.support.gateway import serve_app
+from traefikservice_asgi import create_app
+
+MIRRORED = """
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {name: m, namespace: default}
+spec:
+  routes:
+    - match: Host(`m.test`)
+      services: [{name: mirrored, kind: TraefikService}]
+---
+apiVersion: traefik.io/v1alpha1
+kind: TraefikService
+metadata: {name: mirrored, namespace: default}
+spec:
+  mirroring:
+    name: main
+    port: 80
+    mirrors: [{name: copy, port: 80, percent: 100}]
+"""
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+        self.event = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+        self.event.set()
+
+
+def test_client_leaving_cancels_the_backend_request_and_sends_no_copy(tmp_path: Path) -> None:
+    (tmp_path / "m.yaml").write_text(MIRRORED)
+    records = Records()
+    logger = logging.getLogger("traefikservice_asgi.access")
+    logger.addHandler(records)
+    logger.setLevel(logging.INFO)
+    try:
+        with RecordingBackend("main", delay=30) as main, RecordingBackend("copy") as copy:
+            app = create_app(
+                tmp_path, backends={"default/main:80": main.url, "default/copy:80": copy.url}
+            )
+            with serve_app(app) as url:
+                port = int(url.rsplit(":", 1)[1])
+                with socket.create_connection(("127.0.0.1", port)) as client:
+                    client.sendall(b"GET /slow HTTP/1.1\r\nHost: m.test\r\n\r\n")
+                    main.wait_for_requests(1)
+                # The client is gone while main is still thinking.
+                assert records.event.wait(10), "no 499 logged"
+                assert httpx.get(url, headers={"Host": "other"}).status_code == 404  # still serving
+            assert copy.requests == []  # no mirror copy for a request whose client left
+            assert app.mirror_pool.sent == 0
+    finally:
+        logger.removeHandler(records)
+    assert records.messages == ["499 Client Closed Request: GET /slow"]
+
+
+def test_trusted_peer_keeps_its_forwarded_headers(tmp_path: Path) -> None:
+    (tmp_path / "m.yaml").write_text(MIRRORED.replace("percent: 100", "percent: 0"))
+    with RecordingBackend("main") as main, RecordingBackend("copy") as copy:
+        app = create_app(
+            tmp_path,
+            backends={"default/main:80": main.url, "default/copy:80": copy.url},
+            forwarded_trusted_ips=["127.0.0.0/8"],
+        )
+        with serve_app(app) as url:
+            httpx.get(
+                url,
+                headers={
+                    "Host": "m.test",
+                    "X-Forwarded-For": "203.0.113.7",
+                    "X-Forwarded-Proto": "https",
+                },
+            )
+        (req,) = main.wait_for_requests(1)
+    assert req.header("x-forwarded-for") == "203.0.113.7, 127.0.0.1"
+    assert req.header("x-forwarded-proto") == "https"
+    assert req.header("x-forwarded-port") == "443"
+
+
+def test_invalid_trusted_cidr_is_refused() -> None:
+    with pytest.raises(ValueError, match="invalid IP or CIDR 'not-an-ip'"):
+        create_app(
+            Path(__file__).parents[1] / "examples" / "blog", forwarded_trusted_ips=["not-an-ip"]
+        )

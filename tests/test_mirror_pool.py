@@ -1,0 +1,167 @@
+"""Mirror copies are bounded in number, buffered bytes and time; the client never waits."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from starlette.types import Message, Receive, Scope, Send
+
+from traefikservice_asgi._body import Tee
+from traefikservice_asgi._forwarding import SCOPE_KEY, prepare
+from traefikservice_asgi._mirror_pool import MirrorLimits, MirrorPool
+from traefikservice_asgi.loadbalancer.mirror import Mirror, Mirroring
+
+
+async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+    while (await receive()).get("more_body", False):
+        pass
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"main"})
+
+
+def request(body: bytes = b"") -> tuple[Scope, Receive]:
+    headers = [(b"host", b"m.test")] + (
+        [(b"content-length", str(len(body)).encode())] if body else []
+    )
+    scope: Scope = {
+        "type": "http",
+        "method": "POST" if body else "GET",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 1),
+    }
+    scope[SCOPE_KEY] = prepare(scope)
+    chunks = [body[i : i + 1000] for i in range(0, len(body), 1000)] or [b""]
+
+    async def receive() -> Message:
+        chunk = chunks.pop(0) if chunks else b""
+        return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+
+    return scope, receive
+
+
+async def discard(message: Message) -> None:
+    pass
+
+
+def test_copies_over_the_in_flight_cap_are_dropped_and_counted() -> None:
+    release = asyncio.Event()
+    seen: list[int] = []
+
+    async def stuck_mirror(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(1)
+        await release.wait()
+
+    async def go() -> MirrorPool:
+        pool = MirrorPool(MirrorLimits(max_in_flight=3))
+        m = Mirroring(answer, [Mirror("m", stuck_mirror, 100)], pool=pool)
+        for _ in range(5):
+            await m(*request(), discard)
+        await asyncio.sleep(0)
+        assert len(pool.tasks) == 3
+        release.set()
+        await pool.tasks.wait_idle(5)
+        return pool
+
+    pool = asyncio.run(go())
+    assert seen == [1, 1, 1]
+    assert pool.sent == 3
+    assert pool.dropped == {"too many copies in flight": 2}
+
+
+def test_a_copy_that_does_not_answer_in_time_is_cut_off_and_counted() -> None:
+    async def hanging_mirror(scope: Scope, receive: Receive, send: Send) -> None:
+        await asyncio.Event().wait()
+
+    async def go() -> MirrorPool:
+        pool = MirrorPool(MirrorLimits(timeout=0.05))
+        m = Mirroring(answer, [Mirror("m", hanging_mirror, 100)], pool=pool)
+        await m(*request(b"x" * 5000), discard)
+        assert pool.buffered == 5000
+        await pool.tasks.wait_idle(5)
+        return pool
+
+    pool = asyncio.run(go())
+    assert pool.dropped == {"no answer within 0.05 s": 1}
+    assert pool.buffered == 0  # the copy's buffer went back to the budget
+
+
+def test_bodies_beyond_the_buffer_budget_are_served_but_not_copied() -> None:
+    got: list[bytes] = []
+
+    async def mirror(scope: Scope, receive: Receive, send: Send) -> None:
+        got.append((await receive())["body"])
+
+    async def go() -> MirrorPool:
+        pool = MirrorPool(MirrorLimits(buffer_budget=8000))
+        hold = asyncio.Event()
+
+        async def slow_mirror(scope: Scope, receive: Receive, send: Send) -> None:
+            await hold.wait()
+            await mirror(scope, receive, send)
+
+        m = Mirroring(answer, [Mirror("m", slow_mirror, 100)], pool=pool)
+        sent: list[Message] = []
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        await m(*request(b"a" * 5000), send)  # holds 5000 bytes until the copy is sent
+        await m(*request(b"b" * 5000), send)  # would need 10000: over the budget
+        assert [msg["status"] for msg in sent if msg["type"] == "http.response.start"] == [200, 200]
+        hold.set()
+        await pool.tasks.wait_idle(5)
+        return pool
+
+    pool = asyncio.run(go())
+    assert got == [b"a" * 5000]
+    assert pool.dropped == {"mirror buffer budget exhausted": 1}
+    assert pool.buffered == 0
+
+
+def test_tee_gives_up_past_max_body_size_and_returns_its_bytes() -> None:
+    async def go() -> tuple[Tee, MirrorPool, bytes]:
+        pool = MirrorPool()
+        _, receive = request(b"z" * 2500)
+        tee = Tee(receive, 2000, pool)
+        seen = b""
+        while True:
+            message = await tee()
+            seen += message["body"]
+            if not message["more_body"]:
+                return tee, pool, seen
+
+    tee, pool, seen = asyncio.run(go())
+    assert seen == b"z" * 2500  # the main service got everything
+    assert not tee.complete and tee.overflow == "body larger than maxBodySize 2000"
+    assert tee.size == 0 and pool.buffered == 0
+
+
+def test_shutdown_waits_then_cancels_copies_still_running() -> None:
+    async def go() -> tuple[MirrorPool, list[str]]:
+        events: list[str] = []
+
+        async def mirror(scope: Scope, receive: Receive, send: Send) -> None:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                events.append("cancelled")
+                raise
+
+        pool = MirrorPool(MirrorLimits(shutdown_timeout=0.05))
+        await Mirroring(answer, [Mirror("m", mirror, 100)], pool=pool)(*request(), discard)
+        await pool.aclose()
+        return pool, events
+
+    pool, events = asyncio.run(go())
+    assert events == ["cancelled"]
+    assert len(pool.tasks) == 0
+
+
+@pytest.mark.parametrize("kwargs", [{"max_in_flight": 0}, {"buffer_budget": -1}, {"timeout": 0}])
+def test_limits_are_validated(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        MirrorLimits(**kwargs)  # type: ignore[arg-type]
