@@ -34,7 +34,7 @@ import pytest
 
 from tests.conformance.translate import translate_all
 from tests.support.backends import RecordedRequest, RecordingBackend
-from tests.support.gateway import serve_app
+from tests.support.gateway import serve_app, serve_cli
 from tests.support.traefik import TraefikProcess, find_traefik
 
 __all__ = [
@@ -209,6 +209,7 @@ def run_both(
     *,
     tmp_path: Path,
     gateway_options: Mapping[str, Any] | None = None,
+    gateway_via_cli: bool = False,
     allow_router_errors: bool = False,
     quiet: float = _QUIET,
     settle_cap: float = _SETTLE_CAP,
@@ -235,6 +236,7 @@ def run_both(
         requests,
         backends,
         gateway_options=gateway_options,
+        via_cli=gateway_via_cli,
         quiet=quiet,
         settle_cap=settle_cap,
     )
@@ -274,16 +276,22 @@ def run_gateway(
     backends: Mapping[str, str | BackendSpec],
     *,
     gateway_options: Mapping[str, Any] | None = None,
+    via_cli: bool = False,
     quiet: float = _QUIET,
     settle_cap: float = _SETTLE_CAP,
 ) -> TargetRun:
-    """Run ``requests`` against ``traefikservice_asgi.create_app`` served by uvicorn."""
+    """Run ``requests`` against ``traefikservice_asgi.create_app`` served by uvicorn, or,
+    with ``via_cli``, against ``traefikservice-asgi serve`` run as a separate process."""
     create_app = _create_app()
     with _recording_backends(backends) as (by_name, urls):
-        app = create_app(
-            config=[str(path) for path in yaml_paths], backends=urls, **(gateway_options or {})
-        )
-        with serve_app(app) as base_url:
+        paths = [str(path) for path in yaml_paths]
+        if via_cli:
+            if gateway_options:
+                raise ValueError("gateway_options apply to create_app, not to the CLI")
+            server = serve_cli(paths, urls)
+        else:
+            server = serve_app(create_app(config=paths, backends=urls, **(gateway_options or {})))
+        with server as base_url:
             observations = _send_all(base_url, requests)
             wait_quiet(list(by_name.values()), quiet=quiet, cap=settle_cap)
             ports = {int(base_url.rsplit(":", 1)[1]): "<proxy>"}

@@ -68,7 +68,14 @@ SCRIPT: list[Request] = [
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> BothRuns:
-    return run_both(blog_manifests(), SCRIPT, BACKENDS, tmp_path=tmp_path_factory.mktemp("traefik"))
+    # The gateway runs as the issue states it: `traefikservice-asgi serve examples/blog/`.
+    return run_both(
+        blog_manifests(),
+        SCRIPT,
+        BACKENDS,
+        tmp_path=tmp_path_factory.mktemp("traefik"),
+        gateway_via_cli=True,
+    )
 
 
 def _responses(runs: BothRuns, indexes: range) -> list[Observation]:

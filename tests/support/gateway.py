@@ -19,7 +19,7 @@ from typing import Any
 
 import uvicorn
 
-__all__ = ["GatewayError", "serve_app"]
+__all__ = ["GatewayError", "serve_app", "serve_cli"]
 
 _START_TIMEOUT = 15.0
 _STOP_TIMEOUT = 10.0
@@ -104,3 +104,70 @@ def _stop(server: uvicorn.Server, thread: threading.Thread) -> None:
         thread.join(_FORCE_STOP_TIMEOUT)
     if thread.is_alive():
         raise GatewayError(f"uvicorn did not stop within {_STOP_TIMEOUT + _FORCE_STOP_TIMEOUT}s")
+
+
+@contextlib.contextmanager
+def serve_cli(
+    paths: list[str], backends: dict[str, str], *extra_args: str, start_timeout: float = 20.0
+) -> Iterator[str]:
+    """Run ``traefikservice-asgi serve PATHS --backend ...`` as a subprocess on a free
+    127.0.0.1 port; yield its base URL once it answers; stop it by PID (SIGINT, then kill)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    args = [
+        sys.executable,
+        "-m",
+        "traefikservice_asgi",
+        "serve",
+        *paths,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        *extra_args,
+    ]
+    for key, url in backends.items():
+        args += ["--backend", f"{key}={url}"]
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        deadline = time.monotonic() + start_timeout
+        while True:
+            if proc.poll() is not None:
+                output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+                raise GatewayError(f"serve exited with {proc.returncode}:\n{output}")
+            try:
+                httpx.get(
+                    f"http://127.0.0.1:{port}/", headers={"Host": "readiness.invalid"}, timeout=1
+                )
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise GatewayError(f"serve did not answer within {start_timeout} s") from None
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(_FORCE_STOP_TIMEOUT)
+        if proc.stdout is not None:
+            proc.stdout.close()
