@@ -11,6 +11,9 @@ def _label(service: Service) -> str:
     if isinstance(service, ServersService):
         sticky = f", sticky cookie {service.sticky.name}" if service.sticky else ""
         host = "" if service.pass_host_header else ", passHostHeader false"
+        if service.transport is not None:
+            t = service.transport
+            host += f", serversTransport {t.namespace}/{t.name}"
         servers = ", ".join(service.servers) or "no server (503)"
         return f"servers {service.name}: {servers} (from {service.source}{sticky}{host})"
     if isinstance(service, WeightedService):

@@ -15,7 +15,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ._mirror_pool import MirrorPool
 from ._responses import send_go_error
-from .config import Config, MirroringService, ServersService, Service, WeightedService
+from .config import (
+    Config,
+    MirroringService,
+    ServersService,
+    ServersTransport,
+    Service,
+    WeightedService,
+)
 from .loadbalancer.mirror import Mirror, Mirroring
 from .loadbalancer.wrr import Child, WeightedRoundRobin
 from .proxy import ClientHolder, Server
@@ -39,6 +46,7 @@ async def _no_server(scope: Scope, receive: Receive, send: Send) -> None:
 class _Builder:
     def __init__(self, holder: ClientHolder, pool: MirrorPool, rng: random.Random) -> None:
         self.holder = holder
+        self.holders: dict[ServersTransport, ClientHolder] = {}
         self.pool = pool
         self.rng = rng
         self.built: dict[int, ASGIApp] = {}
@@ -52,8 +60,14 @@ class _Builder:
 
     def _build(self, service: Service) -> ASGIApp:
         if isinstance(service, ServersService):
+            holder = self.holder
+            if service.transport is not None:
+                # One client (pool, TLS, timeouts) per ServersTransport, as in Traefik.
+                holder = self.holders.setdefault(
+                    service.transport, ClientHolder(transport=service.transport)
+                )
             servers = [
-                Server(url, self.holder, pass_host_header=service.pass_host_header)
+                Server(url, holder, pass_host_header=service.pass_host_header)
                 for url in service.servers
             ]
             if not servers:
@@ -90,7 +104,9 @@ def build_routes(
     holder: ClientHolder,
     pool: MirrorPool,
     rng: random.Random | None = None,
-) -> tuple[BuiltRoute, ...]:
-    """Turn ``config`` into routes in matching order (highest priority first)."""
+) -> tuple[tuple[BuiltRoute, ...], tuple[ClientHolder, ...]]:
+    """Turn ``config`` into routes in matching order (highest priority first), and the
+    client holders of its ServersTransports (their owner must close them)."""
     builder = _Builder(holder, pool, rng or random.Random())
-    return tuple(BuiltRoute(r.name, r.rule, builder.build(r.service)) for r in config.routes)
+    routes = tuple(BuiltRoute(r.name, r.rule, builder.build(r.service)) for r in config.routes)
+    return routes, tuple(builder.holders.values())

@@ -63,9 +63,9 @@ class TraefikServiceMiddleware:
         self._trusted = trusted_peers(forwarded_trusted_ips, insecure=forwarded_insecure)
         self._holder = ClientHolder(client)
         self.mirror_pool = MirrorPool(mirror_limits)
-        self.routes: tuple[BuiltRoute, ...] = build_routes(
-            config, self._holder, self.mirror_pool, rng
-        )
+        self.routes: tuple[BuiltRoute, ...]
+        self.routes, transports = build_routes(config, self._holder, self.mirror_pool, rng)
+        self._holders = (self._holder, *transports)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
@@ -100,4 +100,5 @@ class TraefikServiceMiddleware:
     async def aclose(self) -> None:
         """Wait (bounded) for mirror copies in flight, then close the shared client."""
         await self.mirror_pool.aclose()
-        await self._holder.aclose()
+        for holder in self._holders:
+            await holder.aclose()

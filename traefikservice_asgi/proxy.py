@@ -10,8 +10,11 @@ into a status any more: the client's response is aborted, never finished as if c
 
 from __future__ import annotations
 
+import asyncio
 import http.cookiejar
 import logging
+import ssl
+import tempfile
 import zlib
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
@@ -22,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 from ._exceptions import TraefikServiceError
 from ._forwarding import forward_of
 from ._responses import send_proxy_error
+from .config import ServersTransport
 from .websocket import forward_websocket
 
 __all__ = ["ClientHolder", "Server", "UpstreamAborted", "default_client", "no_cookie_jar"]
@@ -63,19 +67,48 @@ def no_cookie_jar() -> http.cookiejar.CookieJar:
     return http.cookiejar.CookieJar(policy=_BlockAllCookies())
 
 
-def default_client() -> httpx.AsyncClient:
-    """The shared client the gateway creates when none is given.
+def _ssl_context(transport: ServersTransport) -> ssl.SSLContext:
+    """TLS towards servers as Traefik's ServersTransport sets it: ``rootCAs`` replace the
+    system's CAs (as Go's ``RootCAs`` does), ``certificatesSecrets`` add client
+    certificates, ``insecureSkipVerify`` turns verification off."""
+    if transport.root_cas:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(cadata="\n".join(transport.root_cas))
+    else:
+        context = ssl.create_default_context()
+    for chain in transport.client_certificates:
+        # The ssl module loads certificate chains from files only.
+        with tempfile.NamedTemporaryFile("w", suffix=".pem") as pem:
+            pem.write(chain)
+            pem.flush()
+            context.load_cert_chain(pem.name)
+    if transport.insecure_skip_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def default_client(transport: ServersTransport | None = None) -> httpx.AsyncClient:
+    """A client the gateway creates: for the default transport, or for one
+    ``ServersTransport``.
 
     Traefik's transport defaults: 30 s to connect, no read timeout (a slow backend is
-    allowed to be slow), idle connections kept 90 s; no redirects followed, no cookie
+    allowed to be slow), 200 idle connections kept 90 s; no redirects followed, no cookie
     jar, and no proxy or ``.netrc`` from the environment (``trust_env=False``): a
     gateway's upstream traffic must not depend on the shell it was started from.
     """
+    dial, idle, max_idle = 30.0, 90.0, 200
+    verify: ssl.SSLContext | bool = True
+    if transport is not None:
+        dial, idle = transport.dial_timeout, transport.idle_conn_timeout
+        max_idle = transport.max_idle_conns_per_host
+        verify = _ssl_context(transport)
     return httpx.AsyncClient(
-        timeout=httpx.Timeout(connect=30.0, read=None, write=None, pool=None),
+        timeout=httpx.Timeout(connect=dial, read=None, write=None, pool=None),
         limits=httpx.Limits(
-            max_connections=None, max_keepalive_connections=200, keepalive_expiry=90.0
+            max_connections=None, max_keepalive_connections=max_idle, keepalive_expiry=idle
         ),
+        verify=verify,
         follow_redirects=False,
         trust_env=False,
         cookies=no_cookie_jar(),
@@ -83,19 +116,23 @@ def default_client() -> httpx.AsyncClient:
 
 
 class ClientHolder:
-    """Owns the shared client: created on first use or at lifespan startup, closed at
-    shutdown. A client passed in by the user is used as is and left open."""
+    """Owns a client: created on first use, closed at shutdown. A client passed in by
+    the user is used as is and left open. ``transport`` is the ServersTransport the
+    client is built for (None: the default one)."""
 
-    __slots__ = ("_client", "_owned")
+    __slots__ = ("_client", "_owned", "transport")
 
-    def __init__(self, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient | None = None, transport: ServersTransport | None = None
+    ) -> None:
         self._client = client
         self._owned = client is None
+        self.transport = transport
 
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None or (self._owned and self._client.is_closed):
-            self._client = default_client()
+            self._client = default_client(self.transport)
         return self._client
 
     async def aclose(self) -> None:
@@ -129,7 +166,15 @@ class _RequestBody(httpx.AsyncByteStream):
 class Server:
     """An ASGI app forwarding every request to ``url`` (``scheme://host:port``)."""
 
-    __slots__ = ("_base", "_holder", "_netloc", "pass_host_header", "url")
+    __slots__ = (
+        "_base",
+        "_extensions",
+        "_header_timeout",
+        "_holder",
+        "_netloc",
+        "pass_host_header",
+        "url",
+    )
 
     def __init__(self, url: str, holder: ClientHolder, *, pass_host_header: bool = True) -> None:
         parts = urlsplit(url)
@@ -140,6 +185,10 @@ class Server:
         self._netloc = parts.netloc.encode()
         self._holder = holder
         self.pass_host_header = pass_host_header
+        transport = holder.transport
+        self._header_timeout = transport.response_header_timeout if transport else None
+        server_name = transport.server_name if transport else None
+        self._extensions = {"sni_hostname": server_name} if server_name else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -154,11 +203,23 @@ class Server:
             _RequestBody(receive) if forward.has_body else httpx.ByteStream(b"")
         )
         request = httpx.Request(
-            forward.method, self._base + forward.target, headers=headers, stream=stream
+            forward.method,
+            self._base + forward.target,
+            headers=headers,
+            stream=stream,
+            extensions=self._extensions,
         )
         client = self._holder.client
         try:
-            response = await client.send(request, stream=True, follow_redirects=False)
+            sending = client.send(request, stream=True, follow_redirects=False)
+            if self._header_timeout is None:
+                response = await sending
+            else:  # Go's responseHeaderTimeout: the wait for headers only, not the body
+                response = await asyncio.wait_for(sending, self._header_timeout)
+        except asyncio.TimeoutError:
+            logger.debug("504 Gateway Timeout: no response headers from %s", self.url)
+            await send_proxy_error(send, 504)
+            return
         except _ClientGone:
             logger.debug("client went away before %s answered", self.url)
             return

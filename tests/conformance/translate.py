@@ -23,7 +23,9 @@ Naming (as the CRD provider):
   ``loadBalancer`` under the router's name; two or more -> an implicit ``weighted`` service
   under the router's name (weights default 1, no sticky).
 
-Not translated (TranslationError): route or service ``middlewares``, ``serversTransport``.
+``ServersTransport`` -> ``serversTransports.<Normalize(ns-name)>`` (timeouts, idle limits,
+``serverName``, ``insecureSkipVerify``; CA and client certificates are not translated).
+Not translated (TranslationError): route or service ``middlewares``.
 Ignored: ``entryPoints`` (everything goes on ``web``), ``tls``.
 
 Sticky cookies without a ``name`` get a default name hashed from the provider-qualified
@@ -227,7 +229,9 @@ def translate_all(
             if strict:
                 raise TranslationError(f"{where}: {exc}") from None
             skipped.append(f"{where}: {exc}")
-    dynamic = {"http": {"routers": builder.routers, "services": builder.services}}
+    dynamic: dict[str, Any] = {"http": {"routers": builder.routers, "services": builder.services}}
+    if builder.transports:
+        dynamic["http"]["serversTransports"] = builder.transports
     return Translation(dynamic=dynamic, skipped=skipped)
 
 
@@ -251,6 +255,7 @@ class _Cluster:
         self.services: dict[tuple[str, str], Document] = {}
         self.endpoints: dict[tuple[str, str], Document] = {}
         self.endpoint_slices: dict[tuple[str, str], list[Document]] = {}
+        self.transports: dict[tuple[str, str], Document] = {}
         for document in documents:
             api, kind = document.get("apiVersion"), document.get("kind")
             key = (_ns(document), _name(document))
@@ -260,6 +265,8 @@ class _Cluster:
                     crds[(kind, *key)] = document
                 if not isinstance(document.get("spec"), dict):
                     raise TranslationError(f"{kind} {key[0]}/{key[1]}: spec is missing")
+            elif api in CRD_GROUPS and kind == "ServersTransport":
+                self.transports[key] = document
             elif api == "v1" and kind == "Service":
                 self.services[key] = document
             elif api == "v1" and kind == "Endpoints":
@@ -344,6 +351,7 @@ class _Builder:
         self.allow_cross_namespace = allow_cross_namespace
         self.routers: dict[str, Any] = {}
         self.services: dict[str, Any] = {}
+        self.transports: dict[str, Any] = {}
 
     # routes
 
@@ -491,9 +499,8 @@ class _Builder:
         raise TranslationError(f"unsupported service kind {kind}")
 
     def _servers_lb(self, namespace: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-        for unsupported in ("middlewares", "serversTransport"):
-            if spec.get(unsupported):
-                raise TranslationError(f"{unsupported} is not translated for the oracle")
+        if spec.get("middlewares"):
+            raise TranslationError("middlewares is not translated for the oracle")
         raw_port = spec["port"]
         port: int | str = raw_port if isinstance(raw_port, int) else str(raw_port)
         if isinstance(port, str) and port.isdigit():
@@ -510,7 +517,28 @@ class _Builder:
             lb["strategy"] = spec["strategy"]
         if sticky := _sticky(spec):
             lb["sticky"] = sticky
+        if spec.get("serversTransport"):
+            lb["serversTransport"] = self._transport(namespace, str(spec["serversTransport"]))
         return {"loadBalancer": lb}
+
+    def _transport(self, namespace: str, name: str) -> str:
+        """Add the file-provider twin of ServersTransport ``namespace/name``; its name."""
+        document = self.cluster.transports.get((namespace, name))
+        if document is None:
+            raise TranslationError(f"ServersTransport {namespace}/{name} not found")
+        spec = document.get("spec") or {}
+        if spec.get("rootCAs") or spec.get("rootCAsSecrets") or spec.get("certificatesSecrets"):
+            raise TranslationError("certificates of a ServersTransport are not translated")
+        out: dict[str, Any] = {}
+        for key in ("serverName", "insecureSkipVerify", "maxIdleConnsPerHost", "disableHTTP2"):
+            if key in spec:
+                out[key] = spec[key]
+        timeouts = spec.get("forwardingTimeouts") or {}
+        if timeouts:
+            out["forwardingTimeouts"] = {k: str(v) for k, v in timeouts.items()}
+        full = normalize(f"{namespace}-{name}")
+        self.transports[full] = out
+        return full
 
     def _urls(self, namespace: str, name: str, port: int | str) -> list[str]:
         key = f"{namespace}/{name}:{port}"

@@ -14,6 +14,7 @@ from ._models import (
     MirroringService,
     Route,
     ServersService,
+    ServersTransport,
     Service,
     WeightedService,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "MirroringService",
     "Route",
     "ServersService",
+    "ServersTransport",
     "Service",
     "WeightedService",
     "load_config",

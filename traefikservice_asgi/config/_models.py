@@ -35,6 +35,7 @@ __all__ = [
     "Service",
     "ServicePort",
     "ServiceRef",
+    "ServersTransport",
     "TraefikService",
     "WeightedChild",
     "WeightedService",
@@ -76,6 +77,28 @@ class ServiceRef:
     scheme: str | None = None
     pass_host_header: bool = True
     sticky: CookieOptions | None = None  # per-server cookie (Service kind only)
+    servers_transport: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServersTransport:
+    """How to talk to servers (Traefik's ``ServersTransport``); defaults are Traefik's.
+
+    CA and client certificates are names of Secrets/ConfigMaps until resolution, PEM
+    text after it.
+    """
+
+    namespace: str
+    name: str
+    origin: Origin
+    server_name: str | None = None
+    insecure_skip_verify: bool = False
+    root_cas: tuple[str, ...] = ()
+    client_certificates: tuple[str, ...] = ()
+    max_idle_conns_per_host: int = 200
+    dial_timeout: float = 30.0
+    response_header_timeout: float | None = None
+    idle_conn_timeout: float = 90.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +187,7 @@ class ServersService:
     source: str  # how the URLs were found, for `check`
     pass_host_header: bool = True
     sticky: CookieOptions | None = None
+    transport: ServersTransport | None = None  # None: the gateway's default transport
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from typing import Any
 from .._exceptions import ConfigIssue, RuleError
 from ..loadbalancer.sticky import CookieOptions, sanitize_cookie_name
 from ..rules import compile_rule
+from ._duration import parse_duration
 from ._models import (
     EndpointSet,
     IngressRoute,
@@ -28,6 +29,7 @@ from ._models import (
     MirrorRef,
     Origin,
     RouteSpec,
+    ServersTransport,
     ServicePort,
     ServiceRef,
     TraefikService,
@@ -51,12 +53,10 @@ _OTHER_TRAEFIK_KINDS = {
     "IngressRouteUDP": "UDP routes are not served",
     "TLSOption": "TLS is terminated by the ASGI server, not by this package",
     "TLSStore": "TLS is terminated by the ASGI server, not by this package",
-    "ServersTransport": "serversTransport is not implemented yet",
     "ServersTransportTCP": "TCP is not served",
 }
 
 _NOT_SUPPORTED_LB = {
-    "serversTransport": "serversTransport is not implemented yet",
     "healthCheck": "health checks are not implemented yet",
     "passiveHealthCheck": "health checks are not implemented yet",
     "nativeLB": "nativeLB is not implemented yet",
@@ -74,6 +74,7 @@ _LB_FIELDS = {
     "sticky",
     "strategy",
     "responseForwarding",
+    "serversTransport",
 } | set(_NOT_SUPPORTED_LB)
 
 
@@ -110,6 +111,10 @@ class Resources:
     traefik_services: dict[tuple[str, str], TraefikService] = field(default_factory=dict)
     services: dict[tuple[str, str], KubeService] = field(default_factory=dict)
     endpoints: list[EndpointSet] = field(default_factory=list)
+    transports: dict[tuple[str, str], ServersTransport] = field(default_factory=dict)
+    # Secret and ConfigMap contents, (namespace, name) -> key -> text (Secrets decoded)
+    secrets: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    config_maps: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     issues: list[ConfigIssue] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -323,6 +328,7 @@ def _service_ref(
         scheme=scheme,
         pass_host_header=r.boolean(m, path, "passHostHeader", True),
         sticky=sticky,
+        servers_transport=r.string(m, path, "serversTransport"),
     )
 
 
@@ -458,6 +464,125 @@ def _ingress_route(
             )
         )
     return IngressRoute(namespace, name, r.origin(()), tuple(routes))
+
+
+def _duration(r: _Reader, m: dict[str, Any], path: Path, key: str) -> float | None:
+    if m.get(key) is None:
+        return None
+    try:
+        return parse_duration(m[key])
+    except ValueError as exc:
+        r.error((*path, key), f"{exc}, got {show(m[key])}")
+        return None
+
+
+def _servers_transport(r: _Reader, spec: Any, namespace: str, name: str) -> ServersTransport | None:
+    path: Path = ("spec",)
+    m = r.mapping(
+        spec,
+        path,
+        {
+            "serverName",
+            "insecureSkipVerify",
+            "rootCAs",
+            "rootCAsSecrets",
+            "certificatesSecrets",
+            "maxIdleConnsPerHost",
+            "forwardingTimeouts",
+            "disableHTTP2",
+        },
+        {"peerCertURI": "peerCertURI is not implemented", "spiffe": "SPIFFE is not implemented"},
+    )
+    if m is None:
+        return None
+    root_cas: list[str] = []
+    for i, item in enumerate(r.items(m, path, "rootCAs")):
+        ipath = (*path, "rootCAs", i)
+        ca = r.mapping(item, ipath, {"secret", "configMap"})
+        if ca is None:
+            continue
+        secret, config_map = r.string(ca, ipath, "secret"), r.string(ca, ipath, "configMap")
+        if (secret is None) == (config_map is None):
+            r.error(ipath, "needs exactly one of secret, configMap")
+        else:
+            root_cas.append(f"secret:{secret}" if secret else f"configMap:{config_map}")
+    for i, item in enumerate(r.items(m, path, "rootCAsSecrets")):
+        if isinstance(item, str) and item:
+            root_cas.append(f"secret:{item}")
+        else:
+            r.error((*path, "rootCAsSecrets", i), f"must be a Secret name, got {show(item)}")
+    certificates: list[str] = []
+    for i, item in enumerate(r.items(m, path, "certificatesSecrets")):
+        if isinstance(item, str) and item:
+            certificates.append(item)
+        else:
+            r.error((*path, "certificatesSecrets", i), f"must be a Secret name, got {show(item)}")
+    timeouts: dict[str, float | None] = {}
+    if m.get("forwardingTimeouts") is not None:
+        tpath = (*path, "forwardingTimeouts")
+        t = r.mapping(
+            m["forwardingTimeouts"],
+            tpath,
+            {
+                "dialTimeout",
+                "responseHeaderTimeout",
+                "idleConnTimeout",
+                "readIdleTimeout",
+                "pingTimeout",
+            },
+        )
+        if t is not None:
+            for key in (
+                "dialTimeout",
+                "responseHeaderTimeout",
+                "idleConnTimeout",
+                "readIdleTimeout",
+                "pingTimeout",
+            ):
+                timeouts[key] = _duration(r, t, tpath, key)
+    r.boolean(m, path, "disableHTTP2", False)  # checked; backends are spoken to in HTTP/1.1
+    max_idle = r.integer(m, path, "maxIdleConnsPerHost", minimum=0)
+    dial = timeouts.get("dialTimeout")
+    idle = timeouts.get("idleConnTimeout")
+    header = timeouts.get("responseHeaderTimeout")
+    return ServersTransport(
+        namespace=namespace,
+        name=name,
+        origin=r.origin(()),
+        server_name=r.string(m, path, "serverName"),
+        insecure_skip_verify=r.boolean(m, path, "insecureSkipVerify", False),
+        root_cas=tuple(root_cas),
+        client_certificates=tuple(certificates),
+        # Traefik: 0 means the default (200 idle per host, 30 s dial, 90 s idle).
+        max_idle_conns_per_host=max_idle or 200,
+        dial_timeout=dial or 30.0,
+        response_header_timeout=header or None,
+        idle_conn_timeout=idle or 90.0,
+    )
+
+
+def _key_values(r: _Reader, doc: dict[str, Any], *, secret: bool) -> dict[str, str]:
+    import base64
+    import binascii
+
+    out: dict[str, str] = {}
+    data = doc.get("data") or {}
+    if not isinstance(data, dict):
+        r.error(("data",), f"must be a mapping, got {show(data)}")
+        return out
+    for key, value in data.items():
+        if not isinstance(value, str):
+            r.error(("data", str(key)), f"must be a string, got {show(value)}")
+        elif secret:
+            try:
+                out[str(key)] = base64.b64decode(value, validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                r.error(("data", str(key)), "must be base64 of UTF-8 text")
+        else:
+            out[str(key)] = value
+    if secret and isinstance(doc.get("stringData"), dict):
+        out.update({str(k): str(v) for k, v in doc["stringData"].items()})
+    return out
 
 
 # ---------------------------------------------------------------- core Kubernetes kinds
@@ -631,12 +756,14 @@ def parse_document(doc: Document, file: str | None, out: Resources) -> None:
                 f"traefikservice-asgi: {_OTHER_TRAEFIK_KINDS[kind]}"
             )
             return
-        if kind not in ("IngressRoute", "TraefikService"):
+        if kind not in ("IngressRoute", "TraefikService", "ServersTransport"):
             out.issues.append(ConfigIssue(f'unknown kind "{kind}" in {api}', file, doc.line))
             return
     elif (api, kind) not in (
         ("v1", "Service"),
         ("v1", "Endpoints"),
+        ("v1", "Secret"),
+        ("v1", "ConfigMap"),
         ("discovery.k8s.io/v1", "EndpointSlice"),
     ):
         logger.debug("%s:%d: skipping %s %s (not used for routing)", file, doc.line, api, kind)
@@ -664,6 +791,10 @@ def parse_document(doc: Document, file: str | None, out: Resources) -> None:
                     )
                     return
                 out.traefik_services[(namespace, name)] = ts
+        elif kind == "ServersTransport":
+            st = _servers_transport(r, data["spec"], namespace, name)
+            if st is not None:
+                out.transports[(namespace, name)] = st
         else:
             ir = _ingress_route(r, data["spec"], namespace, name, api)
             if ir is not None:
@@ -674,5 +805,8 @@ def parse_document(doc: Document, file: str | None, out: Resources) -> None:
             out.services[(namespace, name)] = svc
     elif kind == "Endpoints":
         out.endpoints.extend(_endpoints(r, data, namespace, name))
+    elif kind in ("Secret", "ConfigMap"):
+        target = out.secrets if kind == "Secret" else out.config_maps
+        target[(namespace, name)] = _key_values(r, data, secret=kind == "Secret")
     else:
         out.endpoints.extend(_endpoint_slice(r, data, namespace))

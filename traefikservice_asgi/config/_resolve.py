@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from .._exceptions import ConfigIssue
@@ -38,6 +39,7 @@ from ._models import (
     Origin,
     Route,
     ServersService,
+    ServersTransport,
     Service,
     ServicePort,
     ServiceRef,
@@ -60,7 +62,7 @@ def normalize(name: str) -> str:
 
 
 def _issue(origin: Origin, message: str, subpath: str = "") -> ConfigIssue:
-    path = origin.path + (f".{subpath}" if subpath else "")
+    path = ".".join(p for p in (origin.path, subpath) if p)
     return ConfigIssue(message, origin.file, origin.line, origin.resource, path or None)
 
 
@@ -188,6 +190,11 @@ class _Resolver:
         if found is None:
             return None
         servers, source = found
+        transport = None
+        if ref.servers_transport is not None:
+            transport = self.transport(ref)
+            if transport is None:
+                return None
         service = ServersService(
             name=lb_name,
             servers=tuple(servers),
@@ -195,12 +202,59 @@ class _Resolver:
             source=source,
             pass_host_header=ref.pass_host_header,
             sticky=_with_default_name(ref.sticky, lb_name),
+            transport=transport,
         )
         existing = self.services.get(lb_name)
         if existing == service:
             return existing  # one shared balancer per name, as Traefik builds it once
         self.services.setdefault(lb_name, service)
         return service
+
+    def transport(self, ref: ServiceRef) -> ServersTransport | None:
+        """The ServersTransport a reference names, in the reference's namespace, with its
+        CA and client certificates read from Secrets/ConfigMaps (PEM text)."""
+        name = ref.servers_transport or ""
+        found = self.res.transports.get((ref.namespace, name))
+        if found is None:
+            self.issues.append(
+                _issue(
+                    ref.origin,
+                    f"ServersTransport {ref.namespace}/{name} not found",
+                    "serversTransport",
+                )
+            )
+            return None
+        pems: list[str] = []
+        for source in found.root_cas:
+            kind, _, obj = source.partition(":")
+            store = self.res.secrets if kind == "secret" else self.res.config_maps
+            data = store.get((found.namespace, obj))
+            pem = data and (data.get("tls.ca") or data.get("ca.crt"))
+            if not pem:
+                what = "Secret" if kind == "secret" else "ConfigMap"
+                self.issues.append(
+                    _issue(
+                        found.origin,
+                        f"{what} {found.namespace}/{obj} with a tls.ca or ca.crt key not found",
+                        "spec.rootCAs",
+                    )
+                )
+                return None
+            pems.append(pem)
+        chains: list[str] = []
+        for obj in found.client_certificates:
+            data = self.res.secrets.get((found.namespace, obj)) or {}
+            if not data.get("tls.crt") or not data.get("tls.key"):
+                self.issues.append(
+                    _issue(
+                        found.origin,
+                        f"Secret {found.namespace}/{obj} with tls.crt and tls.key not found",
+                        "spec.certificatesSecrets",
+                    )
+                )
+                return None
+            chains.append(data["tls.crt"].rstrip("\n") + "\n" + data["tls.key"])
+        return replace(found, root_cas=tuple(pems), client_certificates=tuple(chains))
 
     def servers_for(self, ref: ServiceRef) -> tuple[list[str], str] | None:
         svc = self.res.services.get((ref.namespace, ref.name))

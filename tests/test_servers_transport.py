@@ -1,0 +1,252 @@
+"""ServersTransport: parsing with located errors, and its effect on real connections."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import trustme
+import uvicorn  # noqa: F401  (the TLS backend below runs under it)
+from starlette.types import Receive, Scope, Send
+
+from tests.support.backends import RecordingBackend
+from tests.support.gateway import serve_app
+from traefikservice_asgi import ConfigError, create_app, load_config_text
+from traefikservice_asgi.config import ServersService
+from traefikservice_asgi.config._duration import parse_duration
+
+ROUTE = """\
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {name: r, namespace: default}
+spec:
+  routes:
+    - match: Host(`t.test`)
+      services: [{name: app, port: %s, serversTransport: st}]
+---
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("30s", 30.0),
+        ("1m30s", 90.0),
+        ("250ms", 0.25),
+        ("1.5h", 5400.0),
+        ("10", 10.0),
+        (7, 7.0),
+        ("2h45m0.5s", 9900.5),
+    ],
+)
+def test_go_durations_and_bare_seconds_parse(text: object, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("bad", ["", "1x", "s", "1s2", True, -1, "-1s"])
+def test_invalid_durations_are_refused(bad: object) -> None:
+    with pytest.raises(ValueError, match=r"duration|negative"):
+        parse_duration(bad)
+
+
+def test_servers_transport_errors_are_located() -> None:
+    text = (
+        ROUTE % "80"
+        + """\
+apiVersion: traefik.io/v1alpha1
+kind: ServersTransport
+metadata: {name: st, namespace: default}
+spec:
+  forwardingTimeouts:
+    responseHeaderTimeout: soon
+  spiffe: {ids: [x]}
+"""
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text, filename="st.yaml")
+    assert [str(i) for i in info.value.issues] == [
+        "st.yaml:14: ServersTransport default/st: spec.forwardingTimeouts.responseHeaderTimeout: "
+        'must be a duration such as 30s or 1m30s, got "soon"',
+        "st.yaml:15: ServersTransport default/st: spec.spiffe: not supported by traefikservice-asgi: "
+        "SPIFFE is not implemented",
+    ]
+
+
+def test_unknown_servers_transport_and_missing_ca_secret_are_errors() -> None:
+    with pytest.raises(ConfigError, match="ServersTransport default/st not found"):
+        load_config_text(ROUTE % "80")
+    text = (
+        ROUTE % "80"
+        + """\
+apiVersion: traefik.io/v1alpha1
+kind: ServersTransport
+metadata: {name: st, namespace: default}
+spec:
+  rootCAs: [{secret: ca}]
+"""
+    )
+    with pytest.raises(
+        ConfigError, match=r"Secret default/ca with a tls\.ca or ca\.crt key not found"
+    ):
+        load_config_text(text)
+
+
+def test_response_header_timeout_answers_504_after_the_timeout_not_the_backend(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "r.yaml").write_text(
+        ROUTE % "80"
+        + """\
+apiVersion: traefik.io/v1alpha1
+kind: ServersTransport
+metadata: {name: st, namespace: default}
+spec:
+  forwardingTimeouts: {responseHeaderTimeout: 500ms}
+"""
+    )
+    with RecordingBackend("app", delay=5) as slow:
+        app = create_app(tmp_path, backends={"default/app:80": slow.url})
+        with serve_app(app) as url:
+            started = time.monotonic()
+            r = httpx.get(url, headers={"Host": "t.test"}, timeout=10)
+            elapsed = time.monotonic() - started
+    assert (r.status_code, r.content) == (504, b"Gateway Timeout")
+    assert r.headers["content-length"] == "15" and "content-type" not in r.headers
+    assert 0.45 <= elapsed < 3.0  # the timeout, not the backend's 5 s
+
+
+def test_response_header_timeout_does_not_limit_a_slow_body(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        ROUTE % "80"
+        + """\
+apiVersion: traefik.io/v1alpha1
+kind: ServersTransport
+metadata: {name: st, namespace: default}
+spec:
+  forwardingTimeouts: {responseHeaderTimeout: 300ms}
+"""
+    )
+
+    async def trickle(scope: Scope, receive: Receive, send: Send) -> None:
+        import asyncio
+
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for part in (b"a", b"b", b"c"):
+            await asyncio.sleep(0.25)  # 0.75 s of body, longer than the header timeout
+            await send({"type": "http.response.body", "body": part, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    with serve_app(trickle) as backend:
+        app = create_app(tmp_path, backends={"default/app:80": backend})
+        with serve_app(app) as url:
+            r = httpx.get(url, headers={"Host": "t.test"}, timeout=10)
+    assert (r.status_code, r.content) == (200, b"abc")
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def tls_backend(ca: trustme.CA, tmp_path: Path) -> Iterator[str]:
+    cert = ca.issue_cert("backend.test", "127.0.0.1")
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
+    key_file.write_bytes(cert.private_key_pem.bytes())
+
+    async def hello(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"hello over tls"})
+
+    with serve_app(hello, ssl_certfile=str(cert_file), ssl_keyfile=str(key_file)) as url:
+        yield url.replace("http://", "https://")
+
+
+def _tls_config(ca: trustme.CA, spec: str) -> str:
+    secret = base64.b64encode(ca.cert_pem.bytes()).decode()
+    return (
+        ROUTE % "443"
+        + f"""\
+apiVersion: v1
+kind: Secret
+metadata: {{name: backend-ca, namespace: default}}
+data: {{ca.crt: {secret}}}
+---
+apiVersion: traefik.io/v1alpha1
+kind: ServersTransport
+metadata: {{name: st, namespace: default}}
+spec:
+{spec}
+"""
+    )
+
+
+def test_root_cas_from_a_secret_verify_a_private_backend(
+    ca: trustme.CA, tls_backend: str, tmp_path: Path
+) -> None:
+    (tmp_path / "r.yaml").write_text(_tls_config(ca, "  rootCAs: [{secret: backend-ca}]"))
+    app = create_app(tmp_path, backends={"default/app:443": tls_backend})
+    with serve_app(app) as url:
+        r = httpx.get(url, headers={"Host": "t.test"})
+    assert (r.status_code, r.text) == (200, "hello over tls")
+
+
+def test_without_the_ca_the_backend_is_refused_with_502(tls_backend: str, tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        ROUTE % "443"
+        + """\
+apiVersion: traefik.io/v1alpha1
+kind: ServersTransport
+metadata: {name: st, namespace: default}
+spec:
+  maxIdleConnsPerHost: 5
+"""
+    )
+    app = create_app(tmp_path, backends={"default/app:443": tls_backend})
+    with serve_app(app) as url:
+        r = httpx.get(url, headers={"Host": "t.test"})
+    assert (r.status_code, r.content) == (502, b"Bad Gateway")
+
+
+def test_insecure_skip_verify_accepts_any_certificate(
+    ca: trustme.CA, tls_backend: str, tmp_path: Path
+) -> None:
+    (tmp_path / "r.yaml").write_text(_tls_config(ca, "  insecureSkipVerify: true"))
+    app = create_app(tmp_path, backends={"default/app:443": tls_backend})
+    with serve_app(app) as url:
+        r = httpx.get(url, headers={"Host": "t.test"})
+    assert r.text == "hello over tls"
+
+
+def test_transport_settings_reach_the_resolved_service() -> None:
+    text = (
+        ROUTE % "80"
+        + """\
+apiVersion: traefik.io/v1alpha1
+kind: ServersTransport
+metadata: {name: st, namespace: default}
+spec:
+  serverName: internal.test
+  maxIdleConnsPerHost: 7
+  forwardingTimeouts: {dialTimeout: 2s, idleConnTimeout: 1m}
+"""
+    )
+    (route,) = load_config_text(text).routes
+    assert isinstance(route.service, ServersService) and route.service.transport is not None
+    t = route.service.transport
+    assert (t.server_name, t.max_idle_conns_per_host, t.dial_timeout, t.idle_conn_timeout) == (
+        "internal.test",
+        7,
+        2.0,
+        60.0,
+    )
+    assert t.response_header_timeout is None
