@@ -31,7 +31,15 @@ from urllib.parse import quote
 
 from starlette.types import Scope
 
-__all__ = ["SCOPE_KEY", "Forward", "forward_of", "prepare", "trusted_peers", "without_body"]
+__all__ = [
+    "SCOPE_KEY",
+    "Forward",
+    "InvalidRequest",
+    "forward_of",
+    "prepare",
+    "trusted_peers",
+    "without_body",
+]
 
 SCOPE_KEY = "traefikservice_asgi.forward"
 
@@ -68,6 +76,12 @@ MANAGED_X_HEADERS = frozenset(
 )
 
 HOSTNAME = socket.gethostname().encode()
+
+
+class InvalidRequest(Exception):
+    """A request no HTTP/1.1 server would have accepted (a header value with CR, LF or
+    NUL): answered 400, never forwarded. ASGI servers refuse these on the wire; this
+    guards apps that build scopes themselves."""
 
 
 def trusted_peers(cidrs: Sequence[str], *, insecure: bool = False) -> Callable[[str], bool] | None:
@@ -178,6 +192,8 @@ def prepare(
     has_range = False
 
     for key, value in scope["headers"]:
+        if b"\r" in value or b"\n" in value or b"\0" in value or b"\n" in key or b"\r" in key:
+            raise InvalidRequest(f"header {key!r} has a CR, LF or NUL byte")
         name = key.lower()
         if name == b"host":
             if host is None:

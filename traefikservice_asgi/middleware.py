@@ -15,9 +15,10 @@ from collections.abc import Mapping, Sequence
 import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._forwarding import SCOPE_KEY, prepare, trusted_peers
+from ._forwarding import SCOPE_KEY, InvalidRequest, prepare, trusted_peers
 from ._lifecycle import serve_watched
 from ._mirror_pool import MirrorLimits, MirrorPool
+from ._responses import send_go_error
 from .builder import BuiltRoute, build_routes
 from .config import Config, ConfigSource, load_config
 from .proxy import ClientHolder
@@ -73,11 +74,17 @@ class TraefikServiceMiddleware:
             for route in self.routes:
                 if route.rule.matches(view):
                     scope = dict(scope)
-                    forward = prepare(scope, trusted=self._trusted)
-                    scope[SCOPE_KEY] = forward
-                    if scope["type"] == "websocket":
-                        # The WebSocket proxy watches the client itself (websocket.py).
+                    websocket = scope["type"] == "websocket"
+                    if websocket:
                         send = http_responses_as_websocket(scope, send)
+                    try:
+                        forward = prepare(scope, trusted=self._trusted)
+                    except InvalidRequest:
+                        await send_go_error(send, 400, "400 Bad Request")
+                        return
+                    scope[SCOPE_KEY] = forward
+                    if websocket:
+                        # The WebSocket proxy watches the client itself (websocket.py).
                         await route.handler(scope, receive, send)
                     else:
                         await serve_watched(

@@ -40,6 +40,10 @@ ConfigSource = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
 
 _SUFFIXES = (".yaml", ".yml", ".json")
 
+# Kubernetes itself refuses objects over ~1.5 MiB (etcd's limit); a file of manifests
+# many times that is a mistake, and parsing it would take seconds and hundreds of MiB.
+MAX_FILE_BYTES = 10 * 1024 * 1024
+
 
 def _files(paths: ConfigSource, issues: list[ConfigIssue]) -> list[Path]:
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
@@ -97,6 +101,16 @@ def load_config(
     res = Resources()
     for file in _files(paths, issues):
         try:
+            size = file.stat().st_size
+            if size > MAX_FILE_BYTES:
+                issues.append(
+                    ConfigIssue(
+                        f"file is {size / 2**20:.1f} MiB, more than the {MAX_FILE_BYTES // 2**20} MiB "
+                        "a configuration file may have; split it into several files",
+                        str(file),
+                    )
+                )
+                continue
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             issues.append(ConfigIssue(f"cannot read: {exc}", str(file)))
@@ -115,5 +129,10 @@ def load_config_text(
     """:func:`load_config` for YAML held in a string (tests, generated config)."""
     issues: list[ConfigIssue] = []
     res = Resources()
-    _parse_text(text, filename, res, issues)
+    if len(text) > MAX_FILE_BYTES:
+        issues.append(
+            ConfigIssue(f"more than {MAX_FILE_BYTES // 2**20} MiB of configuration", filename)
+        )
+    else:
+        _parse_text(text, filename, res, issues)
     return _finish(res, issues, backends, allow_cross_namespace)
