@@ -1,0 +1,163 @@
+"""Broken backends and load: every request gets the status Traefik gives, nothing leaks.
+
+Backends here are raw asyncio servers on 127.0.0.1 that misbehave on purpose; the
+gateway runs under uvicorn; the load generator speaks HTTP/1.1 over raw sockets so the
+client is not the bottleneck.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.gateway import serve_app
+from traefikservice_asgi import TraefikServiceMiddleware, create_app
+
+ROOT = Path(__file__).resolve().parents[1]
+
+ROUTE = """\
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {name: r, namespace: default}
+spec:
+  routes:
+    - match: Host(`f.test`)
+      services: [{name: app, port: 80%s}]
+"""
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
+
+
+@contextmanager
+def raw_backend(handler: Handler) -> Iterator[str]:
+    """A TCP server on 127.0.0.1 running ``handler(reader, writer, connection_number)``."""
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    state: dict[str, object] = {}
+    counter = iter(range(1, 10**9))
+
+    handlers: set[asyncio.Task[None]] = set()
+
+    async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
+        try:
+            await handler(reader, writer, next(counter))
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            handlers.discard(task)
+            writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(on_connection, "127.0.0.1", 0)
+        state["port"] = server.sockets[0].getsockname()[1]
+        state["stop"] = stop = asyncio.Event()
+        ready.set()
+        async with server:
+            await stop.wait()
+            for task in list(handlers):  # a handler still sleeping must not outlive the loop
+                task.cancel()
+            await asyncio.gather(*handlers, return_exceptions=True)
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    assert ready.wait(5)
+    try:
+        yield f"http://127.0.0.1:{state['port']}"
+    finally:
+        stop = state["stop"]
+        assert isinstance(stop, asyncio.Event)
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(5)
+        loop.close()
+
+
+async def read_head(reader: asyncio.StreamReader) -> bytes:
+    return await reader.readuntil(b"\r\n\r\n")
+
+
+HELLO = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello app-v1\n"
+
+
+def write_config(tmp_path: Path, options: str = "", extra: str = "") -> Path:
+    (tmp_path / "r.yaml").write_text(ROUTE % options + extra)
+    return tmp_path
+
+
+def gateway_for(
+    tmp_path: Path, url: str, options: str = "", extra: str = ""
+) -> TraefikServiceMiddleware:
+    return create_app(write_config(tmp_path, options, extra), backends={"default/app:80": url})
+
+
+@pytest.mark.parametrize(
+    ("name", "behaviour"),
+    [
+        ("reset", "close"),
+        ("garbage", "garbage"),
+        ("half headers", "half"),
+    ],
+)
+def test_broken_backends_give_502_bad_gateway(tmp_path: Path, name: str, behaviour: str) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await read_head(reader)
+        if behaviour == "garbage":
+            writer.write(b"this is not HTTP at all\r\n\r\n")
+        elif behaviour == "half":
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Le")
+        await writer.drain()
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+        )  # RST
+
+    with raw_backend(handler) as url, serve_app(gateway_for(tmp_path, url)) as gw:
+        r = httpx.get(gw, headers={"Host": "f.test"})
+    assert (r.status_code, r.content) == (502, b"Bad Gateway"), name
+
+
+def test_backend_closing_mid_body_aborts_the_client_response(tmp_path: Path) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await read_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 100)
+        await writer.drain()
+
+    with raw_backend(handler) as url, serve_app(gateway_for(tmp_path, url)) as gw:
+        with httpx.stream("GET", gw, headers={"Host": "f.test"}) as r:
+            assert r.status_code == 200
+            with pytest.raises(httpx.RemoteProtocolError):  # incomplete, never "complete"
+                r.read()
+        # The abort stayed with that one response: the gateway goes on serving.
+        assert httpx.get(gw, headers={"Host": "elsewhere.test"}).status_code == 404
+
+
+def test_hanging_backend_gives_504_after_response_header_timeout(tmp_path: Path) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await read_head(reader)
+        await asyncio.sleep(30)
+
+    transport = """---
+apiVersion: traefik.io/v1alpha1
+kind: ServersTransport
+metadata: {name: st, namespace: default}
+spec: {forwardingTimeouts: {responseHeaderTimeout: 300ms}}
+"""
+    with (
+        raw_backend(handler) as url,
+        serve_app(gateway_for(tmp_path, url, ", serversTransport: st", transport)) as gw,
+    ):
+        started = time.monotonic()
+        r = httpx.get(gw, headers={"Host": "f.test"}, timeout=10)
+        elapsed = time.monotonic() - started
+    assert (r.status_code, r.content) == (504, b"Gateway Timeout")
+    assert 0.25 < elapsed < 3
