@@ -1,0 +1,196 @@
+"""Main-path latency with 100 % mirroring to a mirror that answers after 3 s, against the
+same run without mirroring; and the gateway's memory while copies pile up.
+
+    python bench/mirror_latency.py [--requests 4000] [--concurrency 16] [--rounds 3]
+
+One gateway process (`traefikservice-asgi serve`) serves two hosts with the same main
+backend: `plain.test` (no mirror) and `mirrored.test` (100 % to a 3 s mirror). Rounds
+alternate the two, so both see the same machine. Latency is measured per request by
+keep-alive raw-socket clients in this process; p50/p99 are per host over all rounds.
+Copies beyond the gateway's limits are dropped and counted: the count is read from the
+gateway's rate-limited log lines. Loopback only; bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+BACKEND = r"""
+import asyncio, sys, uvicorn
+DELAY = float(sys.argv[2])
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            m = await receive()
+            await send({"type": m["type"] + ".complete"})
+            if m["type"] == "lifespan.shutdown":
+                return
+    if scope["type"] != "http":
+        return
+    if DELAY:
+        await asyncio.sleep(DELAY)
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"13")]})
+    await send({"type": "http.response.body", "body": b"Hello app-v1\n"})
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="error", backlog=4096,
+            limit_concurrency=None, timeout_keep_alive=30)
+"""
+
+CONFIG = """apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {name: m, namespace: default}
+spec:
+  routes:
+    - match: Host(`plain.test`)
+      services: [{name: main, port: 80}]
+    - match: Host(`mirrored.test`)
+      services: [{name: mirrored, kind: TraefikService}]
+---
+apiVersion: traefik.io/v1alpha1
+kind: TraefikService
+metadata: {name: mirrored, namespace: default}
+spec:
+  mirroring:
+    name: main
+    port: 80
+    mirrors: [{name: slow, port: 80, percent: 100}]
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def client(port: int, host: str, count: int, latencies: list[float]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    request = f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    try:
+        for _ in range(count):
+            started = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+    finally:
+        writer.close()
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=4000, help="per host and round")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    main_port, slow_port, gw_port = free_port(), free_port(), free_port()
+    log_lines: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "m.yaml").write_text(CONFIG)
+        procs = [
+            subprocess.Popen([sys.executable, "-c", BACKEND, str(main_port), "0"]),
+            subprocess.Popen([sys.executable, "-c", BACKEND, str(slow_port), "3"]),
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "traefikservice_asgi",
+                    "serve",
+                    tmp,
+                    "--port",
+                    str(gw_port),
+                    "--log-level",
+                    "warning",
+                    "--backend",
+                    f"default/main:80=http://127.0.0.1:{main_port}",
+                    "--backend",
+                    f"default/slow:80=http://127.0.0.1:{slow_port}",
+                ],
+                cwd=ROOT,
+                stderr=subprocess.PIPE,
+                text=True,
+            ),
+        ]
+        gateway = procs[2]
+        assert gateway.stderr is not None
+        reader = threading.Thread(target=lambda: log_lines.extend(gateway.stderr), daemon=True)  # type: ignore[arg-type]
+        reader.start()
+        results: dict[str, list[float]] = {"plain.test": [], "mirrored.test": []}
+        peak_rss = 0
+        try:
+            for port in (main_port, gw_port):
+                deadline = time.monotonic() + 20
+                while True:
+                    try:
+                        httpx.get(f"http://127.0.0.1:{port}/", headers={"Host": "warmup.invalid"})
+                        break
+                    except httpx.TransportError:
+                        assert time.monotonic() < deadline, "did not start"
+                        time.sleep(0.1)
+            per_client = args.requests // args.concurrency
+            for round_ in range(args.rounds):
+                order = (
+                    ["plain.test", "mirrored.test"]
+                    if round_ % 2 == 0
+                    else ["mirrored.test", "plain.test"]
+                )
+                for host in order:
+
+                    async def run(host: str = host) -> None:
+                        await asyncio.wait_for(
+                            asyncio.gather(
+                                *(
+                                    client(gw_port, host, per_client, results[host])
+                                    for _ in range(args.concurrency)
+                                )
+                            ),
+                            300,
+                        )
+
+                    asyncio.run(run())
+                    status = Path(f"/proc/{gateway.pid}/status").read_text()
+                    rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+                    peak_rss = max(peak_rss, rss)
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.wait(15)
+            reader.join(2)
+    dropped = [int(m.group(1)) for line in log_lines if (m := re.search(r"; (\d+) dropped", line))]
+    print(f"{args.rounds} rounds x {args.requests} requests per host, {args.concurrency} clients")
+    for host, values in results.items():
+        print(
+            f"  {host:14s} p50 {percentile(values, 50) * 1000:7.2f} ms   p99 {percentile(values, 99) * 1000:7.2f} ms"
+            f"   mean {statistics.fmean(values) * 1000:7.2f} ms   n={len(values)}"
+        )
+    p99_plain, p99_mirrored = (percentile(results[h], 99) for h in ("plain.test", "mirrored.test"))
+    print(f"  p99 mirrored / plain: {p99_mirrored / p99_plain:.2f} (acceptance: <= 1.10)")
+    print(
+        f"  gateway peak RSS sampled: {peak_rss / 1024:.1f} MiB; mirror copies dropped "
+        f"(last logged count): {max(dropped) if dropped else 0}"
+    )
+
+
+if __name__ == "__main__":
+    main()
