@@ -50,20 +50,20 @@ def run(server: Server, scope: Scope, chunks: list[bytes] | None = None) -> list
         try:
             await server(scope, receive, send)
         finally:
-            await holder.aclose()
+            await server._holder.client.aclose()  # the "user's" client: closed by its owner
 
-    holder = server._holder
     asyncio.run(go())
     return sent
 
 
-def server(url: str = "http://10.0.0.9:8080", **kwargs: bool) -> Server:
-    return Server(url, ClientHolder(), **kwargs)
+def server(url: str = "http://127.0.0.9:8080", **kwargs: bool) -> Server:
+    # A client of the user's: it goes through client.send, where respx intercepts it.
+    return Server(url, ClientHolder(httpx.AsyncClient()), **kwargs)
 
 
 @respx.mock
 def test_request_keeps_raw_path_client_host_and_no_library_headers() -> None:
-    route = respx.get("http://10.0.0.9:8080/a%20b?x=1&y=2").respond(200, text="ok")
+    route = respx.get("http://127.0.0.9:8080/a%20b?x=1&y=2").respond(200, text="ok")
     sent = run(server(), scope_for(query=b"x=1;y=2"))
     request = route.calls.last.request
     assert request.headers["host"] == "app.test"
@@ -76,21 +76,21 @@ def test_request_keeps_raw_path_client_host_and_no_library_headers() -> None:
 
 @respx.mock
 def test_pass_host_header_false_sends_the_server_host() -> None:
-    route = respx.get(url__startswith="http://10.0.0.9:8080/").respond(204)
+    route = respx.get(url__startswith="http://127.0.0.9:8080/").respond(204)
     run(server(pass_host_header=False), scope_for())
-    assert route.calls.last.request.headers["host"] == "10.0.0.9:8080"
+    assert route.calls.last.request.headers["host"] == "127.0.0.9:8080"
 
 
 @respx.mock
 def test_post_without_body_sends_content_length_0_like_go() -> None:
-    route = respx.post(url__startswith="http://10.0.0.9:8080/").respond(200)
+    route = respx.post(url__startswith="http://127.0.0.9:8080/").respond(200)
     run(server(), scope_for("POST"))
     assert route.calls.last.request.headers["content-length"] == "0"
 
 
 @respx.mock
 def test_body_is_streamed_with_its_content_length() -> None:
-    route = respx.put(url__startswith="http://10.0.0.9:8080/").respond(200)
+    route = respx.put(url__startswith="http://127.0.0.9:8080/").respond(200)
     run(server(), scope_for("PUT", [(b"content-length", b"6")]), [b"abc", b"def"])
     request = route.calls.last.request
     assert request.headers["content-length"] == "6"
@@ -100,7 +100,7 @@ def test_body_is_streamed_with_its_content_length() -> None:
 
 @respx.mock
 def test_chunked_body_is_sent_chunked_never_with_both_framings() -> None:
-    route = respx.post(url__startswith="http://10.0.0.9:8080/").respond(200)
+    route = respx.post(url__startswith="http://127.0.0.9:8080/").respond(200)
     headers = [(b"transfer-encoding", b"chunked"), (b"content-length", b"3")]
     run(server(), scope_for("POST", headers), [b"ab", b"c"])
     request = route.calls.last.request
@@ -111,7 +111,7 @@ def test_chunked_body_is_sent_chunked_never_with_both_framings() -> None:
 
 @respx.mock
 def test_response_hop_by_hop_connection_listed_and_date_headers_are_dropped() -> None:
-    respx.get(url__startswith="http://10.0.0.9:8080/").respond(
+    respx.get(url__startswith="http://127.0.0.9:8080/").respond(
         200,
         headers=[
             ("Connection", "keep-alive, X-Private"),
@@ -149,7 +149,7 @@ def test_response_hop_by_hop_connection_listed_and_date_headers_are_dropped() ->
 def test_transport_failures_map_to_traefiks_status_and_body(
     error: Exception, status: int, body: bytes
 ) -> None:
-    respx.get(url__startswith="http://10.0.0.9:8080/").mock(side_effect=error)
+    respx.get(url__startswith="http://127.0.0.9:8080/").mock(side_effect=error)
     start, end = run(server(), scope_for())
     assert start == {
         "type": "http.response.start",
@@ -178,7 +178,7 @@ def test_backend_failing_mid_body_aborts_the_response_instead_of_completing_it()
         sent.append(message)
 
     with pytest.raises(UpstreamAborted, match="failed mid-response"):
-        asyncio.run(Server("http://10.0.0.9:8080", holder)(scope_for(), receive, send))
+        asyncio.run(Server("http://127.0.0.9:8080", holder)(scope_for(), receive, send))
     assert sent[0]["status"] == 200
     assert all(m.get("more_body", True) for m in sent[1:])  # never a final, complete message
 

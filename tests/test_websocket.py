@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import socket
 import threading
+import time
 import tracemalloc
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,13 +17,17 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import trustme
 from starlette.types import Message, Receive, Scope, Send
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
+from tests.support.backends import RecordingBackend
 from tests.support.gateway import serve_app
 from traefikservice_asgi import create_app
+from traefikservice_asgi._mirror_pool import MirrorPool
+from traefikservice_asgi.loadbalancer.mirror import Mirror, Mirroring
 from traefikservice_asgi.proxy import ClientHolder, Server
 
 FRAME = 64 * 1024
@@ -491,3 +497,101 @@ def test_nothing_is_left_behind_when_connections_end(gateway: Gateway) -> None:
             gateway.a.cond.wait(0.05)
             left = set(gateway.probe.tasks()) - baseline
     assert left == set()
+
+
+ST_ROUTE = """\
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {name: r, namespace: default}
+spec:
+  routes:
+    - match: Host(`t.test`)
+      services: [{name: app, port: 443, serversTransport: st}]
+---
+apiVersion: traefik.io/v1alpha1
+kind: ServersTransport
+metadata: {name: st, namespace: default}
+spec:
+"""
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_wss_backends_follow_the_servers_transport_tls_rules(tmp_path: Path, trusted: bool) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
+    key_file.write_bytes(cert.private_key_pem.bytes())
+    secret = base64.b64encode(ca.cert_pem.bytes()).decode()
+    spec = "  rootCAs: [{secret: backend-ca}]\n" if trusted else "  maxIdleConnsPerHost: 5\n"
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "r.yaml").write_text(
+        ST_ROUTE
+        + spec
+        + "---\napiVersion: v1\nkind: Secret\n"
+        + f"metadata: {{name: backend-ca, namespace: default}}\ndata: {{ca.crt: {secret}}}\n"
+    )
+    backend = WsBackend("tls")
+    with serve_app(backend, ssl_certfile=str(cert_file), ssl_keyfile=str(key_file)) as url:
+        app = create_app(
+            tmp_path / "conf", backends={"default/app:443": url.replace("http:", "https:")}
+        )
+        probe = LoopProbe(app)
+        with serve_app(probe) as gateway_url:
+            gateway = Gateway(gateway_url, backend, backend, probe)
+            if trusted:
+                with ws(gateway, host="t.test") as client:
+                    assert whoami(client)["backend"] == "tls"
+            else:
+                with pytest.raises(InvalidStatus) as refused:
+                    ws(gateway, host="t.test")
+                assert refused.value.response.status_code == 502
+
+
+def test_response_header_timeout_bounds_the_wait_for_the_upgrade(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        ST_ROUTE.replace("port: 443", "port: 80")
+        + "  forwardingTimeouts: {responseHeaderTimeout: 300ms}\n"
+    )
+    with RecordingBackend("slow", delay=5) as slow:
+        app = create_app(tmp_path, backends={"default/app:80": slow.url})
+        probe = LoopProbe(app)
+        with serve_app(probe) as url:
+            gateway = Gateway(url, WsBackend("x"), WsBackend("y"), probe)
+            started = time.monotonic()
+            with pytest.raises(InvalidStatus) as refused:
+                ws(gateway, host="t.test")
+            elapsed = time.monotonic() - started
+    assert refused.value.response.status_code == 504
+    assert refused.value.response.body == b"Gateway Timeout"
+    assert elapsed < 3.0  # the timeout, not the backend's 5 s
+
+
+def test_a_mirrored_websocket_goes_to_the_main_service_only() -> None:
+    """No copy is attempted (Traefik's would fail at the hijack); the counters still
+    advance so the following HTTP requests are mirrored as in Traefik."""
+    calls: list[str] = []
+
+    def app(name: str) -> Any:
+        async def handler(scope: Scope, receive: Receive, send: Send) -> None:
+            calls.append(f"{name}:{scope['type']}")
+
+        return handler
+
+    async def main() -> None:
+        pool = MirrorPool()
+        mirroring = Mirroring(app("main"), [Mirror("m", app("mirror"), 100)], pool=pool)
+        scope: Scope = {"type": "websocket", "headers": [(b"host", b"ws.test")]}
+
+        async def receive() -> Message:
+            raise AssertionError("not read")
+
+        async def send(message: Message) -> None:
+            raise AssertionError("nothing sent")
+
+        await mirroring(scope, receive, send)
+        assert mirroring.total == 1
+        await pool.aclose()
+
+    asyncio.run(main())
+    assert calls == ["main:websocket"]

@@ -25,12 +25,19 @@ from starlette.types import Receive, Scope, Send
 from ._exceptions import TraefikServiceError
 from ._forwarding import forward_of
 from ._responses import send_proxy_error
+from ._transport import GatewayTransport
 from .config import ServersTransport
 from .websocket import forward_websocket
 
 __all__ = ["ClientHolder", "Server", "UpstreamAborted", "default_client", "no_cookie_jar"]
 
 logger = logging.getLogger("traefikservice_asgi.proxy")
+
+# Traefik's default serversTransport (pkg/config/static): the values a ServersTransport
+# falls back to when a field is 0 or absent.
+DEFAULT_DIAL_TIMEOUT = 30.0
+DEFAULT_IDLE_CONN_TIMEOUT = 90.0
+DEFAULT_MAX_IDLE_CONNS_PER_HOST = 200
 
 # Response headers never passed back: hop-by-hop ones (Go's ReverseProxy drops them), and
 # Date, which the ASGI server adds itself (passing the backend's would send two).
@@ -88,39 +95,64 @@ def _ssl_context(transport: ServersTransport) -> ssl.SSLContext:
     return context
 
 
-def default_client(transport: ServersTransport | None = None) -> httpx.AsyncClient:
-    """A client the gateway creates: for the default transport, or for one
-    ``ServersTransport``.
+def _timeouts(transport: ServersTransport | None) -> dict[str, float | None]:
+    """httpx's per-request timeout extension for a ServersTransport (or the default):
+    Traefik bounds the dial only; reads and writes may take as long as they take."""
+    dial = transport.dial_timeout if transport is not None else DEFAULT_DIAL_TIMEOUT
+    return {"connect": dial, "read": None, "write": None, "pool": None}
 
-    Traefik's transport defaults: 30 s to connect, no read timeout (a slow backend is
-    allowed to be slow), 200 idle connections kept 90 s; no redirects followed, no cookie
-    jar, and no proxy or ``.netrc`` from the environment (``trust_env=False``): a
-    gateway's upstream traffic must not depend on the shell it was started from.
-    """
-    dial, idle, max_idle = 30.0, 90.0, 200
-    verify: ssl.SSLContext | bool = True
-    if transport is not None:
-        dial, idle = transport.dial_timeout, transport.idle_conn_timeout
-        max_idle = transport.max_idle_conns_per_host
-        verify = _ssl_context(transport)
+
+def _gateway_transport(transport: ServersTransport | None) -> GatewayTransport:
+    if transport is None:
+        return GatewayTransport(
+            keepalive_expiry=DEFAULT_IDLE_CONN_TIMEOUT,
+            max_idle_per_host=DEFAULT_MAX_IDLE_CONNS_PER_HOST,
+        )
+    return GatewayTransport(
+        keepalive_expiry=transport.idle_conn_timeout,
+        max_idle_per_host=transport.max_idle_conns_per_host,
+        ssl_context=_ssl_context(transport),
+    )
+
+
+def _client_around(
+    gateway: GatewayTransport, transport: ServersTransport | None
+) -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        timeout=httpx.Timeout(connect=dial, read=None, write=None, pool=None),
-        limits=httpx.Limits(
-            max_connections=None, max_keepalive_connections=max_idle, keepalive_expiry=idle
-        ),
-        verify=verify,
+        transport=gateway,
+        timeout=httpx.Timeout(**_timeouts(transport)),
         follow_redirects=False,
         trust_env=False,
         cookies=no_cookie_jar(),
     )
 
 
+def default_client(transport: ServersTransport | None = None) -> httpx.AsyncClient:
+    """A client the gateway creates: for the default transport, or for one
+    ``ServersTransport``.
+
+    It rides on :class:`~traefikservice_asgi._transport.GatewayTransport`, chosen by
+    measurement (``bench/transport_compare.py``: 7-9x httpcore, 1.5-1.8x httpx-aiohttp,
+    which also leaks cookies between users and adds headers). Traefik's defaults: 30 s
+    to connect, no read timeout, 200 idle connections per host kept 90 s; no redirects
+    followed, no cookie jar, and nothing from the environment (``trust_env=False``: no
+    proxy, no ``.netrc``), so upstream traffic never depends on the shell it started in.
+    """
+    return _client_around(_gateway_transport(transport), transport)
+
+
 class ClientHolder:
     """Owns a client: created on first use, closed at shutdown. A client passed in by
     the user is used as is and left open. ``transport`` is the ServersTransport the
-    client is built for (None: the default one)."""
+    client is built for (None: the default one).
 
-    __slots__ = ("_client", "_owned", "transport")
+    For a client of its own, :attr:`direct` is the client's transport: the leaf calls it
+    without ``client.send``, whose per-request auth flow, event hooks and cookie
+    extraction cost as much as the transport itself and do nothing for a gateway. A
+    user's client keeps going through ``send``, so their hooks and mounts still apply.
+    """
+
+    __slots__ = ("_client", "_owned", "direct", "transport")
 
     def __init__(
         self, client: httpx.AsyncClient | None = None, transport: ServersTransport | None = None
@@ -128,17 +160,21 @@ class ClientHolder:
         self._client = client
         self._owned = client is None
         self.transport = transport
+        self.direct: httpx.AsyncBaseTransport | None = None
 
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None or (self._owned and self._client.is_closed):
-            self._client = default_client(self.transport)
+            gateway = _gateway_transport(self.transport)
+            self._client = _client_around(gateway, self.transport)
+            self.direct = gateway
         return self._client
 
     async def aclose(self) -> None:
         if self._owned and self._client is not None:
             await self._client.aclose()
             self._client = None
+            self.direct = None
 
 
 class _ClientGone(Exception):
@@ -188,12 +224,19 @@ class Server:
         transport = holder.transport
         self._header_timeout = transport.response_header_timeout if transport else None
         server_name = transport.server_name if transport else None
-        self._extensions = {"sni_hostname": server_name} if server_name else None
+        self._extensions: dict[str, object] = {"timeout": _timeouts(transport)}
+        if server_name:
+            self._extensions["sni_hostname"] = server_name
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
             await forward_websocket(
-                self.url, scope, receive, send, pass_host_header=self.pass_host_header
+                self.url,
+                scope,
+                receive,
+                send,
+                pass_host_header=self.pass_host_header,
+                transport=self._holder.transport,
             )
             return
         forward = forward_of(scope)
@@ -209,9 +252,14 @@ class Server:
             stream=stream,
             extensions=self._extensions,
         )
-        client = self._holder.client
+        holder = self._holder
+        client = holder.client
         try:
-            sending = client.send(request, stream=True, follow_redirects=False)
+            direct = holder.direct
+            if direct is not None:
+                sending = direct.handle_async_request(request)
+            else:
+                sending = client.send(request, stream=True, follow_redirects=False)
             if self._header_timeout is None:
                 response = await sending
             else:  # Go's responseHeaderTimeout: the wait for headers only, not the body

@@ -65,6 +65,7 @@ from websockets.uri import parse_uri
 
 from ._forwarding import HOP_BY_HOP, Forward, forward_of
 from ._responses import STATUS_TEXT
+from .config import ServersTransport
 
 __all__ = [
     "CONNECT_TIMEOUT",
@@ -185,10 +186,33 @@ def _relayed(headers: Headers) -> list[tuple[bytes, bytes]]:
     return [(k, v) for k, v in raw if k not in _RESPONSE_DROP and k not in connection]
 
 
+def _tls(transport: ServersTransport | None) -> ssl.SSLContext:
+    """The TLS context for ``wss://`` servers of ``transport``, built once per transport
+    by the same rules as the HTTP client's (``proxy._ssl_context``)."""
+    context = _TLS_CONTEXTS.get(transport)
+    if context is None:
+        from .proxy import _ssl_context  # proxy imports this module
+
+        context = ssl.create_default_context() if transport is None else _ssl_context(transport)
+        _TLS_CONTEXTS[transport] = context
+    return context
+
+
+_TLS_CONTEXTS: dict[ServersTransport | None, ssl.SSLContext] = {}
+
+
 async def _open(
-    url: str, forward: Forward, scope: Scope, pass_host_header: bool
+    url: str,
+    forward: Forward,
+    scope: Scope,
+    pass_host_header: bool,
+    transport: ServersTransport | None,
 ) -> ClientConnection:
-    """Connect to ``url`` and complete the handshake; raise :class:`_Failed` otherwise."""
+    """Connect to ``url`` and complete the handshake; raise :class:`_Failed` otherwise.
+
+    ``transport`` (Traefik's ServersTransport) sets the TLS rules, the SNI name, the
+    time allowed to connect (``dialTimeout``) and to answer (``responseHeaderTimeout``).
+    """
     parts = urlsplit(url)
     secure = parts.scheme == "https"
     hostname = parts.hostname or ""
@@ -204,6 +228,7 @@ async def _open(
         headers=_latin1(headers),
         subprotocols=offered or None,
     )
+    sni = transport.server_name if transport and transport.server_name else hostname
     loop = asyncio.get_running_loop()
 
     def factory() -> ClientConnection:
@@ -221,10 +246,10 @@ async def _open(
                 factory,
                 hostname,
                 port,
-                ssl=ssl.create_default_context() if secure else None,
-                server_hostname=hostname if secure else None,
+                ssl=_tls(transport) if secure else None,
+                server_hostname=sni if secure else None,
             ),
-            CONNECT_TIMEOUT,
+            transport.dial_timeout if transport else CONNECT_TIMEOUT,
         )
     except asyncio.TimeoutError as exc:
         logger.debug("504 Gateway Timeout from %s: %r", url, exc)
@@ -233,7 +258,14 @@ async def _open(
         logger.debug("502 Bad Gateway from %s: %r", url, exc)
         raise _Failed.bare(502) from exc
     try:
-        await connection.handshake(None, user_agent_header=None)
+        await asyncio.wait_for(
+            connection.handshake(None, user_agent_header=None),
+            transport.response_header_timeout if transport else None,
+        )
+    except asyncio.TimeoutError as exc:
+        connection.transport.abort()
+        logger.debug("504 Gateway Timeout: no answer to the upgrade from %s", url)
+        raise _Failed.bare(504) from exc
     except InvalidStatus as exc:
         connection.transport.abort()
         response = exc.response
@@ -401,17 +433,24 @@ async def _discard(upstream: ClientConnection) -> None:
 
 
 async def forward_websocket(
-    url: str, scope: Scope, receive: Receive, send: Send, *, pass_host_header: bool
+    url: str,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    pass_host_header: bool,
+    transport: ServersTransport | None = None,
 ) -> None:
     """Proxy the ``websocket`` connection of ``scope`` to the server ``url``
-    (``http://`` or ``https://``, which become ``ws://``/``wss://``)."""
+    (``http://`` or ``https://``, which become ``ws://``/``wss://``), talking to it as
+    ``transport`` says (None: Traefik's default ServersTransport)."""
     forward = forward_of(scope)
     if (await receive())["type"] != "websocket.connect":
         return  # the client left before anything happened
     # Only a disconnect can come before we accept: watch for it while connecting, and
     # hand the same pending receive to the relay, so no message is ever lost.
     watching = asyncio.ensure_future(receive())
-    connecting = asyncio.ensure_future(_open(url, forward, scope, pass_host_header))
+    connecting = asyncio.ensure_future(_open(url, forward, scope, pass_host_header, transport))
     upstream: ClientConnection | None = None
     try:
         await asyncio.wait({watching, connecting}, return_when=asyncio.FIRST_COMPLETED)

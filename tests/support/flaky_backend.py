@@ -18,7 +18,7 @@ import sys
 HELLO = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello app-v1\n"
 
 
-async def main(every: int, stats_file: str) -> None:
+async def main(every: int) -> dict[str, int]:
     stats = {"connections": 0, "dropped": 0, "answered": 0}
 
     async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -46,9 +46,10 @@ async def main(every: int, stats_file: str) -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     async with server:
         await stop.wait()
-    with open(stats_file, "w") as f:
-        json.dump(stats, f)
+    return stats
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]), sys.argv[2]))
+    result = asyncio.run(main(int(sys.argv[1])))
+    with open(sys.argv[2], "w") as f:
+        json.dump(result, f)

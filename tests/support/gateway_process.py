@@ -20,11 +20,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from traefikservice_asgi import create_app
 
 
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
 def introspectable(app: ASGIApp) -> ASGIApp:
     async def wrapper(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and (b"host", b"introspect.invalid") in scope["headers"]:
-            with open("/proc/self/statm") as f:
-                rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            rss = _rss()
             body = json.dumps(
                 {
                     "tasks": len(asyncio.all_tasks()),
