@@ -175,3 +175,73 @@ def test_demo_replays_the_walkthrough_and_exits_0() -> None:
     )
     wrr = out.split("# 1.")[1].split("=>")[0].splitlines()[1:]
     assert wrr == ["Hello app-v2", "Hello app-v1", "Hello app-v2"] * 3
+
+
+def test_serve_with_two_workers_shares_the_port_and_stops_cleanly() -> None:
+    port = free_port()
+    with RecordingBackend("app-v1") as v1, RecordingBackend("app-v2") as v2:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "traefikservice_asgi",
+                "serve",
+                str(ROOT / "examples" / "blog"),
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+                "--log-level",
+                "warning",
+                "--backend",
+                f"default/app-v1:80={v1.url}",
+                "--backend",
+                f"default/app-v2:80={v2.url}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            answers = []
+            while len(answers) < 30:
+                try:
+                    with httpx.Client() as client:  # a new connection each time: any worker
+                        answers.append(
+                            client.get(
+                                f"http://127.0.0.1:{port}/",
+                                headers={"Host": "traefikservice-copy.kubesre.lc"},
+                            ).text
+                        )
+                except httpx.TransportError:
+                    assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                    assert time.monotonic() < deadline, "workers did not start within 30 s"
+                    time.sleep(0.1)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+    assert answers == ["Hello app-v1\n"] * 30
+    assert proc.returncode == 0
+
+
+def test_gateway_options_survive_the_trip_to_a_worker() -> None:
+    from traefikservice_asgi import MirrorLimits
+    from traefikservice_asgi.server import GatewayOptions
+
+    options = GatewayOptions(
+        paths=["a.yaml"],
+        backends={"default/x:80": ["http://127.0.0.1:1"]},
+        forwarded_trusted_ips=["10.0.0.0/8"],
+        mirror_limits=MirrorLimits(timeout=2.5),
+    )
+    again = GatewayOptions.from_json(options.to_json())
+    assert again == GatewayOptions(
+        paths=["a.yaml"],
+        backends={"default/x:80": ["http://127.0.0.1:1"]},
+        forwarded_trusted_ips=["10.0.0.0/8"],
+        mirror_limits=MirrorLimits(timeout=2.5),
+    )

@@ -31,13 +31,13 @@ import asyncio
 import collections
 import re
 import ssl
-from collections.abc import AsyncIterable, AsyncIterator
-from typing import Any, cast
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from typing import NamedTuple, cast
 
 import httptools
 import httpx
 
-__all__ = ["GatewayTransport"]
+__all__ = ["GatewayTransport", "RawResponse"]
 
 _Origin = tuple[bytes, bytes, int]
 
@@ -52,6 +52,17 @@ _NO_BODY_STATUSES = frozenset({204, 304})
 # request, so validating each distinct name once keeps validation off the hot path.
 _VALID_NAMES: set[bytes] = set()
 _VALID_NAMES_MAX = 4096
+
+
+class RawResponse(NamedTuple):
+    """A response head and its streaming body, as :meth:`GatewayTransport.forward`
+    returns it: no httpx objects. Iterate ``stream`` for the body; ``aclose`` it always."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    stream: _ResponseStream
+    http_version: bytes
+    reason: bytes
 
 
 class _StaleConnection(Exception):
@@ -72,7 +83,10 @@ def _check_name(name: bytes) -> None:
 
 
 def _request_head(
-    request: httpx.Request,
+    method: bytes,
+    target: bytes,
+    netloc: bytes,
+    raw: Iterable[tuple[bytes, bytes]],
 ) -> tuple[bytes, int | None, bool, bool, bool]:
     """Serialise the request line and headers.
 
@@ -82,17 +96,14 @@ def _request_head(
     keeps only ``Transfer-Encoding`` (RFC 9112 §6.3: it overrides ``Content-Length``);
     two different ``Content-Length`` values are refused.
     """
-    url = request.url
-    method = request.method.encode("ascii")
     if _TOKEN.fullmatch(method) is None:
-        raise httpx.LocalProtocolError(f"invalid method {request.method!r}")
-    raw = request.headers.raw
+        raise httpx.LocalProtocolError(f"invalid method {method!r}")
     content_length: int | None = None
     chunked = False
     close = False
     has_host = False
     lines = 0
-    parts: list[bytes] = [method, b" ", url.raw_path, b" HTTP/1.1\r\n"]
+    parts: list[bytes] = [method, b" ", target, b" HTTP/1.1\r\n"]
     for name, value in raw:
         _check_name(name)
         lower = name.lower()
@@ -119,7 +130,7 @@ def _request_head(
         parts += (name, b": ", value, b"\r\n")
         lines += 1
     if not has_host:
-        parts[4:4] = (b"Host: ", url.netloc, b"\r\n")
+        parts[4:4] = (b"Host: ", netloc, b"\r\n")
         lines += 1
     parts.append(b"\r\n")
     head = b"".join(parts)
@@ -377,7 +388,8 @@ class _Connection(asyncio.Protocol):
 
     async def exchange(
         self,
-        request: httpx.Request,
+        head_request: bool,
+        stream: AsyncIterable[bytes],
         head: bytes,
         content_length: int | None,
         chunked: bool,
@@ -385,20 +397,17 @@ class _Connection(asyncio.Protocol):
         request_close: bool,
         timeouts: dict[str, float | None],
         reused: bool,
-    ) -> httpx.Response:
-        """Send ``request`` and wait for its response head."""
+    ) -> RawResponse:
+        """Send the request and wait for its response head."""
         if self._parser_dirty:
             self._parser = httptools.HttpResponseParser(self)
             self._parser_dirty = False
         self.generation += 1
         self._reset_exchange(active=True)
-        self.head_request = request.method == "HEAD"
+        self.head_request = head_request
         self.request_close = request_close
         self.sending = True
         write_timeout = timeouts.get("write")
-        stream = request.stream
-        if not isinstance(stream, httpx.AsyncByteStream):
-            raise RuntimeError("GatewayTransport needs an async request stream")
         if framed:
             await self._write(head, write_timeout)
             await self._send_body(stream, content_length, chunked, write_timeout)
@@ -414,15 +423,12 @@ class _Connection(asyncio.Protocol):
                 raise _StaleConnection(self.error)
             raise self.error
         version = b"HTTP/1.0" if self._parser.get_http_version() == "1.0" else b"HTTP/1.1"
-        extensions: dict[str, Any] = {
-            "http_version": version,
-            "reason_phrase": bytes(self.reason).strip(),
-        }
-        return httpx.Response(
+        return RawResponse(
             self.status,
-            headers=self.headers,
-            stream=_ResponseStream(self, self.generation, read_timeout),
-            extensions=extensions,
+            self.headers,
+            _ResponseStream(self, self.generation, read_timeout),
+            version,
+            bytes(self.reason).strip(),
         )
 
     async def _send_body(
@@ -460,7 +466,7 @@ class _Connection(asyncio.Protocol):
             )
 
     async def _send_unframed(
-        self, stream: httpx.AsyncByteStream, head: bytes, timeout: float | None
+        self, stream: AsyncIterable[bytes], head: bytes, timeout: float | None
     ) -> None:
         """A request whose headers announce no body: send it without one if its stream is
         empty, chunked (the header added) if not. The first chunk is awaited before the
@@ -635,15 +641,15 @@ class GatewayTransport(httpx.AsyncBaseTransport):
         if oldest is not None:
             self._sweeper = loop.call_later(max(oldest + expiry - now, 0.001), self._sweep)
 
-    async def _connect(self, origin: _Origin, request: httpx.Request) -> _Connection:
+    async def _connect(
+        self, origin: _Origin, timeouts: dict[str, float | None], sni: object
+    ) -> _Connection:
         scheme, host, port = origin
-        timeouts: dict[str, float | None] = request.extensions.get("timeout") or {}
         loop = asyncio.get_running_loop()
         context: ssl.SSLContext | None = None
         server_hostname: str | None = None
         if scheme == b"https":
             context = self._ssl_context or ssl.create_default_context()
-            sni = request.extensions.get("sni_hostname")
             server_hostname = sni if isinstance(sni, str) else host.decode("ascii")
         connection = _Connection(self, origin)
         try:
@@ -666,8 +672,6 @@ class GatewayTransport(httpx.AsyncBaseTransport):
     # -- httpx.AsyncBaseTransport ---------------------------------------------------------
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self._closed:
-            raise RuntimeError("the transport is closed")
         url = request.url
         scheme = url.raw_scheme
         default_port = _DEFAULT_PORTS.get(scheme)
@@ -675,25 +679,62 @@ class GatewayTransport(httpx.AsyncBaseTransport):
             raise httpx.UnsupportedProtocol(f"unsupported URL scheme {url.scheme!r}")
         if not url.raw_host:
             raise httpx.UnsupportedProtocol(f"no host in URL {url}")
-        origin: _Origin = (scheme, url.raw_host, url.port or default_port)
-        head, content_length, chunked, framed, close = _request_head(request)
-        timeouts: dict[str, float | None] = request.extensions.get("timeout") or {}
+        stream = request.stream
+        if not isinstance(stream, httpx.AsyncByteStream):
+            raise RuntimeError("GatewayTransport needs an async request stream")
+        raw = await self.forward(
+            request.method.encode("ascii"),
+            (scheme, url.raw_host, url.port or default_port),
+            url.netloc,
+            url.raw_path,
+            request.headers.raw,
+            stream,
+            request.extensions.get("timeout") or {},
+            request.extensions.get("sni_hostname"),
+        )
+        return httpx.Response(
+            raw.status,
+            headers=raw.headers,
+            stream=raw.stream,
+            extensions={"http_version": raw.http_version, "reason_phrase": raw.reason},
+        )
 
+    async def forward(
+        self,
+        method: bytes,
+        origin: tuple[bytes, bytes, int],
+        netloc: bytes,
+        target: bytes,
+        headers: Iterable[tuple[bytes, bytes]],
+        stream: AsyncIterable[bytes],
+        timeouts: dict[str, float | None],
+        sni: object = None,
+    ) -> RawResponse:
+        """One exchange on plain values, without httpx's Request/URL/Headers/Response
+        objects: the gateway's hot path, where building those objects cost as much as
+        the exchange itself. ``origin`` is ``(scheme, host, port)``; ``target`` the raw
+        path and query."""
+        if self._closed:
+            raise RuntimeError("the transport is closed")
+        head, content_length, chunked, framed, close = _request_head(
+            method, target, netloc, headers
+        )
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self._idle.clear()  # connections of another loop cannot be used here
             self._sweeper = None
             self._loop = loop
-        replayable = not framed and request.method.encode() in _REPLAYABLE_METHODS
+        replayable = not framed and method in _REPLAYABLE_METHODS
         for _attempt in range(2):
             connection = self._checkout(origin, loop.time())
             reused = connection is not None
             if connection is None:
-                connection = await self._connect(origin, request)
+                connection = await self._connect(origin, timeouts, sni)
             self._active.add(connection)
             try:
                 return await connection.exchange(
-                    request,
+                    method == b"HEAD",
+                    stream,
                     head,
                     content_length,
                     chunked,

@@ -119,6 +119,19 @@ def check(paths: tuple[str, ...], backends: tuple[str, ...], allow_cross_namespa
     help="Seconds a mirror copy may take before it is cut off.",
 )
 @click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Worker processes; each keeps its own balancer state, as Traefik replicas do.",
+)
+@click.option(
+    "--access-log/--no-access-log",
+    default=False,
+    show_default=True,
+    help="Log every request (uvicorn's access log); off by default, as in Traefik.",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -135,27 +148,34 @@ def serve(
     mirror_max_in_flight: int,
     mirror_buffer_budget: int,
     mirror_timeout: float,
+    workers: int,
+    access_log: bool,
     log_level: str,
 ) -> None:
     """Run the gateway under uvicorn."""
-    import uvicorn
-
-    from .app import create_app
+    from .server import GatewayOptions, run
 
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s: %(name)s: %(message)s")
-    limits = MirrorLimits(
-        max_in_flight=mirror_max_in_flight,
-        buffer_budget=mirror_buffer_budget,
-        timeout=mirror_timeout,
+    options = GatewayOptions(
+        paths=list(paths),
+        backends=_parse_backends(backends),
+        allow_cross_namespace=allow_cross_namespace,
+        forwarded_trusted_ips=list(trusted_ips),
+        forwarded_insecure=forwarded_insecure,
+        mirror_limits=MirrorLimits(
+            max_in_flight=mirror_max_in_flight,
+            buffer_budget=mirror_buffer_budget,
+            timeout=mirror_timeout,
+        ),
     )
     try:
-        app = create_app(
-            paths,
-            backends=_parse_backends(backends),
-            allow_cross_namespace=allow_cross_namespace,
-            forwarded_trusted_ips=trusted_ips,
-            forwarded_insecure=forwarded_insecure,
-            mirror_limits=limits,
+        run(
+            options,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            access_log=access_log,
         )
     except ConfigError as exc:
         for issue in exc.issues:
@@ -163,19 +183,6 @@ def serve(
         sys.exit(1)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    for warning in app.config.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    # Traefik trusts no client X-Forwarded-* by default, so uvicorn must not either
-    # (proxy_headers), and it adds no Server header of its own.
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level=log_level,
-        proxy_headers=False,
-        server_header=False,
-        lifespan="on",
-    )
 
 
 @main.command()

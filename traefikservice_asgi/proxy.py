@@ -16,7 +16,7 @@ import logging
 import ssl
 import tempfile
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from urllib.parse import urlsplit
 
 import httpx
@@ -25,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 from ._exceptions import TraefikServiceError
 from ._forwarding import forward_of
 from ._responses import send_proxy_error
-from ._transport import GatewayTransport
+from ._transport import GatewayTransport, RawResponse
 from .config import ServersTransport
 from .websocket import forward_websocket
 
@@ -160,7 +160,7 @@ class ClientHolder:
         self._client = client
         self._owned = client is None
         self.transport = transport
-        self.direct: httpx.AsyncBaseTransport | None = None
+        self.direct: GatewayTransport | None = None
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -175,6 +175,10 @@ class ClientHolder:
             await self._client.aclose()
             self._client = None
             self.direct = None
+
+
+_NO_BODY = httpx.ByteStream(b"")
+_DEFAULT_PORTS = {b"http": 80, b"https": 443}
 
 
 class _ClientGone(Exception):
@@ -208,6 +212,9 @@ class Server:
         "_header_timeout",
         "_holder",
         "_netloc",
+        "_origin",
+        "_server_name",
+        "_timeouts",
         "pass_host_header",
         "url",
     )
@@ -224,9 +231,17 @@ class Server:
         transport = holder.transport
         self._header_timeout = transport.response_header_timeout if transport else None
         server_name = transport.server_name if transport else None
-        self._extensions: dict[str, object] = {"timeout": _timeouts(transport)}
+        self._timeouts = _timeouts(transport)
+        self._server_name = server_name
+        self._extensions: dict[str, object] = {"timeout": self._timeouts}
         if server_name:
             self._extensions["sni_hostname"] = server_name
+        scheme = parts.scheme.encode()
+        self._origin = (
+            scheme,
+            (parts.hostname or "").encode(),
+            parts.port or _DEFAULT_PORTS[scheme],
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -242,23 +257,31 @@ class Server:
         forward = forward_of(scope)
         host = forward.host if self.pass_host_header and forward.host else self._netloc
         headers = [(b"host", host), *forward.headers, *forward.framing_headers()]
-        stream: httpx.AsyncByteStream = (
-            _RequestBody(receive) if forward.has_body else httpx.ByteStream(b"")
-        )
-        request = httpx.Request(
-            forward.method,
-            self._base + forward.target,
-            headers=headers,
-            stream=stream,
-            extensions=self._extensions,
-        )
+        stream: httpx.AsyncByteStream = _RequestBody(receive) if forward.has_body else _NO_BODY
         holder = self._holder
         client = holder.client
+        direct = holder.direct
         try:
-            direct = holder.direct
             if direct is not None:
-                sending = direct.handle_async_request(request)
-            else:
+                # Our own transport, on plain values: no httpx Request/URL/Response objects.
+                sending: Awaitable[RawResponse | httpx.Response] = direct.forward(
+                    forward.method.encode(),
+                    self._origin,
+                    self._netloc,
+                    forward.target.encode("latin-1"),
+                    headers,
+                    stream,
+                    self._timeouts,
+                    self._server_name,
+                )
+            else:  # a client of the user's: through send, so their hooks and mounts apply
+                request = httpx.Request(
+                    forward.method,
+                    self._base + forward.target,
+                    headers=headers,
+                    stream=stream,
+                    extensions=self._extensions,
+                )
                 sending = client.send(request, stream=True, follow_redirects=False)
             if self._header_timeout is None:
                 response = await sending
@@ -279,33 +302,54 @@ class Server:
             logger.debug("502 Bad Gateway from %s: %r", self.url, exc)
             await send_proxy_error(send, 502)
             return
+        body: AsyncIterable[bytes]
+        close: Callable[[], Awaitable[None]]
+        if isinstance(response, RawResponse):
+            status, raw, body, close = (
+                response.status,
+                response.headers,
+                response.stream,
+                response.stream.aclose,
+            )
+        else:
+            status, raw, body, close = (
+                response.status_code,
+                response.headers.raw,
+                response.aiter_raw(),
+                response.aclose,
+            )
         try:
-            await self._relay(response, forward.gzip_added, send)
+            await self._relay(status, raw, body, forward.gzip_added, send)
         finally:
-            await response.aclose()
+            await close()
 
-    async def _relay(self, response: httpx.Response, gzip_added: bool, send: Send) -> None:
-        raw = response.headers.raw
-        connection = {
-            t.strip().lower() for k, v in raw if k.lower() == b"connection" for t in v.split(b",")
-        }
-        decompress = gzip_added and any(
-            k.lower() == b"content-encoding" and v.strip().lower() == b"gzip" for k, v in raw
-        )
+    async def _relay(
+        self,
+        status: int,
+        raw: list[tuple[bytes, bytes]],
+        body: AsyncIterable[bytes],
+        gzip_added: bool,
+        send: Send,
+    ) -> None:
         headers = []
+        connection: set[bytes] = set()
+        decompress = False
         for key, value in raw:
             name = key.lower()
-            if name in _RESPONSE_DROP or name in connection:
+            if name in _RESPONSE_DROP:
+                if name == b"connection":
+                    connection.update(t.strip().lower() for t in value.split(b","))
                 continue
-            if decompress and name in (b"content-encoding", b"content-length"):
-                continue
+            if name == b"content-encoding" and gzip_added and value.strip().lower() == b"gzip":
+                decompress = True
             headers.append((name, value))
-        await send(
-            {"type": "http.response.start", "status": response.status_code, "headers": headers}
-        )
+        if connection or decompress:
+            drop = connection | ({b"content-encoding", b"content-length"} if decompress else set())
+            headers = [(k, v) for k, v in headers if k not in drop]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         decoder = zlib.decompressobj(16 + zlib.MAX_WBITS) if decompress else None
         try:
-            async for chunk in response.aiter_raw():
+            async for chunk in body:
                 if decoder is not None:
                     chunk = decoder.decompress(chunk)
                 if chunk:
