@@ -13,6 +13,7 @@ worker is Traefik's; the interleaving of the workers' sequences is the kernel's.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from collections.abc import Sequence
@@ -87,6 +88,7 @@ def run(
     import uvicorn
 
     app = options.create_app()  # validates: errors surface here, once
+    _freeze_startup_objects()
     common = {
         "host": host,
         "port": port,
