@@ -59,6 +59,15 @@ class GatewayOptions:
         return cls(**data)
 
 
+def _freeze_startup_objects() -> None:
+    """Move everything alive after startup (config, routes, modules) out of the garbage
+    collector's view: it is never garbage, and scanning it on every full collection
+    showed up as tail latency under load (p99 30-56 ms vs 26-35 ms, bench/README.md).
+    Only the ``serve`` process does this; a library user's process is left alone."""
+    gc.collect()
+    gc.freeze()
+
+
 def app_from_env() -> TraefikServiceMiddleware:
     """The app factory each uvicorn worker imports (``--workers N``)."""
     text = os.environ.get(ENV_OPTIONS)
@@ -66,7 +75,9 @@ def app_from_env() -> TraefikServiceMiddleware:
         raise RuntimeError(
             f"{ENV_OPTIONS} is not set: start workers with traefikservice_asgi.server.run"
         )
-    return GatewayOptions.from_json(text).create_app()
+    app = GatewayOptions.from_json(text).create_app()
+    _freeze_startup_objects()
+    return app
 
 
 def run(
