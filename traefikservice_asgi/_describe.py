@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from .config import Config, MirroringService, ServersService, Service, WeightedService
+from .config import (
+    Config,
+    FailoverService,
+    HRWService,
+    MirroringService,
+    ServersService,
+    Service,
+    WeightedService,
+)
 
 __all__ = ["describe"]
 
@@ -19,6 +27,14 @@ def _label(service: Service) -> str:
     if isinstance(service, WeightedService):
         sticky = f", sticky cookie {service.sticky.name}" if service.sticky else ""
         return f"weighted {service.name}{sticky}"
+    if isinstance(service, HRWService):
+        return f"highestRandomWeight {service.name} (by client IP)"
+    if isinstance(service, FailoverService):
+        ranges = ", ".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in service.status)
+        return (
+            f"failover {service.name} (on status {ranges}, "
+            f"maxRequestBodyBytes {service.max_request_body_bytes})"
+        )
     return (
         f"mirroring {service.name} (mirrorBody {str(service.mirror_body).lower()}, "
         f"maxBodySize {service.max_body_size})"
@@ -27,8 +43,10 @@ def _label(service: Service) -> str:
 
 def _tree(service: Service, prefix: str, out: list[str]) -> None:
     entries: list[tuple[str, Service]] = []
-    if isinstance(service, WeightedService):
+    if isinstance(service, (WeightedService, HRWService)):
         entries = [(f"weight {c.weight}: ", c.service) for c in service.children]
+    elif isinstance(service, FailoverService):
+        entries = [("main: ", service.main), ("fallback: ", service.fallback)]
     elif isinstance(service, MirroringService):
         entries = [("main: ", service.main)]
         entries += [(f"mirror {m.percent} %: ", m.service) for m in service.mirrors]

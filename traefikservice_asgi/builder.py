@@ -17,12 +17,16 @@ from ._mirror_pool import MirrorPool
 from ._responses import send_go_error
 from .config import (
     Config,
+    FailoverService,
+    HRWService,
     MirroringService,
     ServersService,
     ServersTransport,
     Service,
     WeightedService,
 )
+from .loadbalancer.failover import Failover
+from .loadbalancer.hrw import HighestRandomWeight
 from .loadbalancer.mirror import Mirror, Mirroring
 from .loadbalancer.wrr import Child, WeightedRoundRobin
 from .proxy import ClientHolder, Server
@@ -94,6 +98,20 @@ class _Builder:
                 pool=self.pool,
                 mirror_body=service.mirror_body,
                 max_body_size=service.max_body_size,
+                name=service.name,
+            )
+        if isinstance(service, FailoverService):
+            return Failover(
+                self.build(service.main),
+                self.build(service.fallback),
+                status=service.status,
+                max_request_body_bytes=service.max_request_body_bytes,
+                name=service.name,
+            )
+        if isinstance(service, HRWService):
+            return HighestRandomWeight(
+                [Child(c.name, self.build(c.service), c.weight) for c in service.children],
+                rng=self.rng,
                 name=service.name,
             )
         raise TypeError(f"unknown service node {service!r}")  # pragma: no cover

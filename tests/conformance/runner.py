@@ -90,7 +90,8 @@ def blog_manifests() -> list[Path]:
 
 @dataclass(frozen=True)
 class Request:
-    """One scripted request. ``cookies`` use our gateway's cookie names."""
+    """One scripted request. ``cookies`` use our gateway's cookie names. ``source`` is the
+    client's address, any of 127.0.0.0/8 (default 127.0.0.1), for balancers that hash it."""
 
     host: str
     path: str = "/"
@@ -98,6 +99,7 @@ class Request:
     headers: tuple[tuple[str, str], ...] = ()
     cookies: tuple[tuple[str, str], ...] = ()
     body: bytes | None = None
+    source: str | None = None
 
     @classmethod
     def make(
@@ -109,14 +111,17 @@ class Request:
         headers: Mapping[str, str] | Sequence[tuple[str, str]] = (),
         cookies: Mapping[str, str] | Sequence[tuple[str, str]] = (),
         body: bytes | None = None,
+        source: str | None = None,
     ) -> Request:
         """Like the constructor, but takes dicts for ``headers`` and ``cookies``."""
-        return cls(host, path, method, _pairs(headers), _pairs(cookies), body)
+        return cls(host, path, method, _pairs(headers), _pairs(cookies), body, source)
 
     def describe(self) -> str:
         cookies = "; ".join(f"{k}={v}" for k, v in self.cookies)
-        return f"{self.method} {self.host}{self.path}" + (
-            f" [Cookie: {cookies}]" if cookies else ""
+        return (
+            f"{self.method} {self.host}{self.path}"
+            + (f" [Cookie: {cookies}]" if cookies else "")
+            + (f" from {self.source}" if self.source else "")
         )
 
 
@@ -361,8 +366,22 @@ def _send_all(
     to_target = {ours: theirs for theirs, ours in (cookie_renames or {}).items()}
     from_target = dict(cookie_renames or {})
     observations: list[Observation] = []
-    with httpx.Client(base_url=base_url, trust_env=False, timeout=_CLIENT_TIMEOUT) as client:
+    with contextlib.ExitStack() as stack:
+        clients: dict[str | None, httpx.Client] = {}
         for index, request in enumerate(requests):
+            client = clients.get(request.source)
+            if client is None:
+                transport = (
+                    httpx.HTTPTransport(local_address=request.source) if request.source else None
+                )
+                client = clients[request.source] = stack.enter_context(
+                    httpx.Client(
+                        base_url=base_url,
+                        trust_env=False,
+                        timeout=_CLIENT_TIMEOUT,
+                        transport=transport,
+                    )
+                )
             client.cookies.clear()  # no cookie jar: each request sends exactly its cookies
             headers = [("Host", request.host), (INDEX_HEADER, str(index)), *request.headers]
             if request.cookies:

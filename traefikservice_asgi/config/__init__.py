@@ -11,6 +11,8 @@ from pathlib import Path
 from .._exceptions import ConfigError, ConfigIssue
 from ._models import (
     Config,
+    FailoverService,
+    HRWService,
     MirroringService,
     Route,
     ServersService,
@@ -25,6 +27,8 @@ from ._yaml import parse_documents
 __all__ = [
     "Config",
     "ConfigSource",
+    "FailoverService",
+    "HRWService",
     "MirroringService",
     "Route",
     "ServersService",

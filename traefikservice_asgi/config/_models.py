@@ -23,6 +23,10 @@ from ..rules import Rule
 __all__ = [
     "Config",
     "EndpointSet",
+    "FailoverService",
+    "FailoverSpec",
+    "HRWService",
+    "HRWSpec",
     "IngressRoute",
     "KubeService",
     "MirrorRef",
@@ -122,11 +126,28 @@ class MirroringSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class FailoverSpec:
+    """``failover``: ``status`` holds the ``errors.status`` ranges, inclusive."""
+
+    main: ServiceRef
+    fallback: ServiceRef
+    status: tuple[tuple[int, int], ...]
+    max_request_body_bytes: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class HRWSpec:
+    """``highestRandomWeight``: children with weights, no stickiness options."""
+
+    services: tuple[ServiceRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class TraefikService:
     namespace: str
     name: str
     origin: Origin
-    spec: WeightedSpec | MirroringSpec
+    spec: WeightedSpec | MirroringSpec | FailoverSpec | HRWSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +243,31 @@ class MirroringService:
     max_body_size: int = -1
 
 
-Service = ServersService | WeightedService | MirroringService
+@dataclass(frozen=True, slots=True)
+class FailoverService:
+    """The main and fallback services, with their Traefik names (for ``check``)."""
+
+    name: str
+    main_name: str
+    main: Service
+    fallback_name: str
+    fallback: Service
+    origin: Origin
+    status: tuple[tuple[int, int], ...]
+    max_request_body_bytes: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class HRWService:
+    """Highest random weight; a child's name is hashed into its score, so it is the
+    Traefik name (``default-app-v1-80``)."""
+
+    name: str
+    children: tuple[WeightedChild, ...]
+    origin: Origin
+
+
+Service = ServersService | WeightedService | MirroringService | FailoverService | HRWService
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,8 @@ from ..rules import compile_rule
 from ._duration import parse_duration
 from ._models import (
     EndpointSet,
+    FailoverSpec,
+    HRWSpec,
     IngressRoute,
     Kind,
     KubeService,
@@ -332,28 +335,94 @@ def _service_ref(
     )
 
 
+_STATUS_RANGE = re.compile(r"([0-9]{3})(?:-([0-9]{3}))?")
+
+
+def _status_ranges(r: _Reader, e: dict[str, Any], path: Path) -> tuple[tuple[int, int], ...]:
+    """``errors.status``: Traefik's ``types.NewHTTPCodeRanges`` ("502", "500-599")."""
+    ranges: list[tuple[int, int]] = []
+    items = r.items(e, path, "status")
+    for i, item in enumerate(items):
+        ipath = (*path, "status", i)
+        found = _STATUS_RANGE.fullmatch(item) if isinstance(item, str) else None
+        if found is None:
+            r.error(ipath, f'must be a status or a range like "500-599", got {show(item)}')
+            continue
+        low = int(found.group(1))
+        high = int(found.group(2) or low)
+        if low > high:
+            r.error(ipath, f"range {show(item)} is empty: write the lower status first")
+            continue
+        ranges.append((low, high))
+    if not items and "status" in e and isinstance(e["status"], list):
+        r.error((*path, "status"), "must list at least one status or range")
+    return tuple(ranges)
+
+
+def _failover(r: _Reader, value: Any, namespace: str) -> FailoverSpec | None:
+    path: Path = ("spec", "failover")
+    f = r.mapping(value, path, {"service", "fallback", "errors"})
+    if f is None:
+        return None
+    refs: list[ServiceRef | None] = []
+    for key in ("service", "fallback"):
+        if f.get(key) is None:
+            r.error((*path, key), "required field is missing")
+            refs.append(None)
+        else:
+            refs.append(_service_ref(r, f[key], (*path, key), namespace))
+    status: tuple[tuple[int, int], ...] = ()
+    max_body: int | None = None
+    epath: Path = (*path, "errors")
+    e = r.mapping(f["errors"], epath, {"status", "maxRequestBodyBytes"}) if "errors" in f else None
+    if e is not None:
+        status = _status_ranges(r, e, epath)
+        max_body = r.integer(e, epath, "maxRequestBodyBytes", minimum=-1)
+    if e is None or ("status" not in e or e["status"] is None):
+        # Traefik 3.7 builds a failover without status ranges only around a main service
+        # with a health check ("cannot register ... as updater"); a TraefikService's
+        # references have none (health checks are not implemented here either).
+        r.error(
+            (*path, "errors", "status") if e is not None else (*path, "errors"),
+            'required field is missing: set the statuses to fail over on, e.g. ["500-599"] '
+            "(without them Traefik fails over on health checks only, which are not "
+            "implemented yet)",
+        )
+    main, fallback = refs
+    if main is None or fallback is None:
+        return None
+    # Without ranges an error was reported (the load fails); the spec is still kept so
+    # that references to this TraefikService do not add "not found" errors.
+    return FailoverSpec(main, fallback, status, -1 if max_body is None else max_body)
+
+
 def _traefik_service(r: _Reader, spec: Any, namespace: str, name: str) -> TraefikService | None:
-    m = r.mapping(
-        spec,
-        ("spec",),
-        {"weighted", "mirroring"},
-        {
-            "failover": "failover is not implemented yet",
-            "highestRandomWeight": "highestRandomWeight is not implemented yet",
-        },
-    )
+    kinds_known = ("weighted", "mirroring", "failover", "highestRandomWeight")
+    m = r.mapping(spec, ("spec",), kinds_known)
     if m is None:
         return None
-    kinds = [k for k in ("weighted", "mirroring", "failover", "highestRandomWeight") if k in m]
+    kinds = [k for k in kinds_known if k in m]
     if not kinds:
-        r.error(("spec",), "unspecified service type: set one of weighted, mirroring")
+        r.error(("spec",), f"unspecified service type: set one of {', '.join(kinds_known)}")
         return None
     if len(kinds) > 1:
         r.error(("spec",), f"only one service type may be set, got {', '.join(kinds)}")
         return None
-    parsed: WeightedSpec | MirroringSpec | None = None
-    if kinds[0] == "weighted":
-        path: Path = ("spec", "weighted")
+    parsed: WeightedSpec | MirroringSpec | FailoverSpec | HRWSpec | None = None
+    if kinds[0] == "failover":
+        parsed = _failover(r, m["failover"], namespace)
+    elif kinds[0] == "highestRandomWeight":
+        path: Path = ("spec", "highestRandomWeight")
+        h = r.mapping(m["highestRandomWeight"], path, {"services"})
+        if h is None:
+            return None
+        hrw_refs = [
+            _service_ref(r, s, (*path, "services", i), namespace)
+            for i, s in enumerate(r.items(h, path, "services", required=True))
+        ]
+        parsed = HRWSpec(tuple(x for x in hrw_refs if x is not None))
+    elif kinds[0] == "weighted":
+        path = ("spec", "weighted")
         w = r.mapping(m["weighted"], path, {"services", "sticky"})
         if w is None:
             return None

@@ -33,6 +33,10 @@ from ..loadbalancer.sticky import CookieOptions, default_cookie_name
 from ._models import (
     Config,
     EndpointSet,
+    FailoverService,
+    FailoverSpec,
+    HRWService,
+    HRWSpec,
     MirroringService,
     MirroringSpec,
     MirrorTarget,
@@ -162,6 +166,21 @@ class _Resolver:
             return MirroringService(
                 name, main, tuple(mirrors), ts.origin, spec.mirror_body, spec.max_body_size
             )
+        if isinstance(spec, FailoverSpec):
+            main = self.ref(spec.main, ts.namespace)
+            fallback = self.ref(spec.fallback, ts.namespace)
+            if main is None or fallback is None:
+                return None
+            return FailoverService(
+                name,
+                self.child_name(spec.main),
+                main,
+                self.child_name(spec.fallback),
+                fallback,
+                ts.origin,
+                spec.status,
+                spec.max_request_body_bytes,
+            )
         children = []
         for child_ref in spec.services:
             child = self.ref(child_ref, ts.namespace)
@@ -172,6 +191,8 @@ class _Resolver:
             children.append(WeightedChild(self.child_name(child_ref), weight, child))
         if not ok:
             return None
+        if isinstance(spec, HRWSpec):
+            return HRWService(name, tuple(children), ts.origin)
         return WeightedService(
             name, tuple(children), ts.origin, _with_default_name(spec.sticky, name)
         )
