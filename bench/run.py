@@ -333,15 +333,27 @@ def run_rounds(
     for round_index in range(rounds):
         for target in rotated(targets, round_index):
             quiet = pacing.wait()
-            run = measure(
-                target,
-                targets.index(target),
-                round_index,
-                seconds[target.connections],
-                roles,
-                quiet,
-                pacing.drain_max,
-            )
+            run = None
+            for attempt in (1, 2):  # one bad sample (wrk exiting 1) must not end the suite
+                try:
+                    run = measure(
+                        target,
+                        targets.index(target),
+                        round_index,
+                        seconds[target.connections],
+                        roles,
+                        quiet,
+                        pacing.drain_max,
+                    )
+                    break
+                except _measure.WrkError as exc:
+                    print(
+                        f"round {round_index + 1}/{rounds} {target.name}: attempt {attempt} failed: "
+                        f"{str(exc).splitlines()[0]}",
+                        flush=True,
+                    )
+            if run is None:
+                continue  # recorded as missing: the report shows fewer samples for it
             runs.append(run)
             print(
                 f"round {round_index + 1}/{rounds} {target.name:38} "

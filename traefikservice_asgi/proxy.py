@@ -23,7 +23,7 @@ import httpx
 from starlette.types import Receive, Scope, Send
 
 from ._exceptions import TraefikServiceError
-from ._forwarding import forward_of
+from ._forwarding import HOP_BY_HOP, forward_of
 from ._responses import send_proxy_error
 from ._transport import GatewayTransport, RawResponse
 from .config import ServersTransport
@@ -41,20 +41,7 @@ DEFAULT_MAX_IDLE_CONNS_PER_HOST = 200
 
 # Response headers never passed back: hop-by-hop ones (Go's ReverseProxy drops them), and
 # Date, which the ASGI server adds itself (passing the backend's would send two).
-_RESPONSE_DROP = frozenset(
-    {
-        b"connection",
-        b"proxy-connection",
-        b"keep-alive",
-        b"proxy-authenticate",
-        b"proxy-authorization",
-        b"te",
-        b"trailer",
-        b"transfer-encoding",
-        b"upgrade",
-        b"date",
-    }
-)
+_RESPONSE_DROP = HOP_BY_HOP | {b"date"}
 
 
 class UpstreamAborted(TraefikServiceError):
