@@ -22,6 +22,9 @@ def _label(service: Service) -> str:
         if service.transport is not None:
             t = service.transport
             host += f", serversTransport {t.namespace}/{t.name}"
+        if service.health_check is not None:
+            hc = service.health_check
+            host += f", healthCheck {hc.method} {hc.path or '/'} every {hc.interval:g}s"
         servers = ", ".join(service.servers) or "no server (503)"
         return f"servers {service.name}: {servers} (from {service.source}{sticky}{host})"
     if isinstance(service, WeightedService):
@@ -31,9 +34,9 @@ def _label(service: Service) -> str:
         return f"highestRandomWeight {service.name} (by client IP)"
     if isinstance(service, FailoverService):
         ranges = ", ".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in service.status)
+        on = f"on status {ranges}" if ranges else "on the main's health check only"
         return (
-            f"failover {service.name} (on status {ranges}, "
-            f"maxRequestBodyBytes {service.max_request_body_bytes})"
+            f"failover {service.name} ({on}, maxRequestBodyBytes {service.max_request_body_bytes})"
         )
     return (
         f"mirroring {service.name} (mirrorBody {str(service.mirror_body).lower()}, "

@@ -4,10 +4,18 @@ Like Traefik's ``service.Manager``: every service node is built once (memoised b
 identity of the resolved node, which resolution already shares by Traefik name), so all
 routes referencing one TraefikService share one schedule, one sticky table and one
 mirror counter. Every node is an ASGI app; the leaves are :class:`~.proxy.Server`.
+
+Health is wired as Traefik's manager wires it from CRD resources: a Service reference
+with a ``healthCheck`` becomes a servers balancer with a
+:class:`~.healthcheck.ServerHealthChecker`, and a failover follows its main service's
+health when the main reports it (a failover registers on its main whatever its own
+config; a weighted or HRW parent only with a ``healthCheck`` of its own, which the CRD
+does not have, so those parents keep sending to a child that answers 503).
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 from dataclasses import dataclass
 
@@ -25,6 +33,8 @@ from .config import (
     Service,
     WeightedService,
 )
+from .healthcheck import ServerHealthChecker
+from .loadbalancer._status import HealthCheckNotEnabled, StatusUpdaterSource
 from .loadbalancer.failover import Failover
 from .loadbalancer.hrw import HighestRandomWeight
 from .loadbalancer.mirror import Mirror, Mirroring
@@ -32,7 +42,7 @@ from .loadbalancer.wrr import Child, WeightedRoundRobin
 from .proxy import ClientHolder, Server
 from .rules import Rule
 
-__all__ = ["BuiltRoute", "build_routes"]
+__all__ = ["Built", "BuiltRoute", "build_routes"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +64,7 @@ class _Builder:
         self.pool = pool
         self.rng = rng
         self.built: dict[int, ASGIApp] = {}
+        self.health_checkers: list[ServerHealthChecker] = []
 
     def build(self, service: Service) -> ASGIApp:
         handler = self.built.get(id(service))
@@ -76,14 +87,23 @@ class _Builder:
             ]
             if not servers:
                 return _no_server
-            if len(servers) == 1 and service.sticky is None:
+            checked = service.health_check
+            if len(servers) == 1 and service.sticky is None and checked is None:
                 return servers[0]  # a balancer of one adds nothing observable
-            return WeightedRoundRobin(
+            balancer = WeightedRoundRobin(
                 [Child(s.url, s) for s in servers],
                 sticky=service.sticky,
                 rng=self.rng,
+                health_check=checked is not None,
                 name=service.name,
             )
+            if checked is not None:
+                self.health_checkers.append(
+                    ServerHealthChecker(
+                        service.name, checked, balancer, [s.url for s in servers], holder
+                    )
+                )
+            return balancer
         if isinstance(service, WeightedService):
             return WeightedRoundRobin(
                 [Child(c.name, self.build(c.service), c.weight) for c in service.children],
@@ -101,13 +121,21 @@ class _Builder:
                 name=service.name,
             )
         if isinstance(service, FailoverService):
-            return Failover(
-                self.build(service.main),
+            main = self.build(service.main)
+            failover = Failover(
+                main,
                 self.build(service.fallback),
                 status=service.status,
                 max_request_body_bytes=service.max_request_body_bytes,
                 name=service.name,
             )
+            if isinstance(main, StatusUpdaterSource):
+                # As Traefik's getFailoverServiceHandler: a main without a health check
+                # refuses, which is fine as long as status ranges decide (the parser
+                # refuses a failover with neither).
+                with contextlib.suppress(HealthCheckNotEnabled):
+                    main.register_status_updater(failover.set_handler_status)
+            return failover
         if isinstance(service, HRWService):
             return HighestRandomWeight(
                 [Child(c.name, self.build(c.service), c.weight) for c in service.children],
@@ -117,14 +145,24 @@ class _Builder:
         raise TypeError(f"unknown service node {service!r}")  # pragma: no cover
 
 
+@dataclass(frozen=True, slots=True)
+class Built:
+    """What :func:`build_routes` makes: the routes in matching order (highest priority
+    first), and what their owner must start and close: the client holders of the
+    ServersTransports and the health checkers."""
+
+    routes: tuple[BuiltRoute, ...]
+    holders: tuple[ClientHolder, ...]
+    health_checkers: tuple[ServerHealthChecker, ...]
+
+
 def build_routes(
     config: Config,
     holder: ClientHolder,
     pool: MirrorPool,
     rng: random.Random | None = None,
-) -> tuple[tuple[BuiltRoute, ...], tuple[ClientHolder, ...]]:
-    """Turn ``config`` into routes in matching order (highest priority first), and the
-    client holders of its ServersTransports (their owner must close them)."""
+) -> Built:
+    """Turn ``config`` into routes, each service built once."""
     builder = _Builder(holder, pool, rng or random.Random())
     routes = tuple(BuiltRoute(r.name, r.rule, builder.build(r.service)) for r in config.routes)
-    return routes, tuple(builder.holders.values())
+    return Built(routes, tuple(builder.holders.values()), tuple(builder.health_checkers))

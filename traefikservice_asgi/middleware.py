@@ -3,8 +3,10 @@
 A pure ASGI middleware in Starlette's style: ``__init__`` loads, validates and builds
 everything (a bad config fails at startup, not on the first request); ``__call__``
 looks at ``scope["type"]`` first and hands anything it does not own to the wrapped app
-untouched. It owns the shared ``httpx.AsyncClient`` and the in-flight mirror copies; the
-ASGI lifespan (or :meth:`aclose`) closes both, mirrors first, within a bounded time.
+untouched. It owns the shared ``httpx.AsyncClient``, the in-flight mirror copies and the
+health check tasks; the health checks start with the ASGI lifespan (or the first request,
+without one), and the lifespan's shutdown (or :meth:`aclose`) stops the health checks,
+then waits for the mirrors, then closes the clients, within a bounded time.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ._mirror_pool import MirrorLimits, MirrorPool
 from ._responses import send_go_error
 from .builder import BuiltRoute, build_routes
 from .config import Config, ConfigSource, load_config
+from .healthcheck import HealthChecks
 from .proxy import ClientHolder
 from .rules import RequestView
 from .websocket import http_responses_as_websocket
@@ -64,12 +67,16 @@ class TraefikServiceMiddleware:
         self._trusted = trusted_peers(forwarded_trusted_ips, insecure=forwarded_insecure)
         self._holder = ClientHolder(client)
         self.mirror_pool = MirrorPool(mirror_limits)
-        self.routes: tuple[BuiltRoute, ...]
-        self.routes, transports = build_routes(config, self._holder, self.mirror_pool, rng)
-        self._holders = (self._holder, *transports)
+        built = build_routes(config, self._holder, self.mirror_pool, rng)
+        self.routes: tuple[BuiltRoute, ...] = built.routes
+        self._holders = (self._holder, *built.holders)
+        self.health_checks = HealthChecks(built.health_checkers)
+        self._checking = bool(built.health_checkers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
+            if self._checking:
+                self.health_checks.start()  # no lifespan: the first request starts them
             view = RequestView(scope)
             for route in self.routes:
                 if route.rule.matches(view):
@@ -98,14 +105,18 @@ class TraefikServiceMiddleware:
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def sender(message: Message) -> None:
-            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+            if message["type"] == "lifespan.startup.complete":
+                self.health_checks.start()
+            elif message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
                 await self.aclose()
             await send(message)
 
         await self.app(scope, receive, sender)
 
     async def aclose(self) -> None:
-        """Wait (bounded) for mirror copies in flight, then close the shared client."""
+        """Stop the health checks, wait (bounded) for mirror copies in flight, then
+        close the shared client."""
+        await self.health_checks.aclose()
         await self.mirror_pool.aclose()
         for holder in self._holders:
             await holder.aclose()

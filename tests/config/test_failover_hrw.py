@@ -108,7 +108,7 @@ def test_traefiks_failover_fixtures_without_status_are_refused_as_traefik_refuse
     assert str(issue).endswith(
         "TraefikService default/failover1: spec.failover.errors: required field is missing: "
         'set the statuses to fail over on, e.g. ["500-599"] (without them Traefik fails '
-        "over on health checks only, which are not implemented yet)"
+        "over only when the main service is a Service reference with a healthCheck)"
     )
 
 

@@ -12,6 +12,7 @@ from .._exceptions import ConfigError, ConfigIssue
 from ._models import (
     Config,
     FailoverService,
+    HealthCheck,
     HRWService,
     MirroringService,
     Route,
@@ -29,6 +30,7 @@ __all__ = [
     "ConfigSource",
     "FailoverService",
     "HRWService",
+    "HealthCheck",
     "MirroringService",
     "Route",
     "ServersService",

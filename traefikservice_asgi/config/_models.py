@@ -26,6 +26,7 @@ __all__ = [
     "FailoverService",
     "FailoverSpec",
     "HRWService",
+    "HealthCheck",
     "HRWSpec",
     "IngressRoute",
     "KubeService",
@@ -66,6 +67,34 @@ class Origin:
 
 # --------------------------------------------------------------------------- resources
 
+# Traefik's defaults (pkg/config/dynamic: DefaultHealthCheckInterval, ...Timeout).
+DEFAULT_HEALTH_CHECK_INTERVAL = 30.0
+DEFAULT_HEALTH_CHECK_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCheck:
+    """Traefik's ``ServerHealthCheck`` on a Service reference (HTTP mode only).
+
+    Every server of the balancer is probed at ``scheme://host:port`` + ``path`` (each
+    replaced when set) every ``interval`` seconds while UP, every
+    ``unhealthy_interval`` while DOWN; it is UP when the answer comes within
+    ``timeout`` with ``status`` (or, when ``status`` is 0, any 2xx or 3xx).
+    """
+
+    origin: Origin
+    path: str = ""
+    interval: float = DEFAULT_HEALTH_CHECK_INTERVAL
+    unhealthy_interval: float = DEFAULT_HEALTH_CHECK_INTERVAL
+    timeout: float = DEFAULT_HEALTH_CHECK_TIMEOUT
+    scheme: str | None = None
+    hostname: str | None = None
+    port: int = 0
+    headers: tuple[tuple[str, str], ...] = ()
+    status: int = 0
+    follow_redirects: bool = True
+    method: str = "GET"
+
 
 @dataclass(frozen=True, slots=True)
 class ServiceRef:
@@ -82,6 +111,7 @@ class ServiceRef:
     pass_host_header: bool = True
     sticky: CookieOptions | None = None  # per-server cookie (Service kind only)
     servers_transport: str | None = None
+    health_check: HealthCheck | None = None  # Service kind only
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +239,7 @@ class ServersService:
     pass_host_header: bool = True
     sticky: CookieOptions | None = None
     transport: ServersTransport | None = None  # None: the gateway's default transport
+    health_check: HealthCheck | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,8 +22,11 @@ from ..loadbalancer.sticky import CookieOptions, sanitize_cookie_name
 from ..rules import compile_rule
 from ._duration import parse_duration
 from ._models import (
+    DEFAULT_HEALTH_CHECK_INTERVAL,
+    DEFAULT_HEALTH_CHECK_TIMEOUT,
     EndpointSet,
     FailoverSpec,
+    HealthCheck,
     HRWSpec,
     IngressRoute,
     Kind,
@@ -60,8 +63,7 @@ _OTHER_TRAEFIK_KINDS = {
 }
 
 _NOT_SUPPORTED_LB = {
-    "healthCheck": "health checks are not implemented yet",
-    "passiveHealthCheck": "health checks are not implemented yet",
+    "passiveHealthCheck": "passive health checks are not implemented yet",
     "nativeLB": "nativeLB is not implemented yet",
     "nodePortLB": "nodePortLB is not implemented",
     "middlewares": "Traefik middlewares are not implemented",
@@ -78,7 +80,25 @@ _LB_FIELDS = {
     "strategy",
     "responseForwarding",
     "serversTransport",
+    "healthCheck",
 } | set(_NOT_SUPPORTED_LB)
+
+_HEALTH_CHECK_FIELDS = {
+    "path",
+    "interval",
+    "unhealthyInterval",
+    "timeout",
+    "scheme",
+    "hostname",
+    "port",
+    "headers",
+    "status",
+    "followRedirects",
+    "method",
+    "mode",
+}
+# HTTP methods and header names are tokens (RFC 9110), as Go checks them.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def format_path(path: Path) -> str:
@@ -311,6 +331,17 @@ def _service_ref(
                 (*path, "responseForwarding", "flushInterval"),
                 f"must be a duration, got {show(rf['flushInterval'])}",
             )
+    health_check = None
+    if m.get("healthCheck") is not None:
+        health_check = _health_check(r, m["healthCheck"], (*path, "healthCheck"))
+        if health_check is not None and kind == "TraefikService":
+            # Traefik drops it without a word (nameAndService): refused here instead.
+            r.error(
+                (*path, "healthCheck"),
+                "applies to a Service reference only (Traefik ignores it on a "
+                "TraefikService reference)",
+            )
+            health_check = None
     sticky = _cookie(r, m["sticky"], (*path, "sticky")) if m.get("sticky") is not None else None
     if sticky is not None and kind == "TraefikService":
         r.error(
@@ -332,6 +363,81 @@ def _service_ref(
         pass_host_header=r.boolean(m, path, "passHostHeader", True),
         sticky=sticky,
         servers_transport=r.string(m, path, "serversTransport"),
+        health_check=health_check,
+    )
+
+
+def _health_check(r: _Reader, value: Any, path: Path) -> HealthCheck | None:
+    """``healthCheck`` (Traefik's ``ServerHealthCheck``), defaults as in
+    ``buildServersLB``: interval 30s, unhealthyInterval = interval, timeout 5s,
+    followRedirects true, method GET. Where Traefik logs an error and falls back to
+    the default (a zero interval or timeout), the value is refused instead."""
+    m = r.mapping(value, path, _HEALTH_CHECK_FIELDS)
+    if m is None:
+        return None
+    failed = r.failed
+    r.failed = False
+    mode = r.string(m, path, "mode")
+    if mode == "grpc":
+        r.error(
+            (*path, "mode"),
+            "not supported by traefikservice-asgi: gRPC health checks are not implemented",
+        )
+    elif mode is not None and mode != "http":
+        r.error((*path, "mode"), f"must be http or grpc, got {show(mode)}")
+    durations: dict[str, float] = {}
+    for key in ("interval", "unhealthyInterval", "timeout"):
+        seconds = _duration(r, m, path, key)
+        if seconds is not None and seconds <= 0:
+            r.error((*path, key), f"must be more than 0, got {show(m[key])}")
+        elif seconds is not None:
+            durations[key] = seconds
+    scheme = r.string(m, path, "scheme")
+    if scheme is not None and scheme not in ("http", "https"):
+        r.error((*path, "scheme"), f"must be http or https, got {show(scheme)}")
+    method = r.string(m, path, "method")
+    if method is not None and not _TOKEN.fullmatch(method):
+        r.error(
+            (*path, "method"), f"must be an HTTP method such as GET or HEAD, got {show(method)}"
+        )
+    status = r.integer(m, path, "status", minimum=0, maximum=599)
+    if status is not None and 0 < status < 100:
+        r.error((*path, "status"), f"must be an HTTP status from 100 to 599, got {status}")
+    port = r.integer(m, path, "port", minimum=0, maximum=65535)
+    headers: list[tuple[str, str]] = []
+    if m.get("headers") is not None:
+        hpath = (*path, "headers")
+        h = m["headers"]
+        if not isinstance(h, dict):
+            r.error(hpath, f"must be a mapping of header names to values, got {show(h)}")
+        else:
+            for key, text in h.items():
+                if not isinstance(key, str) or not _TOKEN.fullmatch(key):
+                    r.error((*hpath, str(key)), f"must be a header name, got {show(key)}")
+                elif not isinstance(text, str) or any(c in text for c in "\r\n\0"):
+                    r.error((*hpath, key), f"must be a one-line string, got {show(text)}")
+                else:
+                    headers.append((key, text))
+    path_value = r.string(m, path, "path")
+    hostname = r.string(m, path, "hostname")
+    follow = r.boolean(m, path, "followRedirects", True)
+    bad, r.failed = r.failed, r.failed or failed
+    if bad:
+        return None
+    interval = durations.get("interval", DEFAULT_HEALTH_CHECK_INTERVAL)
+    return HealthCheck(
+        origin=r.origin(path),
+        path=path_value or "",
+        interval=interval,
+        unhealthy_interval=durations.get("unhealthyInterval", interval),
+        timeout=durations.get("timeout", DEFAULT_HEALTH_CHECK_TIMEOUT),
+        scheme=scheme,
+        hostname=hostname or None,
+        port=port or 0,
+        headers=tuple(headers),
+        status=status or 0,
+        follow_redirects=follow,
+        method=method or "GET",
     )
 
 
@@ -378,17 +484,18 @@ def _failover(r: _Reader, value: Any, namespace: str) -> FailoverSpec | None:
     if e is not None:
         status = _status_ranges(r, e, epath)
         max_body = r.integer(e, epath, "maxRequestBodyBytes", minimum=-1)
-    if e is None or ("status" not in e or e["status"] is None):
+    main, fallback = refs
+    checked = main is not None and main.health_check is not None
+    if not checked and (e is None or ("status" not in e or e["status"] is None)):
         # Traefik 3.7 builds a failover without status ranges only around a main service
-        # with a health check ("cannot register ... as updater"); a TraefikService's
-        # references have none (health checks are not implemented here either).
+        # that reports its health ("cannot register ... as updater" otherwise): in the
+        # CRD, a Service reference with a healthCheck.
         r.error(
             (*path, "errors", "status") if e is not None else (*path, "errors"),
             'required field is missing: set the statuses to fail over on, e.g. ["500-599"] '
-            "(without them Traefik fails over on health checks only, which are not "
-            "implemented yet)",
+            "(without them Traefik fails over only when the main service is a Service "
+            "reference with a healthCheck)",
         )
-    main, fallback = refs
     if main is None or fallback is None:
         return None
     # Without ranges an error was reported (the load fails); the spec is still kept so

@@ -211,6 +211,21 @@ class _Resolver:
         if found is None:
             return None
         servers, source = found
+        if ref.health_check is not None:
+            svc = self.res.services.get((ref.namespace, ref.name))
+            if svc is None or svc.type != "ExternalName":
+                # Traefik v3's CRD provider (loadServers): "healthCheck allowed only for
+                # ExternalName services"; other Services rely on Kubernetes' readiness.
+                found_as = "has no Service document" if svc is None else f"is {svc.type}"
+                self.issues.append(
+                    _issue(
+                        ref.origin,
+                        f"healthCheck allowed only for ExternalName services: "
+                        f"{ref.namespace}/{ref.name} {found_as}",
+                        "healthCheck",
+                    )
+                )
+                return None
         transport = None
         if ref.servers_transport is not None:
             transport = self.transport(ref)
@@ -224,6 +239,7 @@ class _Resolver:
             pass_host_header=ref.pass_host_header,
             sticky=_with_default_name(ref.sticky, lb_name),
             transport=transport,
+            health_check=ref.health_check,
         )
         existing = self.services.get(lb_name)
         if existing == service:

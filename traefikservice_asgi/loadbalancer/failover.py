@@ -7,9 +7,10 @@ two ways, checked in this order:
   Only a status updater changes them (:meth:`Failover.set_handler_status`,
   :meth:`Failover.set_fallback_status`: Traefik's ``SetHandlerStatus`` /
   ``SetFallbackHandlerStatus``). Main UP: the main serves; else fallback UP: the
-  fallback serves; else ``503 Service Unavailable`` (Go's ``http.Error``). Health checks
-  are not implemented yet, so nothing calls these hooks today and the main is always
-  UP; they are kept so that health checking can plug in as it does in Traefik. The
+  fallback serves; else ``503 Service Unavailable`` (Go's ``http.Error``). The builder
+  registers :meth:`Failover.set_handler_status` on the main service when the main
+  accepts it, i.e. a Service reference with a ``healthCheck``, as Traefik does; the
+  CRD has no ``healthCheck`` on the failover itself, so the fallback is always UP. The
   failover reports ``main UP or fallback UP`` to its own parents, only when it changes
   and only if it was built with a health check (:meth:`register_status_updater`).
 * **Status codes** (``errors.status``, new in 3.7). While the main is UP, the request
@@ -30,13 +31,14 @@ status and is passed on as is.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._body import read_body, replay_live
 from .._forwarding import forward_of
 from .._responses import send_go_error
+from ._status import StatusUpdater, StatusUpdaters
 
 __all__ = ["Failover", "StatusRanges", "in_ranges"]
 
@@ -88,7 +90,6 @@ class Failover:
     __slots__ = (
         "_fallback",
         "_fallback_up",
-        "_health_check",
         "_main",
         "_main_up",
         "_max_request_body_bytes",
@@ -120,10 +121,9 @@ class Failover:
         self._fallback = fallback
         self._ranges: StatusRanges = tuple((int(lo), int(hi)) for lo, hi in status)
         self._max_request_body_bytes = max_request_body_bytes
-        self._health_check = health_check
         self._main_up = True
         self._fallback_up = True
-        self._updaters: list[Callable[[bool], None]] = []
+        self._updaters = StatusUpdaters(enabled=health_check, kind="failover")
 
     # ------------------------------------------------------------------ health hooks
 
@@ -132,12 +132,10 @@ class Failover:
         """What the failover reports to its parents: main UP or fallback UP."""
         return self._main_up or self._fallback_up
 
-    def register_status_updater(self, updater: Callable[[bool], None]) -> None:
+    def register_status_updater(self, updater: StatusUpdater) -> None:
         """Call ``updater(up)`` whenever :attr:`up` changes. As in Traefik, only a
         failover built with a health check reports its status."""
-        if not self._health_check:
-            raise ValueError("healthCheck not enabled in config for this failover service")
-        self._updaters.append(updater)
+        self._updaters.register(updater)
 
     def set_handler_status(self, up: bool) -> None:
         """The main service's status updater (Traefik's ``SetHandlerStatus``)."""
@@ -154,8 +152,7 @@ class Failover:
         self._propagate()
 
     def _propagate(self) -> None:
-        for updater in self._updaters:
-            updater(self.up)
+        self._updaters.notify(self.up)
 
     # ----------------------------------------------------------------------- serving
 

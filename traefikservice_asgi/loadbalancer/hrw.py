@@ -24,19 +24,22 @@ an IPv4 address reached through a dual-stack socket (``::ffff:10.0.0.1``) is
 
 A child with weight <= 0 is dropped. Unhealthy children (:meth:`set_status`) are
 skipped; with none left the answer is ``503 no available server``. As in Traefik a
-child is UP until a status updater says otherwise; health checks are not implemented
-yet, so today every child is always UP.
+child is UP until a status updater says otherwise. The CRD has no ``healthCheck`` on a
+``highestRandomWeight`` TraefikService, so a configuration never asks it to follow its
+children's health (a child whose servers are all down keeps its clients and answers
+``503``); the hooks serve the Python API and keep Traefik's shape.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from starlette.types import Receive, Scope, Send
 
 from .._responses import send_go_error
+from ._status import ChildStatus, StatusUpdater, StatusUpdaters
 from .wrr import Child
 
 __all__ = ["HighestRandomWeight", "client_ip", "fnv1a_64", "go_log", "score"]
@@ -126,7 +129,7 @@ class _Entry:
 class HighestRandomWeight:
     """An ASGI app that hands each client to the child with the highest score for it."""
 
-    __slots__ = ("_entries", "_health_check", "_up", "_updaters", "name")
+    __slots__ = ("_entries", "_status", "_up", "name")
 
     def __init__(
         self,
@@ -140,28 +143,19 @@ class HighestRandomWeight:
         order = list(children)
         (rng or random.Random()).shuffle(order)
         self._entries = [_Entry(c) for c in order if c.weight > 0]
-        self._up: set[str] = {e.name for e in self._entries}
-        self._health_check = health_check
-        self._updaters: list[Callable[[bool], None]] = []
+        self._status = ChildStatus(
+            (e.name for e in self._entries), StatusUpdaters(enabled=health_check, kind="HRW")
+        )
+        self._up = self._status.up  # the same set, read on every request
 
-    def register_status_updater(self, updater: Callable[[bool], None]) -> None:
+    def register_status_updater(self, updater: StatusUpdater) -> None:
         """Call ``updater(up)`` when the balancer goes from some child UP to none, or
         back. As in Traefik, only a balancer built with a health check reports it."""
-        if not self._health_check:
-            raise ValueError("healthCheck not enabled in config for this HRW service")
-        self._updaters.append(updater)
+        self._status.updaters.register(updater)
 
     def set_status(self, child: str, up: bool) -> None:
         """Mark a child healthy or not (Traefik's ``SetStatus``)."""
-        before = bool(self._up)
-        if up:
-            self._up.add(child)
-        else:
-            self._up.discard(child)
-        after = bool(self._up)
-        if before != after:
-            for updater in self._updaters:
-                updater(after)
+        self._status.set(child, up)
 
     def pick(self, ip: str) -> str | None:
         """The name of the child that serves client ``ip``, or None if none is UP."""

@@ -20,6 +20,10 @@ Better than Traefik: the body streams to the main service while a bounded copy i
 and time; ``mirrorBody: false`` sends the copy without a body and without a stale
 ``Content-Length`` (Traefik sends the header, then aborts: issue #13292).
 
+Health: as in Traefik, a mirroring passes its main service's health through to its
+parents (:meth:`Mirroring.register_status_updater`) only if built with a health check,
+which the CRD cannot ask for, so in configurations it never does.
+
 Different from Traefik: a WebSocket is served by the main service only. Traefik sends
 the selected mirrors a copy of the upgrade request once the connection ends, and that
 copy fails as soon as a mirror answers ``101`` (its discarding response writer cannot be
@@ -40,6 +44,7 @@ from .._body import Tee, replay
 from .._forwarding import forward_of, without_body
 from .._lifecycle import client_gone
 from .._mirror_pool import MirrorPool
+from ._status import HealthCheckNotEnabled, StatusUpdater, StatusUpdaterSource
 
 __all__ = ["Mirror", "Mirroring"]
 
@@ -64,7 +69,16 @@ async def _discard(message: Message) -> None:
 class Mirroring:
     """An ASGI app serving requests from ``main`` and copying some to ``mirrors``."""
 
-    __slots__ = ("_main", "_max_body_size", "_mirror_body", "_mirrors", "_pool", "name", "total")
+    __slots__ = (
+        "_health_check",
+        "_main",
+        "_max_body_size",
+        "_mirror_body",
+        "_mirrors",
+        "_pool",
+        "name",
+        "total",
+    )
 
     def __init__(
         self,
@@ -74,6 +88,7 @@ class Mirroring:
         pool: MirrorPool,
         mirror_body: bool = True,
         max_body_size: int = -1,
+        health_check: bool = False,
         name: str = "",
     ) -> None:
         for mirror in mirrors:
@@ -85,7 +100,19 @@ class Mirroring:
         self._pool = pool
         self._mirror_body = mirror_body
         self._max_body_size = max_body_size
+        self._health_check = health_check
         self.total = 0
+
+    def register_status_updater(self, updater: StatusUpdater) -> None:
+        """Follow the main service's health (Traefik's mirroring hands the updater to
+        its main service); refused, as in Traefik, without a health check here or there."""
+        if not self._health_check:
+            raise HealthCheckNotEnabled(
+                "healthCheck not enabled in config for this mirroring service"
+            )
+        if not isinstance(self._main, StatusUpdaterSource):
+            raise HealthCheckNotEnabled("service of mirroring is not a status updater")
+        self._main.register_status_updater(updater)
 
     def _select(self) -> list[Mirror]:
         self.total += 1

@@ -13,6 +13,10 @@ not even through a sticky cookie (Traefik issue #8157).
 
 The same class is the servers load balancer of a Kubernetes Service (one child per
 endpoint, weight 1, pinned by a cookie whose value hashes the server URL), as in v3.
+There the health checker (:mod:`traefikservice_asgi.healthcheck`) marks servers down
+and up with :meth:`WeightedRoundRobin.set_status`; a balancer built with
+``health_check=True`` tells its parents when it has no server UP left, and when one
+comes back (:mod:`._status`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._responses import send_go_error
 from . import _goheap
+from ._status import ChildStatus, StatusUpdater, StatusUpdaters
 from .sticky import CookieOptions, StickyCookie, request_cookie
 
 __all__ = ["Child", "WeightedRoundRobin"]
@@ -75,7 +80,7 @@ def with_set_cookie(send: Send, header: bytes) -> Send:
 class WeightedRoundRobin:
     """An ASGI app that hands each request to one child, in Traefik's order."""
 
-    __slots__ = ("_current", "_heap", "_sticky", "_up", "name")
+    __slots__ = ("_current", "_heap", "_status", "_sticky", "_up", "name")
 
     def __init__(
         self,
@@ -83,6 +88,7 @@ class WeightedRoundRobin:
         *,
         sticky: CookieOptions | None = None,
         rng: random.Random | None = None,
+        health_check: bool = False,
         name: str = "",
     ) -> None:
         self.name = name
@@ -98,16 +104,20 @@ class WeightedRoundRobin:
             entry.deadline = self._current + entry.inverse
             _goheap.push(self._heap, entry)
             entries[child.name] = entry
-        self._up: set[str] = set(entries)
+        self._status = ChildStatus(entries, StatusUpdaters(enabled=health_check, kind="weighted"))
+        self._up = self._status.up  # the same set, read on every request
         self._sticky = StickyCookie(sticky, entries) if sticky is not None else None
 
     def set_status(self, child: str, up: bool) -> None:
         """Mark a child healthy or not; an unhealthy child keeps its place in the
-        schedule and is skipped when its turn comes, as in Traefik."""
-        if up:
-            self._up.add(child)
-        else:
-            self._up.discard(child)
+        schedule and is skipped when its turn comes, as in Traefik. Parents hear of it
+        only when the balancer as a whole goes down or comes back."""
+        self._status.set(child, up)
+
+    def register_status_updater(self, updater: StatusUpdater) -> None:
+        """Call ``updater(up)`` when the balancer goes from some child UP to none, or
+        back. As in Traefik, only a balancer built with a health check reports it."""
+        self._status.updaters.register(updater)
 
     def next_child(self) -> str | None:
         """Advance the schedule; the name of the next healthy child, or None."""
