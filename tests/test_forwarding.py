@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from starlette.types import Scope
 
-from traefikservice_asgi._forwarding import prepare
+from traefikservice_asgi._forwarding import InvalidRequest, prepare
 
 
 def scope(
@@ -145,8 +146,17 @@ def test_gzip_is_not_added_for_head_range_or_an_explicit_accept_encoding() -> No
     assert not f.gzip_added and (b"accept-encoding", b"br") in f.headers
 
 
-def test_target_keeps_the_raw_path_and_turns_semicolons_into_ampersands() -> None:
+def test_target_is_normalized_as_traefik_and_semicolons_become_ampersands() -> None:
     s = scope([])
-    s["raw_path"] = b"/a%2Fb/../c"
-    s["query_string"] = b"x=1;y=2"
-    assert prepare(s).target == "/a%2Fb/../c?x=1&y=2"
+    s["raw_path"] = b"/a%2fb/%7ex//y"  # %2F stays encoded (upper-cased), %7E is decoded
+    s["query_string"] = b"x=1;y=%2f"  # the query is left as sent, but for ; -> &
+    assert prepare(s).target == "/a%2Fb/~x/y?x=1&y=%2f"
+    s["raw_path"] = b"/a%2Fb/../c"  # %2F is not a separator: the dot segment removes a/b
+    assert prepare(s).target == "/c?x=1&y=%2f"
+
+
+def test_unparsable_path_is_an_invalid_request() -> None:
+    s = scope([])
+    s["raw_path"] = b"/x%zz"
+    with pytest.raises(InvalidRequest):
+        prepare(s)

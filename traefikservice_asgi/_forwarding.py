@@ -18,7 +18,9 @@ The rules, each observed on Traefik 3.7.15 (``traefik-observed.md`` §C):
 * ``Content-Length``/``Transfer-Encoding`` are rebuilt from the framing, so a backend
   never sees both; ``Accept-Encoding: gzip`` is added when the client sent none (Go's
   transport does, and then decompresses a gzip answer transparently);
-* the target is the raw request path plus the query with ``;`` turned into ``&``.
+* the target is the request path as Traefik's entry point normalises it (unreserved
+  ``%XX`` decoded, other escapes upper-cased, ``//`` and dot segments cleaned) plus the
+  query with ``;`` turned into ``&``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from dataclasses import dataclass, replace
 from urllib.parse import quote
 
 from starlette.types import Scope
+
+from .rules._request import forwarded_path
 
 __all__ = [
     "SCOPE_KEY",
@@ -263,11 +267,12 @@ def prepare(
         out.append((b"accept-encoding", b"gzip"))
 
     raw_path: bytes | None = scope.get("raw_path")
-    path = (
-        raw_path.decode("latin-1")
-        if raw_path
-        else quote(scope.get("path", "/"), safe="/%:@!$&'()*+,;=~")
-    )
+    if not raw_path:
+        raw_path = quote(scope.get("path", "/"), safe="/%:@!$&'()*+,;=~").encode("latin-1")
+    normal = forwarded_path(raw_path)  # normalised and sanitised as Traefik's entry point
+    if normal is None:
+        raise InvalidRequest(f"invalid request path {raw_path!r}")
+    path = normal.decode("latin-1")
     query: bytes = scope.get("query_string", b"")
     target = path + "?" + query.decode("latin-1").replace(";", "&") if query else path
 

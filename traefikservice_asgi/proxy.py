@@ -42,6 +42,9 @@ DEFAULT_MAX_IDLE_CONNS_PER_HOST = 200
 # Response headers never passed back: hop-by-hop ones (Go's ReverseProxy drops them), and
 # Date, which the ASGI server adds itself (passing the backend's would send two).
 _RESPONSE_DROP = HOP_BY_HOP | {b"date"}
+# net/http's suppressedHeaders304 and suppressedHeadersNoBody.
+_SUPPRESSED_304 = frozenset({b"content-type", b"content-length", b"transfer-encoding"})
+_SUPPRESSED_NO_BODY = frozenset({b"content-length", b"transfer-encoding"})
 
 
 class UpstreamAborted(TraefikServiceError):
@@ -165,6 +168,7 @@ class ClientHolder:
 
 
 _NO_BODY = httpx.ByteStream(b"")
+_DRAIN_LIMIT = 256 * 1024  # Go's maxPostHandlerReadBytes
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 
 
@@ -173,10 +177,11 @@ class _ClientGone(Exception):
 
 
 class _RequestBody(httpx.AsyncByteStream):
-    __slots__ = ("_receive",)
+    __slots__ = ("_receive", "done")
 
     def __init__(self, receive: Receive) -> None:
         self._receive = receive
+        self.done = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         while True:
@@ -187,7 +192,21 @@ class _RequestBody(httpx.AsyncByteStream):
             if body:
                 yield body
             if not message.get("more_body", False):
+                self.done = True
                 return
+
+    async def drain(self, limit: int) -> None:
+        """Read and discard what is left of the body, at most ``limit`` bytes, as Go's
+        server does for a handler that did not read it (256 KiB). After an error answer
+        the ASGI server reports the client gone instead, so this happens before it: a
+        mirror then still gets the copy of a small body whose main refused it."""
+        read = 0
+        while not self.done and read <= limit:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                return
+            read += len(message.get("body", b""))
+            self.done = not message.get("more_body", False)
 
 
 class Server:
@@ -274,20 +293,16 @@ class Server:
                 response = await sending
             else:  # Go's responseHeaderTimeout: the wait for headers only, not the body
                 response = await asyncio.wait_for(sending, self._header_timeout)
-        except asyncio.TimeoutError:
-            logger.debug("504 Gateway Timeout: no response headers from %s", self.url)
-            await send_proxy_error(send, 504)
-            return
         except _ClientGone:
             logger.debug("client went away before %s answered", self.url)
             return
-        except httpx.TimeoutException as exc:
+        except (asyncio.TimeoutError, httpx.TimeoutException) as exc:
             logger.debug("504 Gateway Timeout from %s: %r", self.url, exc)
-            await send_proxy_error(send, 504)
+            await self._fail(stream, send, 504)
             return
         except (httpx.TransportError, httpx.DecodingError) as exc:
             logger.debug("502 Bad Gateway from %s: %r", self.url, exc)
-            await send_proxy_error(send, 502)
+            await self._fail(stream, send, 502)
             return
         body: AsyncIterable[bytes]
         close: Callable[[], Awaitable[None]]
@@ -310,6 +325,11 @@ class Server:
         finally:
             await close()
 
+    async def _fail(self, stream: httpx.AsyncByteStream, send: Send, status: int) -> None:
+        if isinstance(stream, _RequestBody):
+            await stream.drain(_DRAIN_LIMIT)
+        await send_proxy_error(send, status)
+
     async def _relay(
         self,
         status: int,
@@ -330,6 +350,9 @@ class Server:
             if name == b"content-encoding" and gzip_added and value.strip().lower() == b"gzip":
                 decompress = True
             headers.append((name, value))
+        if status == 304 or status == 204 or status < 200:
+            # Go's server suppresses these for answers that have no body.
+            connection |= _SUPPRESSED_304 if status == 304 else _SUPPRESSED_NO_BODY
         if connection or decompress:
             drop = connection | ({b"content-encoding", b"content-length"} if decompress else set())
             headers = [(k, v) for k, v in headers if k not in drop]

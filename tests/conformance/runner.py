@@ -22,7 +22,9 @@ renames them for Traefik on the way in (``Cookie``) and back on the way out (``S
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
+import socket
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +42,7 @@ from tests.support.traefik import TraefikProcess, find_traefik
 __all__ = [
     "INDEX_HEADER",
     "BackendSpec",
+    "Backends",
     "BothRuns",
     "Observation",
     "Request",
@@ -47,6 +50,7 @@ __all__ = [
     "assert_same",
     "assert_same_headers",
     "assert_same_received",
+    "assert_same_response_headers",
     "assert_same_responses",
     "blog_manifests",
     "normalized_headers",
@@ -100,6 +104,8 @@ class Request:
     cookies: tuple[tuple[str, str], ...] = ()
     body: bytes | None = None
     source: str | None = None
+    chunked: bool = False
+    """Send ``body`` with ``Transfer-Encoding: chunked`` instead of ``Content-Length``."""
 
     @classmethod
     def make(
@@ -112,9 +118,10 @@ class Request:
         cookies: Mapping[str, str] | Sequence[tuple[str, str]] = (),
         body: bytes | None = None,
         source: str | None = None,
+        chunked: bool = False,
     ) -> Request:
         """Like the constructor, but takes dicts for ``headers`` and ``cookies``."""
-        return cls(host, path, method, _pairs(headers), _pairs(cookies), body, source)
+        return cls(host, path, method, _pairs(headers), _pairs(cookies), body, source, chunked)
 
     def describe(self) -> str:
         cookies = "; ".join(f"{k}={v}" for k, v in self.cookies)
@@ -136,13 +143,25 @@ def repeat(count: int, host: str, path: str = "/", **options: Any) -> list[Reque
 
 @dataclass(frozen=True)
 class BackendSpec:
-    """A recording backend of a scenario: its name and how it answers."""
+    """A recording backend of a scenario: its name and how it answers.
+
+    ``host``/``port``: where it listens (default 127.0.0.1, an ephemeral port), e.g. a fixed
+    address that an EndpointSlice of the scenario names. ``refuse``: no server at all, the
+    URL points at a bound socket that does not listen (every connection is refused).
+    """
 
     name: str
     status: int = 200
     body: bytes | None = None
     delay: float = 0
     headers: tuple[tuple[str, str], ...] = ()
+    host: str = "127.0.0.1"
+    port: int = 0
+    refuse: bool = False
+
+
+Backends = Mapping[str, "str | BackendSpec | Sequence[str | BackendSpec]"]
+"""``"ns/name:port"`` -> a backend (name or spec), or several: one server each."""
 
 
 # -- what a run observed ------------------------------------------------------------------
@@ -159,6 +178,11 @@ class Observation:
     """The response's ``X-Backend`` (the recording backend that answered), if any."""
     set_cookies: tuple[str, ...]
     """Every ``Set-Cookie`` header, in order (for Traefik: default names mapped to ours)."""
+    elapsed: float = 0.0
+    """Seconds from sending the request to the end of the response (not compared)."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """Every response header as received, names lower-cased (not compared: see
+    :func:`assert_same_response_headers`)."""
 
 
 @dataclass
@@ -187,6 +211,18 @@ class TargetRun:
     def by_index(self, backend: str) -> dict[int, RecordedRequest]:
         return {_index_of(r): r for r in self.received.get(backend, [])}
 
+    def without(self, indexes: Iterable[int], backend: str | None = None) -> TargetRun:
+        """A copy without what the backends (or only ``backend``) received for the script
+        ``indexes``: to compare the rest while a known difference is tested on its own."""
+        left_out = set(indexes)
+        received = {
+            name: [
+                r for r in requests if not (_index_of(r) in left_out and backend in (None, name))
+            ]
+            for name, requests in self.received.items()
+        }
+        return dataclasses.replace(self, received=received)
+
 
 @dataclass
 class BothRuns:
@@ -210,20 +246,24 @@ def _index_of(request: RecordedRequest) -> int:
 def run_both(
     yaml_paths: Sequence[str | Path],
     requests: Sequence[Request],
-    backends: Mapping[str, str | BackendSpec],
+    backends: Backends,
     *,
     tmp_path: Path,
     gateway_options: Mapping[str, Any] | None = None,
     gateway_via_cli: bool = False,
     allow_router_errors: bool = False,
+    allow_cross_namespace: bool = False,
     quiet: float = _QUIET,
     settle_cap: float = _SETTLE_CAP,
 ) -> BothRuns:
     """Run ``requests`` against Traefik (on the translated manifests) and our gateway.
 
-    ``backends`` maps ``"ns/name:port"`` to a backend name (or a :class:`BackendSpec`);
-    several keys may name the same backend. ``gateway_options`` are extra keyword arguments
-    for ``create_app``. The gateway's package is imported first, so that a broken package
+    ``backends`` maps ``"ns/name:port"`` to a backend name (or a :class:`BackendSpec`), or
+    to a list of them (a load balancer of several servers); several keys may name the same
+    backend. A key no manifest references just starts its backend (e.g. one an
+    EndpointSlice points at). ``gateway_options`` are extra keyword arguments
+    for ``create_app``. ``allow_cross_namespace`` is set for both targets (Traefik's CRD
+    provider option, our ``create_app`` option). The gateway's package is imported first, so that a broken package
     fails the run before Traefik is started.
     """
     _create_app()
@@ -233,9 +273,12 @@ def run_both(
         backends,
         tmp_path=tmp_path,
         allow_router_errors=allow_router_errors,
+        allow_cross_namespace=allow_cross_namespace,
         quiet=quiet,
         settle_cap=settle_cap,
     )
+    if allow_cross_namespace:
+        gateway_options = {**(gateway_options or {}), "allow_cross_namespace": True}
     gateway = run_gateway(
         yaml_paths,
         requests,
@@ -251,16 +294,22 @@ def run_both(
 def run_traefik(
     yaml_paths: Sequence[str | Path],
     requests: Sequence[Request],
-    backends: Mapping[str, str | BackendSpec],
+    backends: Backends,
     *,
     tmp_path: Path,
     allow_router_errors: bool = False,
+    allow_cross_namespace: bool = False,
     quiet: float = _QUIET,
     settle_cap: float = _SETTLE_CAP,
 ) -> TargetRun:
     """Run ``requests`` against the real Traefik on the translated ``yaml_paths``."""
     with _recording_backends(backends) as (by_name, urls):
-        translation = translate_all(list(yaml_paths), urls, strict=not allow_router_errors)
+        translation = translate_all(
+            list(yaml_paths),
+            urls,
+            strict=not allow_router_errors,
+            allow_cross_namespace=allow_cross_namespace,
+        )
         renames = translation.cookie_renames
         with TraefikProcess(
             translation.dynamic, tmp_path=tmp_path, allow_router_errors=allow_router_errors
@@ -278,7 +327,7 @@ def run_traefik(
 def run_gateway(
     yaml_paths: Sequence[str | Path],
     requests: Sequence[Request],
-    backends: Mapping[str, str | BackendSpec],
+    backends: Backends,
     *,
     gateway_options: Mapping[str, Any] | None = None,
     via_cli: bool = False,
@@ -332,32 +381,56 @@ def _target_run(
 
 @contextlib.contextmanager
 def _recording_backends(
-    backends: Mapping[str, str | BackendSpec],
-) -> Iterator[tuple[dict[str, RecordingBackend], dict[str, str]]]:
-    """Start one RecordingBackend per distinct name; yield (name -> backend, key -> url)."""
+    backends: Backends,
+) -> Iterator[tuple[dict[str, RecordingBackend], dict[str, str | list[str]]]]:
+    """Start one RecordingBackend per distinct name (a refusing spec gets a bound socket
+    that does not listen); yield (name -> backend, key -> url or urls)."""
     specs: dict[str, BackendSpec] = {}
-    for spec in backends.values():
-        spec = spec if isinstance(spec, BackendSpec) else BackendSpec(spec)
-        if specs.setdefault(spec.name, spec) != spec:
-            raise ValueError(f"backend {spec.name!r} is declared twice, differently")
+    for value in backends.values():
+        for spec in _specs(value):
+            if specs.setdefault(spec.name, spec) != spec:
+                raise ValueError(f"backend {spec.name!r} is declared twice, differently")
     with contextlib.ExitStack() as stack:
-        by_name = {
-            name: stack.enter_context(
+        by_name: dict[str, RecordingBackend] = {}
+        url_of: dict[str, str] = {}
+        for name, spec in specs.items():
+            if spec.refuse:
+                url_of[name] = f"http://{spec.host}:{_refusing_port(stack, spec)}"
+                continue
+            backend = stack.enter_context(
                 RecordingBackend(
                     name,
                     status=spec.status,
                     body=spec.body,
                     delay=spec.delay,
                     headers=list(spec.headers),
+                    host=spec.host,
+                    port=spec.port,
                 )
             )
-            for name, spec in specs.items()
-        }
-        urls = {
-            key: by_name[spec if isinstance(spec, str) else spec.name].url
-            for key, spec in backends.items()
-        }
+            by_name[name], url_of[name] = backend, backend.url
+        urls: dict[str, str | list[str]] = {}
+        for key, value in backends.items():
+            several = [url_of[spec.name] for spec in _specs(value)]
+            urls[key] = several if _is_sequence(value) else several[0]
         yield by_name, urls
+
+
+def _is_sequence(value: object) -> bool:
+    return isinstance(value, (list, tuple))
+
+
+def _specs(value: str | BackendSpec | Sequence[str | BackendSpec]) -> list[BackendSpec]:
+    items = list(value) if _is_sequence(value) else [value]  # type: ignore[arg-type]
+    return [item if isinstance(item, BackendSpec) else BackendSpec(item) for item in items]
+
+
+def _refusing_port(stack: contextlib.ExitStack, spec: BackendSpec) -> int:
+    """A port on ``spec.host`` bound (so nobody else takes it) but not listening."""
+    sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    sock.bind((spec.host, spec.port))
+    port: int = sock.getsockname()[1]
+    return port
 
 
 def _send_all(
@@ -387,8 +460,11 @@ def _send_all(
             if request.cookies:
                 cookie = "; ".join(f"{to_target.get(k, k)}={v}" for k, v in request.cookies)
                 headers.append(("Cookie", cookie))
+            content: bytes | Iterator[bytes] | None = request.body
+            if request.chunked and request.body is not None:
+                content = iter([request.body])  # an iterator: httpx sends it chunked
             response = client.request(
-                request.method, request.path, headers=headers, content=request.body
+                request.method, request.path, headers=headers, content=content
             )
             observations.append(
                 Observation(
@@ -399,6 +475,11 @@ def _send_all(
                     set_cookies=tuple(
                         _rename_set_cookie(value, from_target)
                         for value in response.headers.get_list("set-cookie")
+                    ),
+                    elapsed=response.elapsed.total_seconds(),
+                    headers=tuple(
+                        (name.decode("latin-1").lower(), value.decode("latin-1"))
+                        for name, value in response.headers.raw
                     ),
                 )
             )
@@ -481,6 +562,33 @@ def assert_same_responses(
                     f"    traefik: {traefik.backends_seen()[start : i + 1]}\n"
                     f"    gateway: {gateway.backends_seen()[start : i + 1]}"
                 )
+
+
+def assert_same_response_headers(
+    traefik: TargetRun,
+    gateway: TargetRun,
+    indexes: Iterable[int] | None = None,
+    *,
+    ignore: Iterable[str] = ("date",),
+) -> None:
+    """The same response headers (names lower-cased, sorted by name, repeated ones in
+    order; ``ignore``d names left out) for every request, or only for ``indexes``."""
+    skip = {name.lower() for name in ignore}
+    for i in range(len(traefik.observations)) if indexes is None else indexes:
+        a, b = (
+            sorted(
+                ((k, v) for k, v in run.observations[i].headers if k not in skip),
+                key=lambda pair: pair[0],
+            )
+            for run in (traefik, gateway)
+        )
+        if a != b:
+            raise AssertionError(
+                f"response to request index {i} ({gateway.requests[i].describe()}): "
+                f"headers differ\n"
+                f"  only from traefik: {[h for h in a if h not in b]}\n"
+                f"  only from gateway: {[h for h in b if h not in a]}"
+            )
 
 
 def assert_same_received(traefik: TargetRun, gateway: TargetRun) -> None:

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,7 +173,7 @@ class Translation:
 
 def translate(
     sources: Iterable[str | Path] | Iterable[Document],
-    backends: Mapping[str, str],
+    backends: Mapping[str, str | Sequence[str]],
     *,
     entry_point: str = "web",
     allow_cross_namespace: bool = False,
@@ -181,7 +181,7 @@ def translate(
     """File-provider dynamic configuration for ``sources`` (YAML paths or parsed documents).
 
     ``backends`` maps ``"ns/name:port"`` (port number or port name, as a route or
-    TraefikService writes it) to a server URL, e.g.
+    TraefikService writes it) to a server URL (or a list of URLs: several servers), e.g.
     ``{"default/app-v1:80": "http://127.0.0.1:41234"}``. Raises TranslationError on anything
     invalid; see :func:`translate_all` for Traefik's skip-and-continue behaviour.
     """
@@ -196,7 +196,7 @@ def translate(
 
 def translate_all(
     sources: Iterable[str | Path] | Iterable[Document],
-    backends: Mapping[str, str],
+    backends: Mapping[str, str | Sequence[str]],
     *,
     entry_point: str = "web",
     allow_cross_namespace: bool = False,
@@ -341,7 +341,7 @@ class _Builder:
     def __init__(
         self,
         cluster: _Cluster,
-        backends: Mapping[str, str],
+        backends: Mapping[str, str | Sequence[str]],
         entry_point: str,
         allow_cross_namespace: bool,
     ) -> None:
@@ -543,17 +543,21 @@ class _Builder:
     def _urls(self, namespace: str, name: str, port: int | str) -> list[str]:
         key = f"{namespace}/{name}:{port}"
         if key in self.backends:
-            return [self.backends[key]]
+            return _as_list(self.backends[key])
         service_port = self.cluster.service_port(namespace, name, port)
         if service_port is not None:
             for alias in (service_port.get("port"), service_port.get("name")):
                 if alias is not None and f"{namespace}/{name}:{alias}" in self.backends:
-                    return [self.backends[f"{namespace}/{name}:{alias}"]]
+                    return _as_list(self.backends[f"{namespace}/{name}:{alias}"])
             urls = self.cluster.endpoint_urls(namespace, name, service_port)
             if urls:
                 return urls
             raise TranslationError(f"no backend URL and no endpoints for {key}")
         raise TranslationError(f"no backend URL for {key} (and no Service {namespace}/{name})")
+
+
+def _as_list(urls: str | Sequence[str]) -> list[str]:
+    return [urls] if isinstance(urls, str) else list(urls)
 
 
 def _sticky(spec: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -90,7 +90,8 @@ class RecordingBackend:
     """A recording HTTP/1.1 server on 127.0.0.1:<ephemeral port>, run in its own thread.
 
     ``status``, ``body``, ``delay`` and ``headers`` are read on every request, so a test may
-    change them between requests (e.g. ``backend.status = 500``).
+    change them between requests (e.g. ``backend.status = 500``). ``host`` and ``port`` pick
+    another loopback address or a fixed port (e.g. for EndpointSlice addresses in a YAML).
     """
 
     def __init__(
@@ -101,8 +102,12 @@ class RecordingBackend:
         body: bytes | None = None,
         delay: float = 0,
         headers: list[tuple[str, str]] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         self.name = name
+        self.host = host
+        self._wanted_port = port
         self.status = status
         self.body = body if body is not None else f"Hello {name}\n".encode()
         self.delay = delay
@@ -129,7 +134,7 @@ class RecordingBackend:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -166,7 +171,7 @@ class RecordingBackend:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(("127.0.0.1", 0))
+            sock.bind((self.host, self._wanted_port))
             sock.listen(128)
             sock.setblocking(False)
         except BaseException:
@@ -210,7 +215,7 @@ class RecordingBackend:
         self.stop()
 
     def __repr__(self) -> str:
-        where = f"127.0.0.1:{self._port}" if self._port else "not started"
+        where = f"{self.host}:{self._port}" if self._port else "not started"
         return f"<RecordingBackend {self.name!r} {where}>"
 
     # -- server thread --------------------------------------------------------------------

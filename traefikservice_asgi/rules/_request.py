@@ -28,6 +28,7 @@ Byte strings (paths, header values, query values) are decoded as UTF-8 with
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -211,8 +212,18 @@ def _decode_unreserved(escaped: bytes) -> bytes:
     return bytes(out)
 
 
-def routing_path(raw: bytes) -> str | None:
-    """The path Traefik routes on, from the request-target path as sent (see module doc)."""
+# Anything that normalising or sanitising could change, or that Go would refuse.
+_NOT_PLAIN = re.compile(rb"[^\x21-\x7e]|%|//|/\.")
+
+
+def forwarded_path(raw: bytes) -> bytes | None:
+    """The path as Traefik's entry point leaves it, still escaped: what the backend gets.
+
+    Unreserved ``%XX`` decoded, other escapes upper-cased, ``//`` and dot segments
+    cleaned (``sanitizePath``); None where Go's ``url.Parse`` refuses the path (400).
+    """
+    if raw.startswith(b"/") and _NOT_PLAIN.search(raw) is None:
+        return raw  # already normal: the common case, one C-speed scan
     if any(c < 0x20 or c == 0x7F for c in raw):
         return None  # Go's url.Parse refuses control characters
     decoded = _unescape(raw, plus_is_space=False)
@@ -220,7 +231,14 @@ def routing_path(raw: bytes) -> str | None:
         return None
     # Go's URL.EscapedPath(): the path as sent if validly encoded, else re-escaped.
     valid = all(c in _VALID_IN_PATH for c in raw)
-    escaped = _sanitize(_normalize(raw) if valid else _escape_path(decoded))
+    return _sanitize(_normalize(raw) if valid else _escape_path(decoded))
+
+
+def routing_path(raw: bytes) -> str | None:
+    """The path Traefik routes on, from the request-target path as sent (see module doc)."""
+    escaped = forwarded_path(raw)
+    if escaped is None:
+        return None
     return _decode_unreserved(escaped).decode("utf-8", "surrogateescape")
 
 
