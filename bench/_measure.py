@@ -78,7 +78,9 @@ def run_wrk(
     url: str, *, threads: int, connections: int, seconds: float, headers: list[str]
 ) -> tuple[WrkResult, str]:
     """Run wrk once (bounded by a timeout well above ``seconds``); its result and raw text."""
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
+    # wrk takes whole seconds only: "-d4.375s" makes it exit 1 without a word.
+    duration = max(1, round(seconds))
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
     for header in headers:
         command += ["-H", header]
     command.append(url)
