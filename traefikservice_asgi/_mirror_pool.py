@@ -121,3 +121,6 @@ class MirrorPool:
 
     async def aclose(self) -> None:
         await self.tasks.aclose(self.limits.shutdown_timeout)
+        if self.dropped:  # the rate-limited warnings showed a few; the totals, once
+            summary = ", ".join(f"{n} {reason}" for reason, n in self.dropped.most_common())
+            logger.warning("mirror copies: %d sent, dropped: %s", self.sent, summary)
