@@ -10,7 +10,8 @@ import pytest
 from traefikservice_asgi import ConfigError, load_config, load_config_text
 from traefikservice_asgi.config import FailoverService, HRWService, ServersService
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "traefik-crd-fixtures"
+# Traefik's own CRD fixtures, vendored (see traefik_fixtures/README.md).
+FIXTURES = Path(__file__).with_name("traefik_fixtures")
 
 
 def errors(text: str, **kwargs: object) -> list[str]:
