@@ -145,7 +145,7 @@ class Forward:
     """The request as every backend of this request will receive it."""
 
     method: str
-    target: str  # raw path and query, e.g. "/a%20b?x=1&y=2"
+    target: bytes  # path and query as sent upstream, e.g. b"/a%20b?x=1&y=2"
     host: bytes | None  # the client's Host header, for passHostHeader
     headers: list[tuple[bytes, bytes]]  # without Host and body-framing headers
     content_length: int | None  # None: no body or chunked (see chunked)
@@ -272,9 +272,8 @@ def prepare(
     normal = forwarded_path(raw_path)  # normalised and sanitised as Traefik's entry point
     if normal is None:
         raise InvalidRequest(f"invalid request path {raw_path!r}")
-    path = normal.decode("latin-1")
     query: bytes = scope.get("query_string", b"")
-    target = path + "?" + query.decode("latin-1").replace(";", "&") if query else path
+    target = normal + b"?" + query.replace(b";", b"&") if query else normal
 
     return Forward(
         method=method,

@@ -274,7 +274,7 @@ class Server:
                     forward.method.encode(),
                     self._origin,
                     self._netloc,
-                    forward.target.encode("latin-1"),
+                    forward.target,
                     headers,
                     stream,
                     self._timeouts,
@@ -283,7 +283,7 @@ class Server:
             else:  # a client of the user's: through send, so their hooks and mounts apply
                 request = httpx.Request(
                     forward.method,
-                    self._base + forward.target,
+                    self._base + forward.target.decode("latin-1"),
                     headers=headers,
                     stream=stream,
                     extensions=self._extensions,

@@ -223,7 +223,7 @@ async def _open(
     offered = [Subprotocol(p) for p in scope.get("subprotocols", ())]
     protocol = _UpstreamProtocol(
         f"{'wss' if secure else 'ws'}://{netloc}/",
-        target=forward.target,
+        target=forward.target.decode("latin-1"),
         host=host,
         headers=_latin1(headers),
         subprotocols=offered or None,
