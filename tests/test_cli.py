@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 from click.testing import CliRunner
 
 from tests.support.backends import RecordingBackend
-from tests.support.traefik import free_port
+from tests.support.gateway import serve_cli
 from traefikservice_asgi.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,55 +96,15 @@ def test_backend_option_must_name_a_service_and_a_url() -> None:
     assert "expected NAMESPACE/NAME:PORT=URL" in result.output
 
 
-def test_serve_runs_the_gateway_under_uvicorn(tmp_path: Path) -> None:
-    port = free_port()
+def test_serve_runs_the_gateway_under_uvicorn() -> None:
     with RecordingBackend("app-v1") as v1, RecordingBackend("app-v2") as v2:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "traefikservice_asgi",
-                "serve",
-                str(ROOT / "examples" / "blog"),
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-                "--backend",
-                f"default/app-v1:80={v1.url}",
-                "--backend",
-                f"default/app-v2:80={v2.url}",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    r = httpx.get(
-                        f"http://127.0.0.1:{port}/",
-                        headers={"Host": "traefikservice-wrr.kubesre.lc"},
-                    )
-                    break
-                except httpx.TransportError:
-                    assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-                    assert time.monotonic() < deadline, "serve did not start within 20 s"
-                    time.sleep(0.05)
+        backends = {"default/app-v1:80": v1.url, "default/app-v2:80": v2.url}
+        # check_exit: serve must exit 0 on SIGINT.
+        with serve_cli([str(ROOT / "examples" / "blog")], backends, check_exit=True) as url:
+            r = httpx.get(url, headers={"Host": "traefikservice-wrr.kubesre.lc"})
             assert r.text == "Hello app-v2\n"
             assert "server" not in r.headers  # no uvicorn Server header, like Traefik
-            assert (
-                httpx.get(f"http://127.0.0.1:{port}/", headers={"Host": "nope"}).status_code == 404
-            )
-        finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-    assert proc.returncode == 0
+            assert httpx.get(url, headers={"Host": "nope"}).status_code == 404
 
 
 def test_serve_refuses_an_invalid_config_with_exit_1(tmp_path: Path) -> None:
@@ -178,54 +135,18 @@ def test_demo_replays_the_walkthrough_and_exits_0() -> None:
 
 
 def test_serve_with_two_workers_shares_the_port_and_stops_cleanly() -> None:
-    port = free_port()
     with RecordingBackend("app-v1") as v1, RecordingBackend("app-v2") as v2:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "traefikservice_asgi",
-                "serve",
-                str(ROOT / "examples" / "blog"),
-                "--port",
-                str(port),
-                "--workers",
-                "2",
-                "--log-level",
-                "warning",
-                "--backend",
-                f"default/app-v1:80={v1.url}",
-                "--backend",
-                f"default/app-v2:80={v2.url}",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 30
+        backends = {"default/app-v1:80": v1.url, "default/app-v2:80": v2.url}
+        with serve_cli(
+            [str(ROOT / "examples" / "blog")], backends, "--workers", "2", check_exit=True
+        ) as url:
             answers = []
-            while len(answers) < 30:
-                try:
-                    with httpx.Client() as client:  # a new connection each time: any worker
-                        answers.append(
-                            client.get(
-                                f"http://127.0.0.1:{port}/",
-                                headers={"Host": "traefikservice-copy.kubesre.lc"},
-                            ).text
-                        )
-                except httpx.TransportError:
-                    assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-                    assert time.monotonic() < deadline, "workers did not start within 30 s"
-                    time.sleep(0.1)
-        finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+            for _ in range(30):
+                with httpx.Client() as client:  # a new connection each time: any worker
+                    answers.append(
+                        client.get(url, headers={"Host": "traefikservice-copy.kubesre.lc"}).text
+                    )
     assert answers == ["Hello app-v1\n"] * 30
-    assert proc.returncode == 0
 
 
 def test_gateway_options_survive_the_trip_to_a_worker() -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from tests.support.backends import RecordingBackend
 from tests.support.gateway import serve_app
+from tests.support.manifests import MIRROR_100
 from traefikservice_asgi import MirrorLimits, create_app
 from traefikservice_asgi.proxy import no_cookie_jar
 
@@ -154,26 +155,6 @@ def test_post_body_reaches_main_and_mirror_whole(tmp_path: Path) -> None:
     assert sorted((r.path, r.body) for r in copies) == [("/chunked", body), ("/upload", body)]
     assert main_reqs[0].header("content-length") == "1024"
     assert main_reqs[1].chunked and main_reqs[1].header("content-length") is None
-
-
-MIRROR_100 = """
-apiVersion: traefik.io/v1alpha1
-kind: IngressRoute
-metadata: {name: m, namespace: default}
-spec:
-  routes:
-    - match: Host(`m.test`)
-      services: [{name: mirrored, kind: TraefikService}]
----
-apiVersion: traefik.io/v1alpha1
-kind: TraefikService
-metadata: {name: mirrored, namespace: default}
-spec:
-  mirroring:
-    name: main
-    port: 80
-    mirrors: [{name: copy, port: 80, percent: 100}]
-"""
 
 
 def test_refused_connection_gives_traefiks_502(tmp_path: Path) -> None:

@@ -12,26 +12,8 @@ import pytest
 
 from tests.support.backends import RecordingBackend
 from tests.support.gateway import serve_app
+from tests.support.manifests import MIRROR_100
 from traefikservice_asgi import create_app
-
-MIRRORED = """
-apiVersion: traefik.io/v1alpha1
-kind: IngressRoute
-metadata: {name: m, namespace: default}
-spec:
-  routes:
-    - match: Host(`m.test`)
-      services: [{name: mirrored, kind: TraefikService}]
----
-apiVersion: traefik.io/v1alpha1
-kind: TraefikService
-metadata: {name: mirrored, namespace: default}
-spec:
-  mirroring:
-    name: main
-    port: 80
-    mirrors: [{name: copy, port: 80, percent: 100}]
-"""
 
 
 class Records(logging.Handler):
@@ -46,7 +28,7 @@ class Records(logging.Handler):
 
 
 def test_client_leaving_cancels_the_backend_request_and_sends_no_copy(tmp_path: Path) -> None:
-    (tmp_path / "m.yaml").write_text(MIRRORED)
+    (tmp_path / "m.yaml").write_text(MIRROR_100)
     records = Records()
     logger = logging.getLogger("traefikservice_asgi.access")
     logger.addHandler(records)
@@ -72,7 +54,7 @@ def test_client_leaving_cancels_the_backend_request_and_sends_no_copy(tmp_path: 
 
 
 def test_trusted_peer_keeps_its_forwarded_headers(tmp_path: Path) -> None:
-    (tmp_path / "m.yaml").write_text(MIRRORED.replace("percent: 100", "percent: 0"))
+    (tmp_path / "m.yaml").write_text(MIRROR_100.replace("percent: 100", "percent: 0"))
     with RecordingBackend("main") as main, RecordingBackend("copy") as copy:
         app = create_app(
             tmp_path,

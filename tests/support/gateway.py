@@ -11,12 +11,17 @@ stopped (graceful, then forced, both bounded) when the ``with`` block ends.
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import uvicorn
 
 __all__ = ["GatewayError", "serve_app", "serve_cli"]
@@ -108,17 +113,15 @@ def _stop(server: uvicorn.Server, thread: threading.Thread) -> None:
 
 @contextlib.contextmanager
 def serve_cli(
-    paths: list[str], backends: dict[str, str], *extra_args: str, start_timeout: float = 20.0
+    paths: list[str],
+    backends: dict[str, str],
+    *extra_args: str,
+    start_timeout: float = 20.0,
+    check_exit: bool = False,
 ) -> Iterator[str]:
     """Run ``traefikservice-asgi serve PATHS --backend ...`` as a subprocess on a free
-    127.0.0.1 port; yield its base URL once it answers; stop it by PID (SIGINT, then kill)."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    import httpx
-
+    127.0.0.1 port; yield its base URL once it answers; stop it by PID (SIGINT, then kill).
+    With ``check_exit``, a serve that does not exit 0 on SIGINT is an error."""
     probe = socket.socket()
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
@@ -145,6 +148,7 @@ def serve_cli(
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+    completed = False
     try:
         deadline = time.monotonic() + start_timeout
         while True:
@@ -161,6 +165,7 @@ def serve_cli(
                     raise GatewayError(f"serve did not answer within {start_timeout} s") from None
                 time.sleep(0.05)
         yield f"http://127.0.0.1:{port}"
+        completed = True
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
@@ -171,3 +176,5 @@ def serve_cli(
                 proc.wait(_FORCE_STOP_TIMEOUT)
         if proc.stdout is not None:
             proc.stdout.close()
+    if check_exit and completed and proc.returncode != 0:
+        raise GatewayError(f"serve exited with {proc.returncode} on SIGINT, not 0")
