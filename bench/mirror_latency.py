@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import statistics
 import subprocess
@@ -105,6 +106,12 @@ async def client(
         writer.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
@@ -162,6 +169,7 @@ def main() -> None:
         reader.start()
         results: dict[str, list[float]] = {"plain.test": [], "mirrored.test": []}
         peak_rss = 0
+        cpu = {"plain.test": 0.0, "mirrored.test": 0.0}
         try:
             for port in (main_port, gw_port):
                 deadline = time.monotonic() + 20
@@ -200,7 +208,9 @@ def main() -> None:
                             300,
                         )
 
+                    cpu_before = cpu_seconds(gateway.pid)
                     asyncio.run(run())
+                    cpu[host] += cpu_seconds(gateway.pid) - cpu_before
                     status = Path(f"/proc/{gateway.pid}/status").read_text()
                     rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
                     peak_rss = max(peak_rss, rss)
@@ -221,6 +231,7 @@ def main() -> None:
         print(
             f"  {host:14s} p50 {percentile(values, 50) * 1000:7.2f} ms   p99 {percentile(values, 99) * 1000:7.2f} ms"
             f"   mean {statistics.fmean(values) * 1000:7.2f} ms   n={len(values)}"
+            f"   gateway CPU {cpu[host] / len(values) * 1e6:5.0f} us/request"
         )
     p99_plain, p99_mirrored = (percentile(results[h], 99) for h in ("plain.test", "mirrored.test"))
     print(f"  p99 mirrored / plain: {p99_mirrored / p99_plain:.2f} (acceptance: <= 1.10)")

@@ -15,6 +15,7 @@ warning per reason every 10 s. The client's response never waits for any of it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import Counter
@@ -64,7 +65,7 @@ class MirrorLimits:
 class MirrorPool:
     """Owns every mirror copy of one gateway."""
 
-    __slots__ = ("_last_log", "buffered", "dropped", "limits", "sent", "tasks")
+    __slots__ = ("_expired", "_last_log", "buffered", "dropped", "limits", "sent", "tasks")
 
     def __init__(self, limits: MirrorLimits | None = None) -> None:
         self.limits = limits or MirrorLimits()
@@ -73,6 +74,7 @@ class MirrorPool:
         self.sent = 0
         self.dropped: Counter[str] = Counter()
         self._last_log: dict[str, float] = {}
+        self._expired: set[asyncio.Task[None]] = set()
 
     def reserve(self, size: int) -> bool:
         """Take ``size`` bytes of the buffer budget; False (nothing taken) if over."""
@@ -108,16 +110,27 @@ class MirrorPool:
             self.drop("too many copies in flight")
             return False
         self.sent += 1
-        self.tasks.spawn(self._bounded(coro, reserved))
+        task = self.tasks.spawn(coro)
+        # The timeout is a timer that cancels the task, not ``asyncio.wait_for``: that
+        # costs a second task per copy, and with a thousand copies in flight their
+        # allocations alone made the garbage collector stall the main path.
+        timer = task.get_loop().call_later(self.limits.timeout, self._expire, task)
+        task.add_done_callback(functools.partial(self._finished, timer, reserved))
         return True
 
-    async def _bounded(self, coro: Coroutine[Any, Any, None], reserved: int) -> None:
-        try:
-            await asyncio.wait_for(coro, self.limits.timeout)
-        except asyncio.TimeoutError:
+    def _expire(self, task: asyncio.Task[None]) -> None:
+        if not task.done():
+            self._expired.add(task)
+            task.cancel()
+
+    def _finished(
+        self, timer: asyncio.TimerHandle, reserved: int, task: asyncio.Task[None]
+    ) -> None:
+        timer.cancel()
+        self.release(reserved)
+        if task in self._expired:
+            self._expired.discard(task)
             self.drop(f"no answer within {self.limits.timeout:g} s")
-        finally:
-            self.release(reserved)
 
     async def aclose(self) -> None:
         await self.tasks.aclose(self.limits.shutdown_timeout)
