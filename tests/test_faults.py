@@ -161,3 +161,39 @@ spec: {forwardingTimeouts: {responseHeaderTimeout: 300ms}}
         elapsed = time.monotonic() - started
     assert (r.status_code, r.content) == (504, b"Gateway Timeout")
     assert 0.25 < elapsed < 3
+
+
+@contextmanager
+def unanswered_dial() -> Iterator[str]:
+    """A URL whose TCP handshake never completes: a listener with a backlog of 0 whose
+    one queue slot is taken and never accepted, so the kernel drops every further SYN
+    and a dial hangs until the dialler gives up, as for a host behind a silent firewall."""
+    with socket.socket() as listener, socket.socket() as squatter:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        squatter.connect(listener.getsockname())  # fills the accept queue
+        with socket.socket() as probe:  # the premise: the next dial really hangs
+            probe.settimeout(0.3)
+            with pytest.raises(TimeoutError):
+                probe.connect(listener.getsockname())
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def test_backend_not_answering_the_dial_gives_504_after_dial_timeout(tmp_path: Path) -> None:
+    transport = """---
+apiVersion: traefik.io/v1alpha1
+kind: ServersTransport
+metadata: {name: st, namespace: default}
+spec: {forwardingTimeouts: {dialTimeout: 500ms}}
+"""
+    with (
+        unanswered_dial() as url,
+        serve_app(gateway_for(tmp_path, url, ", serversTransport: st", transport)) as gw,
+    ):
+        started = time.monotonic()
+        r = httpx.get(gw, headers={"Host": "f.test"}, timeout=10)
+        elapsed = time.monotonic() - started
+        # The gateway is not stuck behind the hanging dial.
+        assert httpx.get(gw, headers={"Host": "elsewhere.test"}).status_code == 404
+    assert (r.status_code, r.content) == (504, b"Gateway Timeout")
+    assert 0.45 < elapsed < 3
