@@ -306,6 +306,8 @@ def test_scheme_port_and_a_relative_path_build_the_probe_url() -> None:
         checker(path="/h", scheme="https", port=8443).probe_url("http://[::1]:80")
         == "https://[::1]:8443/h"
     )
+    assert checker(path="/health").probe_url("h2c://10.0.0.1:80") == "h2c://10.0.0.1:80/health"
+    assert checker(path="hz", port=81).probe_url("h2c://h:80/") == "h2c://h:81/hz"
     request = checker(path="/h", headers=(("Host", "ignored"),)).probe_request("http://h:80")
     assert request.headers["Host"] == "h"  # the server's, not one from the headers
     assert request.headers["User-Agent"] == "Go-http-client/1.1"
@@ -521,7 +523,7 @@ def test_health_check_only_for_external_name_services_as_in_traefik_v3() -> None
         ("{unhealthyInterval: -1}", "healthCheck.unhealthyInterval: must not be negative, got -1"),
         ("{status: 42}", "healthCheck.status: must be an HTTP status from 100 to 599, got 42"),
         ("{port: 70000}", "healthCheck.port: must be an integer from 0 to 65535, got 70000"),
-        ("{scheme: h2c}", 'healthCheck.scheme: must be http or https, got "h2c"'),
+        ("{scheme: ftp}", 'healthCheck.scheme: must be http, https or h2c, got "ftp"'),
         (
             "{method: 'GE T'}",
             'healthCheck.method: must be an HTTP method such as GET or HEAD, got "GE T"',

@@ -37,7 +37,9 @@ from .healthcheck import ServerHealthChecker
 from .loadbalancer._status import HealthCheckNotEnabled, StatusUpdaterSource
 from .loadbalancer.failover import Failover
 from .loadbalancer.hrw import HighestRandomWeight
+from .loadbalancer.leasttime import LeastTime
 from .loadbalancer.mirror import Mirror, Mirroring
+from .loadbalancer.p2c import PowerOfTwoChoices
 from .loadbalancer.wrr import Child, WeightedRoundRobin
 from .proxy import ClientHolder, Server
 from .rules import Rule
@@ -50,6 +52,16 @@ class BuiltRoute:
     name: str
     rule: Rule
     handler: ASGIApp
+
+
+ServersBalancer = WeightedRoundRobin | PowerOfTwoChoices | HighestRandomWeight | LeastTime
+"""What balances a Kubernetes Service's servers, by ``strategy``."""
+
+_SERVERS_STRATEGIES: dict[str, type[WeightedRoundRobin | PowerOfTwoChoices | LeastTime]] = {
+    "wrr": WeightedRoundRobin,
+    "p2c": PowerOfTwoChoices,
+    "leasttime": LeastTime,
+}
 
 
 async def _no_server(scope: Scope, receive: Receive, send: Send) -> None:
@@ -90,13 +102,7 @@ class _Builder:
             checked = service.health_check
             if len(servers) == 1 and service.sticky is None and checked is None:
                 return servers[0]  # a balancer of one adds nothing observable
-            balancer = WeightedRoundRobin(
-                [Child(s.url, s) for s in servers],
-                sticky=service.sticky,
-                rng=self.rng,
-                health_check=checked is not None,
-                name=service.name,
-            )
+            balancer = self._servers_balancer(service, servers)
             if checked is not None:
                 self.health_checkers.append(
                     ServerHealthChecker(
@@ -143,6 +149,21 @@ class _Builder:
                 name=service.name,
             )
         raise TypeError(f"unknown service node {service!r}")  # pragma: no cover
+
+    def _servers_balancer(self, service: ServersService, servers: list[Server]) -> ServersBalancer:
+        """The balancer ``strategy`` names for a Service's servers (Traefik's switch in
+        ``getLoadBalancerServiceHandler``), each server named by its URL. ``hrw`` has no
+        sticky sessions, in Traefik either."""
+        children = [Child(s.url, s) for s in servers]
+        checked = service.health_check is not None
+        if service.strategy == "hrw":
+            return HighestRandomWeight(
+                children, rng=self.rng, health_check=checked, name=service.name
+            )
+        strategy = _SERVERS_STRATEGIES[service.strategy]
+        return strategy(
+            children, sticky=service.sticky, rng=self.rng, health_check=checked, name=service.name
+        )
 
 
 @dataclass(frozen=True, slots=True)

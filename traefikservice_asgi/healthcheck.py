@@ -84,8 +84,12 @@ class ServerHealthChecker:
     def probe_url(self, server: str) -> str:
         """Where the probe of ``server`` goes (Traefik's ``newRequest``)."""
         config = self.config
-        parts = urlsplit(urljoin(server, config.path))
-        scheme, netloc = parts.scheme, parts.netloc
+        # urljoin knows only registered schemes: an h2c:// server is joined as http://,
+        # then its scheme put back (Go's url.ResolveReference has no such list).
+        server_scheme, sep, rest = server.partition("://")
+        base = f"http://{rest}" if sep and server_scheme == "h2c" else server
+        parts = urlsplit(urljoin(base, config.path))
+        scheme, netloc = (server_scheme if base is not server else parts.scheme), parts.netloc
         if config.scheme:
             scheme = config.scheme
         if config.port:

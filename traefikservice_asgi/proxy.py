@@ -6,6 +6,10 @@ route), streamed both ways. Failures become the responses Traefik's proxy sends
 Timeout``, a refused or broken connection ``502 Bad Gateway``, each with the bare status
 text as body. A backend that fails after the response has started cannot be turned
 into a status any more: the client's response is aborted, never finished as if complete.
+
+An ``h2c://`` server is spoken to in HTTP/2 cleartext with prior knowledge
+(:mod:`~traefikservice_asgi._h2c`), except for a request asking for a connection
+upgrade, which goes over HTTP/1.1 as in Traefik: WebSockets included.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from starlette.types import Receive, Scope, Send
 
 from ._exceptions import TraefikServiceError
 from ._forwarding import HOP_BY_HOP, forward_of
+from ._h2c import H2CTransport, asks_upgrade
 from ._responses import send_proxy_error
 from ._transport import GatewayTransport, RawResponse
 from .config import ServersTransport
@@ -105,11 +110,20 @@ def _gateway_transport(transport: ServersTransport | None) -> GatewayTransport:
     )
 
 
+def _h2c_transport(transport: ServersTransport | None) -> H2CTransport:
+    """HTTP/2 cleartext for ``h2c://`` servers. Of a ServersTransport only
+    ``idleConnTimeout`` applies here, besides the dial and response header timeouts
+    every request carries: the idle-connection limit and TLS have nothing to act on."""
+    expiry = transport.idle_conn_timeout if transport is not None else DEFAULT_IDLE_CONN_TIMEOUT
+    return H2CTransport(keepalive_expiry=expiry)
+
+
 def _client_around(
-    gateway: GatewayTransport, transport: ServersTransport | None
+    gateway: GatewayTransport, transport: ServersTransport | None, h2c: H2CTransport | None = None
 ) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         transport=gateway,
+        mounts={"h2c://": h2c} if h2c is not None else None,
         timeout=httpx.Timeout(**_timeouts(transport)),
         follow_redirects=False,
         trust_env=False,
@@ -140,9 +154,14 @@ class ClientHolder:
     without ``client.send``, whose per-request auth flow, event hooks and cookie
     extraction cost as much as the transport itself and do nothing for a gateway. A
     user's client keeps going through ``send``, so their hooks and mounts still apply.
+
+    :attr:`h2c` is the HTTP/2 cleartext transport for ``h2c://`` servers, always the
+    holder's own (a user's client cannot be assumed to speak it) and closed by
+    :meth:`aclose`. A client of the holder's own has it mounted for ``h2c://`` URLs, so
+    health checks reach h2c servers through the client.
     """
 
-    __slots__ = ("_client", "_owned", "direct", "transport")
+    __slots__ = ("_client", "_h2c", "_owned", "direct", "transport")
 
     def __init__(
         self, client: httpx.AsyncClient | None = None, transport: ServersTransport | None = None
@@ -151,20 +170,30 @@ class ClientHolder:
         self._owned = client is None
         self.transport = transport
         self.direct: GatewayTransport | None = None
+        self._h2c: H2CTransport | None = None
 
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None or (self._owned and self._client.is_closed):
             gateway = _gateway_transport(self.transport)
-            self._client = _client_around(gateway, self.transport)
+            self._client = _client_around(gateway, self.transport, self.h2c)
             self.direct = gateway
         return self._client
+
+    @property
+    def h2c(self) -> H2CTransport:
+        if self._h2c is None or self._h2c.closed:
+            self._h2c = _h2c_transport(self.transport)
+        return self._h2c
 
     async def aclose(self) -> None:
         if self._owned and self._client is not None:
             await self._client.aclose()
             self._client = None
             self.direct = None
+        if self._h2c is not None:
+            await self._h2c.aclose()  # idempotent: the client may have closed its mount
+            self._h2c = None
 
 
 _NO_BODY = httpx.ByteStream(b"")
@@ -210,11 +239,13 @@ class _RequestBody(httpx.AsyncByteStream):
 
 
 class Server:
-    """An ASGI app forwarding every request to ``url`` (``scheme://host:port``)."""
+    """An ASGI app forwarding every request to ``url`` (``scheme://host:port``, the
+    scheme ``http``, ``https`` or ``h2c``)."""
 
     __slots__ = (
         "_base",
         "_extensions",
+        "_h2c",
         "_header_timeout",
         "_holder",
         "_netloc",
@@ -227,10 +258,13 @@ class Server:
 
     def __init__(self, url: str, holder: ClientHolder, *, pass_host_header: bool = True) -> None:
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"server URL must be http(s)://host:port, got {url!r}")
+        if parts.scheme not in ("http", "https", "h2c") or not parts.netloc:
+            raise ValueError(f"server URL must be http(s)://host:port or h2c://, got {url!r}")
         self.url = url
-        self._base = f"{parts.scheme}://{parts.netloc}"
+        # An h2c server is cleartext HTTP: its HTTP/1.1 requests (upgrades) go to http://.
+        self._h2c = parts.scheme == "h2c"
+        scheme = "http" if self._h2c else parts.scheme
+        self._base = f"{scheme}://{parts.netloc}"
         self._netloc = parts.netloc.encode()
         self._holder = holder
         self.pass_host_header = pass_host_header
@@ -242,11 +276,10 @@ class Server:
         self._extensions: dict[str, object] = {"timeout": self._timeouts}
         if server_name:
             self._extensions["sni_hostname"] = server_name
-        scheme = parts.scheme.encode()
         self._origin = (
-            scheme,
+            scheme.encode(),
             (parts.hostname or "").encode(),
-            parts.port or _DEFAULT_PORTS[scheme],
+            parts.port or _DEFAULT_PORTS[scheme.encode()],
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -268,9 +301,20 @@ class Server:
         client = holder.client
         direct = holder.direct
         try:
-            if direct is not None:
+            if self._h2c and not asks_upgrade(scope["headers"]):
+                sending: Awaitable[RawResponse | httpx.Response] = holder.h2c.forward(
+                    forward.method.encode(),
+                    self._origin,
+                    host,
+                    forward.target,
+                    headers,
+                    stream,
+                    self._timeouts,
+                    has_body=forward.has_body,
+                )
+            elif direct is not None:
                 # Our own transport, on plain values: no httpx Request/URL/Response objects.
-                sending: Awaitable[RawResponse | httpx.Response] = direct.forward(
+                sending = direct.forward(
                     forward.method.encode(),
                     self._origin,
                     self._netloc,

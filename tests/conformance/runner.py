@@ -26,7 +26,7 @@ import dataclasses
 import re
 import socket
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,10 +37,12 @@ import pytest
 from tests.conformance.translate import translate_all
 from tests.support.backends import RecordedRequest, RecordingBackend
 from tests.support.gateway import serve_app, serve_cli
+from tests.support.h2c_backend import H2CRecordingBackend
 from tests.support.traefik import TraefikProcess, find_traefik
 
 __all__ = [
     "INDEX_HEADER",
+    "Action",
     "BackendSpec",
     "Backends",
     "BothRuns",
@@ -106,6 +108,9 @@ class Request:
     source: str | None = None
     chunked: bool = False
     """Send ``body`` with ``Transfer-Encoding: chunked`` instead of ``Content-Length``."""
+    cookies_from: int | None = None
+    """Also send, as cookies, the ``name=value`` of every ``Set-Cookie`` of the answer to
+    this earlier script index, as this target gave it (a client's cookie jar, one hop)."""
 
     @classmethod
     def make(
@@ -119,9 +124,20 @@ class Request:
         body: bytes | None = None,
         source: str | None = None,
         chunked: bool = False,
+        cookies_from: int | None = None,
     ) -> Request:
         """Like the constructor, but takes dicts for ``headers`` and ``cookies``."""
-        return cls(host, path, method, _pairs(headers), _pairs(cookies), body, source, chunked)
+        return cls(
+            host,
+            path,
+            method,
+            _pairs(headers),
+            _pairs(cookies),
+            body,
+            source,
+            chunked,
+            cookies_from,
+        )
 
     def describe(self) -> str:
         cookies = "; ".join(f"{k}={v}" for k, v in self.cookies)
@@ -129,6 +145,7 @@ class Request:
             f"{self.method} {self.host}{self.path}"
             + (f" [Cookie: {cookies}]" if cookies else "")
             + (f" from {self.source}" if self.source else "")
+            + (f" [+ cookies of #{self.cookies_from}]" if self.cookies_from is not None else "")
         )
 
 
@@ -148,6 +165,9 @@ class BackendSpec:
     ``host``/``port``: where it listens (default 127.0.0.1, an ephemeral port), e.g. a fixed
     address that an EndpointSlice of the scenario names. ``refuse``: no server at all, the
     URL points at a bound socket that does not listen (every connection is refused).
+    ``h2c``: the server also speaks HTTP/2 cleartext with prior knowledge
+    (:class:`~tests.support.h2c_backend.H2CRecordingBackend`), for ``scheme: h2c``; its
+    URL stays ``http://``, the manifest's scheme makes it ``h2c://`` for both targets.
     """
 
     name: str
@@ -158,10 +178,15 @@ class BackendSpec:
     host: str = "127.0.0.1"
     port: int = 0
     refuse: bool = False
+    h2c: bool = False
 
 
 Backends = Mapping[str, "str | BackendSpec | Sequence[str | BackendSpec]"]
 """``"ns/name:port"`` -> a backend (name or spec), or several: one server each."""
+
+Action = Callable[[Mapping[str, RecordingBackend]], None]
+"""A step between two requests of a script (change how a backend answers, wait for its
+health probes, ...), called with the running target's own recording backends by name."""
 
 
 # -- what a run observed ------------------------------------------------------------------
@@ -255,6 +280,7 @@ def run_both(
     allow_cross_namespace: bool = False,
     quiet: float = _QUIET,
     settle_cap: float = _SETTLE_CAP,
+    actions: Mapping[int, Sequence[Action]] | None = None,
 ) -> BothRuns:
     """Run ``requests`` against Traefik (on the translated manifests) and our gateway.
 
@@ -264,7 +290,8 @@ def run_both(
     EndpointSlice points at). ``gateway_options`` are extra keyword arguments
     for ``create_app``. ``allow_cross_namespace`` is set for both targets (Traefik's CRD
     provider option, our ``create_app`` option). The gateway's package is imported first, so that a broken package
-    fails the run before Traefik is started.
+    fails the run before Traefik is started. ``actions[i]`` run, in each target's run and on
+    its own backends, just before request ``i`` (``i == len(requests)``: after the last).
     """
     _create_app()
     traefik = run_traefik(
@@ -276,6 +303,7 @@ def run_both(
         allow_cross_namespace=allow_cross_namespace,
         quiet=quiet,
         settle_cap=settle_cap,
+        actions=actions,
     )
     if allow_cross_namespace:
         gateway_options = {**(gateway_options or {}), "allow_cross_namespace": True}
@@ -287,6 +315,7 @@ def run_both(
         via_cli=gateway_via_cli,
         quiet=quiet,
         settle_cap=settle_cap,
+        actions=actions,
     )
     return BothRuns(traefik=traefik, gateway=gateway)
 
@@ -301,6 +330,7 @@ def run_traefik(
     allow_cross_namespace: bool = False,
     quiet: float = _QUIET,
     settle_cap: float = _SETTLE_CAP,
+    actions: Mapping[int, Sequence[Action]] | None = None,
 ) -> TargetRun:
     """Run ``requests`` against the real Traefik on the translated ``yaml_paths``."""
     with _recording_backends(backends) as (by_name, urls):
@@ -314,7 +344,9 @@ def run_traefik(
         with TraefikProcess(
             translation.dynamic, tmp_path=tmp_path, allow_router_errors=allow_router_errors
         ) as traefik:
-            observations = _send_all(traefik.url, requests, cookie_renames=renames)
+            observations = _send_all(
+                traefik.url, requests, cookie_renames=renames, actions=actions, backends=by_name
+            )
             wait_quiet(list(by_name.values()), quiet=quiet, cap=settle_cap)
             ports = {traefik.web_port: "<proxy>"}
         run = _target_run("traefik", requests, observations, by_name, ports)
@@ -333,6 +365,7 @@ def run_gateway(
     via_cli: bool = False,
     quiet: float = _QUIET,
     settle_cap: float = _SETTLE_CAP,
+    actions: Mapping[int, Sequence[Action]] | None = None,
 ) -> TargetRun:
     """Run ``requests`` against ``traefikservice_asgi.create_app`` served by uvicorn, or,
     with ``via_cli``, against ``traefikservice-asgi serve`` run as a separate process."""
@@ -346,7 +379,7 @@ def run_gateway(
         else:
             server = serve_app(create_app(config=paths, backends=urls, **(gateway_options or {})))
         with server as base_url:
-            observations = _send_all(base_url, requests)
+            observations = _send_all(base_url, requests, actions=actions, backends=by_name)
             wait_quiet(list(by_name.values()), quiet=quiet, cap=settle_cap)
             ports = {int(base_url.rsplit(":", 1)[1]): "<proxy>"}
         return _target_run("gateway", requests, observations, by_name, ports)
@@ -397,8 +430,9 @@ def _recording_backends(
             if spec.refuse:
                 url_of[name] = f"http://{spec.host}:{_refusing_port(stack, spec)}"
                 continue
+            kind = H2CRecordingBackend if spec.h2c else RecordingBackend
             backend = stack.enter_context(
-                RecordingBackend(
+                kind(
                     name,
                     status=spec.status,
                     body=spec.body,
@@ -434,14 +468,24 @@ def _refusing_port(stack: contextlib.ExitStack, spec: BackendSpec) -> int:
 
 
 def _send_all(
-    base_url: str, requests: Sequence[Request], *, cookie_renames: Mapping[str, str] | None = None
+    base_url: str,
+    requests: Sequence[Request],
+    *,
+    cookie_renames: Mapping[str, str] | None = None,
+    actions: Mapping[int, Sequence[Action]] | None = None,
+    backends: Mapping[str, RecordingBackend] | None = None,
 ) -> list[Observation]:
     to_target = {ours: theirs for theirs, ours in (cookie_renames or {}).items()}
     from_target = dict(cookie_renames or {})
+    steps = dict(actions or {})
+    if any(not 0 <= i <= len(requests) for i in steps):
+        raise ValueError(f"actions at {sorted(steps)}: a script of {len(requests)} requests")
     observations: list[Observation] = []
     with contextlib.ExitStack() as stack:
         clients: dict[str | None, httpx.Client] = {}
         for index, request in enumerate(requests):
+            for action in steps.get(index, ()):
+                action(backends or {})
             client = clients.get(request.source)
             if client is None:
                 transport = (
@@ -457,8 +501,13 @@ def _send_all(
                 )
             client.cookies.clear()  # no cookie jar: each request sends exactly its cookies
             headers = [("Host", request.host), (INDEX_HEADER, str(index)), *request.headers]
-            if request.cookies:
-                cookie = "; ".join(f"{to_target.get(k, k)}={v}" for k, v in request.cookies)
+            cookies = list(request.cookies)
+            if request.cookies_from is not None:
+                if not 0 <= request.cookies_from < index:
+                    raise ValueError(f"request {index}: cookies_from must be an earlier index")
+                cookies += _cookie_pairs(observations[request.cookies_from].set_cookies)
+            if cookies:
+                cookie = "; ".join(f"{to_target.get(k, k)}={v}" for k, v in cookies)
                 headers.append(("Cookie", cookie))
             content: bytes | Iterator[bytes] | None = request.body
             if request.chunked and request.body is not None:
@@ -483,7 +532,19 @@ def _send_all(
                     ),
                 )
             )
+        for action in steps.get(len(requests), ()):
+            action(backends or {})
     return observations
+
+
+def _cookie_pairs(set_cookies: Iterable[str]) -> list[tuple[str, str]]:
+    """``(name, value)`` of each ``Set-Cookie`` (the part before the first ``;``)."""
+    pairs = []
+    for value in set_cookies:
+        name, sep, rest = value.partition(";")[0].partition("=")
+        if sep:
+            pairs.append((name.strip(), rest.strip()))
+    return pairs
 
 
 def _rename_set_cookie(value: str, renames: Mapping[str, str]) -> str:
@@ -494,13 +555,14 @@ def _rename_set_cookie(value: str, renames: Mapping[str, str]) -> str:
 def wait_quiet(
     backends: Sequence[RecordingBackend], *, quiet: float = _QUIET, cap: float = _SETTLE_CAP
 ) -> int:
-    """Wait until no backend received anything for ``quiet`` seconds (at most ``cap``
-    seconds in all); return the total number of requests received."""
+    """Wait until no backend received a scripted request (one with ``X-Request-Index``:
+    health probes never stop, so they do not count) for ``quiet`` seconds (at most ``cap``
+    seconds in all); return the total number of scripted requests received."""
     deadline = time.monotonic() + cap
-    last = sum(b.count for b in backends)
+    last = sum(_scripted(b) for b in backends)
     changed_at = time.monotonic()
     while time.monotonic() < deadline:
-        now_count = sum(b.count for b in backends)
+        now_count = sum(_scripted(b) for b in backends)
         now = time.monotonic()
         if now_count != last:
             last, changed_at = now_count, now
@@ -508,6 +570,10 @@ def wait_quiet(
             break
         time.sleep(0.02)  # poll interval of a bounded wait on a condition
     return last
+
+
+def _scripted(backend: RecordingBackend) -> int:
+    return sum(r.header(INDEX_HEADER) is not None for r in backend.requests)
 
 
 # -- comparing ----------------------------------------------------------------------------

@@ -25,6 +25,9 @@ Naming (as the CRD provider):
 
 ``ServersTransport`` -> ``serversTransports.<Normalize(ns-name)>`` (timeouts, idle limits,
 ``serverName``, ``insecureSkipVerify``; CA and client certificates are not translated).
+``healthCheck`` of a Service reference -> the load balancer's ``healthCheck`` (only on an
+ExternalName Service, as the CRD provider requires). A ``traefik.containo.us`` route without
+``syntax`` gets ``ruleSyntax: v2`` (Traefik 2's rules, as our gateway reads that group).
 Not translated (TranslationError): route or service ``middlewares``.
 Ignored: ``entryPoints`` (everything goes on ``web``), ``tls``.
 
@@ -384,6 +387,10 @@ class _Builder:
             router["priority"] = int(route["priority"])
         if route.get("syntax"):
             router["ruleSyntax"] = route["syntax"]
+        elif ingress.get("apiVersion") != _PREFERRED_GROUP:
+            # traefik.containo.us is Traefik 2's group, read with Traefik 2's rule syntax
+            # (as our gateway does; Traefik 3 no longer reads it at all).
+            router["ruleSyntax"] = "v2"
         if service_name is not None:
             router["service"] = service_name
         self.services.update(pending)
@@ -505,7 +512,12 @@ class _Builder:
         port: int | str = raw_port if isinstance(raw_port, int) else str(raw_port)
         if isinstance(port, str) and port.isdigit():
             port = int(port)
-        urls = self._urls(namespace, name, port)
+        if spec.get("nativeLB") is True:
+            urls = [self._native_url(namespace, name, port)]
+        else:
+            urls = self._urls(namespace, name, port)
+        if spec.get("scheme") == "h2c":  # parseServiceProtocol: the scheme of every server URL
+            urls = ["h2c" + url[4:] if url.startswith("http://") else url for url in urls]
         lb: dict[str, Any] = {
             "servers": [{"url": url} for url in urls],
             "passHostHeader": spec.get("passHostHeader", True) is not False,
@@ -519,7 +531,30 @@ class _Builder:
             lb["sticky"] = sticky
         if spec.get("serversTransport"):
             lb["serversTransport"] = self._transport(namespace, str(spec["serversTransport"]))
+        if spec.get("healthCheck") is not None:
+            lb["healthCheck"] = self._health_check(namespace, name, spec["healthCheck"])
         return {"loadBalancer": lb}
+
+    def _health_check(self, namespace: str, name: str, check: dict[str, Any]) -> dict[str, Any]:
+        """``healthCheck`` of a Service reference (buildServersLB): allowed only on an
+        ExternalName Service (loadServers); ``unhealthyInterval`` defaults to ``interval``."""
+        service = self.cluster.services.get((namespace, name))
+        if service is None:
+            raise TranslationError(f"kubernetes service not found: {namespace}/{name}")
+        if (service.get("spec") or {}).get("type") != "ExternalName":
+            raise TranslationError(
+                f"healthCheck allowed only for ExternalName services: {namespace}/{name}"
+            )
+        unknown = set(check) - _HEALTH_CHECK_KEYS
+        if unknown:
+            raise TranslationError(f"healthCheck fields not translated: {sorted(unknown)}")
+        out = {key: value for key, value in check.items() if value is not None}
+        for key in ("interval", "unhealthyInterval", "timeout"):
+            if key in out:
+                out[key] = str(out[key])
+        if "interval" in out:
+            out.setdefault("unhealthyInterval", out["interval"])
+        return out
 
     def _transport(self, namespace: str, name: str) -> str:
         """Add the file-provider twin of ServersTransport ``namespace/name``; its name."""
@@ -540,6 +575,23 @@ class _Builder:
         self.transports[full] = out
         return full
 
+    def _native_url(self, namespace: str, name: str, port: int | str) -> str:
+        """``nativeLB: true`` (loadServers, getNativeServiceAddress): the one server is the
+        Service's ``spec.clusterIP`` with the Service port, never its endpoints."""
+        service = self.cluster.services.get((namespace, name))
+        if service is None:
+            raise TranslationError(f"kubernetes service not found: {namespace}/{name}")
+        service_port = self.cluster.service_port(namespace, name, port) or {}
+        spec = service.get("spec") or {}
+        if spec.get("type") == "ExternalName":
+            raise TranslationError("ExternalName services are not translated")
+        cluster_ip = str(spec.get("clusterIP") or "")
+        if cluster_ip == "None":
+            raise TranslationError(f"no clusterIP on headless service: {namespace}/{name}")
+        if not cluster_ip:
+            raise TranslationError(f"no clusterIP found for service: {namespace}/{name}")
+        return _url(cluster_ip, int(service_port["port"]))
+
     def _urls(self, namespace: str, name: str, port: int | str) -> list[str]:
         key = f"{namespace}/{name}:{port}"
         if key in self.backends:
@@ -554,6 +606,24 @@ class _Builder:
                 return urls
             raise TranslationError(f"no backend URL and no endpoints for {key}")
         raise TranslationError(f"no backend URL for {key} (and no Service {namespace}/{name})")
+
+
+_HEALTH_CHECK_KEYS = frozenset(
+    {
+        "scheme",
+        "path",
+        "method",
+        "status",
+        "port",
+        "hostname",
+        "headers",
+        "followRedirects",
+        "mode",
+        "interval",
+        "unhealthyInterval",
+        "timeout",
+    }
+)
 
 
 def _as_list(urls: str | Sequence[str]) -> list[str]:

@@ -41,6 +41,8 @@ __all__ = [
     "ServicePort",
     "ServiceRef",
     "ServersTransport",
+    "STRATEGIES",
+    "Strategy",
     "TraefikService",
     "WeightedChild",
     "WeightedService",
@@ -49,6 +51,11 @@ __all__ = [
 ]
 
 Kind = Literal["Service", "TraefikService"]
+
+Strategy = Literal["wrr", "p2c", "hrw", "leasttime"]
+"""How a Kubernetes Service reference balances its servers (Traefik's
+``BalancerStrategy``); ``wrr`` is the default."""
+STRATEGIES: tuple[Strategy, ...] = ("wrr", "p2c", "hrw", "leasttime")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +119,8 @@ class ServiceRef:
     sticky: CookieOptions | None = None  # per-server cookie (Service kind only)
     servers_transport: str | None = None
     health_check: HealthCheck | None = None  # Service kind only
+    strategy: Strategy = "wrr"  # Service kind only
+    native_lb: bool = False  # Service kind only: one server, the clusterIP
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +142,7 @@ class ServersTransport:
     dial_timeout: float = 30.0
     response_header_timeout: float | None = None
     idle_conn_timeout: float = 90.0
+    disable_http2: bool = False  # only checked: it leaves Traefik no way to reach h2c://
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +221,7 @@ class KubeService:
     type: str = "ClusterIP"
     ports: tuple[ServicePort, ...] = ()
     external_name: str | None = None
+    cluster_ip: str | None = None  # spec.clusterIP; "None" for a headless Service
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +251,7 @@ class ServersService:
     sticky: CookieOptions | None = None
     transport: ServersTransport | None = None  # None: the gateway's default transport
     health_check: HealthCheck | None = None
+    strategy: Strategy = "wrr"
 
 
 @dataclass(frozen=True, slots=True)

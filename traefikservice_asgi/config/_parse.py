@@ -24,6 +24,7 @@ from ._duration import parse_duration
 from ._models import (
     DEFAULT_HEALTH_CHECK_INTERVAL,
     DEFAULT_HEALTH_CHECK_TIMEOUT,
+    STRATEGIES,
     EndpointSet,
     FailoverSpec,
     HealthCheck,
@@ -38,6 +39,7 @@ from ._models import (
     ServersTransport,
     ServicePort,
     ServiceRef,
+    Strategy,
     TraefikService,
     WeightedSpec,
 )
@@ -64,7 +66,6 @@ _OTHER_TRAEFIK_KINDS = {
 
 _NOT_SUPPORTED_LB = {
     "passiveHealthCheck": "passive health checks are not implemented yet",
-    "nativeLB": "nativeLB is not implemented yet",
     "nodePortLB": "nodePortLB is not implemented",
     "middlewares": "Traefik middlewares are not implemented",
 }
@@ -81,6 +82,7 @@ _LB_FIELDS = {
     "responseForwarding",
     "serversTransport",
     "healthCheck",
+    "nativeLB",
 } | set(_NOT_SUPPORTED_LB)
 
 _HEALTH_CHECK_FIELDS = {
@@ -311,15 +313,13 @@ def _service_ref(
             port = None
     weight = r.integer(m, path, "weight", minimum=0)
     scheme = r.string(m, path, "scheme")
-    if scheme is not None and scheme not in ("http", "https"):
-        hint = " (h2c is not implemented yet)" if scheme == "h2c" else ""
-        r.error((*path, "scheme"), f"must be http or https, got {show(scheme)}{hint}")
-    strategy = r.string(m, path, "strategy")
-    if strategy is not None and strategy not in ("wrr", "RoundRobin"):
-        r.error(
-            (*path, "strategy"),
-            f"not supported by traefikservice-asgi: only wrr is implemented, got {show(strategy)}",
-        )
+    if scheme is not None and scheme not in ("http", "https", "h2c"):
+        r.error((*path, "scheme"), f"must be http, https or h2c, got {show(scheme)}")
+    strategy = _strategy(r, m, path, kind)
+    native_lb = r.boolean(m, path, "nativeLB", False)
+    if native_lb and kind == "TraefikService":
+        r.error((*path, "nativeLB"), _SERVICE_REF_ONLY)
+        native_lb = False
     if "responseForwarding" in m:
         rf = r.mapping(m["responseForwarding"], (*path, "responseForwarding"), {"flushInterval"})
         if (
@@ -350,6 +350,13 @@ def _service_ref(
             "TraefikService's weighted spec instead",
         )
         sticky = None
+    if sticky is not None and strategy == "hrw":
+        spath = (*path, "sticky")
+        r.out.warnings.append(
+            f"{r.file}:{r.doc.line_of(spath)}: {r.resource}: {format_path(spath)}: ignored: "
+            "the hrw strategy keeps a client on its server by IP, without a cookie "
+            "(Traefik ignores sticky with hrw too)"
+        )
     if name is None:
         return None
     return ServiceRef(
@@ -364,7 +371,46 @@ def _service_ref(
         sticky=sticky,
         servers_transport=r.string(m, path, "serversTransport"),
         health_check=health_check,
+        strategy=strategy,
+        native_lb=native_lb,
     )
+
+
+_SERVICE_REF_ONLY = (
+    "applies to a Service reference only (Traefik ignores it on a TraefikService reference)"
+)
+
+
+def _strategy(r: _Reader, m: dict[str, Any], path: Path, kind: Kind) -> Strategy:
+    """``strategy``, as Traefik's CRD provider reads it: empty means ``wrr``,
+    ``RoundRobin`` is the deprecated spelling of ``wrr`` (a warning), any other value
+    outside wrr/p2c/hrw/leasttime is an error. Traefik ignores it on a TraefikService
+    reference; a value that would change the balancing there is refused instead."""
+    value = m.get("strategy")
+    if value is None or value == "":
+        return "wrr"
+    spath = (*path, "strategy")
+    if not isinstance(value, str):
+        r.error(spath, f"must be a string, got {show(value)}")
+        return "wrr"
+    if value == "RoundRobin":
+        if kind == "Service":
+            r.out.warnings.append(
+                f"{r.file}:{r.doc.line_of(spath)}: {r.resource}: {format_path(spath)}: "
+                "RoundRobin strategy value is deprecated, please use wrr value instead"
+            )
+        return "wrr"
+    strategy = next((s for s in STRATEGIES if s == value), None)
+    if strategy is None:
+        r.error(
+            spath,
+            f"unsupported load-balancer strategy {show(value)} (one of {', '.join(STRATEGIES)})",
+        )
+        return "wrr"
+    if kind == "TraefikService" and strategy != "wrr":
+        r.error(spath, _SERVICE_REF_ONLY)
+        return "wrr"
+    return strategy
 
 
 def _health_check(r: _Reader, value: Any, path: Path) -> HealthCheck | None:
@@ -393,8 +439,8 @@ def _health_check(r: _Reader, value: Any, path: Path) -> HealthCheck | None:
         elif seconds is not None:
             durations[key] = seconds
     scheme = r.string(m, path, "scheme")
-    if scheme is not None and scheme not in ("http", "https"):
-        r.error((*path, "scheme"), f"must be http or https, got {show(scheme)}")
+    if scheme is not None and scheme not in ("http", "https", "h2c"):
+        r.error((*path, "scheme"), f"must be http, https or h2c, got {show(scheme)}")
     method = r.string(m, path, "method")
     if method is not None and not _TOKEN.fullmatch(method):
         r.error(
@@ -716,7 +762,7 @@ def _servers_transport(r: _Reader, spec: Any, namespace: str, name: str) -> Serv
                 "pingTimeout",
             ):
                 timeouts[key] = _duration(r, t, tpath, key)
-    r.boolean(m, path, "disableHTTP2", False)  # checked; backends are spoken to in HTTP/1.1
+    disable_http2 = r.boolean(m, path, "disableHTTP2", False)
     max_idle = r.integer(m, path, "maxIdleConnsPerHost", minimum=0)
     dial = timeouts.get("dialTimeout")
     idle = timeouts.get("idleConnTimeout")
@@ -734,6 +780,7 @@ def _servers_transport(r: _Reader, spec: Any, namespace: str, name: str) -> Serv
         dial_timeout=dial or 30.0,
         response_header_timeout=header or None,
         idle_conn_timeout=idle or 90.0,
+        disable_http2=disable_http2,
     )
 
 
@@ -788,6 +835,10 @@ def _kube_service(r: _Reader, spec: Any, namespace: str, name: str) -> KubeServi
     if stype == "ExternalName" and not isinstance(external, str):
         r.error(("spec", "externalName"), "required for a Service of type ExternalName")
         external = None
+    cluster_ip = spec.get("clusterIP")
+    if cluster_ip is not None and not isinstance(cluster_ip, str):
+        r.error(("spec", "clusterIP"), f"must be an IP address or None, got {show(cluster_ip)}")
+        cluster_ip = None
     return KubeService(
         namespace,
         name,
@@ -795,6 +846,7 @@ def _kube_service(r: _Reader, spec: Any, namespace: str, name: str) -> KubeServi
         str(stype),
         tuple(ports),
         external if isinstance(external, str) else None,
+        cluster_ip or None,
     )
 
 

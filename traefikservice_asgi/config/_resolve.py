@@ -8,13 +8,21 @@ cookie names are hashes of them: a Service child is ``Normalize(ns-name-port)``
 A Kubernetes Service reference (name, port, namespace) finds its servers in this order:
 
 1. an explicit ``backends`` entry ``"ns/name:port" -> URL`` (the port as written, or
-   its number/name counterpart from the Service document);
+   its number/name counterpart from the Service document); it stands for the endpoints,
+   so with ``scheme: h2c`` its ``http://`` URLs become ``h2c://``;
 2. the ``Endpoints``/``EndpointSlice`` documents of that Service: the Service port is
    mapped to the endpoint port through its name, as Kubernetes and Traefik do; several
    addresses form a servers load balancer;
 3. a Service of ``type: ExternalName``: ``scheme://externalName:port``;
 4. the in-cluster DNS name ``http://name.ns.svc:port``, so the same YAML works unchanged
    inside a cluster.
+
+With ``nativeLB: true`` (Traefik's native Kubernetes load balancing) step 2 is replaced:
+the one server is the Service document's ``spec.clusterIP`` with the *Service* port (not
+the endpoints' target port), and Kubernetes balances behind it. A headless Service
+(``clusterIP: None``) or one without a clusterIP is an error, as in Traefik; an
+ExternalName Service still gives its external name (Traefik checks that first). Without
+a Service document, step 4's DNS name is the clusterIP's name anyway.
 
 The scheme is ``https`` for port 443 or a port named ``https*`` unless ``scheme`` says
 otherwise, as in Traefik.
@@ -231,6 +239,19 @@ class _Resolver:
             transport = self.transport(ref)
             if transport is None:
                 return None
+            if transport.disable_http2 and any(s.startswith("h2c://") for s in servers):
+                # Traefik then hands h2c:// to Go's HTTP/1.1-only transport, which knows
+                # no such scheme: every request is answered 500 (observed on 3.7.15).
+                self.issues.append(
+                    _issue(
+                        ref.origin,
+                        f"h2c servers cannot be reached through ServersTransport "
+                        f"{ref.namespace}/{transport.name}, which has disableHTTP2: true "
+                        f"(Traefik answers every request 500)",
+                        "serversTransport",
+                    )
+                )
+                return None
         service = ServersService(
             name=lb_name,
             servers=tuple(servers),
@@ -240,6 +261,7 @@ class _Resolver:
             sticky=_with_default_name(ref.sticky, lb_name),
             transport=transport,
             health_check=ref.health_check,
+            strategy=ref.strategy,
         )
         existing = self.services.get(lb_name)
         if existing == service:
@@ -321,16 +343,22 @@ class _Resolver:
                     self.issues.append(
                         _issue(
                             ref.origin,
-                            f"backend {key}: must be an http(s)://host:port URL, got {bad or given!r}",
+                            f"backend {key}: must be an http(s)://host:port or h2c://host:port "
+                            f"URL, got {bad or given!r}",
                         )
                     )
                     return None
-                return [u.rstrip("/") for u in given], f"backends[{key!r}]"
+                listed = [u.rstrip("/") for u in given]
+                if ref.scheme == "h2c":
+                    listed = ["h2c" + u[4:] if u.startswith("http://") else u for u in listed]
+                return listed, f"backends[{key!r}]"
 
         scheme = ref.scheme or _default_scheme(
             port.port if port else ref.port, port.name if port else ref.port
         )
         if svc is not None and port is not None:
+            if ref.native_lb and svc.type != "ExternalName":
+                return self.native_server(ref, svc.cluster_ip, port, scheme)
             sets = [
                 e
                 for e in self.endpoints.get((ref.namespace, ref.name), [])
@@ -359,6 +387,29 @@ class _Resolver:
             )
             return None
         return [f"{scheme}://{ref.name}.{ref.namespace}.svc:{ref.port}"], "cluster DNS"
+
+    def native_server(
+        self, ref: ServiceRef, cluster_ip: str | None, port: ServicePort, scheme: str
+    ) -> tuple[list[str], str] | None:
+        """The one server of a ``nativeLB`` reference: clusterIP and Service port
+        (Traefik's ``getNativeServiceAddress``, with its error texts)."""
+        if cluster_ip is None or cluster_ip == "None":
+            what = (
+                "no clusterIP found for service"
+                if cluster_ip is None
+                else "no clusterIP on headless service"
+            )
+            self.issues.append(
+                _issue(
+                    ref.origin,
+                    f"getting native Kubernetes Service address: {what}: "
+                    f"{ref.namespace}/{ref.name}",
+                    "nativeLB",
+                )
+            )
+            return None
+        host = f"[{cluster_ip}]" if ":" in cluster_ip else cluster_ip
+        return [f"{scheme}://{host}:{port.port}"], "nativeLB (clusterIP)"
 
     @staticmethod
     def backend_keys(ref: ServiceRef, port: ServicePort | None) -> list[str]:
@@ -416,7 +467,11 @@ def _valid_url(url: object) -> bool:
     if not isinstance(url, str):
         return False
     parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.path in ("", "/")
+    return (
+        parts.scheme in ("http", "https", "h2c")
+        and bool(parts.hostname)
+        and parts.path in ("", "/")
+    )
 
 
 def resolve(

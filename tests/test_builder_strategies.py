@@ -1,0 +1,114 @@
+"""The builder gives a Service's servers the balancer its ``strategy`` names, as
+Traefik's ``getLoadBalancerServiceHandler`` switch does."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+
+import pytest
+from starlette.types import ASGIApp, Message, Scope
+
+from traefikservice_asgi import load_config_text
+from traefikservice_asgi._mirror_pool import MirrorPool
+from traefikservice_asgi.builder import build_routes
+from traefikservice_asgi.loadbalancer.hrw import HighestRandomWeight
+from traefikservice_asgi.loadbalancer.leasttime import LeastTime
+from traefikservice_asgi.loadbalancer.p2c import PowerOfTwoChoices
+from traefikservice_asgi.loadbalancer.sticky import cookie_value
+from traefikservice_asgi.loadbalancer.wrr import WeightedRoundRobin
+from traefikservice_asgi.proxy import ClientHolder, Server
+
+SERVERS = ["http://127.0.0.1:9001", "http://127.0.0.1:9002"]
+
+
+def built(
+    service: str, servers: list[str] = SERVERS, holder: ClientHolder | None = None
+) -> ASGIApp:
+    text = f"""\
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {{name: r, namespace: default}}
+spec:
+  routes:
+    - match: Host(`x.test`)
+      services: [{service}]
+"""
+    config = load_config_text(text, backends={"default/app:80": servers})
+    routes = build_routes(config, holder or ClientHolder(), MirrorPool(), random.Random(0)).routes
+    (route,) = routes
+    return route.handler
+
+
+@pytest.mark.parametrize(
+    ("strategy", "balancer"),
+    [
+        ("wrr", WeightedRoundRobin),
+        ("RoundRobin", WeightedRoundRobin),
+        ("p2c", PowerOfTwoChoices),
+        ("hrw", HighestRandomWeight),
+        ("leasttime", LeastTime),
+    ],
+)
+def test_each_strategy_builds_its_own_balancer_over_the_servers(
+    strategy: str, balancer: type
+) -> None:
+    handler = built(f"{{name: app, port: 80, strategy: {strategy}}}")
+    assert isinstance(handler, balancer)
+
+
+@pytest.mark.parametrize("strategy", ["p2c", "leasttime"])
+def test_sticky_on_a_p2c_or_leasttime_service_sets_the_server_url_cookie(strategy: str) -> None:
+    with socket.socket() as one, socket.socket() as two:
+        urls = []
+        for refusing in (one, two):  # bound, never listening: every connection refused
+            refusing.bind(("127.0.0.1", 0))
+            urls.append(f"http://127.0.0.1:{refusing.getsockname()[1]}")
+        holder = ClientHolder()
+        sticky = "sticky: {cookie: {name: pin}}"
+        handler = built(f"{{name: app, port: 80, strategy: {strategy}, {sticky}}}", urls, holder)
+        start = asyncio.run(serve(handler, holder))
+    assert start["status"] == 502
+    cookies = [v for k, v in start["headers"] if k == b"set-cookie"]
+    assert cookies in [[f"pin={cookie_value(url)}; Path=/".encode()] for url in urls]
+
+
+async def serve(handler: ASGIApp, holder: ClientHolder) -> Message:
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope: Scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+        "headers": [(b"host", b"x.test")],
+        "http_version": "1.1",
+        "scheme": "http",
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
+    try:
+        await handler(scope, receive, send)
+    finally:
+        await holder.aclose()
+    return sent[0]
+
+
+def test_one_server_is_served_directly_whatever_the_strategy() -> None:
+    for strategy in ("p2c", "hrw", "leasttime"):
+        handler = built(f"{{name: app, port: 80, strategy: {strategy}}}", SERVERS[:1])
+        assert isinstance(handler, Server) and handler.url == SERVERS[0]
+
+
+def test_servers_are_named_by_their_url_for_hrw_scores() -> None:
+    handler = built("{name: app, port: 80, strategy: hrw}")
+    assert isinstance(handler, HighestRandomWeight)
+    assert handler.pick("10.0.0.1") in SERVERS
