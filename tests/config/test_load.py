@@ -137,6 +137,34 @@ def test_both_api_groups_are_read() -> None:
     assert len(load_config_text(SERVICE + text).routes) == 1
 
 
+@pytest.mark.parametrize("io_first", [True, False])
+def test_a_resource_in_both_api_groups_is_the_traefik_io_one(io_first: bool) -> None:
+    io = (ROUTE % "80").replace("shop.test", "io.test")
+    legacy = (ROUTE % "80").replace("traefik.io/", "traefik.containo.us/")
+    documents = [io, legacy] if io_first else [legacy, io]
+    config = load_config_text(SERVICE + "---\n".join(documents))
+    (route,) = config.routes
+    assert route.rule.text == "Host(`io.test`)"
+    (warning,) = config.warnings
+    assert (
+        "IngressRoute shop/r: defined in both" in warning and "traefik.io/v1alpha1 one" in warning
+    )
+
+
+def test_a_resource_defined_twice_in_one_api_group_is_an_error() -> None:
+    with pytest.raises(ConfigError, match=r"TraefikService shop/t: defined twice \(first at"):
+        load_config_text(
+            "---\n".join(
+                [
+                    "apiVersion: traefik.io/v1alpha1\nkind: TraefikService\n"
+                    "metadata: {name: t, namespace: shop}\n"
+                    "spec: {weighted: {services: [{name: web, port: 80}]}}\n"
+                ]
+                * 2
+            )
+        )
+
+
 def test_normalize_joins_runs_of_non_alphanumerics_with_dashes() -> None:
     assert normalize("default-app.v1-80") == "default-app-v1-80"
     assert normalize("a__b--c") == "a-b-c"

@@ -142,6 +142,8 @@ class Resources:
     config_maps: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     issues: list[ConfigIssue] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # (kind, namespace, name) -> (API group, origin) of the Traefik resource kept
+    groups: dict[tuple[str, str, str], tuple[str, Origin]] = field(default_factory=dict)
 
 
 class _Reader:
@@ -965,6 +967,36 @@ _TOP = {"apiVersion", "kind", "metadata", "spec", "status"}
 Handler = Callable[[_Reader, Document, str, str, str], None]
 
 
+def _twin(r: _Reader, out: Resources, api: str, kind: str, namespace: str, name: str) -> str | None:
+    """A Traefik resource whose kind, namespace and name were seen before.
+
+    In the same API group that is an error (Kubernetes cannot hold both). Across the two
+    groups it is what a cluster migrating from ``traefik.containo.us`` holds, and Traefik
+    keeps the ``traefik.io`` one (v2 reads both groups and lets ``traefik.io`` win, v3
+    reads only ``traefik.io``): "keep" the first, "replace" it with this one, or None
+    when there is no twin (or an error was reported)."""
+    key = (kind, namespace, name)
+    seen = out.groups.get(key)
+    here = r.origin(())
+    if seen is None:
+        out.groups[key] = (api, here)
+        return None
+    first_api, first = seen
+    if first_api == api:
+        r.error((), f"defined twice (first at {first.file}:{first.line})")
+        return "keep"
+    winner = "traefik.io/v1alpha1"
+    out.warnings.append(
+        f"{here.file}:{here.line}: {kind} {namespace}/{name}: defined in both "
+        f"{first_api} ({first.file}:{first.line}) and {api}; the {winner} one is used, "
+        "as in Traefik"
+    )
+    if api != winner:
+        return "keep"
+    out.groups[key] = (api, here)
+    return "replace"
+
+
 def parse_document(doc: Document, file: str | None, out: Resources) -> None:
     """Add the resource in ``doc`` to ``out`` (or its problems to ``out.issues``)."""
     data = doc.data
@@ -1008,16 +1040,12 @@ def parse_document(doc: Document, file: str | None, out: Resources) -> None:
         if "spec" not in data:
             r.error(("spec",), "required field is missing")
             return
+        twin = _twin(r, out, api, kind, namespace, name)
+        if twin == "keep":
+            return
         if kind == "TraefikService":
             ts = _traefik_service(r, data["spec"], namespace, name)
             if ts is not None:
-                previous = out.traefik_services.get((namespace, name))
-                if previous is not None:
-                    r.error(
-                        (),
-                        f"defined twice (first at {previous.origin.file}:{previous.origin.line})",
-                    )
-                    return
                 out.traefik_services[(namespace, name)] = ts
         elif kind == "ServersTransport":
             st = _servers_transport(r, data["spec"], namespace, name)
@@ -1026,6 +1054,12 @@ def parse_document(doc: Document, file: str | None, out: Resources) -> None:
         else:
             ir = _ingress_route(r, data["spec"], namespace, name, api)
             if ir is not None:
+                if twin == "replace":
+                    out.ingress_routes[:] = [
+                        route
+                        for route in out.ingress_routes
+                        if (route.namespace, route.name) != (namespace, name)
+                    ]
                 out.ingress_routes.append(ir)
     elif kind == "Service":
         svc = _kube_service(r, data.get("spec"), namespace, name)
