@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from pathlib import Path
 
+import httpx
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
+from tests.support.backends import RecordingBackend
+from tests.support.gateway import serve_app
+from tests.support.manifests import MIRROR_100
+from traefikservice_asgi import TraefikServiceMiddleware, create_app
 from traefikservice_asgi._body import Tee
 from traefikservice_asgi._forwarding import SCOPE_KEY, prepare
 from traefikservice_asgi._mirror_pool import MirrorLimits, MirrorPool
@@ -165,3 +172,34 @@ def test_shutdown_waits_then_cancels_copies_still_running() -> None:
 def test_limits_are_validated(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="must be"):
         MirrorLimits(**kwargs)  # type: ignore[arg-type]
+
+
+def test_copies_reuse_connections_from_a_pool_apart_from_the_main_requests(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "m.yaml").write_text(MIRROR_100)
+
+    def settled(app: TraefikServiceMiddleware) -> None:
+        deadline = time.monotonic() + 5
+        while len(app.mirror_pool.tasks) and time.monotonic() < deadline:
+            time.sleep(0.01)  # the copy's answer is being read, its connection released
+        assert len(app.mirror_pool.tasks) == 0
+
+    with RecordingBackend("main") as main, RecordingBackend("copy") as copy:
+        app = create_app(
+            tmp_path, backends={"default/main:80": main.url, "default/copy:80": copy.url}
+        )
+        with serve_app(app) as url:
+            for n in range(1, 4):
+                assert httpx.get(url, headers={"Host": "m.test"}).status_code == 200
+                copy.wait_for_requests(n)
+                settled(app)
+            transport = app._holder.direct
+            assert transport is not None
+            # One connection each, kept apart: copies went back to their own pool and
+            # were reused (without it they are closed: 200 idle max, 0 for copies).
+            assert (transport.idle_connections(), transport.idle_connections(copies=True)) == (
+                1,
+                1,
+            )
+        assert main.count == copy.count == 3

@@ -203,6 +203,55 @@ def test_max_idle_per_host_closes_the_coldest_extra_connection() -> None:
     run(go())
 
 
+def test_mirror_copies_keep_their_idle_connections_in_a_pool_of_their_own() -> None:
+    """A slow mirror holds many connections at once; they go back to a copies' pool
+    bounded by ``max_idle_copies_per_host``, and main requests never take them."""
+
+    async def handler(
+        up: Upstream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, i: int
+    ) -> None:
+        while await read_request(up, reader) is not None:
+            await up.release.wait()
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+
+    async def go() -> None:
+        options = {"max_idle_per_host": 1, "max_idle_copies_per_host": 3}
+        async with Upstream(handler) as up, client(**options) as (c, transport):
+            netloc = up.url.removeprefix("http://").encode()
+            origin = (b"http", b"127.0.0.1", int(netloc.rsplit(b":", 1)[1]))
+
+            async def copy() -> None:
+                raw = await transport.forward(
+                    b"GET", origin, netloc, b"/", [(b"host", netloc)], httpx.ByteStream(b""),
+                    {}, None, True,
+                )  # fmt: skip
+                try:
+                    assert b"".join([chunk async for chunk in raw.stream]) == b"ok"
+                finally:
+                    await raw.stream.aclose()
+
+            copies = [asyncio.ensure_future(copy()) for _ in range(4)]
+            await up.wait_until(lambda: len(up.requests) == 4)
+            up.release.set()
+            await asyncio.gather(*copies)
+            await up.wait_until(lambda: up.eofs == 1)  # the fourth is over the cap of 3
+            assert (transport.idle_connections(copies=True), transport.idle_connections()) == (
+                3,
+                0,
+            )
+            assert (await c.get(up.url)).text == "ok"  # a main request: a new connection
+            assert up.connections == 5
+            assert (transport.idle_connections(copies=True), transport.idle_connections()) == (
+                3,
+                1,
+            )
+            await copy()  # a copy: one of the copies' connections again
+            assert up.connections == 5
+
+    run(go())
+
+
 def test_response_with_connection_close_is_not_reused() -> None:
     async def handler(
         up: Upstream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, i: int

@@ -23,6 +23,8 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.types import Scope
+
 from ._background import BackgroundTasks
 
 __all__ = [
@@ -30,8 +32,10 @@ __all__ = [
     "DEFAULT_MAX_IN_FLIGHT",
     "DEFAULT_SHUTDOWN_TIMEOUT",
     "DEFAULT_TIMEOUT",
+    "COPY_KEY",
     "MirrorLimits",
     "MirrorPool",
+    "is_copy",
 ]
 
 logger = logging.getLogger("traefikservice_asgi.mirror")
@@ -42,6 +46,15 @@ DEFAULT_MAX_IN_FLIGHT = 1000
 DEFAULT_BUFFER_BUDGET = 64 * 1024 * 1024
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0
+
+# Set in the scope a mirror copy is sent with: its connection goes back to the copies'
+# own idle pool (see GatewayTransport), not to the main requests' one.
+COPY_KEY = "traefikservice_asgi.copy"
+
+
+def is_copy(scope: Scope) -> bool:
+    """Whether ``scope`` is a mirror copy's."""
+    return COPY_KEY in scope
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,12 @@ responses, and keeps Go's ``http.Transport`` behaviour where Traefik depends on 
   the cold ones expire), checkout is O(1); ``keepalive_expiry`` (90 s, Traefik's
   ``idleConnTimeout``) and ``max_idle_per_host`` (200, Traefik's
   ``maxIdleConnsPerHost``); the number of concurrent connections is not limited;
+* mirror copies (``forward(..., copy=True)``) keep their idle connections in a pool of
+  their own, bounded by ``max_idle_copies_per_host`` (the gateway sets it to its cap on
+  copies in flight): a slow mirror holds many connections at once, and with only the
+  200 of ``maxIdleConnsPerHost`` to go back to, most copies paid a new connection and a
+  close, which was 60 % of a copy's cost. Main requests never see those connections,
+  so their pool behaves exactly as Go's;
 * a connection goes back to the pool only after its response was read to the end from
   the wire, the whole request body was sent, and neither side asked to close;
 * a reused connection that the server closed before answering is retried once on a
@@ -163,6 +169,7 @@ class _Connection(asyncio.Protocol):
     def __init__(self, pool: GatewayTransport, origin: _Origin) -> None:
         self._pool = pool
         self.origin = origin
+        self.for_copy = False  # a mirror copy's connection: goes back to the copy pool
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
@@ -571,16 +578,21 @@ class GatewayTransport(httpx.AsyncBaseTransport):
         *,
         keepalive_expiry: float | None = 90.0,
         max_idle_per_host: int = 200,
+        max_idle_copies_per_host: int = 0,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if keepalive_expiry is not None and keepalive_expiry < 0:
             raise ValueError("keepalive_expiry must be >= 0 or None")
         if max_idle_per_host < 0:
             raise ValueError("max_idle_per_host must be >= 0")
+        if max_idle_copies_per_host < 0:
+            raise ValueError("max_idle_copies_per_host must be >= 0")
         self.keepalive_expiry = keepalive_expiry
         self.max_idle_per_host = max_idle_per_host
+        self.max_idle_copies_per_host = max_idle_copies_per_host
         self._ssl_context = ssl_context
         self._idle: dict[_Origin, collections.deque[_Connection]] = {}
+        self._copy_idle: dict[_Origin, collections.deque[_Connection]] = {}
         self._active: set[_Connection] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sweeper: asyncio.TimerHandle | None = None
@@ -588,8 +600,8 @@ class GatewayTransport(httpx.AsyncBaseTransport):
 
     # -- pool -----------------------------------------------------------------------------
 
-    def _checkout(self, origin: _Origin, now: float) -> _Connection | None:
-        idle = self._idle.get(origin)
+    def _checkout(self, origin: _Origin, now: float, copy: bool = False) -> _Connection | None:
+        idle = (self._copy_idle if copy else self._idle).get(origin)
         while idle:
             connection = idle.pop()
             if connection.closed:
@@ -605,14 +617,18 @@ class GatewayTransport(httpx.AsyncBaseTransport):
         return None
 
     def _release(self, connection: _Connection) -> None:
-        if self._closed or self.max_idle_per_host == 0 or self.keepalive_expiry == 0:
+        if connection.for_copy:
+            pools, limit = self._copy_idle, self.max_idle_copies_per_host
+        else:
+            pools, limit = self._idle, self.max_idle_per_host
+        if self._closed or limit == 0 or self.keepalive_expiry == 0:
             connection.close()
             return
         self._active.discard(connection)
-        idle = self._idle.get(connection.origin)
+        idle = pools.get(connection.origin)
         if idle is None:
-            idle = self._idle[connection.origin] = collections.deque()
-        if len(idle) >= self.max_idle_per_host:
+            idle = pools[connection.origin] = collections.deque()
+        if len(idle) >= limit:
             idle.popleft().close()  # the coldest one goes
         connection.idle_since = connection._loop.time()
         idle.append(connection)
@@ -631,13 +647,15 @@ class GatewayTransport(httpx.AsyncBaseTransport):
             return
         now = loop.time()
         oldest: float | None = None
-        for origin, idle in list(self._idle.items()):
-            while idle and (idle[0].closed or now - idle[0].idle_since >= expiry):
-                idle.popleft().close()
-            if idle:
-                oldest = idle[0].idle_since if oldest is None else min(oldest, idle[0].idle_since)
-            else:
-                del self._idle[origin]
+        for pools in (self._idle, self._copy_idle):
+            for origin, idle in list(pools.items()):
+                while idle and (idle[0].closed or now - idle[0].idle_since >= expiry):
+                    idle.popleft().close()
+                if idle:
+                    since = idle[0].idle_since
+                    oldest = since if oldest is None else min(oldest, since)
+                else:
+                    del pools[origin]
         if oldest is not None:
             self._sweeper = loop.call_later(max(oldest + expiry - now, 0.001), self._sweep)
 
@@ -709,11 +727,12 @@ class GatewayTransport(httpx.AsyncBaseTransport):
         stream: AsyncIterable[bytes],
         timeouts: dict[str, float | None],
         sni: object = None,
+        copy: bool = False,
     ) -> RawResponse:
         """One exchange on plain values, without httpx's Request/URL/Headers/Response
         objects: the gateway's hot path, where building those objects cost as much as
         the exchange itself. ``origin`` is ``(scheme, host, port)``; ``target`` the raw
-        path and query."""
+        path and query; ``copy`` marks a mirror copy (its own idle pool)."""
         if self._closed:
             raise RuntimeError("the transport is closed")
         head, content_length, chunked, framed, close = _request_head(
@@ -722,14 +741,16 @@ class GatewayTransport(httpx.AsyncBaseTransport):
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self._idle.clear()  # connections of another loop cannot be used here
+            self._copy_idle.clear()
             self._sweeper = None
             self._loop = loop
         replayable = not framed and method in _REPLAYABLE_METHODS
         for _attempt in range(2):
-            connection = self._checkout(origin, loop.time())
+            connection = self._checkout(origin, loop.time(), copy)
             reused = connection is not None
             if connection is None:
                 connection = await self._connect(origin, timeouts, sni)
+                connection.for_copy = copy
             self._active.add(connection)
             try:
                 return await connection.exchange(
@@ -757,16 +778,19 @@ class GatewayTransport(httpx.AsyncBaseTransport):
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
-        for idle in self._idle.values():
-            for connection in idle:
-                connection.close()
-        self._idle.clear()
+        for pools in (self._idle, self._copy_idle):
+            for idle in pools.values():
+                for connection in idle:
+                    connection.close()
+            pools.clear()
         for connection in list(self._active):
             connection.abort()
         self._active.clear()
 
     # -- introspection (tests, metrics) ---------------------------------------------------
 
-    def idle_connections(self) -> int:
-        """How many idle connections the pool holds (closed ones not counted)."""
-        return sum(1 for idle in self._idle.values() for c in idle if not c.closed)
+    def idle_connections(self, copies: bool = False) -> int:
+        """How many idle connections the pool holds (closed ones not counted); with
+        ``copies``, the mirror copies' pool instead."""
+        pools = self._copy_idle if copies else self._idle
+        return sum(1 for idle in pools.values() for c in idle if not c.closed)

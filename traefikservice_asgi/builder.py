@@ -91,7 +91,10 @@ class _Builder:
             if service.transport is not None:
                 # One client (pool, TLS, timeouts) per ServersTransport, as in Traefik.
                 holder = self.holders.setdefault(
-                    service.transport, ClientHolder(transport=service.transport)
+                    service.transport,
+                    ClientHolder(
+                        transport=service.transport, copy_idle=self.pool.limits.max_in_flight
+                    ),
                 )
             servers = [
                 Server(url, holder, pass_host_header=service.pass_host_header)

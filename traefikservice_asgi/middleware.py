@@ -65,8 +65,8 @@ class TraefikServiceMiddleware:
             )
         self.config = config
         self._trusted = trusted_peers(forwarded_trusted_ips, insecure=forwarded_insecure)
-        self._holder = ClientHolder(client)
         self.mirror_pool = MirrorPool(mirror_limits)
+        self._holder = ClientHolder(client, copy_idle=self.mirror_pool.limits.max_in_flight)
         built = build_routes(config, self._holder, self.mirror_pool, rng)
         self.routes: tuple[BuiltRoute, ...] = built.routes
         self._holders = (self._holder, *built.holders)

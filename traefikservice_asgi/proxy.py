@@ -29,6 +29,7 @@ from starlette.types import Receive, Scope, Send
 from ._exceptions import TraefikServiceError
 from ._forwarding import HOP_BY_HOP, forward_of
 from ._h2c import H2CTransport, asks_upgrade
+from ._mirror_pool import is_copy
 from ._responses import send_proxy_error
 from ._transport import GatewayTransport, RawResponse
 from .config import ServersTransport
@@ -97,15 +98,17 @@ def _timeouts(transport: ServersTransport | None) -> dict[str, float | None]:
     return {"connect": dial, "read": None, "write": None, "pool": None}
 
 
-def _gateway_transport(transport: ServersTransport | None) -> GatewayTransport:
+def _gateway_transport(transport: ServersTransport | None, copy_idle: int = 0) -> GatewayTransport:
     if transport is None:
         return GatewayTransport(
             keepalive_expiry=DEFAULT_IDLE_CONN_TIMEOUT,
             max_idle_per_host=DEFAULT_MAX_IDLE_CONNS_PER_HOST,
+            max_idle_copies_per_host=copy_idle,
         )
     return GatewayTransport(
         keepalive_expiry=transport.idle_conn_timeout,
         max_idle_per_host=transport.max_idle_conns_per_host,
+        max_idle_copies_per_host=copy_idle,
         ssl_context=_ssl_context(transport),
     )
 
@@ -161,21 +164,28 @@ class ClientHolder:
     health checks reach h2c servers through the client.
     """
 
-    __slots__ = ("_client", "_h2c", "_owned", "direct", "transport")
+    __slots__ = ("_client", "_h2c", "_owned", "copy_idle", "direct", "transport")
 
     def __init__(
-        self, client: httpx.AsyncClient | None = None, transport: ServersTransport | None = None
+        self,
+        client: httpx.AsyncClient | None = None,
+        transport: ServersTransport | None = None,
+        *,
+        copy_idle: int = 0,
     ) -> None:
         self._client = client
         self._owned = client is None
         self.transport = transport
+        # Idle connections kept per host for mirror copies, apart from the main pool
+        # (the gateway passes its cap on copies in flight; see _transport.py).
+        self.copy_idle = copy_idle
         self.direct: GatewayTransport | None = None
         self._h2c: H2CTransport | None = None
 
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None or (self._owned and self._client.is_closed):
-            gateway = _gateway_transport(self.transport)
+            gateway = _gateway_transport(self.transport, self.copy_idle)
             self._client = _client_around(gateway, self.transport, self.h2c)
             self.direct = gateway
         return self._client
@@ -323,6 +333,7 @@ class Server:
                     stream,
                     self._timeouts,
                     self._server_name,
+                    is_copy(scope),
                 )
             else:  # a client of the user's: through send, so their hooks and mounts apply
                 request = httpx.Request(

@@ -43,7 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .._body import Tee, replay
 from .._forwarding import forward_of, without_body
 from .._lifecycle import client_gone
-from .._mirror_pool import MirrorPool
+from .._mirror_pool import COPY_KEY, MirrorPool
 from ._status import HealthCheckNotEnabled, StatusUpdater, StatusUpdaterSource
 
 __all__ = ["Mirror", "Mirroring"]
@@ -159,6 +159,7 @@ class Mirroring:
             pool.spawn(self._send_copies(scope, tee.data, selected), reserved=tee.size)
 
     async def _send_copies(self, scope: Scope, data: bytes, mirrors: list[Mirror]) -> None:
+        scope = {**scope, COPY_KEY: True}
         for mirror in mirrors:
             try:
                 await mirror.handler(scope, replay(data), _discard)
