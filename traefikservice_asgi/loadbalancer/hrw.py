@@ -39,8 +39,8 @@ from collections.abc import Sequence
 from starlette.types import Receive, Scope, Send
 
 from .._responses import send_go_error
+from ._child import Child
 from ._status import ChildStatus, StatusUpdater, StatusUpdaters
-from .wrr import Child
 
 __all__ = ["HighestRandomWeight", "client_ip", "fnv1a_64", "go_log", "score"]
 

@@ -32,9 +32,9 @@ from collections.abc import Collection, Sequence
 from starlette.types import Receive, Scope, Send
 
 from .._responses import send_go_error
+from ._child import Child
 from ._status import ChildStatus, StatusUpdater, StatusUpdaters
-from .sticky import CookieOptions, StickyCookie, request_cookie
-from .wrr import Child, with_set_cookie
+from .sticky import CookieOptions, StickyCookie, request_cookie, with_set_cookie
 
 __all__ = ["PowerOfTwoChoices"]
 

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from starlette.types import Message, Send
+
 __all__ = [
     "CookieOptions",
     "StickyCookie",
@@ -29,6 +31,7 @@ __all__ = [
     "fnv1_64_hex",
     "request_cookie",
     "sanitize_cookie_name",
+    "with_set_cookie",
 ]
 
 T = TypeVar("T")
@@ -204,3 +207,25 @@ class StickyCookie(Generic[T]):
     def header_for(self, key: str) -> bytes:
         """The precomputed ``Set-Cookie`` value for the target registered as ``key``."""
         return self._header[key]
+
+
+# The messages that start a response, and so carry its headers.
+_STARTS = frozenset({"http.response.start", "websocket.accept", "websocket.http.response.start"})
+
+
+def with_set_cookie(send: Send, header: bytes) -> Send:
+    """Wrap ``send`` so the response starts with ``Set-Cookie: header``.
+
+    Traefik sets the header before the child runs, so it precedes the backend's own
+    cookies and those of deeper sticky levels, and it is present on a 502 or 503 too.
+    A WebSocket's handshake answer gets it as well: the ``101`` (``websocket.accept``)
+    or a refusal (``websocket.http.response.start``).
+    """
+
+    async def sender(message: Message) -> None:
+        if message["type"] in _STARTS:
+            message = dict(message)
+            message["headers"] = [(b"set-cookie", header), *message.get("headers", ())]
+        await send(message)
+
+    return sender

@@ -23,25 +23,16 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from .._responses import send_go_error
 from . import _goheap
+from ._child import Child
 from ._status import ChildStatus, StatusUpdater, StatusUpdaters
-from .sticky import CookieOptions, StickyCookie, request_cookie
+from .sticky import CookieOptions, StickyCookie, request_cookie, with_set_cookie
 
 __all__ = ["Child", "WeightedRoundRobin"]
-
-
-@dataclass(frozen=True, slots=True)
-class Child:
-    """One child of a balancer: its name (the sticky key), handler and weight."""
-
-    name: str
-    handler: ASGIApp
-    weight: int = 1
 
 
 class _Entry:
@@ -53,28 +44,6 @@ class _Entry:
         self.weight = float(child.weight)
         self.inverse = 1.0 / self.weight
         self.deadline = 0.0
-
-
-# The messages that start a response, and so carry its headers.
-_STARTS = frozenset({"http.response.start", "websocket.accept", "websocket.http.response.start"})
-
-
-def with_set_cookie(send: Send, header: bytes) -> Send:
-    """Wrap ``send`` so the response starts with ``Set-Cookie: header``.
-
-    Traefik sets the header before the child runs, so it precedes the backend's own
-    cookies and those of deeper sticky levels, and it is present on a 502 or 503 too.
-    A WebSocket's handshake answer gets it as well: the ``101`` (``websocket.accept``)
-    or a refusal (``websocket.http.response.start``).
-    """
-
-    async def sender(message: Message) -> None:
-        if message["type"] in _STARTS:
-            message = dict(message)
-            message["headers"] = [(b"set-cookie", header), *message.get("headers", ())]
-        await send(message)
-
-    return sender
 
 
 class WeightedRoundRobin:
