@@ -10,6 +10,7 @@ import respx
 from starlette.types import Message, Scope
 
 from traefikservice_asgi._forwarding import SCOPE_KEY, prepare
+from traefikservice_asgi._responses import NO_BACKEND_ANSWER
 from traefikservice_asgi.proxy import ClientHolder, Server, UpstreamAborted
 
 
@@ -155,6 +156,7 @@ def test_transport_failures_map_to_traefiks_status_and_body(
         "type": "http.response.start",
         "status": status,
         "headers": [(b"content-length", str(len(body)).encode())],
+        NO_BACKEND_ANSWER: True,  # written by the gateway: not the backend's first byte
     }
     assert end == {"type": "http.response.body", "body": body}
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
+from traefikservice_asgi._responses import send_proxy_error
 from traefikservice_asgi.loadbalancer._status import HealthCheckNotEnabled
 from traefikservice_asgi.loadbalancer.leasttime import SAMPLE_SIZE, LeastTime
 from traefikservice_asgi.loadbalancer.sticky import CookieOptions, cookie_value
@@ -206,6 +207,34 @@ def test_leasttime_times_a_websocket_until_its_accept() -> None:
 
     asyncio.run(run())
     assert lb.average_response_time("ws") == 7.0
+
+
+def test_leasttime_takes_no_sample_from_an_error_the_gateway_wrote_itself() -> None:
+    """A 502/504 the proxy writes when the server never answered is no first byte of the
+    server's (Go's GotFirstResponseByte never fires): only real answers are timed."""
+    clock = Clock()
+
+    async def dead_server(scope: Scope, receive: Receive, send: Send) -> None:
+        clock.now += 30 * MS  # the dial or the wait for headers that failed
+        await send_proxy_error(send, 502)
+
+    lb = LeastTime([Child("dead", dead_server)], clock=clock)
+
+    async def run() -> list[Message]:
+        sent: list[Message] = []
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": b""}
+
+        await lb({"type": "http", "path": "/", "headers": []}, receive, send)
+        return sent
+
+    sent = asyncio.run(run())
+    assert sent[0]["status"] == 502
+    assert lb.average_response_time("dead") == 0.0
 
 
 # -------------------------------------------------------------------------- health

@@ -23,9 +23,9 @@ EndpointSlice's ``terminating`` condition yet, so the builder passes none.
 
 TTFB is the time from handing the request to the server to the start of its response
 (``http.response.start``; for a WebSocket the ``websocket.accept`` or the refusal),
-Go's ``httptrace.GotFirstResponseByte`` on the proxy's round trip. Different from Go:
-a ``502``/``504`` the gateway writes itself (the server never answered) starts a
-response too and is counted as a sample, where Go's trace never fires.
+Go's ``httptrace.GotFirstResponseByte`` on the proxy's round trip. A ``502``/``504``
+the gateway writes itself (the server never answered) is no sample, as Go's trace never
+fires for it.
 
 With a sticky cookie (``sticky.cookie`` on the Service reference), a request whose
 cookie pins a healthy server goes straight to it, neither counted in flight nor timed,
@@ -42,7 +42,7 @@ from collections.abc import Callable, Collection, Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .._responses import send_go_error
+from .._responses import NO_BACKEND_ANSWER, send_go_error
 from ._child import Child
 from ._status import ChildStatus, StatusUpdater, StatusUpdaters
 from .sticky import CookieOptions, StickyCookie, request_cookie, with_set_cookie
@@ -217,7 +217,8 @@ class LeastTime:
             nonlocal timed
             if not timed and message["type"] in _FIRST_BYTE:
                 timed = True
-                server.record((clock() - started) // 1_000_000)
+                if not message.get(NO_BACKEND_ANSWER):
+                    server.record((clock() - started) // 1_000_000)
             await send(message)
 
         return sender
