@@ -99,15 +99,25 @@ endpoints:
   - addresses: [10.0.0.2]
     conditions: {serving: false}
   - addresses: [10.0.0.3, 10.0.0.1]
+  - addresses: [10.0.0.4]
+    conditions: {ready: false}  # no `serving`: Traefik counts it as serving
 ---
 """
     config = load_config_text(SERVICE + slices + ROUTE % "80")
     (route,) = config.routes
     assert isinstance(route.service, ServersService)
-    assert route.service.servers == ("http://10.0.0.1:8080", "http://10.0.0.3:8080")
+    assert route.service.servers == (
+        "http://10.0.0.1:8080",
+        "http://10.0.0.3:8080",
+        "http://10.0.0.4:8080",
+    )
     config = load_config_text(SERVICE + slices + ROUTE % "https-api")
     assert isinstance(config.routes[0].service, ServersService)
-    assert config.routes[0].service.servers == ("https://10.0.0.1:9443", "https://10.0.0.3:9443")
+    assert config.routes[0].service.servers == (
+        "https://10.0.0.1:9443",
+        "https://10.0.0.3:9443",
+        "https://10.0.0.4:9443",
+    )
 
 
 def test_external_name_service_resolves_to_its_host() -> None:

@@ -901,14 +901,9 @@ def _endpoint_slice(r: _Reader, doc: dict[str, Any], namespace: str) -> list[End
             r.error(("endpoints", i), f"must be a mapping, got {show(e)}")
             continue
         conditions = e.get("conditions") or {}
-        # Traefik v3 keeps endpoints whose `serving` is not false.
+        # Traefik v3 keeps endpoints whose `serving` is not false, whatever `ready` says
+        # (`ptr.Deref(endpoint.Conditions.Serving, true)`: an absent one counts as true).
         if isinstance(conditions, dict) and conditions.get("serving") is False:
-            continue
-        if (
-            isinstance(conditions, dict)
-            and conditions.get("serving") is None
-            and conditions.get("ready") is False
-        ):
             continue
         for j, ip in enumerate(r.items(e, ("endpoints", i), "addresses")):
             if not isinstance(ip, str):
