@@ -215,7 +215,10 @@ def _who(run: TargetRun) -> str:
 
 
 def check_expectations(case: Case, run: TargetRun) -> None:
-    for index, expect in sorted(case.expects.items()):
+    expects = dict(case.expects)
+    if run.target != "traefik":
+        expects.update(case.expects_gateway)  # a documented difference, pinned per target
+    for index, expect in sorted(expects.items()):
         check_expect(expect, run, index)
     for group in case.groups:
         check_group_expectations(group, run)
@@ -293,8 +296,9 @@ def compare_group(group: Group, traefik: TargetRun, gateway: TargetRun) -> None:
 
 def compare_exact(group: Group, traefik: TargetRun, gateway: TargetRun) -> None:
     """Request by request: the answers (status, backend, Set-Cookie, body, and the response
-    headers), then what every backend received (mirrors included) and its headers."""
-    indexes = list(group.indexes)
+    headers; not those pinned per target by ``expect_gateway``), then what every backend
+    received (mirrors included) and its headers."""
+    indexes = [i for i in group.indexes if i not in group.answers_differ]
     assert_same_responses(traefik, gateway, indexes)
     if group.response_headers:
         # Set-Cookie is compared above, with Traefik's default cookie names mapped to ours.
@@ -423,7 +427,8 @@ def test_a_typo_in_a_script_fails_naming_the_file_and_the_key(tmp_path: Path) ->
     script = directory / "script.yaml"
     assert str(caught.value).splitlines() == [
         f"{script}: steps[0].requests[0].hots: unknown key (known: body, chunked, cookies, "
-        "cookies_from, expect, headers, host, id, method, path, repeat, source)",
+        "cookies_from, expect, expect_gateway, headers, host, id, method, path, repeat, "
+        "source)",
         f"{script}: steps[0].requests[0].host: is required",
         f"{script}: steps[1].comapre: unknown key (known: any_of, compare, cycle, "
         "documented_difference, expect_backends, expect_received, headers, requests, "
@@ -592,6 +597,52 @@ def test_a_documented_difference_still_compares_which_requests_a_backend_got(
     ]
     with pytest.raises(AssertionError, match="only which requests it receives is compared"):
         check_case(case, runs)
+
+
+def test_expect_gateway_pins_each_targets_answer_instead_of_comparing_them(
+    tmp_path: Path,
+) -> None:
+    script = """\
+    backends: {default/app:80: app}
+    steps:
+      - requests:
+          - {host: a.test, expect: {status: 404}, expect_gateway: {status: 503}}
+          - {host: a.test, expect: {status: 200}}
+        documented_difference: {reason: "docs/differences.md: no ready endpoint"}
+    """
+    case = load_case(write_case(tmp_path, script))
+    check_case(case, _fake_runs(case, [(404, None), (200, "app")], [(503, None), (200, "app")]))
+    with pytest.raises(AssertionError, match=r"gateway: request index 0 .*expected status 503"):
+        check_case(case, _fake_runs(case, [(404, None), (200, "app")]))
+
+
+@pytest.mark.parametrize(
+    ("requests", "group", "problem"),
+    [
+        (
+            "[{host: a.test, expect: {status: 404}, expect_gateway: {status: 503}}]",
+            "",
+            "steps[0].documented_difference: is required when a request has expect_gateway",
+        ),
+        (
+            "[{host: a.test, expect_gateway: {status: 503}}]",
+            ", documented_difference: {reason: docs/differences.md says so}",
+            "steps[0].requests[0].expect_gateway: needs `expect` beside it",
+        ),
+        (
+            "[{host: a.test}]",
+            ", documented_difference: {reason: docs/differences.md says so}",
+            "steps[0].documented_difference: documents nothing",
+        ),
+    ],
+    ids=["no-documented-difference", "no-expect", "difference-of-nothing"],
+)
+def test_a_per_target_expectation_must_be_documented_and_pin_both_sides(
+    tmp_path: Path, requests: str, group: str, problem: str
+) -> None:
+    script = f"backends: {{default/app:80: app}}\nsteps: [{{requests: {requests}{group}}}]\n"
+    with pytest.raises(ScriptError, match=re.escape("script.yaml: " + problem)):
+        load_case(write_case(tmp_path, script))
 
 
 def test_the_readme_example_is_the_case_it_shows() -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -133,7 +133,8 @@ class Sleep:
 
 @dataclass(frozen=True)
 class Expect:
-    """What the oracle (and so the gateway) must answer to one request; UNSET: not checked."""
+    """What the oracle (and so the gateway, unless the request has ``expect_gateway``) must
+    answer to one request; UNSET: not checked."""
 
     status: Any = UNSET
     backend: Any = UNSET
@@ -148,7 +149,8 @@ class Expect:
 @dataclass(frozen=True)
 class Difference:
     """A documented difference from Traefik (README, "Differences from Traefik"): for
-    ``backends``, only which requests they received is compared, not what they received."""
+    ``backends``, only which requests they received is compared, not what they received;
+    the answers to requests with ``expect_gateway`` are pinned per target, not compared."""
 
     backends: tuple[str, ...]
     reason: str
@@ -171,6 +173,10 @@ class Group:
     expect_backends: Mapping[str | None, int] | None = None
     expect_received: Mapping[str, tuple[int, ...]] | None = None
     difference: Difference | None = None
+    answers_differ: tuple[int, ...] = ()
+    """Script indexes whose answers differ as documented: each is pinned on Traefik by its
+    ``expect`` and on the gateway by its ``expect_gateway``, and left out of the answer
+    comparison (what the backends received is still compared)."""
 
 
 @dataclass(frozen=True)
@@ -185,6 +191,9 @@ class Case:
     actions: dict[int, list[Action]]
     groups: list[Group]
     expects: dict[int, Expect]
+    expects_gateway: dict[int, Expect] = field(default_factory=dict)
+    """``expect_gateway``: for these indexes the gateway is checked against its own
+    expectation, not Traefik's (a documented difference)."""
     allow_cross_namespace: bool = False
     allow_router_errors: bool = False
     settle_cap: float = 5.0
@@ -225,6 +234,7 @@ _REQUEST_KEYS = (
     "id",
     "repeat",
     "expect",
+    "expect_gateway",
 )
 _EXPECT_KEYS = ("status", "backend", "body", "set_cookie", "same_backend_as")
 _GROUP_KEYS = (
@@ -382,6 +392,7 @@ class _Loader:
         self.directory = directory
         self.requests: list[Request] = []
         self.expects: dict[int, Expect] = {}
+        self.expects_gateway: dict[int, Expect] = {}
         self.actions: dict[int, list[Action]] = {}
         self.groups: list[Group] = []
         self.ids: dict[str, int] = {}
@@ -417,6 +428,12 @@ class _Loader:
                     "needs at least one request with an expect: "
                     "only Traefik runs, so the expectations are all that is checked",
                 )
+            if gateway_refuses is not None and self.expects_gateway:
+                r.error(
+                    "gateway_refuses",
+                    "the gateway runs no request when it refuses the configuration: "
+                    "remove expect_gateway",
+                )
         expect_all_404 = bool(
             "expect_all_404" in top and r.boolean(top["expect_all_404"], "expect_all_404")
         )
@@ -431,6 +448,7 @@ class _Loader:
             actions=self.actions,
             groups=self.groups,
             expects=self.expects,
+            expects_gateway=self.expects_gateway,
             known_difference=known_difference,
             gateway_refuses=gateway_refuses,
             expect_all_404=expect_all_404,
@@ -617,10 +635,18 @@ class _Loader:
             group["expect_received"] = self.expect_received(
                 m["expect_received"], f"{where}.expect_received", len(indexes)
             )
+        differ = tuple(i for i in indexes if i in self.expects_gateway)
         if "documented_difference" in m:
             group["difference"] = self.difference(
-                m["documented_difference"], f"{where}.documented_difference", compare
+                m["documented_difference"], f"{where}.documented_difference", compare, differ
             )
+        elif differ:
+            r.error(
+                f"{where}.documented_difference",
+                "is required when a request has expect_gateway: "
+                "say which documented difference the answers show",
+            )
+        group["answers_differ"] = differ
         self.groups.append(
             Group(
                 where=where,
@@ -690,14 +716,24 @@ class _Loader:
             out[str(name)] = tuple(positions)
         return out
 
-    def difference(self, value: Any, where: str, compare: str) -> Difference | None:
+    def difference(
+        self, value: Any, where: str, compare: str, differ: tuple[int, ...]
+    ) -> Difference | None:
         r = self.r
         m = r.mapping(value, where, ("backends", "reason"))
         if m is None:
             return None
         if compare != "exact":
             r.error(where, "applies to compare: exact only")
-        names = r.text_list(m.get("backends"), f"{where}.backends") or []
+        names: list[str] = []
+        if "backends" in m:
+            names = r.text_list(m["backends"], f"{where}.backends") or []
+        elif not differ:
+            r.error(
+                where,
+                "documents nothing: list the `backends` whose receipts differ, or pin the "
+                "differing answers with expect_gateway",
+            )
         for j, name in enumerate(names):
             if name not in self.names:
                 r.error(f"{where}.backends[{j}]", f"no backend named {name!r} in `backends`")
@@ -735,6 +771,14 @@ class _Loader:
             r.error(f"{where}.repeat", f"must be at most {_MAX_REPEAT}")
             repeat = 1
         expect = self.expect(m["expect"], f"{where}.expect") if "expect" in m else None
+        expect_gateway = None
+        if "expect_gateway" in m:
+            expect_gateway = self.expect(m["expect_gateway"], f"{where}.expect_gateway")
+            if "expect" not in m:
+                r.error(
+                    f"{where}.expect_gateway",
+                    "needs `expect` beside it: Traefik's answer, pinned too",
+                )
         if "id" in m and (name := r.string(m["id"], f"{where}.id")) is not None:
             if repeat > 1:
                 r.error(f"{where}.id", "names one request: not allowed with repeat")
@@ -756,6 +800,8 @@ class _Loader:
         for _ in range(repeat):
             if expect is not None:
                 self.expects[len(self.requests)] = expect
+            if expect_gateway is not None:
+                self.expects_gateway[len(self.requests)] = expect_gateway
             self.requests.append(request)
 
     def request_id(self, m: dict[str, Any], key: str, where: str) -> int | None:
