@@ -263,3 +263,27 @@ def test_gateway_without_accept_encoding_decompresses_gzip(tmp_path: Path) -> No
         decoded += rest[:size]
         body = rest[size + 2 :]
     assert decoded == payload
+
+
+def test_proxy_environment_variables_do_not_reroute_backend_traffic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Traefik honours HTTP_PROXY for backends; the gateway never does (trust_env=False),
+    so upstream traffic does not depend on the shell it was started from."""
+    with socket.socket() as dead:
+        dead.bind(("127.0.0.1", 0))
+        proxy = f"http://127.0.0.1:{dead.getsockname()[1]}"  # closed: a proxy hop would fail
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, proxy)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    (tmp_path / "m.yaml").write_text(MIRROR_100)
+    with RecordingBackend("main") as main, RecordingBackend("copy") as copy:
+        app = create_app(
+            tmp_path, backends={"default/main:80": main.url, "default/copy:80": copy.url}
+        )
+        with serve_app(app) as url, httpx.Client(trust_env=False) as client:
+            r = client.get(url, headers={"Host": "m.test"})
+            copy.wait_for_requests(1)
+    assert (r.status_code, r.text) == (200, "Hello main\n")
+    assert main.count == 1
