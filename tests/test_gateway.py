@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -287,3 +288,40 @@ def test_proxy_environment_variables_do_not_reroute_backend_traffic(
             copy.wait_for_requests(1)
     assert (r.status_code, r.text) == (200, "Hello main\n")
     assert main.count == 1
+
+
+@pytest.mark.parametrize(("size", "mirrored"), [(100 * 1024, True), (1024 * 1024, False)])
+def test_a_refused_main_still_gets_its_body_mirrored_up_to_256_kib(
+    tmp_path: Path, size: int, mirrored: bool
+) -> None:
+    """Traefik reads the body whole before the main service, so its mirror always gets
+    it. Here the body streams; on a refused main at most 256 KiB of it is read (Go's
+    server drains that much of an unread body), so a mirror still gets a copy of a
+    small body, and a larger one is not mirrored (docs/differences.md)."""
+    with socket.socket() as dead:
+        dead.bind(("127.0.0.1", 0))
+        port = dead.getsockname()[1]  # closed: nothing listens there
+    (tmp_path / "m.yaml").write_text(MIRROR_100)
+    body = b"m" * size
+    with RecordingBackend("copy") as copy:
+        app = create_app(
+            tmp_path,
+            backends={"default/main:80": f"http://127.0.0.1:{port}", "default/copy:80": copy.url},
+        )
+        with serve_app(app) as url, httpx.Client(trust_env=False) as client:
+            try:
+                r = client.post(url + "/upload", content=body, headers={"Host": "m.test"})
+                status = r.status_code
+            except httpx.WriteError:  # the gateway answered before the upload ended
+                status = 502
+            assert status == 502
+            deadline = time.monotonic() + 5
+            while len(app.mirror_pool.tasks) and time.monotonic() < deadline:
+                time.sleep(0.01)  # a copy is being sent
+            assert app.mirror_pool.tasks.started == (1 if mirrored else 0)
+        if mirrored:
+            (received,) = copy.wait_for_requests(1)
+            assert received.body == body
+        else:
+            assert copy.requests == []
+            assert sum(app.mirror_pool.dropped.values()) == 1
