@@ -197,3 +197,79 @@ spec: {forwardingTimeouts: {dialTimeout: 500ms}}
         assert httpx.get(gw, headers={"Host": "elsewhere.test"}).status_code == 404
     assert (r.status_code, r.content) == (504, b"Gateway Timeout")
     assert 0.45 < elapsed < 3
+
+
+FAILOVER = """\
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {name: r, namespace: default}
+spec:
+  routes:
+    - match: Host(`f.test`)
+      services: [{name: fo, kind: TraefikService}]
+---
+apiVersion: traefik.io/v1alpha1
+kind: TraefikService
+metadata: {name: fo, namespace: default}
+spec:
+  failover:
+    service: {name: app, port: 80}
+    fallback: {name: spare, port: 80}
+    errors: {status: ["500-599"]}
+"""
+
+
+def test_failover_on_a_chunked_main_answer_sends_the_fallbacks_response_as_it_is(
+    tmp_path: Path,
+) -> None:
+    """Traefik 3.7.15 commits a bare 200 when the main's answer in the ranges has no
+    Content-Length (its early flush), losing the fallback's status and headers; here the
+    fallback's response goes out whole (docs/differences.md)."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await read_head(reader)
+        writer.write(
+            b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n"
+            b"X-From: main\r\n\r\n5\r\nsorry\r\n0\r\n\r\n"
+        )
+        await writer.drain()
+
+    async def spare(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await read_head(reader)
+        writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: 6\r\nX-From: spare\r\n\r\nspare\n")
+        await writer.drain()
+
+    (tmp_path / "r.yaml").write_text(FAILOVER)
+    with raw_backend(handler) as main_url, raw_backend(spare) as spare_url:
+        app = create_app(
+            tmp_path, backends={"default/app:80": main_url, "default/spare:80": spare_url}
+        )
+        with serve_app(app) as gw:
+            r = httpx.get(gw, headers={"Host": "f.test"}, timeout=10)
+    assert (r.status_code, r.headers.get("x-from"), r.content) == (201, "spare", b"spare\n")
+
+
+def test_each_response_chunk_is_forwarded_as_it_arrives(tmp_path: Path) -> None:
+    """Traefik flushes at most every 100 ms (`flushInterval`); here every chunk goes to
+    the client at once: the backend sends its second chunk only after the client has
+    read the first, which would deadlock (until the timeout) behind any buffering."""
+    client_got_first = threading.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await read_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nfirst\n\r\n")
+        await writer.drain()
+        seen = await asyncio.get_running_loop().run_in_executor(None, client_got_first.wait, 5)
+        writer.write(b"7\r\nsecond\n\r\n0\r\n\r\n" if seen else b"0\r\n\r\n")
+        await writer.drain()
+
+    with (
+        raw_backend(handler) as url,
+        serve_app(gateway_for(tmp_path, url)) as gw,
+        httpx.stream("GET", gw, headers={"Host": "f.test"}, timeout=10) as r,
+    ):
+        chunks = r.iter_raw()
+        first = next(chunks)
+        client_got_first.set()
+        rest = b"".join(chunks)
+    assert (first, rest) == (b"first\n", b"second\n")
