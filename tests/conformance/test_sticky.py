@@ -7,10 +7,8 @@ rewritten with a fresh ``Set-Cookie``; anything else is ignored (normal pick + c
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import itertools
-import socket
 from collections import Counter
 from pathlib import Path
 
@@ -26,27 +24,12 @@ from tests.conformance.runner import (
     run_both,
 )
 from tests.conformance.translate import gateway_cookie_name
+from tests.support.traefik import free_port_on
 
 pytestmark = requires_traefik
 
 SCENARIO = Path(__file__).with_name("scenarios") / "sticky.yaml"
 SCENARIO_PORT = "28380"  # the EndpointSlice's port as written in the scenario
-
-
-def free_port_on(*hosts: str) -> int:
-    """A port free on every one of ``hosts`` right now."""
-    for _ in range(50):
-        with contextlib.ExitStack() as stack:
-            first = stack.enter_context(socket.socket())
-            first.bind((hosts[0], 0))
-            port: int = first.getsockname()[1]
-            try:
-                for host in hosts[1:]:
-                    stack.enter_context(socket.socket()).bind((host, port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no port free on all of {hosts}")
 
 
 PODS_PORT = free_port_on("127.0.0.2", "127.0.0.3")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,29 +32,13 @@ from tests.conformance.runner import (
 from tests.conformance.translate import translate_all
 from tests.support.backends import RecordingBackend
 from tests.support.gateway import serve_app
-from tests.support.traefik import TraefikProcess
+from tests.support.traefik import TraefikProcess, free_port_on
 from traefikservice_asgi import create_app
 
 pytestmark = requires_traefik
 
 SCENARIO = Path(__file__).with_name("scenarios") / "strategies.yaml"
 SCENARIO_PORT = "28480"  # the pods' and clusterIP's port as written in the scenario
-
-
-def free_port_on(*hosts: str) -> int:
-    """A port free on every one of ``hosts`` right now."""
-    for _ in range(50):
-        with contextlib.ExitStack() as stack:
-            first = stack.enter_context(socket.socket())
-            first.bind((hosts[0], 0))
-            port: int = first.getsockname()[1]
-            try:
-                for host in hosts[1:]:
-                    stack.enter_context(socket.socket()).bind((host, port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no port free on all of {hosts}")
 
 
 PORT = free_port_on(*(f"127.0.0.{i}" for i in range(21, 26)))

@@ -17,6 +17,7 @@ Traefik's stdout/stderr go to ``tmp_path/traefik.log``; its tail is part of ever
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -78,6 +79,23 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def free_port_on(*hosts: str) -> int:
+    """A port free on every one of ``hosts`` (loopback addresses) right now: for
+    scenarios whose EndpointSlices name several pod addresses with one port."""
+    for _ in range(50):
+        with contextlib.ExitStack() as stack:
+            first = stack.enter_context(socket.socket())
+            first.bind((hosts[0], 0))
+            port: int = first.getsockname()[1]
+            try:
+                for host in hosts[1:]:
+                    stack.enter_context(socket.socket()).bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no port free on all of {hosts}")
 
 
 class TraefikProcess:
