@@ -119,6 +119,21 @@ async def read_request(upstream: Upstream, reader: asyncio.StreamReader) -> byte
     return head
 
 
+def held(response: bytes = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok") -> Handler:
+    """Keep-alive answers, each only once ``upstream.release`` is set: the test first
+    gets every request in flight, each on its own connection."""
+
+    async def handler(
+        upstream: Upstream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, i: int
+    ) -> None:
+        while await read_request(upstream, reader) is not None:
+            await upstream.release.wait()
+            writer.write(response)
+            await writer.drain()
+
+    return handler
+
+
 def keep_alive(response: bytes = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok") -> Handler:
     async def handler(
         upstream: Upstream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, i: int
@@ -160,16 +175,8 @@ def test_sequential_requests_reuse_one_keep_alive_connection() -> None:
 
 
 def test_concurrent_requests_get_their_own_connections_and_all_are_pooled() -> None:
-    async def handler(
-        up: Upstream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, i: int
-    ) -> None:
-        while await read_request(up, reader) is not None:
-            await up.release.wait()  # answer only once every request is in flight
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-            await writer.drain()
-
     async def go() -> None:
-        async with Upstream(handler) as up, client() as (c, transport):
+        async with Upstream(held()) as up, client() as (c, transport):
             calls = [asyncio.ensure_future(c.get(up.url)) for _ in range(5)]
             await up.wait_until(lambda: len(up.requests) == 5)
             up.release.set()
@@ -183,16 +190,8 @@ def test_concurrent_requests_get_their_own_connections_and_all_are_pooled() -> N
 
 
 def test_max_idle_per_host_closes_the_coldest_extra_connection() -> None:
-    async def handler(
-        up: Upstream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, i: int
-    ) -> None:
-        while await read_request(up, reader) is not None:
-            await up.release.wait()
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-            await writer.drain()
-
     async def go() -> None:
-        async with Upstream(handler) as up, client(max_idle_per_host=2) as (c, transport):
+        async with Upstream(held()) as up, client(max_idle_per_host=2) as (c, transport):
             calls = [asyncio.ensure_future(c.get(up.url)) for _ in range(3)]
             await up.wait_until(lambda: len(up.requests) == 3)
             up.release.set()
@@ -207,17 +206,9 @@ def test_mirror_copies_keep_their_idle_connections_in_a_pool_of_their_own() -> N
     """A slow mirror holds many connections at once; they go back to a copies' pool
     bounded by ``max_idle_copies_per_host``, and main requests never take them."""
 
-    async def handler(
-        up: Upstream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, i: int
-    ) -> None:
-        while await read_request(up, reader) is not None:
-            await up.release.wait()
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-            await writer.drain()
-
     async def go() -> None:
         options = {"max_idle_per_host": 1, "max_idle_copies_per_host": 3}
-        async with Upstream(handler) as up, client(**options) as (c, transport):
+        async with Upstream(held()) as up, client(**options) as (c, transport):
             netloc = up.url.removeprefix("http://").encode()
             origin = (b"http", b"127.0.0.1", int(netloc.rsplit(b":", 1)[1]))
 
