@@ -133,8 +133,11 @@ def test_hrw_strategy_keeps_each_client_ip_on_the_server_traefik_picks(runs: Bot
     assert_same_responses(runs.traefik, runs.gateway, HRW)
     rounds = [runs.traefik.backends_seen()[i] for i in HRW]
     first, second = rounds[: len(SOURCES)], rounds[len(SOURCES) :]
-    assert first == second
-    assert set(first) == {"pod-1", "pod-2", "pod-3"}
+    assert first == second  # each client IP stays on its server
+    # The scores hash the servers' URLs, whose port is picked per run, so which pods
+    # the 18 client IPs land on varies from run to run (on both targets alike, as the
+    # comparison above shows); it is a spread, not one server.
+    assert len(set(first)) >= 2 and set(first) <= {"pod-1", "pod-2", "pod-3"}
 
 
 def test_native_lb_is_served_by_the_cluster_ip_not_the_endpoints(runs: BothRuns) -> None:
