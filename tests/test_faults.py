@@ -273,3 +273,55 @@ def test_each_response_chunk_is_forwarded_as_it_arrives(tmp_path: Path) -> None:
         client_got_first.set()
         rest = b"".join(chunks)
     assert (first, rest) == (b"first\n", b"second\n")
+
+
+def test_a_mirrored_body_streams_to_the_main_service_while_the_copy_is_kept(
+    tmp_path: Path,
+) -> None:
+    """Traefik reads a mirrored request's body whole before the main service sees any of
+    it; here it streams: the main service gets the first chunk while the client has not
+    sent the second, and the mirror still gets the whole body afterwards."""
+    main_got_first = threading.Event()
+    copies: list[bytes] = []
+
+    async def main(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await read_head(reader)  # chunked: "6\r\nfirst\n\r\n" comes first
+        await reader.readuntil(b"first\n\r\n")
+        main_got_first.set()
+        await reader.readuntil(b"0\r\n\r\n")
+        writer.write(HELLO)
+        await writer.drain()
+
+    async def mirror(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await read_head(reader)
+        copies.append(await reader.readuntil(b"0\r\n\r\n"))
+        writer.write(HELLO)
+        await writer.drain()
+
+    def body() -> Iterator[bytes]:
+        yield b"first\n"
+        # Sent only once the main service has the first chunk (or after 5 s, failing).
+        yield b"second\n" if main_got_first.wait(5) else b"late\n"
+
+    config = ROUTE.replace(
+        "services: [{name: app, port: 80%s}]",
+        "services: [{name: mirrored, kind: TraefikService}]",
+    ) + (
+        "---\napiVersion: traefik.io/v1alpha1\nkind: TraefikService\n"
+        "metadata: {name: mirrored, namespace: default}\n"
+        "spec: {mirroring: {name: app, port: 80, mirrors: [{name: copy, port: 80, "
+        "percent: 100}]}}\n"
+    )
+    (tmp_path / "r.yaml").write_text(config)
+    with raw_backend(main) as main_url, raw_backend(mirror) as mirror_url:
+        app = create_app(
+            tmp_path, backends={"default/app:80": main_url, "default/copy:80": mirror_url}
+        )
+        with serve_app(app) as gw:
+            r = httpx.post(gw, content=body(), headers={"Host": "f.test"}, timeout=10)
+            deadline = time.monotonic() + 5
+            while not copies and time.monotonic() < deadline:
+                time.sleep(0.01)  # the copy is sent after the answer
+    assert r.status_code == 200
+    assert main_got_first.is_set()
+    assert copies and b"first\n" in copies[0] and b"second\n" in copies[0]
