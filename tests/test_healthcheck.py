@@ -451,6 +451,28 @@ def test_probe_tasks_start_with_the_lifespan_and_are_gone_after_shutdown() -> No
         assert len(app.health_checks) == 0
 
 
+def test_a_slow_server_does_not_delay_the_probes_of_the_others() -> None:
+    """Traefik probes a service's servers one after the other on each tick, so one slow
+    server delays the others' probes; here each server has its own task: while the slow
+    one's probe waits out its 2 s timeout, the fast one is probed every 50 ms."""
+    with RecordingBackend("slow", delay=30) as slow, RecordingBackend("fast") as fast:
+        config = load_config_text(
+            route("{interval: 50ms, timeout: 2s}"),
+            backends={"default/app:80": [slow.url, fast.url]},
+        )
+        app = create_app(config)
+
+        async def during() -> None:
+            await asyncio.to_thread(slow.wait_for_requests, 1)  # its probe now hangs
+            fast.clear()
+            await asyncio.sleep(0.6)
+
+        _lifespan_run(app, during)
+        # Ticks of 50 ms over 0.6 s: about 12 probes; one after the other, at most 1.
+        assert fast.count >= 5
+        assert slow.count == 1
+
+
 def test_without_a_lifespan_the_first_request_starts_the_probes_and_aclose_stops_them() -> None:
     with RecordingBackend("a") as a:
         config = load_config_text(route("{interval: 50ms}"), backends={"default/app:80": a.url})
