@@ -325,3 +325,44 @@ def test_a_refused_main_still_gets_its_body_mirrored_up_to_256_kib(
         else:
             assert copy.requests == []
             assert sum(app.mirror_pool.dropped.values()) == 1
+
+
+def test_header_names_reach_the_backend_lowercase_in_the_order_received(
+    tmp_path: Path,
+) -> None:
+    """Traefik writes canonical names (`X-Custom`) sorted by key; the gateway forwards
+    the names ASGI gives it, lowercase, in the client's order (docs/differences.md).
+    HTTP header names are case-insensitive, so both are correct on the wire."""
+    (tmp_path / "m.yaml").write_text(MIRROR_100.replace("percent: 100", "percent: 0"))
+    with RecordingBackend("main") as main, RecordingBackend("copy") as copy:
+        app = create_app(
+            tmp_path, backends={"default/main:80": main.url, "default/copy:80": copy.url}
+        )
+        with serve_app(app) as url, httpx.Client(trust_env=False) as client:
+            r = client.get(url, headers=[("Host", "m.test"), ("X-Zeta", "1"), ("X-Alpha", "2")])
+        (received,) = main.wait_for_requests(1)
+    assert r.status_code == 200
+    names = [name for name, _ in received.headers]
+    assert "x-zeta" in names and "x-alpha" in names
+    assert names.index("x-zeta") < names.index("x-alpha")  # the client's order, not sorted
+    assert not any(name != name.lower() for name in names)
+
+
+def test_ingress_route_entry_points_and_tls_are_accepted_and_served_on_the_one_listener(
+    tmp_path: Path,
+) -> None:
+    """Traefik serves a route only on its entry points (and with TLS on `tls` ones);
+    the gateway has one listener, whose TLS is the ASGI server's: the route is served."""
+    route = MIRROR_100.replace("percent: 100", "percent: 0").replace(
+        "spec:\n  routes:",
+        "spec:\n  entryPoints: [websecure]\n  tls: {}\n  routes:",
+    )
+    assert "entryPoints: [websecure]" in route
+    (tmp_path / "m.yaml").write_text(route)
+    with RecordingBackend("main") as main, RecordingBackend("copy") as copy:
+        app = create_app(
+            tmp_path, backends={"default/main:80": main.url, "default/copy:80": copy.url}
+        )
+        with serve_app(app) as url:
+            r = httpx.get(url, headers={"Host": "m.test"})
+    assert (r.status_code, r.text) == (200, "Hello main\n")
