@@ -34,7 +34,7 @@ from starlette.types import Receive, Scope, Send
 from .._responses import send_go_error
 from ._child import Child
 from ._status import ChildStatus, StatusUpdater, StatusUpdaters
-from .sticky import CookieOptions, StickyCookie, request_cookie, with_set_cookie
+from .sticky import CookieOptions, StickyCookie, with_set_cookie
 
 __all__ = ["PowerOfTwoChoices"]
 
@@ -121,14 +121,10 @@ class PowerOfTwoChoices:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         sticky = self._sticky
         if sticky is not None:
-            value = request_cookie(scope["headers"], sticky.name_bytes)
-            if value is not None:
-                pinned, rewrite = sticky.lookup(value)
-                if pinned is not None and pinned.name in self._up:
-                    if rewrite:
-                        send = with_set_cookie(send, sticky.header_for(pinned.name))
-                    await pinned(scope, receive, send)
-                    return
+            pinned, pinned_send = sticky.pinned(scope, self._up, send)
+            if pinned is not None:
+                await pinned(scope, receive, pinned_send)
+                return
         server = self._next()
         if server is None:
             await send_go_error(send, 503, "no available server")

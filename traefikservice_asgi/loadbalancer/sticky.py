@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from starlette.types import Message, Send
+from starlette.types import Message, Scope, Send
 
 __all__ = [
     "CookieOptions",
@@ -183,26 +184,40 @@ class StickyCookie(Generic[T]):
         self.options = options
         self.name = options.name
         self.name_bytes = options.name.encode("latin-1")
-        self._by_value: dict[str, T] = {}
-        self._compat: dict[str, T] = {}
+        # cookie value -> (the target's key, the target)
+        self._by_value: dict[str, tuple[str, T]] = {}
+        self._compat: dict[str, tuple[str, T]] = {}
         self._header: dict[str, bytes] = {}
         for key, target in targets.items():
             value = cookie_value(key)
-            self._by_value[value] = target
+            self._by_value[value] = (key, target)
             self._header[key] = options.set_cookie(value)
             fnv = fnv1_64_hex(key)
             # Earlier releases' values: plain name, FNV-1, and the "double hash" FNV-1 of
             # that hex (Traefik 3.0-3.3.3 for servers); setdefault keeps the first owner.
             for legacy in (key, fnv, fnv1_64_hex(fnv)):
-                self._compat.setdefault(legacy, target)
+                self._compat.setdefault(legacy, (key, target))
 
-    def lookup(self, value: str) -> tuple[T | None, bool]:
-        """The target a cookie value pins, and whether the value must be rewritten."""
-        target = self._by_value.get(value)
-        if target is not None:
-            return target, False
-        target = self._compat.get(value)
-        return target, target is not None
+    def pinned(self, scope: Scope, up: AbstractSet[str], send: Send) -> tuple[T | None, Send]:
+        """The target the request's cookie pins, if it is UP, and the ``send`` to answer
+        with: a legacy value is rewritten with a ``Set-Cookie``. ``(None, send)`` when
+        the cookie pins nothing UP, and the balancer picks as usual (every strategy's
+        ``StickyHandler`` step, in one place)."""
+        value = request_cookie(scope["headers"], self.name_bytes)
+        if value is None:
+            return None, send
+        found = self._by_value.get(value)
+        rewrite = found is None
+        if found is None:
+            found = self._compat.get(value)
+            if found is None:
+                return None, send
+        key, target = found
+        if key not in up:
+            return None, send
+        if rewrite:
+            send = with_set_cookie(send, self._header[key])
+        return target, send
 
     def header_for(self, key: str) -> bytes:
         """The precomputed ``Set-Cookie`` value for the target registered as ``key``."""

@@ -30,7 +30,7 @@ from .._responses import send_go_error
 from . import _goheap
 from ._child import Child
 from ._status import ChildStatus, StatusUpdater, StatusUpdaters
-from .sticky import CookieOptions, StickyCookie, request_cookie, with_set_cookie
+from .sticky import CookieOptions, StickyCookie, with_set_cookie
 
 __all__ = ["Child", "WeightedRoundRobin"]
 
@@ -108,14 +108,10 @@ class WeightedRoundRobin:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         sticky = self._sticky
         if sticky is not None:
-            value = request_cookie(scope["headers"], sticky.name_bytes)
-            if value is not None:
-                pinned, rewrite = sticky.lookup(value)
-                if pinned is not None and pinned.name in self._up:
-                    if rewrite:
-                        send = with_set_cookie(send, sticky.header_for(pinned.name))
-                    await pinned.handler(scope, receive, send)
-                    return
+            pinned, pinned_send = sticky.pinned(scope, self._up, send)
+            if pinned is not None:
+                await pinned.handler(scope, receive, pinned_send)
+                return
         entry = self._next()
         if entry is None:
             await send_go_error(send, 503, "no available server")
