@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
+from tests.support.asgi import serve, served_by
 from traefikservice_asgi._responses import send_proxy_error
 from traefikservice_asgi.loadbalancer._status import HealthCheckNotEnabled
 from traefikservice_asgi.loadbalancer.leasttime import SAMPLE_SIZE, LeastTime
@@ -68,25 +69,6 @@ def balancer(
     children = [Child(n, s, (weights or {}).get(n, 1)) for n, s in stubs.items()]
     lb = LeastTime(children, rng=InOrder(), clock=clock, **options)  # type: ignore[arg-type]
     return lb, stubs
-
-
-async def serve(app: LeastTime, cookie: str | None = None) -> list[Message]:
-    sent: list[Message] = []
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    headers = [(b"cookie", cookie.encode())] if cookie else []
-    scope: Scope = {"type": "http", "method": "GET", "path": "/", "headers": headers}
-    await app(scope, receive, send)
-    return sent
-
-
-def served_by(messages: list[Message]) -> str:
-    return b"".join(m.get("body", b"") for m in messages[1:]).decode()
 
 
 def serve_all(app: LeastTime, n: int) -> list[str]:

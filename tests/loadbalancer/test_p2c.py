@@ -15,6 +15,7 @@ from collections.abc import Iterable
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
+from tests.support.asgi import serve, served_by
 from traefikservice_asgi.loadbalancer._status import HealthCheckNotEnabled
 from traefikservice_asgi.loadbalancer.p2c import PowerOfTwoChoices
 from traefikservice_asgi.loadbalancer.sticky import CookieOptions, cookie_value
@@ -61,25 +62,6 @@ def balancer(
     children = [Child(name, stub) for name, stub in stubs.items()]
     lb = PowerOfTwoChoices(children, rng=ScriptedRandom(draws), **options)  # type: ignore[arg-type]
     return lb, stubs
-
-
-async def serve(app: PowerOfTwoChoices, cookie: str | None = None) -> list[Message]:
-    sent: list[Message] = []
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    headers = [(b"cookie", cookie.encode())] if cookie else []
-    scope: Scope = {"type": "http", "method": "GET", "path": "/", "headers": headers}
-    await app(scope, receive, send)
-    return sent
-
-
-def served_by(messages: list[Message]) -> str:
-    return b"".join(m.get("body", b"") for m in messages[1:]).decode()
 
 
 def set_cookies(messages: list[Message]) -> list[bytes]:
