@@ -10,6 +10,7 @@ import httpx
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
+from tests.support.asgi import call_gateway
 from tests.support.backends import RecordingBackend
 from tests.support.gateway import serve_app
 from tests.support.manifests import MIRROR_100
@@ -68,9 +69,9 @@ def test_copies_over_the_in_flight_cap_are_dropped_and_counted() -> None:
         for _ in range(5):
             await m(*request(), discard)
         await asyncio.sleep(0)
-        assert len(pool.tasks) == 3
+        assert pool.in_flight == 3
         release.set()
-        await pool.tasks.wait_idle(5)
+        await pool.wait_idle(5)
         return pool
 
     pool = asyncio.run(go())
@@ -88,7 +89,7 @@ def test_a_copy_that_does_not_answer_in_time_is_cut_off_and_counted() -> None:
         m = Mirroring(answer, [Mirror("m", hanging_mirror, 100)], pool=pool)
         await m(*request(b"x" * 5000), discard)
         assert pool.buffered == 5000
-        await pool.tasks.wait_idle(5)
+        await pool.wait_idle(5)
         return pool
 
     pool = asyncio.run(go())
@@ -120,7 +121,7 @@ def test_bodies_beyond_the_buffer_budget_are_served_but_not_copied() -> None:
         await m(*request(b"b" * 5000), send)  # would need 10000: over the budget
         assert [msg["status"] for msg in sent if msg["type"] == "http.response.start"] == [200, 200]
         hold.set()
-        await pool.tasks.wait_idle(5)
+        await pool.wait_idle(5)
         return pool
 
     pool = asyncio.run(go())
@@ -165,7 +166,7 @@ def test_shutdown_waits_then_cancels_copies_still_running() -> None:
 
     pool, events = asyncio.run(go())
     assert events == ["cancelled"]
-    assert len(pool.tasks) == 0
+    assert pool.in_flight == 0
 
 
 @pytest.mark.parametrize("kwargs", [{"max_in_flight": 0}, {"buffer_budget": -1}, {"timeout": 0}])
@@ -181,9 +182,9 @@ def test_copies_reuse_connections_from_a_pool_apart_from_the_main_requests(
 
     def settled(app: TraefikServiceMiddleware) -> None:
         deadline = time.monotonic() + 5
-        while len(app.mirror_pool.tasks) and time.monotonic() < deadline:
+        while app.mirror_pool.in_flight and time.monotonic() < deadline:
             time.sleep(0.01)  # the copy's answer is being read, its connection released
-        assert len(app.mirror_pool.tasks) == 0
+        assert app.mirror_pool.in_flight == 0
 
     with RecordingBackend("main") as main, RecordingBackend("copy") as copy:
         app = create_app(
@@ -203,3 +204,32 @@ def test_copies_reuse_connections_from_a_pool_apart_from_the_main_requests(
                 1,
             )
         assert main.count == copy.count == 3
+
+
+def test_copies_waiting_for_a_slow_mirror_hold_no_task(tmp_path: Path) -> None:
+    """A copy in flight is its connection and a small job, not a suspended coroutine
+    chain: with a thousand copies waiting for a slow mirror, those chains were what the
+    garbage collector walked and what woke up for answers nobody reads."""
+    (tmp_path / "m.yaml").write_text(MIRROR_100)
+    with RecordingBackend("main") as main, RecordingBackend("copy", delay=30) as copy:
+        app = create_app(
+            tmp_path,
+            backends={"default/main:80": main.url, "default/copy:80": copy.url},
+            mirror_limits=MirrorLimits(shutdown_timeout=0.1),
+        )
+
+        async def scenario() -> None:
+            for i in range(20):
+                sent = await call_gateway(app, "POST" if i % 2 else "GET", b"x" * 100)
+                assert sent[0]["status"] == 200
+            await asyncio.to_thread(copy.wait_for_requests, 20)  # the mirror holds them
+            ours = [
+                task
+                for task in asyncio.all_tasks()
+                if "traefikservice_asgi" in task.get_coro().cr_code.co_filename  # type: ignore[union-attr]
+            ]
+            assert (copy.count, app.mirror_pool.in_flight, ours) == (20, 20, [])
+            await app.aclose()  # 0.1 s, then the copies are cut off
+            assert app.mirror_pool.in_flight == 0
+
+        asyncio.run(scenario())

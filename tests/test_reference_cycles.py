@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from starlette.types import Message
 
+from tests.support.asgi import call_gateway
 from tests.support.backends import RecordingBackend
 from tests.support.manifests import MIRROR_100
-from traefikservice_asgi import TraefikServiceMiddleware, create_app
+from traefikservice_asgi import create_app
 
 PACKAGE = "traefikservice_asgi"
 
@@ -52,37 +52,6 @@ def saved_garbage() -> Iterator[list[object]]:
         gc.enable()
 
 
-async def _call(app: TraefikServiceMiddleware, method: str, body: bytes) -> list[Message]:
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": "/p",
-        "raw_path": b"/p",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"m.test"), (b"content-length", str(len(body)).encode())],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 80),
-    }
-    pending = [{"type": "http.request", "body": body, "more_body": False}]
-    sent: list[Message] = []
-
-    async def receive() -> Message:
-        if pending:
-            return pending.pop()
-        await asyncio.sleep(3600)  # the client stays until the test ends
-        raise AssertionError("unreachable")
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    return sent
-
-
 def test_proxied_and_mirrored_requests_leave_no_cyclic_garbage(
     tmp_path: Path, saved_garbage: list[object]
 ) -> None:
@@ -93,13 +62,13 @@ def test_proxied_and_mirrored_requests_leave_no_cyclic_garbage(
         )
 
         async def scenario() -> None:
-            await _call(app, "GET", b"")  # warm-up: the client and its pool are created
+            await call_gateway(app, "GET", b"")  # warm-up: the client and its pool are created
             gc.collect()
             saved_garbage.clear()
             for i in range(30):
-                sent = await _call(app, "POST" if i % 2 else "GET", b"x" * 1000)
+                sent = await call_gateway(app, "POST" if i % 2 else "GET", b"x" * 1000)
                 assert sent[0]["status"] == 200
-            assert await app.mirror_pool.tasks.wait_idle(10)
+            assert await app.mirror_pool.wait_idle(10)
             await asyncio.sleep(0.1)  # the grace timers of the last requests
 
         asyncio.run(scenario())

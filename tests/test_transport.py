@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from tests.support.backends import RecordingBackend
+from traefikservice_asgi._mirror_pool import CopyJob, MirrorLimits, MirrorPool
 from traefikservice_asgi._transport import GatewayTransport
 from traefikservice_asgi.proxy import ClientHolder, Server
 
@@ -739,6 +740,214 @@ def test_reset_mid_body_raises_read_error_on_the_stream() -> None:
             up.release.set()
             with pytest.raises(httpx.ReadError):
                 await chunks.__anext__()
+
+    run(go())
+
+
+# -- detached mirror copies -----------------------------------------------------------------
+
+
+def _origin(url: str) -> tuple[tuple[bytes, bytes, int], bytes]:
+    netloc = url.removeprefix("http://").encode()
+    return (b"http", b"127.0.0.1", int(netloc.rsplit(b":", 1)[1])), netloc
+
+
+def detached_copy(
+    transport: GatewayTransport,
+    url: str,
+    pool: MirrorPool,
+    *,
+    method: bytes = b"GET",
+    headers: tuple[tuple[bytes, bytes], ...] = (),
+    body: bytes = b"",
+    header_timeout: float | None = None,
+) -> CopyJob:
+    """A copy as the gateway sends one: a job of ``pool`` whose task writes it detached."""
+    origin, netloc = _origin(url)
+    job = pool.admit()
+    assert job is not None
+    job.run(
+        transport.send_detached(
+            method, origin, netloc, b"/copy", [(b"host", netloc), *headers], body, {}, job,
+            None, header_timeout,
+        )
+    )  # fmt: skip
+    return job
+
+
+def _our_tasks() -> list[asyncio.Task[Any]]:
+    """Tasks running this package's code (the scripted server's tasks are not ours)."""
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if "traefikservice_asgi" in task.get_coro().cr_code.co_filename  # type: ignore[union-attr]
+    ]
+
+
+def test_detached_copies_wait_for_their_answers_without_a_task_then_pool_the_connection() -> None:
+    """The job's task ends once the request is written; the connection reads the answer,
+    discards it, ends the job and goes back to the copies' pool, to be reused."""
+
+    async def go() -> None:
+        options = {"max_idle_copies_per_host": 4}
+        async with Upstream(held()) as up, client(**options) as (_, transport):
+            pool = MirrorPool()
+            for _ in range(3):
+                detached_copy(transport, up.url, pool)
+            await up.wait_until(lambda: len(up.requests) == 3)
+            await asyncio.sleep(0)  # the jobs' tasks finish their step
+            assert _our_tasks() == []
+            assert pool.in_flight == 3
+            up.release.set()
+            assert await pool.wait_idle(WAIT)
+            assert transport.idle_connections(copies=True) == 3
+            assert transport.idle_connections() == 0
+            detached_copy(transport, up.url, pool)
+            assert await pool.wait_idle(WAIT)
+            assert (up.connections, len(up.requests)) == (3, 4)  # reused, not a new one
+
+    run(go())
+
+
+def test_detached_copy_bodies_are_framed_as_their_headers_say() -> None:
+    async def go(url: str) -> None:
+        async with client() as (_, transport):
+            pool = MirrorPool()
+            length = ((b"content-length", b"5"),)
+            chunked = ((b"transfer-encoding", b"chunked"),)
+            detached_copy(transport, url, pool, method=b"POST", headers=length, body=b"fixed")
+            assert await pool.wait_idle(WAIT)
+            detached_copy(transport, url, pool, method=b"POST", headers=chunked, body=b"chunks")
+            assert await pool.wait_idle(WAIT)
+            detached_copy(transport, url, pool, method=b"PUT", body=b"unframed")
+            assert await pool.wait_idle(WAIT)
+            detached_copy(transport, url, pool, method=b"POST", headers=chunked)
+            assert await pool.wait_idle(WAIT)
+
+    fixed, chunks, unframed, empty = _backend_run(go).requests
+    assert (fixed.body, fixed.chunked, fixed.header("content-length")) == (b"fixed", False, "5")
+    assert (chunks.body, chunks.chunked, chunks.header("content-length")) == (b"chunks", True, None)
+    assert (unframed.body, unframed.chunked) == (b"unframed", True)
+    assert (empty.body, empty.chunked) == (b"", True)
+
+
+def test_detached_copy_body_not_matching_its_content_length_is_refused_before_sending() -> None:
+    async def go() -> None:
+        async with Upstream(keep_alive()) as up, client() as (_, transport):
+            origin, netloc = _origin(up.url)
+            job = MirrorPool().admit()
+            assert job is not None
+            headers = [(b"host", netloc), (b"content-length", b"3")]
+            with pytest.raises(httpx.LocalProtocolError, match="Content-Length 3"):
+                await transport.send_detached(
+                    b"POST", origin, netloc, b"/", headers, b"toolong", {}, job
+                )
+            assert up.connections == 0
+
+    run(go())
+
+
+def _stale_second_request(
+    up: Upstream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, i: int
+) -> Awaitable[None]:
+    """Connection 0 answers once, then reads the next request and closes without an
+    answer (a keep-alive timeout racing it); later connections answer everything."""
+
+    async def serve() -> None:
+        await read_request(up, reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        if i == 0:
+            await read_request(up, reader)
+            return
+        await keep_alive()(up, reader, writer, i)
+
+    return serve()
+
+
+def test_detached_copy_on_a_stale_reused_connection_is_retried_once_on_a_fresh_one() -> None:
+    async def go() -> None:
+        options = {"max_idle_copies_per_host": 4}
+        async with Upstream(_stale_second_request) as up, client(**options) as (_, transport):
+            pool = MirrorPool()
+            detached_copy(transport, up.url, pool)
+            assert await pool.wait_idle(WAIT)
+            detached_copy(transport, up.url, pool)
+            assert await pool.wait_idle(WAIT)
+            assert (up.connections, len(up.requests)) == (2, 3)
+            assert transport.idle_connections(copies=True) == 1
+
+    run(go())
+
+
+def test_detached_copy_with_a_body_is_not_retried_after_a_stale_connection() -> None:
+    async def go() -> None:
+        options = {"max_idle_copies_per_host": 4}
+        async with Upstream(_stale_second_request) as up, client(**options) as (_, transport):
+            pool = MirrorPool()
+            detached_copy(transport, up.url, pool)
+            assert await pool.wait_idle(WAIT)
+            length = ((b"content-length", b"4"),)
+            detached_copy(transport, up.url, pool, method=b"POST", headers=length, body=b"once")
+            assert await pool.wait_idle(WAIT)
+            assert (up.connections, len(up.requests)) == (1, 2)
+            assert transport.idle_connections(copies=True) == 0
+
+    run(go())
+
+
+def _silent(
+    up: Upstream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, i: int
+) -> Awaitable[None]:
+    async def serve() -> None:
+        await read_request(up, reader)
+        await read_request(up, reader)  # until the gateway closes the connection
+
+    return serve()
+
+
+def test_detached_copy_without_an_answer_head_in_the_header_timeout_is_cut_off() -> None:
+    async def go() -> None:
+        async with Upstream(_silent) as up, client() as (_, transport):
+            pool = MirrorPool()
+            started = time.monotonic()
+            detached_copy(transport, up.url, pool, header_timeout=0.2)
+            await up.wait_until(lambda: up.eofs == 1)
+            assert 0.2 <= time.monotonic() - started < 0.2 + WAIT
+            assert await pool.wait_idle(WAIT)
+            assert pool.dropped == {}  # the transport's timeout, not the copy's deadline
+
+    run(go())
+
+
+def test_copy_deadline_aborts_a_detached_exchange_and_counts_the_drop() -> None:
+    async def go() -> None:
+        async with Upstream(_silent) as up, client() as (_, transport):
+            pool = MirrorPool(MirrorLimits(timeout=0.2))
+            detached_copy(transport, up.url, pool)
+            await up.wait_until(lambda: up.eofs == 1)
+            assert await pool.wait_idle(WAIT)
+            assert pool.dropped == {"no answer within 0.2 s": 1}
+            assert transport.idle_connections(copies=True) == 0
+
+    run(go())
+
+
+def test_detached_answer_cut_short_closes_the_connection_instead_of_pooling_it() -> None:
+    async def handler(
+        up: Upstream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, i: int
+    ) -> None:
+        await read_request(up, reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
+        await writer.drain()
+
+    async def go() -> None:
+        options = {"max_idle_copies_per_host": 4}
+        async with Upstream(handler) as up, client(**options) as (_, transport):
+            pool = MirrorPool()
+            detached_copy(transport, up.url, pool)
+            assert await pool.wait_idle(WAIT)
+            assert transport.idle_connections(copies=True) == 0
 
     run(go())
 

@@ -10,31 +10,41 @@ copies; a slow mirror then piles up goroutines and memory until the process dies
 
 and drops what does not fit, counting each drop by reason and logging at most one
 warning per reason every 10 s. The client's response never waits for any of it.
+
+One request's copies are a :class:`CopyJob`. A job is in flight while one of its parts
+runs: the task that walks the mirrors' service trees, and every *detached exchange*,
+a request that a leaf wrote to a mirror and whose answer the transport discards on its
+own (:meth:`~traefikservice_asgi._transport.GatewayTransport.send_detached`). A copy
+waiting three seconds for a slow mirror is then a connection in the transport and this
+small object, not a suspended chain of coroutines: with a thousand copies in flight,
+those chains were most of what the garbage collector walked, and each woke a task to
+read an answer nobody reads. The job's deadline cancels its tasks and aborts its
+exchanges alike; so does shutdown, after a bounded wait.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.types import Scope
 
-from ._background import BackgroundTasks
-
 __all__ = [
+    "COPY_KEY",
     "DEFAULT_BUFFER_BUDGET",
     "DEFAULT_MAX_IN_FLIGHT",
     "DEFAULT_SHUTDOWN_TIMEOUT",
     "DEFAULT_TIMEOUT",
-    "COPY_KEY",
+    "DETACH_KEY",
+    "CopyJob",
     "MirrorLimits",
     "MirrorPool",
+    "copy_job",
     "is_copy",
 ]
 
@@ -50,11 +60,27 @@ DEFAULT_SHUTDOWN_TIMEOUT = 5.0
 # Set in the scope a mirror copy is sent with: its connection goes back to the copies'
 # own idle pool (see GatewayTransport), not to the main requests' one.
 COPY_KEY = "traefikservice_asgi.copy"
+# Set (to the CopyJob) only when nothing between the mirror and its leaves reads the
+# answer (the builder decides): the leaf may then hand its exchange to the transport
+# and return at once, instead of waiting for an answer it would throw away.
+DETACH_KEY = "traefikservice_asgi.copy_job"
 
 
 def is_copy(scope: Scope) -> bool:
     """Whether ``scope`` is a mirror copy's."""
     return COPY_KEY in scope
+
+
+def copy_job(scope: Scope) -> CopyJob | None:
+    """The job a leaf may detach this copy's exchange onto, if any."""
+    job: CopyJob | None = scope.get(DETACH_KEY)
+    return job
+
+
+class Part(Protocol):
+    """Something a job waits for and can stop: a task, or a detached exchange."""
+
+    def cancel(self) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,19 +101,93 @@ class MirrorLimits:
             raise ValueError(f"timeout must be > 0, got {self.timeout}")
 
 
+class CopyJob:
+    """One request's copies: in flight until its last part has ended.
+
+    ``reserved`` bytes of the buffer budget go back to the pool when the job ends,
+    whatever the outcome. Parts are added with :meth:`run` (a coroutine, as a task) and
+    :meth:`attach` (an exchange the transport finishes on its own, reporting back with
+    :meth:`detach`).
+    """
+
+    __slots__ = ("_open", "_parts", "_pool", "_timer", "expired", "reserved")
+
+    def __init__(self, pool: MirrorPool, reserved: int, loop: asyncio.AbstractEventLoop) -> None:
+        self._pool = pool
+        self.reserved = reserved
+        self.expired = False
+        self._open = True  # takes new parts: not stopped, not ended
+        self._parts: set[Part] = set()
+        # A timer, not ``asyncio.wait_for``: that costs a second task per copy.
+        self._timer: asyncio.TimerHandle | None = loop.call_later(pool.limits.timeout, self._expire)
+
+    def run(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as a part of this job (not if the job was stopped or ended)."""
+        if not self._open:
+            coro.close()
+            return
+        task = asyncio.get_running_loop().create_task(coro)
+        self._parts.add(task)
+        task.add_done_callback(self._task_done)
+
+    def attach(self, part: Part) -> bool:
+        """Count ``part`` (a detached exchange) as in flight; False if the job has
+        been stopped or has ended: the caller must then not start it."""
+        if not self._open:
+            return False
+        self._parts.add(part)
+        return True
+
+    def detach(self, part: Part) -> None:
+        """``part`` has ended."""
+        self._parts.discard(part)
+        if not self._parts:
+            self._end()
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            logger.debug("mirror copy failed", exc_info=task.exception())
+        self.detach(task)
+
+    def cancel(self) -> None:
+        """Stop every part now (deadline or shutdown); the job ends when they have."""
+        self._open = False
+        for part in list(self._parts):
+            part.cancel()
+        if not self._parts:
+            self._end()
+
+    def _expire(self) -> None:
+        self.expired = True
+        self.cancel()
+
+    def _end(self) -> None:
+        self._open = False
+        timer, self._timer = self._timer, None
+        if timer is None:
+            return
+        timer.cancel()
+        self._pool._ended(self)
+
+
 class MirrorPool:
     """Owns every mirror copy of one gateway."""
 
-    __slots__ = ("_expired", "_last_log", "buffered", "dropped", "limits", "sent", "tasks")
+    __slots__ = ("_idle", "_jobs", "_last_log", "buffered", "dropped", "limits", "sent")
 
     def __init__(self, limits: MirrorLimits | None = None) -> None:
         self.limits = limits or MirrorLimits()
-        self.tasks = BackgroundTasks()
         self.buffered = 0  # bytes of bodies held by copies now
         self.sent = 0
         self.dropped: Counter[str] = Counter()
         self._last_log: dict[str, float] = {}
-        self._expired: set[asyncio.Task[None]] = set()
+        self._jobs: set[CopyJob] = set()
+        self._idle: asyncio.Event | None = None
+
+    @property
+    def in_flight(self) -> int:
+        """Copy jobs (one per mirrored request) not yet ended."""
+        return len(self._jobs)
 
     def reserve(self, size: int) -> bool:
         """Take ``size`` bytes of the buffer budget; False (nothing taken) if over."""
@@ -111,42 +211,55 @@ class MirrorPool:
                 self.dropped[reason],
             )
 
-    def spawn(self, coro: Coroutine[Any, Any, None], reserved: int = 0) -> bool:
-        """Run one request's copies in the background, within the limits.
-
-        ``reserved`` bytes of budget taken by the caller are given back when the copies
-        end, whatever the outcome. Returns False (and releases them) when over the cap.
-        """
-        if len(self.tasks) >= self.limits.max_in_flight:
+    def admit(self, reserved: int = 0) -> CopyJob | None:
+        """A new job holding ``reserved`` bytes of budget, or None (the bytes released,
+        the drop counted) when the cap on copies in flight is reached."""
+        if len(self._jobs) >= self.limits.max_in_flight:
             self.release(reserved)
-            coro.close()
             self.drop("too many copies in flight")
-            return False
+            return None
         self.sent += 1
-        task = self.tasks.spawn(coro)
-        # The timeout is a timer that cancels the task, not ``asyncio.wait_for``: that
-        # costs a second task per copy, and with a thousand copies in flight their
-        # allocations alone made the garbage collector stall the main path.
-        timer = task.get_loop().call_later(self.limits.timeout, self._expire, task)
-        task.add_done_callback(functools.partial(self._finished, timer, reserved))
+        job = CopyJob(self, reserved, asyncio.get_running_loop())
+        self._jobs.add(job)
+        return job
+
+    def spawn(self, coro: Coroutine[Any, Any, None], reserved: int = 0) -> bool:
+        """Run ``coro`` as a job of its own; False (``coro`` closed) when over the cap."""
+        job = self.admit(reserved)
+        if job is None:
+            coro.close()
+            return False
+        job.run(coro)
         return True
 
-    def _expire(self, task: asyncio.Task[None]) -> None:
-        if not task.done():
-            self._expired.add(task)
-            task.cancel()
-
-    def _finished(
-        self, timer: asyncio.TimerHandle, reserved: int, task: asyncio.Task[None]
-    ) -> None:
-        timer.cancel()
-        self.release(reserved)
-        if task in self._expired:
-            self._expired.discard(task)
+    def _ended(self, job: CopyJob) -> None:
+        self._jobs.discard(job)
+        self.release(job.reserved)
+        if job.expired:
             self.drop(f"no answer within {self.limits.timeout:g} s")
+        if not self._jobs and self._idle is not None:
+            self._idle.set()
+
+    async def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no copy is in flight (or ``timeout``); True if none is."""
+        if not self._jobs:
+            return True
+        self._idle = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except asyncio.TimeoutError:
+            return not self._jobs
+        finally:
+            self._idle = None
+        return True
 
     async def aclose(self) -> None:
-        await self.tasks.aclose(self.limits.shutdown_timeout)
+        """Let copies in flight finish for up to ``shutdown_timeout``, then stop them."""
+        if not await self.wait_idle(self.limits.shutdown_timeout):
+            logger.warning("cancelling %d mirror request(s) still in flight", len(self._jobs))
+            for job in list(self._jobs):
+                job.cancel()
+            await self.wait_idle(self.limits.shutdown_timeout)
         if self.dropped:  # the rate-limited warnings showed a few; the totals, once
             summary = ", ".join(f"{n} {reason}" for reason, n in self.dropped.most_common())
             logger.warning("mirror copies: %d sent, dropped: %s", self.sent, summary)

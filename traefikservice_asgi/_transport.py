@@ -25,6 +25,11 @@ responses, and keeps Go's ``http.Transport`` behaviour where Traefik depends on 
   ``isReplayable``), because a server's keep-alive timeout can race a new request;
 * the request goes out exactly as given: no header is added except ``Host`` when the
   request has none, and the body framing is ``Content-Length`` *or* chunked, never both;
+* a mirror copy can be *detached* (:meth:`GatewayTransport.send_detached`): the request
+  is written and the call returns; the connection itself reads the answer, discards it
+  and goes back to the pool, and tells the copy's owner when the exchange has ended. No
+  task waits for the answer, so a copy in flight costs a connection, not a coroutine
+  stack (see :mod:`traefikservice_asgi._mirror_pool`);
 * errors are httpx's, so callers map them as for httpcore: ``ConnectError``,
   ``ConnectTimeout``, ``ReadTimeout``/``WriteTimeout`` (from the request's ``timeout``
   extension), ``RemoteProtocolError`` (unparsable or cut-short response), ``ReadError``/
@@ -37,13 +42,13 @@ import asyncio
 import collections
 import re
 import ssl
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from typing import NamedTuple, cast
+from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Iterable
+from typing import Any, NamedTuple, Protocol, cast
 
 import httptools
 import httpx
 
-__all__ = ["GatewayTransport", "RawResponse"]
+__all__ = ["CopyOwner", "GatewayTransport", "RawResponse"]
 
 _Origin = tuple[bytes, bytes, int]
 
@@ -69,6 +74,30 @@ class RawResponse(NamedTuple):
     stream: _ResponseStream
     http_version: bytes
     reason: bytes
+
+
+class CopyOwner(Protocol):
+    """Who a detached exchange reports to (a mirror copy's job): the exchange is a part
+    of it from :meth:`attach` until :meth:`detach`; a retry runs with :meth:`run`."""
+
+    def attach(self, part: Any) -> bool: ...
+
+    def detach(self, part: Any) -> None: ...
+
+    def run(self, coro: Coroutine[Any, Any, None]) -> None: ...
+
+
+class _DetachedRequest(NamedTuple):
+    """A detached copy's request, whole: what its connection writes, and what a retry
+    on a fresh connection needs. One small object per copy in flight (a closure holding
+    the same would be a dozen for the garbage collector to walk)."""
+
+    payload: tuple[bytes, ...]
+    head_request: bool
+    close: bool
+    header_timeout: float | None
+    timeouts: dict[str, float | None]
+    sni: object
 
 
 class _StaleConnection(Exception):
@@ -153,6 +182,24 @@ def _request_head(
     return head, content_length, chunked, framed, close
 
 
+def _payload(
+    head: bytes, body: bytes, content_length: int | None, chunked: bool, framed: bool
+) -> tuple[bytes, ...]:
+    """A whole request, head and body, framed as its headers say (a body under headers
+    that announce none goes chunked, as :meth:`_Connection._send_unframed` sends it)."""
+    if chunked or (body and not framed):
+        if not framed:
+            head = head[:-2] + b"Transfer-Encoding: chunked\r\n\r\n"
+        if not body:
+            return (head, b"0\r\n\r\n")
+        return (head, b"%x\r\n" % len(body), body, b"\r\n0\r\n\r\n")
+    if content_length is not None and content_length != len(body):
+        raise httpx.LocalProtocolError(
+            f"request body of {len(body)} bytes under Content-Length {content_length}"
+        )
+    return (head, body) if body else (head,)
+
+
 def _without_content_length(head: bytes) -> bytes:
     lines = head.split(b"\r\n")
     kept = [ln for ln in lines if not ln.lower().startswith(b"content-length:")]
@@ -180,6 +227,12 @@ class _Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
+        # A detached exchange (mirror copy): who to tell when it ends, the timer of
+        # the server transport's responseHeaderTimeout, and the request to send again
+        # on a fresh connection if this reused one turns out stale (None: no retry).
+        self.owner: CopyOwner | None = None
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._retry: _DetachedRequest | None = None
         self._reset_exchange(active=False)
 
     def _reset_exchange(self, *, active: bool) -> None:
@@ -253,6 +306,12 @@ class _Connection(asyncio.Protocol):
             else:
                 self._fail(httpx.ReadError(f"connection broken while reading: {exc!r}"))
         self._wake()
+        if self.owner is not None:
+            retry, self._retry = self._retry, None
+            if retry is not None and not self.received_any and not self._pool._closed:
+                # Before detach: the copy is not over yet.
+                self.owner.run(self._pool._redial(self.origin, retry, self.owner))
+            self._end_detached()
         drain = self._drain_waiter
         if drain is not None and not drain.done():
             drain.set_result(None)
@@ -295,6 +354,8 @@ class _Connection(asyncio.Protocol):
         if self.complete:  # a body after a HEAD response
             self.reusable = False
             return
+        if self.owner is not None:  # a detached copy: nobody reads the answer
+            return
         self.body.append(body)
         self.buffered += len(body)
         if self.buffered > _HIGH_WATER and not self.reading_paused and self._transport:
@@ -311,6 +372,8 @@ class _Connection(asyncio.Protocol):
         if not self._parser.should_keep_alive():
             self.reusable = False
         self._wake()
+        if self.owner is not None:
+            self._end_detached()
 
     # -- used by the transport ------------------------------------------------------------
 
@@ -370,6 +433,54 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         self._pool._forget(self)
 
+    def _begin_exchange(self, head_request: bool, request_close: bool) -> None:
+        if self._parser_dirty:
+            self._parser = httptools.HttpResponseParser(self)
+            self._parser_dirty = False
+        self.generation += 1
+        self._reset_exchange(active=True)
+        self.head_request = head_request
+        self.request_close = request_close
+
+    def cancel(self) -> None:
+        """Stop a detached exchange (the copy's deadline or shutdown): the connection
+        is dropped, and the owner hears of it from ``connection_lost``."""
+        self._retry = None
+        self.abort()
+
+    def send_detached(self, request: _DetachedRequest, owner: CopyOwner, retry: bool) -> None:
+        """Write a whole request and leave its answer to the protocol callbacks: they
+        discard it and end the exchange (back to the pool, or closed) without a task.
+        ``retry``: send it again on a fresh connection if this one turns out stale."""
+        self._begin_exchange(request.head_request, request.close)
+        self.owner = owner
+        self._retry = request if retry else None
+        if request.header_timeout is not None:
+            self._head_timer = self._loop.call_later(request.header_timeout, self._head_timeout)
+        assert self._transport is not None
+        self._transport.writelines(request.payload)
+
+    def _head_timeout(self) -> None:
+        self._head_timer = None
+        if self.owner is not None and not self.head_done:
+            self._retry = None  # a timeout is not a stale connection
+            self.abort()  # Go's responseHeaderTimeout, for a copy too
+
+    def _end_detached(self) -> None:
+        owner, self.owner = self.owner, None
+        if owner is None:
+            return
+        self._retry = None
+        timer, self._head_timer = self._head_timer, None
+        if timer is not None:
+            timer.cancel()
+        if self._transport is not None and self._transport.get_write_buffer_size():
+            # The server answered before our request had left: the connection's
+            # stream is not at a request boundary any more.
+            self.reusable = False
+        self.finish(self.generation)
+        owner.detach(self)
+
     async def _write(self, data: bytes, timeout: float | None) -> None:
         if self.closed or self._transport is None:
             raise self.error or httpx.WriteError("connection closed while sending the request")
@@ -406,13 +517,7 @@ class _Connection(asyncio.Protocol):
         reused: bool,
     ) -> RawResponse:
         """Send the request and wait for its response head."""
-        if self._parser_dirty:
-            self._parser = httptools.HttpResponseParser(self)
-            self._parser_dirty = False
-        self.generation += 1
-        self._reset_exchange(active=True)
-        self.head_request = head_request
-        self.request_close = request_close
+        self._begin_exchange(head_request, request_close)
         self.sending = True
         write_timeout = timeouts.get("write")
         if framed:
@@ -738,12 +843,7 @@ class GatewayTransport(httpx.AsyncBaseTransport):
         head, content_length, chunked, framed, close = _request_head(
             method, target, netloc, headers
         )
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            self._idle.clear()  # connections of another loop cannot be used here
-            self._copy_idle.clear()
-            self._sweeper = None
-            self._loop = loop
+        loop = self._bind()
         replayable = not framed and method in _REPLAYABLE_METHODS
         for _attempt in range(2):
             connection = self._checkout(origin, loop.time(), copy)
@@ -772,6 +872,75 @@ class GatewayTransport(httpx.AsyncBaseTransport):
                 connection.finish(connection.generation)
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def send_detached(
+        self,
+        method: bytes,
+        origin: tuple[bytes, bytes, int],
+        netloc: bytes,
+        target: bytes,
+        headers: Iterable[tuple[bytes, bytes]],
+        body: bytes,
+        timeouts: dict[str, float | None],
+        owner: CopyOwner,
+        sni: object = None,
+        header_timeout: float | None = None,
+    ) -> None:
+        """Send a mirror copy whose answer nobody reads, on the copies' own pool.
+
+        Returns once the request is written (at once on an idle connection; after the
+        dial on a new one); the connection then reads the answer, discards it and
+        reports the end of the exchange to ``owner``, which can stop it before with
+        ``cancel``. Go's rules still hold: a stale reused connection is retried once on
+        a fresh one (no body, idempotent method), ``header_timeout`` is
+        ``responseHeaderTimeout``, and a connection goes back to the pool only after a
+        whole answer. Raises as :meth:`forward` for what happens before the write.
+        """
+        if self._closed:
+            raise RuntimeError("the transport is closed")
+        head, content_length, chunked, framed, close = _request_head(
+            method, target, netloc, headers
+        )
+        request = _DetachedRequest(
+            _payload(head, body, content_length, chunked, framed),
+            method == b"HEAD",
+            close,
+            header_timeout,
+            timeouts,
+            sni,
+        )
+        loop = self._bind()
+        connection = self._checkout(origin, loop.time(), copy=True)
+        if connection is None:
+            await self._redial(origin, request, owner)
+            return
+        replayable = not framed and method in _REPLAYABLE_METHODS
+        self._hand_over(connection, request, owner, retry=replayable)
+
+    async def _redial(self, origin: _Origin, request: _DetachedRequest, owner: CopyOwner) -> None:
+        """A detached copy on a new connection (none idle, or a retry: never retried)."""
+        connection = await self._connect(origin, request.timeouts, request.sni)
+        connection.for_copy = True
+        self._hand_over(connection, request, owner, retry=False)
+
+    def _hand_over(
+        self, connection: _Connection, request: _DetachedRequest, owner: CopyOwner, retry: bool
+    ) -> None:
+        if not owner.attach(connection):  # the copy was stopped meanwhile
+            self._release(connection)
+            return
+        self._active.add(connection)
+        connection.send_detached(request, owner, retry)
+
+    def _bind(self) -> asyncio.AbstractEventLoop:
+        """The running loop; connections of another loop cannot be used in it."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._idle.clear()
+            self._copy_idle.clear()
+            self._sweeper = None
+            self._loop = loop
+        return loop
 
     async def aclose(self) -> None:
         self._closed = True

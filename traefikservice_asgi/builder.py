@@ -123,7 +123,15 @@ class _Builder:
         if isinstance(service, MirroringService):
             return Mirroring(
                 self.build(service.main),
-                [Mirror(m.name, self.build(m.service), m.percent) for m in service.mirrors],
+                [
+                    Mirror(
+                        m.name,
+                        self.build(m.service),
+                        m.percent,
+                        detached=_answer_blind(m.service),
+                    )
+                    for m in service.mirrors
+                ],
                 pool=self.pool,
                 mirror_body=service.mirror_body,
                 max_body_size=service.max_body_size,
@@ -167,6 +175,19 @@ class _Builder:
         return strategy(
             children, sticky=service.sticky, rng=self.rng, health_check=checked, name=service.name
         )
+
+
+def _answer_blind(service: Service) -> bool:
+    """Whether every node of ``service``'s tree picks a child without looking at the
+    answer (weighted, HRW, a Service's ``wrr``/``hrw`` servers). A mirror's copies may
+    then leave their answers to the transport (see ``loadbalancer/mirror.py``); p2c and
+    leasttime count requests until they are answered, failover and mirroring read the
+    answer, so their copies keep the whole exchange."""
+    if isinstance(service, ServersService):
+        return service.strategy in ("wrr", "hrw")
+    if isinstance(service, (WeightedService, HRWService)):
+        return all(_answer_blind(child.service) for child in service.children)
+    return False
 
 
 @dataclass(frozen=True, slots=True)

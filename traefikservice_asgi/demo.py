@@ -138,7 +138,7 @@ async def run_demo(count: int = 9, *, echo: Callable[[str], object] = print) -> 
                 echo(r.text.rstrip("\n"))
                 answers += r.status_code == 200 and r.text.strip() == "Hello app-v1"
                 # Copies leave after the response; wait for this one's before the next.
-                await gateway.mirror_pool.tasks.wait_idle(timeout=5.0)
+                await gateway.mirror_pool.wait_idle(timeout=5.0)
                 if v2.received.count(MIRROR_HOST) > before:
                     mirrored.append(n)
             failures += count - answers

@@ -10,6 +10,10 @@ into a status any more: the client's response is aborted, never finished as if c
 An ``h2c://`` server is spoken to in HTTP/2 cleartext with prior knowledge
 (:mod:`~traefikservice_asgi._h2c`), except for a request asking for a connection
 upgrade, which goes over HTTP/1.1 as in Traefik: WebSockets included.
+
+A mirror copy whose scope carries a copy job (:func:`~._mirror_pool.copy_job`) is
+*detached* when the leaf talks to the gateway's own HTTP/1.1 transport: the request is
+written and the leaf returns; the transport discards the answer and tells the job.
 """
 
 from __future__ import annotations
@@ -26,10 +30,11 @@ from urllib.parse import urlsplit
 import httpx
 from starlette.types import Receive, Scope, Send
 
+from ._body import read_body
 from ._exceptions import TraefikServiceError
-from ._forwarding import HOP_BY_HOP, forward_of
+from ._forwarding import HOP_BY_HOP, Forward, forward_of
 from ._h2c import H2CTransport, asks_upgrade
-from ._mirror_pool import is_copy
+from ._mirror_pool import CopyJob, copy_job, is_copy
 from ._responses import send_proxy_error
 from ._transport import GatewayTransport, RawResponse
 from .config import ServersTransport
@@ -310,6 +315,11 @@ class Server:
         holder = self._holder
         client = holder.client
         direct = holder.direct
+        if direct is not None and not self._h2c:
+            job = copy_job(scope)
+            if job is not None:
+                await self._send_detached(direct, job, forward, headers, receive)
+                return
         try:
             if self._h2c and not asks_upgrade(scope["headers"]):
                 sending: Awaitable[RawResponse | httpx.Response] = holder.h2c.forward(
@@ -379,6 +389,35 @@ class Server:
             await self._relay(status, raw, body, forward.gzip_added, send)
         finally:
             await close()
+
+    async def _send_detached(
+        self,
+        direct: GatewayTransport,
+        job: CopyJob,
+        forward: Forward,
+        headers: list[tuple[bytes, bytes]],
+        receive: Receive,
+    ) -> None:
+        """A mirror copy, its answer left to the transport. Nothing is sent on ``send``:
+        a copy's answer goes nowhere, and a failure is a debug line, as in the full
+        exchange (where it becomes a 502 that the copy's ``send`` discards)."""
+        # A copy's body is replayed whole, in one message.
+        body = (await read_body(receive, -1)).data if forward.has_body else b""
+        try:
+            await direct.send_detached(
+                forward.method.encode(),
+                self._origin,
+                self._netloc,
+                forward.target,
+                headers,
+                body,
+                self._timeouts,
+                job,
+                self._server_name,
+                self._header_timeout,
+            )
+        except httpx.TransportError as exc:
+            logger.debug("mirror copy to %s failed: %r", self.url, exc)
 
     async def _fail(self, stream: httpx.AsyncByteStream, send: Send, status: int) -> None:
         if isinstance(stream, _RequestBody):

@@ -8,7 +8,7 @@ import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from traefikservice_asgi._forwarding import forward_of
-from traefikservice_asgi._mirror_pool import MirrorPool
+from traefikservice_asgi._mirror_pool import MirrorPool, copy_job, is_copy
 from traefikservice_asgi.loadbalancer.mirror import Mirror, Mirroring
 
 
@@ -64,7 +64,7 @@ async def _drive(
         body = chunks if chunks is not None else [b""]
         scope = {"type": "http", "method": "POST", "headers": headers or [], "path": "/", "n": i}
         await mirroring(scope, _receiver(list(body)), send)
-    await tasks.tasks.wait_idle(5)
+    await tasks.wait_idle(5)
     return sent
 
 
@@ -155,7 +155,7 @@ def test_copies_are_sent_after_the_main_response_and_their_answers_discarded() -
     async def go() -> None:
         m = Mirroring(main, [Mirror("m", mirror, 100)], pool=tasks)
         await m({"type": "http", "method": "GET", "headers": [], "n": 1}, _receiver([b""]), send)
-        await tasks.tasks.wait_idle(5)
+        await tasks.wait_idle(5)
 
     asyncio.run(go())
     assert order == ["http.response.start", "http.response.body", "mirror"]
@@ -168,6 +168,18 @@ def test_a_failing_mirror_does_not_stop_the_next_one_nor_touch_the_client() -> N
     sent = asyncio.run(_drive(m, tasks, 2))
     assert [s[0] for s in healthy.seen] == [1, 2]
     assert [msg["status"] for msg in sent if msg["type"] == "http.response.start"] == [200, 200]
+
+
+def test_only_detached_mirrors_get_the_copy_job_in_their_scope() -> None:
+    """A detached mirror's leaves may hand their exchange to the transport (the job in
+    the scope); every copy, detached or not, is marked as a copy."""
+    main, whole, detached, pool = Recorder(), Recorder(), Recorder(), MirrorPool()
+    mirrors = [Mirror("whole", whole, 100), Mirror("detached", detached, 100, detached=True)]
+    asyncio.run(_drive(Mirroring(main, mirrors, pool=pool), pool, 1))
+    ((_, _, whole_scope),), ((_, _, detached_scope),) = whole.seen, detached.seen
+    assert is_copy(whole_scope) and copy_job(whole_scope) is None
+    assert is_copy(detached_scope) and copy_job(detached_scope) is not None
+    assert not is_copy(main.seen[0][2])
 
 
 def test_percent_out_of_range_is_refused() -> None:

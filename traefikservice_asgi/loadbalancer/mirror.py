@@ -10,7 +10,7 @@ Port of ``pkg/server/service/loadbalancer/mirror/mirror.go`` (Traefik 3.7):
   one larger than ``maxBodySize`` (default -1, unlimited) is still served by the main
   service, and that request is not mirrored.
 * Copies are sent only after the main response is complete and only if the client did
-  not go away, as one background task per request that visits the selected mirrors in
+  not go away, by one background task per request that visits the selected mirrors in
   config order. Their responses are read and discarded; their failures are logged at
   debug level and never reach the client.
 
@@ -19,6 +19,15 @@ Better than Traefik: the body streams to the main service while a bounded copy i
 :class:`~traefikservice_asgi._mirror_pool.MirrorPool`, bounded in number, buffered bytes
 and time; ``mirrorBody: false`` sends the copy without a body and without a stale
 ``Content-Length`` (Traefik sends the header, then aborts: issue #13292).
+
+Cheaper than a task per copy waiting for its answer: a mirror built ``detached`` (the
+builder marks those whose tree has only weighted, HRW and plain server-balancing nodes,
+which pick a child without looking at the answer) lets its leaves hand the exchange to
+the transport, which discards the answer by itself. The task then ends as soon as the
+copies are written, and the next mirror's copy goes out without waiting for this one's
+answer (Traefik waits: a hanging first mirror holds back the others' copies). A mirror
+whose tree reads answers (failover, ``p2c``, ``leasttime``, a nested mirroring) keeps
+the whole ASGI exchange.
 
 Health: as in Traefik, a mirroring passes its main service's health through to its
 parents (:meth:`Mirroring.register_status_updater`) only if built with a health check,
@@ -43,7 +52,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .._body import Tee, replay
 from .._forwarding import forward_of, without_body
 from .._lifecycle import client_gone
-from .._mirror_pool import COPY_KEY, MirrorPool
+from .._mirror_pool import COPY_KEY, DETACH_KEY, MirrorPool
 from ._status import HealthCheckNotEnabled, StatusUpdater, StatusUpdaterSource
 
 __all__ = ["Mirror", "Mirroring"]
@@ -53,12 +62,14 @@ logger = logging.getLogger("traefikservice_asgi.mirror")
 
 @dataclass(slots=True)
 class Mirror:
-    """A mirror target with its percentage and its own counter."""
+    """A mirror target with its percentage and its own counter. ``detached``: nothing in
+    its tree reads an answer, so its leaves may leave the answer to the transport."""
 
     name: str
     handler: ASGIApp
     percent: int
     count: int = 0
+    detached: bool = False
 
 
 async def _discard(message: Message) -> None:
@@ -132,18 +143,18 @@ class Mirroring:
         if not selected:
             await self._main(scope, receive, send)
             return
-        pool = self._pool
         if not forward_of(scope).has_body:
             await self._main(scope, receive, send)
             if not client_gone(scope):
-                pool.spawn(self._send_copies(scope, b"", selected))
+                self._copy(scope, b"", selected, 0)
             return
         if not self._mirror_body:
             await self._main(scope, receive, send)
             if not client_gone(scope):
-                pool.spawn(self._send_copies(without_body(scope), b"", selected))
+                self._copy(without_body(scope), b"", selected, 0)
             return
 
+        pool = self._pool
         tee = Tee(receive, self._max_body_size, pool)
         try:
             await self._main(scope, tee, send)
@@ -156,12 +167,23 @@ class Mirroring:
             pool.release(tee.size)
             pool.drop(tee.overflow or "body not read to its end by the main service")
         else:
-            pool.spawn(self._send_copies(scope, tee.data, selected), reserved=tee.size)
+            self._copy(scope, tee.data, selected, tee.size)
 
-    async def _send_copies(self, scope: Scope, data: bytes, mirrors: list[Mirror]) -> None:
-        scope = {**scope, COPY_KEY: True}
+    def _copy(self, scope: Scope, data: bytes, mirrors: list[Mirror], reserved: int) -> None:
+        """Start one request's copies as a job of the pool (if under its cap)."""
+        job = self._pool.admit(reserved)
+        if job is None:
+            return
+        copy = {**scope, COPY_KEY: True}
+        detached = {**copy, DETACH_KEY: job} if any(m.detached for m in mirrors) else copy
+        job.run(self._send_copies(copy, detached, data, mirrors))
+
+    async def _send_copies(
+        self, copy: Scope, detached: Scope, data: bytes, mirrors: list[Mirror]
+    ) -> None:
         for mirror in mirrors:
             try:
+                scope = detached if mirror.detached else copy
                 await mirror.handler(scope, replay(data), _discard)
             except Exception:  # a broken mirror must not stop the next one
                 logger.debug("mirror %s failed", mirror.name, exc_info=True)

@@ -1,0 +1,108 @@
+"""The builder decides which mirrors may leave their copies' answers to the transport."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from traefikservice_asgi import load_config_text
+from traefikservice_asgi._mirror_pool import MirrorPool
+from traefikservice_asgi.builder import build_routes
+from traefikservice_asgi.loadbalancer.mirror import Mirroring
+from traefikservice_asgi.proxy import ClientHolder
+
+BACKENDS = {
+    "default/main:80": "http://127.0.0.1:9001",
+    "default/a:80": ["http://127.0.0.1:9002", "http://127.0.0.1:9003"],
+    "default/b:80": "http://127.0.0.1:9004",
+}
+
+# TraefikServices a mirror can point at, beside the mirroring itself.
+SERVICES = """
+apiVersion: traefik.io/v1alpha1
+kind: TraefikService
+metadata: {name: weighted, namespace: default}
+spec:
+  weighted:
+    services: [{name: a, port: 80, weight: 1}, {name: b, port: 80, weight: 2}]
+---
+apiVersion: traefik.io/v1alpha1
+kind: TraefikService
+metadata: {name: weighted-p2c, namespace: default}
+spec:
+  weighted:
+    services: [{name: a, port: 80, strategy: p2c}, {name: b, port: 80}]
+---
+apiVersion: traefik.io/v1alpha1
+kind: TraefikService
+metadata: {name: hrw, namespace: default}
+spec:
+  highestRandomWeight:
+    services: [{name: a, port: 80}, {name: b, port: 80}]
+---
+apiVersion: traefik.io/v1alpha1
+kind: TraefikService
+metadata: {name: failover, namespace: default}
+spec:
+  failover:
+    service: {name: a, port: 80}
+    fallback: {name: b, port: 80}
+    errors: {status: ["500-599"]}
+---
+apiVersion: traefik.io/v1alpha1
+kind: TraefikService
+metadata: {name: nested, namespace: default}
+spec:
+  mirroring:
+    name: a
+    port: 80
+    mirrors: [{name: b, port: 80, percent: 50}]
+"""
+
+
+def mirror_built(mirror: str) -> Mirroring:
+    text = f"""\
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {{name: r, namespace: default}}
+spec:
+  routes:
+    - match: Host(`x.test`)
+      services: [{{name: mirrored, kind: TraefikService}}]
+---
+apiVersion: traefik.io/v1alpha1
+kind: TraefikService
+metadata: {{name: mirrored, namespace: default}}
+spec:
+  mirroring:
+    name: main
+    port: 80
+    mirrors: [{mirror}]
+---
+{SERVICES}"""
+    config = load_config_text(text, backends=BACKENDS)
+    (route,) = build_routes(config, ClientHolder(), MirrorPool(), random.Random(0)).routes
+    assert isinstance(route.handler, Mirroring)
+    return route.handler
+
+
+@pytest.mark.parametrize(
+    ("mirror", "detached"),
+    [
+        ("{name: b, port: 80, percent: 10}", True),  # one server
+        ("{name: a, port: 80, percent: 10}", True),  # wrr over two servers
+        ("{name: a, port: 80, strategy: hrw, percent: 10}", True),
+        ("{name: weighted, kind: TraefikService, percent: 10}", True),
+        ("{name: hrw, kind: TraefikService, percent: 10}", True),
+        # These read the answer or count requests until answered: whole exchanges.
+        ("{name: a, port: 80, strategy: p2c, percent: 10}", False),
+        ("{name: a, port: 80, strategy: leasttime, percent: 10}", False),
+        ("{name: weighted-p2c, kind: TraefikService, percent: 10}", False),
+        ("{name: failover, kind: TraefikService, percent: 10}", False),
+        ("{name: nested, kind: TraefikService, percent: 10}", False),
+    ],
+)
+def test_only_mirrors_whose_tree_ignores_answers_are_detached(mirror: str, detached: bool) -> None:
+    (built,) = mirror_built(mirror)._mirrors
+    assert built.detached is detached
