@@ -1,24 +1,26 @@
 """Main-path latency with 100 % mirroring to a mirror that answers after 3 s, against the
 same run without mirroring; and the gateway's memory while copies pile up.
 
-    python bench/mirror_latency.py [--requests 6000] [--rounds 12] [--rate 1000] [--control]
+    python bench/mirror_latency.py [--requests 6000] [--rounds 12] [--rate 1000] [--body 0]
 
 One gateway process (`traefikservice-asgi serve`) serves three hosts with the same main
 backend: `plain.test` and `plain2.test` (no mirror) and `mirrored.test` (100 % to a 3 s
-mirror). Rounds alternate the two compared hosts, so both see the same machine; a first
-pair warms both up (the copies' thousand connections are opened there, once, as a
-long-running gateway opens them once) and is printed but not counted. Latency is
-measured per request by keep-alive raw-socket clients in this process.
+mirror). Each round runs the three one after the other, in an order rotated from round
+to round, so all three see the same machine; a first round warms them up (the copies'
+thousand connections are opened there, once, as a long-running gateway opens them once)
+and is printed but not counted. Latency is measured per request by keep-alive
+raw-socket clients in this process, at the same offered load (`--rate`, default 1000
+req/s; `--rate 0` saturates the process, where every copy's CPU becomes queueing for
+the main path).
 
-The result is the median over round pairs of the p99 ratio: on a shared VM a single
-millisecond-long stall landing in one round moves a pooled p99 by 2x, and the median is
-not moved by one such pair. ``--control`` compares `plain.test` with `plain2.test`
-instead: the same measurement with nothing to find, whose spread is the noise floor of
-this machine at that moment. Copies beyond the gateway's limits are dropped and counted:
-the totals are read from the gateway's summary at shutdown. Latency is compared at the
-same offered load (`--rate`, default 1000 req/s; `--rate 0` saturates the process, where
-every copy's CPU becomes queueing for the main path). Loopback only; bounded in count
-and time.
+The result is the median over rounds of the p99 ratio mirrored / plain: on a shared VM
+a single millisecond-long stall landing in one run moves a p99 by 2x, and the median is
+not moved by a few such rounds. The same median for plain2 / plain, two identical
+routes without a mirror, is the control: the noise floor of the machine during this
+very run. `--body N` sends POSTs with N-byte bodies, so copies hold buffered bodies
+(the gateway's RSS is sampled every 50 ms). Copies beyond the gateway's limits are
+dropped and counted: the totals are read from the gateway's summary at shutdown.
+Loopback only; bounded in count and time.
 """
 
 from __future__ import annotations
@@ -126,13 +128,17 @@ def free_port() -> int:
 
 
 async def client(
-    port: int, host: str, count: int, latencies: list[float], interval: float, offset: float
+    port: int,
+    request: bytes,
+    count: int,
+    latencies: list[float],
+    interval: float,
+    offset: float,
 ) -> None:
     """One keep-alive connection; with ``interval`` > 0 it sends on a fixed schedule
-    (open loop: a late answer does not delay the next send's slot), so both hosts see
+    (open loop: a late answer does not delay the next send's slot), so every host sees
     the same offered load and latency is not queueing behind a saturated process."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    request = f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
     loop = asyncio.get_running_loop()
     start = loop.time() + offset  # clients staggered: a smooth load, not bursts
     try:
@@ -149,6 +155,33 @@ async def client(
             latencies.append(time.perf_counter() - started)
     finally:
         writer.close()
+
+
+def request_bytes(host: str, body: int) -> bytes:
+    if not body:
+        return f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    head = f"POST / HTTP/1.1\r\nHost: {host}\r\nContent-Length: {body}\r\n\r\n"
+    return head.encode() + b"b" * body
+
+
+class RssSampler(threading.Thread):
+    """The gateway's resident memory every 50 ms; ``peak`` is the highest seen."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.05):
+            try:
+                status = Path(f"/proc/{self.pid}/status").read_text()
+            except OSError:
+                return
+            found = re.search(r"VmRSS:\s+(\d+)", status)
+            if found:
+                self.peak = max(self.peak, int(found.group(1)) * 1024)
 
 
 def idle_priority(enabled: bool) -> list[str]:
@@ -189,27 +222,15 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
+HOSTS = ("plain.test", "plain2.test", "mirrored.test")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=6000, help="per host and round")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=12, help="round pairs counted")
-    parser.add_argument(
-        "--control",
-        action="store_true",
-        help="compare plain.test with plain2.test (no mirror either): the noise floor",
-    )
-    parser.add_argument(
-        "--normal-priority-mirror",
-        dest="idle_mirror",
-        action="store_false",
-        help="run the mirror at normal priority instead of SCHED_IDLE",
-    )
-    parser.add_argument(
-        "gateway_args",
-        nargs="*",
-        help="extra `serve` options after --, e.g. -- --mirror-max-in-flight 100",
-    )
+    parser.add_argument("--rounds", type=int, default=12, help="rounds counted")
+    parser.add_argument("--body", type=int, default=0, help="bytes of body per request (POST)")
     parser.add_argument(
         "--rate",
         type=float,
@@ -222,6 +243,17 @@ def main() -> None:
         action="store_false",
         help="do not give the gateway a CPU of its own (taskset)",
     )
+    parser.add_argument(
+        "--normal-priority-mirror",
+        dest="idle_mirror",
+        action="store_false",
+        help="run the mirror at normal priority instead of SCHED_IDLE",
+    )
+    parser.add_argument(
+        "gateway_args",
+        nargs="*",
+        help="extra `serve` options after --, e.g. -- --mirror-max-in-flight 100",
+    )
     args = parser.parse_args()
     if args.pin and shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
         os.sched_setaffinity(0, {0})  # the clients share CPU 0 with the backends
@@ -230,53 +262,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "m.yaml").write_text(CONFIG)
         gateway_cpus, other_cpus = cpu_split(args.pin)
+        mirror = [*other_cpus, *idle_priority(args.idle_mirror), sys.executable, "-c", MIRROR]
+        serve = [*gateway_cpus, sys.executable, "-m", "traefikservice_asgi", "serve", tmp]
+        serve += ["--port", str(gw_port), "--log-level", "warning"]
+        serve += ["--backend", f"default/main:80=http://127.0.0.1:{main_port}"]
+        serve += ["--backend", f"default/slow:80=http://127.0.0.1:{slow_port}"]
         procs = [
             subprocess.Popen([*other_cpus, sys.executable, "-c", BACKEND, str(main_port), "0"]),
+            subprocess.Popen([*mirror, str(slow_port), "3"]),
             subprocess.Popen(
-                [
-                    *other_cpus,
-                    *idle_priority(args.idle_mirror),
-                    sys.executable,
-                    "-c",
-                    MIRROR,
-                    str(slow_port),
-                    "3",
-                ]
-            ),
-            subprocess.Popen(
-                [
-                    *gateway_cpus,
-                    sys.executable,
-                    "-m",
-                    "traefikservice_asgi",
-                    "serve",
-                    tmp,
-                    "--port",
-                    str(gw_port),
-                    "--log-level",
-                    "warning",
-                    "--backend",
-                    f"default/main:80=http://127.0.0.1:{main_port}",
-                    "--backend",
-                    f"default/slow:80=http://127.0.0.1:{slow_port}",
-                    *args.gateway_args,
-                ],
-                cwd=ROOT,
-                stderr=subprocess.PIPE,
-                text=True,
+                [*serve, *args.gateway_args], cwd=ROOT, stderr=subprocess.PIPE, text=True
             ),
         ]
         gateway = procs[2]
         assert gateway.stderr is not None
         reader = threading.Thread(target=lambda: log_lines.extend(gateway.stderr), daemon=True)  # type: ignore[arg-type]
         reader.start()
-        base, other = ("plain.test", "plain2.test" if args.control else "mirrored.test")
-        hosts = (base, other)
-        results: dict[str, list[float]] = {h: [] for h in hosts}
+        results: dict[str, list[float]] = {h: [] for h in HOSTS}
+        round_p99: dict[str, list[float]] = {h: [] for h in HOSTS}
         warmup: dict[str, float] = {}
-        peak_rss = 0
-        cpu = dict.fromkeys(hosts, 0.0)
-        round_p99: dict[str, list[float]] = {h: [] for h in hosts}
+        cpu = dict.fromkeys(HOSTS, 0.0)
+        peak_rss = dict.fromkeys(HOSTS, 0)
         try:
             for port in (main_port, gw_port):
                 deadline = time.monotonic() + 20
@@ -289,44 +295,43 @@ def main() -> None:
                         time.sleep(0.1)
             per_client = args.requests // args.concurrency
             interval = args.concurrency / args.rate if args.rate else 0.0
-            for round_ in range(-1, args.rounds):  # round -1: the warm-up pair
-                order = [base, other] if round_ % 2 == 0 else [other, base]
-                for host in order:
+            for round_ in range(-1, args.rounds):  # round -1: the warm-up
+                for host in HOSTS[round_ % 3 :] + HOSTS[: round_ % 3]:
                     this_round: list[float] = []
+                    request = request_bytes(host, args.body)
 
-                    async def run(host: str = host, this_round: list[float] = this_round) -> None:
-                        await asyncio.wait_for(
-                            asyncio.gather(
-                                *(
-                                    client(
-                                        gw_port,
-                                        host,
-                                        per_client,
-                                        this_round,
-                                        interval,
-                                        interval * k / args.concurrency,
-                                    )
-                                    for k in range(args.concurrency)
-                                )
-                            ),
-                            300,
+                    async def run(
+                        request: bytes = request, this_round: list[float] = this_round
+                    ) -> None:
+                        clients = (
+                            client(
+                                gw_port,
+                                request,
+                                per_client,
+                                this_round,
+                                interval,
+                                interval * k / args.concurrency,
+                            )
+                            for k in range(args.concurrency)
                         )
+                        await asyncio.wait_for(asyncio.gather(*clients), 300)
 
                     cpu_before = cpu_seconds(gateway.pid)
+                    sampler = RssSampler(gateway.pid)
+                    sampler.start()
                     asyncio.run(run())
+                    sampler.stop.set()
+                    sampler.join()
                     if round_ < 0:
                         warmup[host] = percentile(this_round, 99)
-                    else:
-                        results[host].extend(this_round)
-                        round_p99[host].append(percentile(this_round, 99))
-                        cpu[host] += cpu_seconds(gateway.pid) - cpu_before
-                    status = Path(f"/proc/{gateway.pid}/status").read_text()
-                    rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
-                    peak_rss = max(peak_rss, rss)
-                    # Let a mirrored round's last copies end before the next round: their
-                    # answers are work of the mirrored run, not of the plain one. The
-                    # control pauses alike, so both modes see the same rhythm.
-                    if host == other:
+                        continue
+                    results[host].extend(this_round)
+                    round_p99[host].append(percentile(this_round, 99))
+                    cpu[host] += cpu_seconds(gateway.pid) - cpu_before
+                    peak_rss[host] = max(peak_rss[host], sampler.peak)
+                    if host == "mirrored.test":
+                        # Let the round's last copies end before the next run: their
+                        # answers are work of the mirrored run, not of the next one.
                         time.sleep(3.5)
         finally:
             for proc in procs:
@@ -334,38 +339,54 @@ def main() -> None:
             for proc in procs:
                 proc.wait(15)
             reader.join(2)
-    summary = next(
-        (line.strip() for line in log_lines if "mirror copies:" in line), "no copy dropped"
-    )
+    report(args, results, round_p99, warmup, cpu, peak_rss, log_lines)
+
+
+def report(
+    args: argparse.Namespace,
+    results: dict[str, list[float]],
+    round_p99: dict[str, list[float]],
+    warmup: dict[str, float],
+    cpu: dict[str, float],
+    peak_rss: dict[str, int],
+    log_lines: list[str],
+) -> None:
     load = f"{args.rate:g} req/s offered" if args.rate else "as fast as possible (saturated)"
-    mode = "control: plain.test vs plain2.test, neither mirrored" if args.control else ""
+    body = f", {args.body}-byte POST bodies" if args.body else ""
     print(
-        f"{args.rounds} round pairs x {args.requests} requests per host, {args.concurrency} "
-        f"clients, {load}{'; ' + mode if mode else ''}"
+        f"{args.rounds} rounds x {args.requests} requests per host, {args.concurrency} "
+        f"clients, {load}{body}"
     )
+    plain = warmup["plain.test"]
     print(
-        f"  warm-up pair (not counted): p99 {warmup[other] / warmup[base]:.2f}x "
-        f"({warmup[other] * 1000:.2f} vs {warmup[base] * 1000:.2f} ms)"
+        "  warm-up round (not counted): p99 "
+        + ", ".join(f"{h} {warmup[h] * 1000:.2f} ms" for h in HOSTS)
+        + f"; mirrored / plain {warmup['mirrored.test'] / plain:.2f}"
     )
     for host, values in results.items():
         print(
-            f"  {host:14s} p50 {percentile(values, 50) * 1000:7.2f} ms   p99 {percentile(values, 99) * 1000:7.2f} ms"
-            f"   mean {statistics.fmean(values) * 1000:7.2f} ms   n={len(values)}"
-            f"   gateway CPU {cpu[host] / len(values) * 1e6:5.0f} us/request"
+            f"  {host:14s} p50 {percentile(values, 50) * 1000:6.2f} ms  p99 {percentile(values, 99) * 1000:6.2f} ms"
+            f"  mean {statistics.fmean(values) * 1000:6.2f} ms  n={len(values)}"
+            f"  gateway CPU {cpu[host] / len(values) * 1e6:4.0f} us/request"
+            f"  peak RSS {peak_rss[host] / 2**20:5.1f} MiB"
         )
-    p99_base, p99_other = (percentile(results[h], 99) for h in hosts)
-    print(f"  p99 {other} / {base}, all rounds pooled: {p99_other / p99_base:.2f}")
-    # Each round pair ran back to back, so it shares the machine's mood: the median of
-    # the pairs' ratios is not moved by a few milliseconds-long stalls of the (virtual)
-    # machine landing in one run, which move a pooled p99 by a factor of two.
-    ratios = [m / p for p, m in zip(round_p99[base], round_p99[other], strict=True)]
-    q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
-    print(
-        f"  p99 {other} / {base}, median of the {len(ratios)} round pairs: "
-        f"{statistics.median(ratios):.2f} (quartiles {q1:.2f}-{q3:.2f}; acceptance: <= 1.10)"
+    for other in ("mirrored.test", "plain2.test"):
+        pooled = percentile(results[other], 99) / percentile(results["plain.test"], 99)
+        # Each round's runs are minutes apart at most, so they share the machine's mood:
+        # the median of the rounds' ratios is not moved by a few stalls of the (virtual)
+        # machine landing in one run, which move a pooled p99 by a factor of two.
+        ratios = [o / p for p, o in zip(round_p99["plain.test"], round_p99[other], strict=True)]
+        q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+        role = "acceptance: <= 1.10" if other == "mirrored.test" else "control: the noise floor"
+        print(
+            f"  p99 {other} / plain.test: median of {len(ratios)} rounds "
+            f"{statistics.median(ratios):.2f} (quartiles {q1:.2f}-{q3:.2f}; {role}), "
+            f"pooled {pooled:.2f}"
+        )
+        print("    rounds: " + " ".join(f"{r:.2f}" for r in ratios))
+    summary = next(
+        (line.strip() for line in log_lines if "mirror copies:" in line), "no copy dropped"
     )
-    print("  pairs: " + " ".join(f"{r:.2f}" for r in ratios))
-    print(f"  gateway peak RSS sampled: {peak_rss / 1024:.1f} MiB (mirror buffer budget 64 MiB)")
     print(f"  {summary}")
 
 
