@@ -233,3 +233,25 @@ def test_copies_waiting_for_a_slow_mirror_hold_no_task(tmp_path: Path) -> None:
             assert app.mirror_pool.in_flight == 0
 
         asyncio.run(scenario())
+
+
+def test_every_waiter_hears_when_the_last_copy_ends() -> None:
+    async def go() -> list[bool]:
+        pool = MirrorPool()
+        release = asyncio.Event()
+
+        async def copy() -> None:
+            await release.wait()
+
+        job = pool.admit()
+        assert job is not None
+        job.run(copy())
+        waiters = [asyncio.ensure_future(pool.wait_idle(60)) for _ in range(2)]
+        await asyncio.sleep(0)  # both are waiting before the copy ends
+        release.set()
+        for _ in range(20):  # a few turns of the loop, not the 60 s timeout
+            await asyncio.sleep(0)
+        assert [waiter.done() for waiter in waiters] == [True, True]
+        return [waiter.result() for waiter in waiters]
+
+    assert asyncio.run(go()) == [True, True]

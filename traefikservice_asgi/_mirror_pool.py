@@ -223,15 +223,6 @@ class MirrorPool:
         self._jobs.add(job)
         return job
 
-    def spawn(self, coro: Coroutine[Any, Any, None], reserved: int = 0) -> bool:
-        """Run ``coro`` as a job of its own; False (``coro`` closed) when over the cap."""
-        job = self.admit(reserved)
-        if job is None:
-            coro.close()
-            return False
-        job.run(coro)
-        return True
-
     def _ended(self, job: CopyJob) -> None:
         self._jobs.discard(job)
         self.release(job.reserved)
@@ -239,18 +230,18 @@ class MirrorPool:
             self.drop(f"no answer within {self.limits.timeout:g} s")
         if not self._jobs and self._idle is not None:
             self._idle.set()
+            self._idle = None
 
     async def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until no copy is in flight (or ``timeout``); True if none is."""
         if not self._jobs:
             return True
-        self._idle = asyncio.Event()
+        if self._idle is None:  # one event for every waiter, set when the last job ends
+            self._idle = asyncio.Event()
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
         except asyncio.TimeoutError:
             return not self._jobs
-        finally:
-            self._idle = None
         return True
 
     async def aclose(self) -> None:
