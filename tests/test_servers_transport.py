@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +13,7 @@ import httpx
 import pytest
 import trustme
 import uvicorn  # noqa: F401  (the TLS backend below runs under it)
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tests.support.backends import RecordingBackend
 from tests.support.gateway import serve_app
@@ -154,28 +156,37 @@ def ca() -> trustme.CA:
     return trustme.CA()
 
 
-@pytest.fixture
-def tls_backend(ca: trustme.CA, tmp_path: Path) -> Iterator[str]:
+@contextlib.contextmanager
+def _tls_server(ca: trustme.CA, tmp_path: Path, app: ASGIApp) -> Iterator[str]:
+    """``app`` served over TLS with a certificate of ``ca`` for 127.0.0.1; its URL."""
     cert = ca.issue_cert("backend.test", "127.0.0.1")
     cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_file.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
     key_file.write_bytes(cert.private_key_pem.bytes())
+    with serve_app(app, ssl_certfile=str(cert_file), ssl_keyfile=str(key_file)) as url:
+        yield url.replace("http://", "https://")
 
+
+@pytest.fixture
+def tls_backend(ca: trustme.CA, tmp_path: Path) -> Iterator[str]:
     async def hello(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"hello over tls"})
 
-    with serve_app(hello, ssl_certfile=str(cert_file), ssl_keyfile=str(key_file)) as url:
-        yield url.replace("http://", "https://")
+    with _tls_server(ca, tmp_path, hello) as url:
+        yield url
 
 
 def _tls_config(ca: trustme.CA, spec: str) -> str:
+    return ROUTE % "443" + _tls_resources(ca, spec)
+
+
+def _tls_resources(ca: trustme.CA, spec: str) -> str:
+    """A Secret holding ``ca``'s certificate, and ServersTransport ``st`` of ``spec``."""
     secret = base64.b64encode(ca.cert_pem.bytes()).decode()
-    return (
-        ROUTE % "443"
-        + f"""\
+    return f"""\
 apiVersion: v1
 kind: Secret
 metadata: {{name: backend-ca, namespace: default}}
@@ -187,7 +198,6 @@ metadata: {{name: st, namespace: default}}
 spec:
 {spec}
 """
-    )
 
 
 def test_root_cas_from_a_secret_verify_a_private_backend(
@@ -225,6 +235,70 @@ def test_insecure_skip_verify_accepts_any_certificate(
     with serve_app(app) as url:
         r = httpx.get(url, headers={"Host": "t.test"})
     assert r.text == "hello over tls"
+
+
+MIRROR_TO_TLS = """\
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {name: r, namespace: default}
+spec:
+  routes:
+    - match: Host(`t.test`)
+      services: [{name: mirrored, kind: TraefikService}]
+---
+apiVersion: traefik.io/v1alpha1
+kind: TraefikService
+metadata: {name: mirrored, namespace: default}
+spec:
+  mirroring:
+    name: main
+    port: 80
+    mirrors: [{name: app, port: 443, serversTransport: st, percent: 100}]
+---
+"""
+
+
+def test_a_copy_reaches_a_tls_mirror_through_its_servers_transport(
+    ca: trustme.CA, tmp_path: Path
+) -> None:
+    """The copy is written and its answer read over TLS by the connection itself."""
+    received: list[tuple[str, str, bytes]] = []
+    arrived = threading.Event()
+
+    async def mirror(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        received.append((scope["method"], scope["path"], body))
+        arrived.set()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"copy"})
+
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "r.yaml").write_text(
+        MIRROR_TO_TLS + _tls_resources(ca, "  rootCAs: [{secret: backend-ca}]")
+    )
+    with RecordingBackend("main") as main, _tls_server(ca, tmp_path, mirror) as mirror_url:
+        app = create_app(
+            config, backends={"default/main:80": main.url, "default/app:443": mirror_url}
+        )
+        with serve_app(app) as url:
+            r = httpx.post(url + "/up", content=b"payload", headers={"Host": "t.test"})
+            assert r.text == "Hello main\n"
+            assert arrived.wait(5)
+            deadline = time.monotonic() + 5
+            while app.mirror_pool.in_flight and time.monotonic() < deadline:
+                time.sleep(0.01)  # the copy's answer is being read
+            assert app.mirror_pool.in_flight == 0
+            transport = app._holders[1].direct  # the ServersTransport's own client
+            assert transport is not None and transport.idle_connections(copies=True) == 1
+    assert received == [("POST", "/up", b"payload")]
 
 
 def test_transport_settings_reach_the_resolved_service() -> None:
