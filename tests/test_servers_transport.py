@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tests.support.backends import RecordingBackend
 from tests.support.gateway import serve_app
+from tests.support.manifests import MIRROR_100
 from traefikservice_asgi import ConfigError, create_app, load_config_text
 from traefikservice_asgi.config import ServersService
 from traefikservice_asgi.config._duration import parse_duration
@@ -237,25 +238,11 @@ def test_insecure_skip_verify_accepts_any_certificate(
     assert r.text == "hello over tls"
 
 
-MIRROR_TO_TLS = """\
-apiVersion: traefik.io/v1alpha1
-kind: IngressRoute
-metadata: {name: r, namespace: default}
-spec:
-  routes:
-    - match: Host(`t.test`)
-      services: [{name: mirrored, kind: TraefikService}]
----
-apiVersion: traefik.io/v1alpha1
-kind: TraefikService
-metadata: {name: mirrored, namespace: default}
-spec:
-  mirroring:
-    name: main
-    port: 80
-    mirrors: [{name: app, port: 443, serversTransport: st, percent: 100}]
----
-"""
+# Every request mirrored to Service `app` on port 443, through ServersTransport `st`.
+MIRROR_TO_TLS = MIRROR_100.replace(
+    "{name: copy, port: 80, percent: 100}",
+    "{name: app, port: 443, serversTransport: st, percent: 100}",
+)
 
 
 def test_a_copy_reaches_a_tls_mirror_through_its_servers_transport(
@@ -282,14 +269,14 @@ def test_a_copy_reaches_a_tls_mirror_through_its_servers_transport(
     config = tmp_path / "config"
     config.mkdir()
     (config / "r.yaml").write_text(
-        MIRROR_TO_TLS + _tls_resources(ca, "  rootCAs: [{secret: backend-ca}]")
+        MIRROR_TO_TLS + "---\n" + _tls_resources(ca, "  rootCAs: [{secret: backend-ca}]")
     )
     with RecordingBackend("main") as main, _tls_server(ca, tmp_path, mirror) as mirror_url:
         app = create_app(
             config, backends={"default/main:80": main.url, "default/app:443": mirror_url}
         )
         with serve_app(app) as url:
-            r = httpx.post(url + "/up", content=b"payload", headers={"Host": "t.test"})
+            r = httpx.post(url + "/up", content=b"payload", headers={"Host": "m.test"})
             assert r.text == "Hello main\n"
             assert arrived.wait(5)
             deadline = time.monotonic() + 5
