@@ -174,16 +174,19 @@ class Mirroring:
         job = self._pool.admit(reserved)
         if job is None:
             return
-        copy = {**scope, COPY_KEY: True}
-        detached = {**copy, DETACH_KEY: job} if any(m.detached for m in mirrors) else copy
-        job.run(self._send_copies(copy, detached, data, mirrors))
+        # One scope per kind of mirror among those selected, each built once: usually
+        # every mirror is of one kind, and that is one dict copy per mirrored request.
+        kinds = {m.detached for m in mirrors}
+        whole = {**scope, COPY_KEY: True} if False in kinds else scope
+        detached = {**scope, COPY_KEY: True, DETACH_KEY: job} if True in kinds else scope
+        job.run(self._send_copies(whole, detached, data, mirrors))
 
     async def _send_copies(
-        self, copy: Scope, detached: Scope, data: bytes, mirrors: list[Mirror]
+        self, whole: Scope, detached: Scope, data: bytes, mirrors: list[Mirror]
     ) -> None:
         for mirror in mirrors:
             try:
-                scope = detached if mirror.detached else copy
+                scope = detached if mirror.detached else whole
                 await mirror.handler(scope, replay(data), _discard)
             except Exception:  # a broken mirror must not stop the next one
                 logger.debug("mirror %s failed", mirror.name, exc_info=True)
