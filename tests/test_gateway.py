@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import httpx
 import pytest
 
 from tests.support.backends import RecordingBackend
-from tests.support.gateway import serve_app
+from tests.support.gateway import serve_app, wait_for_copies
 from tests.support.manifests import MIRROR_100
 from traefikservice_asgi import MirrorLimits, create_app
 from traefikservice_asgi.proxy import no_cookie_jar
@@ -346,9 +345,7 @@ def test_a_refused_main_still_gets_its_body_mirrored_up_to_256_kib(
             except httpx.WriteError:  # the gateway answered before the upload ended
                 status = 502
             assert status == 502
-            deadline = time.monotonic() + 5
-            while app.mirror_pool.in_flight and time.monotonic() < deadline:
-                time.sleep(0.01)  # a copy is being sent
+            wait_for_copies(app)  # a copy is being sent
             assert app.mirror_pool.sent == (1 if mirrored else 0)
         if mirrored:
             (received,) = copy.wait_for_requests(1)

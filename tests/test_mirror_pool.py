@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import httpx
@@ -12,9 +11,9 @@ from starlette.types import Message, Receive, Scope, Send
 
 from tests.support.asgi import call_gateway
 from tests.support.backends import RecordingBackend
-from tests.support.gateway import serve_app
+from tests.support.gateway import serve_app, wait_for_copies
 from tests.support.manifests import MIRROR_100
-from traefikservice_asgi import TraefikServiceMiddleware, create_app
+from traefikservice_asgi import create_app
 from traefikservice_asgi._body import Tee
 from traefikservice_asgi._forwarding import SCOPE_KEY, prepare
 from traefikservice_asgi._mirror_pool import MirrorLimits, MirrorPool
@@ -180,12 +179,6 @@ def test_copies_reuse_connections_from_a_pool_apart_from_the_main_requests(
 ) -> None:
     (tmp_path / "m.yaml").write_text(MIRROR_100)
 
-    def settled(app: TraefikServiceMiddleware) -> None:
-        deadline = time.monotonic() + 5
-        while app.mirror_pool.in_flight and time.monotonic() < deadline:
-            time.sleep(0.01)  # the copy's answer is being read, its connection released
-        assert app.mirror_pool.in_flight == 0
-
     with RecordingBackend("main") as main, RecordingBackend("copy") as copy:
         app = create_app(
             tmp_path, backends={"default/main:80": main.url, "default/copy:80": copy.url}
@@ -194,7 +187,7 @@ def test_copies_reuse_connections_from_a_pool_apart_from_the_main_requests(
             for n in range(1, 4):
                 assert httpx.get(url, headers={"Host": "m.test"}).status_code == 200
                 copy.wait_for_requests(n)
-                settled(app)
+                wait_for_copies(app)
             transport = app._holder.direct
             assert transport is not None
             # One connection each, kept apart: copies went back to their own pool and

@@ -16,7 +16,7 @@ import uvicorn  # noqa: F401  (the TLS backend below runs under it)
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tests.support.backends import RecordingBackend
-from tests.support.gateway import serve_app
+from tests.support.gateway import serve_app, wait_for_copies
 from tests.support.manifests import MIRROR_100
 from traefikservice_asgi import ConfigError, create_app, load_config_text
 from traefikservice_asgi.config import ServersService
@@ -279,10 +279,7 @@ def test_a_copy_reaches_a_tls_mirror_through_its_servers_transport(
             r = httpx.post(url + "/up", content=b"payload", headers={"Host": "m.test"})
             assert r.text == "Hello main\n"
             assert arrived.wait(5)
-            deadline = time.monotonic() + 5
-            while app.mirror_pool.in_flight and time.monotonic() < deadline:
-                time.sleep(0.01)  # the copy's answer is being read
-            assert app.mirror_pool.in_flight == 0
+            wait_for_copies(app)  # the copy's answer is read by its connection
             transport = app._holders[1].direct  # the ServersTransport's own client
             assert transport is not None and transport.idle_connections(copies=True) == 1
     assert received == [("POST", "/up", b"payload")]

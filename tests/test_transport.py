@@ -847,22 +847,18 @@ def test_detached_copy_body_not_matching_its_content_length_is_refused_before_se
     run(go())
 
 
-def _stale_second_request(
+async def _stale_second_request(
     up: Upstream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, i: int
-) -> Awaitable[None]:
+) -> None:
     """Connection 0 answers once, then reads the next request and closes without an
     answer (a keep-alive timeout racing it); later connections answer everything."""
-
-    async def serve() -> None:
+    await read_request(up, reader)
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    await writer.drain()
+    if i == 0:
         await read_request(up, reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-        await writer.drain()
-        if i == 0:
-            await read_request(up, reader)
-            return
-        await keep_alive()(up, reader, writer, i)
-
-    return serve()
+        return
+    await keep_alive()(up, reader, writer, i)
 
 
 def test_detached_copy_on_a_stale_reused_connection_is_retried_once_on_a_fresh_one() -> None:
@@ -896,14 +892,11 @@ def test_detached_copy_with_a_body_is_not_retried_after_a_stale_connection() -> 
     run(go())
 
 
-def _silent(
+async def _silent(
     up: Upstream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, i: int
-) -> Awaitable[None]:
-    async def serve() -> None:
-        await read_request(up, reader)
-        await read_request(up, reader)  # until the gateway closes the connection
-
-    return serve()
+) -> None:
+    await read_request(up, reader)
+    await read_request(up, reader)  # until the gateway closes the connection
 
 
 def test_detached_copy_without_an_answer_head_in_the_header_timeout_is_cut_off() -> None:

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-__all__ = ["GatewayError", "serve_app", "serve_cli"]
+__all__ = ["GatewayError", "serve_app", "serve_cli", "wait_for_copies"]
 
 _START_TIMEOUT = 15.0
 _STOP_TIMEOUT = 10.0
@@ -79,6 +79,17 @@ def serve_app(app: Any, **uvicorn_options: Any) -> Iterator[str]:
                 _stop(server, thread)
         finally:
             sock.close()
+
+
+def wait_for_copies(app: Any, timeout: float = 5.0) -> None:
+    """Block until the gateway ``app``, served by :func:`serve_app` in another thread,
+    has no mirror copy in flight (its answers read, its connections released). The pool
+    lives in the server thread's event loop, which the test cannot await, so its count is
+    polled, with a deadline."""
+    deadline = time.monotonic() + timeout
+    while app.mirror_pool.in_flight and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert app.mirror_pool.in_flight == 0, f"{app.mirror_pool.in_flight} copies still in flight"
 
 
 def _wait_started(
