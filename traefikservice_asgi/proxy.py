@@ -37,18 +37,17 @@ from ._h2c import H2CTransport, asks_upgrade
 from ._mirror_pool import CopyJob, copy_job, is_copy
 from ._responses import send_proxy_error
 from ._transport import GatewayTransport, RawResponse
-from .config import ServersTransport
+from .config import (
+    DEFAULT_DIAL_TIMEOUT,
+    DEFAULT_IDLE_CONN_TIMEOUT,
+    DEFAULT_MAX_IDLE_CONNS_PER_HOST,
+    ServersTransport,
+)
 from .websocket import forward_websocket
 
 __all__ = ["ClientHolder", "Server", "UpstreamAborted", "default_client", "no_cookie_jar"]
 
 logger = logging.getLogger("traefikservice_asgi.proxy")
-
-# Traefik's default serversTransport (pkg/config/static): the values a ServersTransport
-# falls back to when a field is 0 or absent.
-DEFAULT_DIAL_TIMEOUT = 30.0
-DEFAULT_IDLE_CONN_TIMEOUT = 90.0
-DEFAULT_MAX_IDLE_CONNS_PER_HOST = 200
 
 # Response headers never passed back: hop-by-hop ones (Go's ReverseProxy drops them), and
 # Date, which the ASGI server adds itself (passing the backend's would send two).

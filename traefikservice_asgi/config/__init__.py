@@ -10,6 +10,9 @@ from pathlib import Path
 
 from .._exceptions import ConfigError, ConfigIssue
 from ._models import (
+    DEFAULT_DIAL_TIMEOUT,
+    DEFAULT_IDLE_CONN_TIMEOUT,
+    DEFAULT_MAX_IDLE_CONNS_PER_HOST,
     Config,
     FailoverService,
     HealthCheck,
@@ -26,6 +29,9 @@ from ._resolve import normalize, resolve
 from ._yaml import parse_documents
 
 __all__ = [
+    "DEFAULT_DIAL_TIMEOUT",
+    "DEFAULT_IDLE_CONN_TIMEOUT",
+    "DEFAULT_MAX_IDLE_CONNS_PER_HOST",
     "Config",
     "ConfigSource",
     "FailoverService",

@@ -78,6 +78,12 @@ class Origin:
 DEFAULT_HEALTH_CHECK_INTERVAL = 30.0
 DEFAULT_HEALTH_CHECK_TIMEOUT = 5.0
 
+# Traefik's default serversTransport (pkg/config/static): what a ServersTransport field
+# falls back to when it is 0 or absent, and what servers without one get.
+DEFAULT_DIAL_TIMEOUT = 30.0
+DEFAULT_IDLE_CONN_TIMEOUT = 90.0
+DEFAULT_MAX_IDLE_CONNS_PER_HOST = 200
+
 
 @dataclass(frozen=True, slots=True)
 class HealthCheck:
@@ -138,10 +144,10 @@ class ServersTransport:
     insecure_skip_verify: bool = False
     root_cas: tuple[str, ...] = ()
     client_certificates: tuple[str, ...] = ()
-    max_idle_conns_per_host: int = 200
-    dial_timeout: float = 30.0
+    max_idle_conns_per_host: int = DEFAULT_MAX_IDLE_CONNS_PER_HOST
+    dial_timeout: float = DEFAULT_DIAL_TIMEOUT
     response_header_timeout: float | None = None
-    idle_conn_timeout: float = 90.0
+    idle_conn_timeout: float = DEFAULT_IDLE_CONN_TIMEOUT
     disable_http2: bool = False  # only checked: it leaves Traefik no way to reach h2c://
 
 

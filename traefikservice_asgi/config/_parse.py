@@ -22,8 +22,11 @@ from ..loadbalancer.sticky import CookieOptions, sanitize_cookie_name
 from ..rules import compile_rule
 from ._duration import parse_duration
 from ._models import (
+    DEFAULT_DIAL_TIMEOUT,
     DEFAULT_HEALTH_CHECK_INTERVAL,
     DEFAULT_HEALTH_CHECK_TIMEOUT,
+    DEFAULT_IDLE_CONN_TIMEOUT,
+    DEFAULT_MAX_IDLE_CONNS_PER_HOST,
     STRATEGIES,
     EndpointSet,
     FailoverSpec,
@@ -777,11 +780,11 @@ def _servers_transport(r: _Reader, spec: Any, namespace: str, name: str) -> Serv
         insecure_skip_verify=r.boolean(m, path, "insecureSkipVerify", False),
         root_cas=tuple(root_cas),
         client_certificates=tuple(certificates),
-        # Traefik: 0 means the default (200 idle per host, 30 s dial, 90 s idle).
-        max_idle_conns_per_host=max_idle or 200,
-        dial_timeout=dial or 30.0,
+        # Traefik: 0 means the default.
+        max_idle_conns_per_host=max_idle or DEFAULT_MAX_IDLE_CONNS_PER_HOST,
+        dial_timeout=dial or DEFAULT_DIAL_TIMEOUT,
         response_header_timeout=header or None,
-        idle_conn_timeout=idle or 90.0,
+        idle_conn_timeout=idle or DEFAULT_IDLE_CONN_TIMEOUT,
         disable_http2=disable_http2,
     )
 
