@@ -28,15 +28,27 @@ def _counterpart(runs: list[Run], run: Run, **match: Any) -> Run | None:
     return None
 
 
+def _cpu_per_request(run: Run) -> float:
+    return float(run["cpu_proxy"]) / max(int(run["wrk"]["requests"]), 1)
+
+
 def add_ratios(runs: list[Run]) -> None:
-    """Set ``vs_direct``, ``vs_traefik``, ``vs_naive`` (req/s ratios, same round) on every run."""
+    """Set ``vs_direct``, ``vs_traefik``, ``vs_naive``, ``vs_base`` (req/s ratios, same
+    round) and ``cpu_vs_base`` (proxy CPU per request, same round) on every run."""
     for run in runs:
         direct = _counterpart(runs, run, proxy="direct")
         traefik = _counterpart(runs, run, proxy="traefik", route=run["route"])
         naive = _counterpart(runs, run, proxy="naive")
+        base = _counterpart(runs, run, proxy="base", route=run["route"])
         rps = run["wrk"]["rps"]
         run["vs_direct"] = round(rps / direct["wrk"]["rps"], 4) if direct else None
         run["vs_traefik"] = round(rps / traefik["wrk"]["rps"], 4) if traefik else None
+        ours = run["proxy"] == "ours"
+        run["vs_base"] = round(rps / base["wrk"]["rps"], 4) if base and ours else None
+        based = base is not None and ours and _cpu_per_request(base) > 0
+        run["cpu_vs_base"] = (
+            round(_cpu_per_request(run) / _cpu_per_request(base), 4) if based and base else None
+        )
         if naive is None or run["proxy"] == "direct":
             run["vs_naive"] = None
         else:
@@ -80,6 +92,8 @@ def summarize(runs: list[Run]) -> list[dict[str, Any]]:
                 "vs_direct": _spread((r["vs_direct"] for r in group), 3),
                 "vs_traefik": _spread((r["vs_traefik"] for r in group), 3),
                 "vs_naive": _spread((r["vs_naive"] for r in group), 3),
+                "vs_base": _spread((r.get("vs_base") for r in group), 3),
+                "cpu_vs_base": _spread((r.get("cpu_vs_base") for r in group), 3),
                 "proxy_cpu_per_1k": _spread((_per_1k(r, r["cpu_proxy"]) for r in group), 3),
                 "backend_cpu_per_1k": _spread((_per_1k(r, r["cpu_backends"]) for r in group), 3),
                 "wrk_cpu_per_1k": _spread((_per_1k(r, r["wrk"]["cpu_s"]) for r in group), 3),
@@ -107,8 +121,12 @@ _HEADER = (
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    """A Markdown table: median (min-max) over rounds; CPU per 1000 requests."""
-    lines = [_HEADER, "|---" + "|---:" * 11 + "|"]
+    """A Markdown table: median (min-max) over rounds; CPU per 1000 requests. With a
+    baseline run (``--baseline``), two more columns: this checkout's req/s and proxy CPU
+    per request over the baseline's, same route and round."""
+    based = any(row.get("vs_base") for row in rows)
+    header = _HEADER + " x base | CPU/req x base |" * based
+    lines = [header, "|---" + "|---:" * (11 + 2 * based) + "|"]
     for row in rows:
         cells = [
             row["target"],
@@ -124,5 +142,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             _fmt(row["other_cpu_s"], 1, ranged=False),
             str(row["errors"]),
         ]
+        if based:
+            cells += [_fmt(row.get("vs_base"), 3), _fmt(row.get("cpu_vs_base"), 3)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

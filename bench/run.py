@@ -1,6 +1,7 @@
 """Benchmark the gateway against the backend itself, a naive proxy and Traefik 3.7.
 
     python bench/run.py [--smoke] [--rounds N] [--duration S] [--json out.json] [--workers N]
+                        [--baseline REV]
 
 Targets are measured interleaved: each round runs every target once, in an order rotated
 from round to round, so slow drifts of a shared machine hit all targets alike; ratios are
@@ -138,15 +139,28 @@ def backend_map(backends: dict[str, Server]) -> dict[str, str]:
 
 
 def start_proxies(
-    stack: contextlib.ExitStack, stacked: Stack, logs: Path, workers: int | None
+    stack: contextlib.ExitStack,
+    stacked: Stack,
+    logs: Path,
+    workers: int | None,
+    baseline: Path | None = None,
 ) -> None:
-    """Our gateway, the naive proxy (to app-v1) and Traefik, all in front of ``stacked``."""
+    """Our gateway, the naive proxy (to app-v1) and Traefik, all in front of ``stacked``;
+    with ``baseline`` (a folder holding another version's package), that version too, as
+    the proxy ``base``."""
     tag, backends = stacked.backend, backend_map(stacked.backends)
     port = _procs.free_port()
     command = _procs.gateway_command(CONFIG, backends, port, workers)
     stacked.proxies["ours"] = _procs.spawn(
         stack, f"gateway-{tag}", command, logs=logs, port=port, host=ROUTES["wrr"]
     )
+    if baseline is not None:
+        port = _procs.free_port()
+        command = _procs.gateway_command(CONFIG, backends, port, workers)
+        env = {**os.environ, "PYTHONPATH": str(baseline)}
+        stacked.proxies["base"] = _procs.spawn(
+            stack, f"base-{tag}", command, logs=logs, port=port, host=ROUTES["wrr"], env=env
+        )
     port = _procs.free_port()
     env = {**os.environ, "NAIVE_UPSTREAM": backends["default/app-v1:80"]}
     command = _procs.uvicorn_command("naive_proxy:app", port, fast=False)
@@ -211,7 +225,7 @@ def targets_for(stacked: Stack, smoke: bool) -> list[Target]:
     found.append(
         Target("naive", "app-v1", stacked.backend, MAIN_CONNECTIONS, stacked.proxies["naive"].url)
     )
-    for proxy in ("ours", "traefik"):
+    for proxy in ("ours", "base", "traefik"):
         if proxy in stacked.proxies:
             server = stacked.proxies[proxy]
             found += [
@@ -219,7 +233,7 @@ def targets_for(stacked: Stack, smoke: bool) -> list[Target]:
             ]
     for conns in SIDE_CONNECTIONS if full else ():
         found.append(Target("direct", "app-v1", stacked.backend, conns, direct.url))
-        for proxy in ("ours", "traefik"):
+        for proxy in ("ours", "base", "traefik"):
             if proxy in stacked.proxies:
                 found.append(
                     route_target(proxy, stacked.proxies[proxy], "wrr", stacked.backend, conns)
@@ -439,6 +453,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="gateway workers, if `traefikservice-asgi serve` supports --workers",
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        default=None,
+        help="also run the gateway of git revision REV (proxy `base`): `x base` compares "
+        "this checkout with it inside each round",
+    )
     args = parser.parse_args(argv)
     if args.smoke:
         args.rounds, args.duration = 1, 1.0
@@ -453,6 +474,18 @@ def resolve_workers(asked: int | None) -> tuple[int | None, int]:
         return asked, asked
     print(f"note: `traefikservice-asgi serve` has no --workers: running 1 worker, not {asked}")
     return None, 1
+
+
+def export_baseline(rev: str, into: Path) -> Path:
+    """The package as it is at ``rev``, in a folder of its own for ``PYTHONPATH``."""
+    into.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", rev, "traefikservice_asgi"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -477,8 +510,12 @@ def main(argv: list[str] | None = None) -> int:
             stacks.append(Stack("nginx", nginx))
         else:
             print("note: nginx not installed: nginx backend skipped")
+        baseline = None
+        if args.baseline is not None:
+            baseline = export_baseline(args.baseline, logs / "baseline")
+            print(f"baseline: {args.baseline} as proxy `base`")
         for stacked in stacks:
-            start_proxies(stack, stacked, logs, pass_workers)
+            start_proxies(stack, stacked, logs, pass_workers, baseline)
         targets = [t for stacked in stacks for t in targets_for(stacked, args.smoke)]
         for target in targets:
             check_target(target)
