@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from traefikservice_asgi import ConfigError, load_config, load_config_text
+from traefikservice_asgi import ConfigError, ConfigWarning, load_config, load_config_text
+from traefikservice_asgi.cli import main
 from traefikservice_asgi.config import MirroringService, ServersService, WeightedService, normalize
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -155,7 +157,7 @@ def test_a_resource_in_both_api_groups_is_the_traefik_io_one(io_first: bool) -> 
     config = load_config_text(SERVICE + "---\n".join(documents))
     (route,) = config.routes
     assert route.rule.text == "Host(`io.test`)"
-    (warning,) = config.warnings
+    (warning,) = map(str, config.warnings)
     assert (
         "IngressRoute shop/r: defined in both" in warning and "traefik.io/v1alpha1 one" in warning
     )
@@ -183,3 +185,51 @@ def test_normalize_joins_runs_of_non_alphanumerics_with_dashes() -> None:
 def test_missing_path_is_an_error_naming_it(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"nope\.yaml: no such file or folder"):
         load_config(tmp_path / "nope.yaml")
+
+
+SKIPPED_AND_IGNORED = """\
+apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata: {name: mw}
+spec: {}
+---
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {name: r, namespace: shop}
+spec:
+  tls: {}
+  routes:
+    - match: Host(`shop.test`)
+      services: [{name: web, port: 80}]
+"""
+
+
+def test_warnings_are_located_like_errors_and_print_as_before() -> None:
+    config = load_config_text(SKIPPED_AND_IGNORED, filename="routes.yaml")
+    assert all(isinstance(w, ConfigWarning) for w in config.warnings)
+    skipped, tls = config.warnings
+    assert (skipped.file, skipped.line, skipped.resource, skipped.path) == (
+        "routes.yaml",
+        1,
+        "Middleware",
+        None,
+    )
+    assert (tls.line, tls.resource, tls.path) == (10, "IngressRoute shop/r", "spec.tls")
+    assert [str(w) for w in config.warnings] == [
+        "routes.yaml:1: Middleware: skipped, not supported by traefikservice-asgi: "
+        "Traefik middlewares are not implemented",
+        "routes.yaml:10: IngressRoute shop/r: spec.tls: ignored: TLS is terminated by the "
+        "ASGI server (uvicorn --ssl-certfile), not by this package",
+    ]
+
+
+def test_check_prints_each_warning_on_stderr_and_exits_0(tmp_path: Path) -> None:
+    (tmp_path / "routes.yaml").write_text(SKIPPED_AND_IGNORED)
+    result = CliRunner().invoke(main, ["check", str(tmp_path / "routes.yaml")])
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [
+        f"warning: {tmp_path / 'routes.yaml'}:1: Middleware: skipped, not supported by "
+        "traefikservice-asgi: Traefik middlewares are not implemented",
+        f"warning: {tmp_path / 'routes.yaml'}:10: IngressRoute shop/r: spec.tls: ignored: "
+        "TLS is terminated by the ASGI server (uvicorn --ssl-certfile), not by this package",
+    ]

@@ -61,10 +61,10 @@ def test_round_robin_is_the_deprecated_wrr_and_warns_where_it_is_written() -> No
     )
     assert isinstance(config.routes[0].service, ServersService)
     assert config.routes[0].service.strategy == "wrr"
-    assert config.warnings == (
+    assert [str(w) for w in config.warnings] == [
         "routes.yaml:8: IngressRoute default/r: spec.routes[0].services[0].strategy: "
-        "RoundRobin strategy value is deprecated, please use wrr value instead",
-    )
+        "RoundRobin strategy value is deprecated, please use wrr value instead"
+    ]
 
 
 def test_unknown_strategy_is_an_error_quoting_the_value() -> None:
@@ -124,11 +124,11 @@ def test_wrr_on_a_traefik_service_reference_changes_nothing_and_is_accepted() ->
 def test_sticky_with_hrw_is_ignored_as_in_traefik_with_a_warning() -> None:
     text = route("{name: app, port: 80, strategy: hrw, sticky: {cookie: {name: pin}}}")
     config = load_config_text(text, filename="routes.yaml")
-    assert config.warnings == (
+    assert [str(w) for w in config.warnings] == [
         "routes.yaml:8: IngressRoute default/r: spec.routes[0].services[0].sticky: ignored: "
         "the hrw strategy keeps a client on its server by IP, without a cookie "
-        "(Traefik ignores sticky with hrw too)",
-    )
+        "(Traefik ignores sticky with hrw too)"
+    ]
 
 
 # ------------------------------------------------------------------------ nativeLB

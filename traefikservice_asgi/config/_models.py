@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .._exceptions import ConfigWarning
 from ..loadbalancer.sticky import CookieOptions
 from ..rules import Rule
 
@@ -336,4 +337,4 @@ class Config:
 
     routes: tuple[Route, ...]
     services: dict[str, Service] = field(default_factory=dict)
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[ConfigWarning, ...] = ()

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._exceptions import ConfigIssue, RuleError
+from .._exceptions import ConfigIssue, ConfigWarning, RuleError
 from ..loadbalancer.sticky import CookieOptions, sanitize_cookie_name
 from ..rules import compile_rule
 from ._duration import parse_duration
@@ -144,7 +144,7 @@ class Resources:
     secrets: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     config_maps: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     issues: list[ConfigIssue] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[ConfigWarning] = field(default_factory=list)
     # (kind, namespace, name) -> (API group, origin) of the Traefik resource kept
     groups: dict[tuple[str, str, str], tuple[str, Origin]] = field(default_factory=dict)
 
@@ -166,6 +166,14 @@ class _Reader:
         self.failed = True
         self.out.issues.append(
             ConfigIssue(
+                message, self.file, self.doc.line_of(path), self.resource, format_path(path) or None
+            )
+        )
+
+    def warn(self, path: Path, message: str) -> None:
+        """Something accepted but ignored or deprecated, located like an error."""
+        self.out.warnings.append(
+            ConfigWarning(
                 message, self.file, self.doc.line_of(path), self.resource, format_path(path) or None
             )
         )
@@ -356,11 +364,10 @@ def _service_ref(
         )
         sticky = None
     if sticky is not None and strategy == "hrw":
-        spath = (*path, "sticky")
-        r.out.warnings.append(
-            f"{r.file}:{r.doc.line_of(spath)}: {r.resource}: {format_path(spath)}: ignored: "
-            "the hrw strategy keeps a client on its server by IP, without a cookie "
-            "(Traefik ignores sticky with hrw too)"
+        r.warn(
+            (*path, "sticky"),
+            "ignored: the hrw strategy keeps a client on its server by IP, without a cookie "
+            "(Traefik ignores sticky with hrw too)",
         )
     if name is None:
         return None
@@ -400,10 +407,7 @@ def _strategy(r: _Reader, m: dict[str, Any], path: Path, kind: Kind) -> Strategy
         return "wrr"
     if value == "RoundRobin":
         if kind == "Service":
-            r.out.warnings.append(
-                f"{r.file}:{r.doc.line_of(spath)}: {r.resource}: {format_path(spath)}: "
-                "RoundRobin strategy value is deprecated, please use wrr value instead"
-            )
+            r.warn(spath, "RoundRobin strategy value is deprecated, please use wrr value instead")
         return "wrr"
     strategy = next((s for s in STRATEGIES if s == value), None)
     if strategy is None:
@@ -636,9 +640,10 @@ def _ingress_route(
     if m is None:
         return None
     if m.get("tls") is not None:
-        r.out.warnings.append(
-            f"{r.file}:{r.doc.line_of(('spec', 'tls'))}: {r.resource}: spec.tls: ignored: "
-            "TLS is terminated by the ASGI server (uvicorn --ssl-certfile), not by this package"
+        r.warn(
+            ("spec", "tls"),
+            "ignored: TLS is terminated by the ASGI server (uvicorn --ssl-certfile), "
+            "not by this package",
         )
     if m.get("parentRefs") is not None:
         r.error(
@@ -984,10 +989,10 @@ def _twin(r: _Reader, out: Resources, api: str, kind: str, namespace: str, name:
         r.error((), f"defined twice (first at {first.file}:{first.line})")
         return "keep"
     winner = "traefik.io/v1alpha1"
-    out.warnings.append(
-        f"{here.file}:{here.line}: {kind} {namespace}/{name}: defined in both "
-        f"{first_api} ({first.file}:{first.line}) and {api}; the {winner} one is used, "
-        "as in Traefik"
+    r.warn(
+        (),
+        f"defined in both {first_api} ({first.file}:{first.line}) and {api}; "
+        f"the {winner} one is used, as in Traefik",
     )
     if api != winner:
         return "keep"
@@ -1010,8 +1015,12 @@ def parse_document(doc: Document, file: str | None, out: Resources) -> None:
     if api in TRAEFIK_GROUPS:
         if kind in _OTHER_TRAEFIK_KINDS:
             out.warnings.append(
-                f"{file}:{doc.line}: {kind}: skipped, not supported by "
-                f"traefikservice-asgi: {_OTHER_TRAEFIK_KINDS[kind]}"
+                ConfigWarning(
+                    f"skipped, not supported by traefikservice-asgi: {_OTHER_TRAEFIK_KINDS[kind]}",
+                    file,
+                    doc.line,
+                    kind,
+                )
             )
             return
         if kind not in ("IngressRoute", "TraefikService", "ServersTransport"):
