@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 from .._exceptions import ConfigIssue
 from ..loadbalancer.sticky import CookieOptions, default_cookie_name
-from ._models import (
+from .models import (
     Config,
     EndpointSet,
     FailoverService,
@@ -59,7 +59,7 @@ from ._models import (
     WeightedChild,
     WeightedService,
 )
-from ._parse import Resources
+from .resources import Resources
 
 __all__ = ["normalize", "resolve"]
 
