@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .._exceptions import ConfigWarning
-from ..loadbalancer.sticky import CookieOptions
 from ..rules import Rule
 
 __all__ = [
     "Config",
+    "CookieOptions",
     "EndpointSet",
     "FailoverService",
     "FailoverSpec",
@@ -84,6 +84,28 @@ DEFAULT_HEALTH_CHECK_TIMEOUT = 5.0
 DEFAULT_DIAL_TIMEOUT = 30.0
 DEFAULT_IDLE_CONN_TIMEOUT = 90.0
 DEFAULT_MAX_IDLE_CONNS_PER_HOST = 200
+
+
+# Traefik's default sticky cookie path (pkg/config/dynamic: Cookie.SetDefaults).
+DEFAULT_COOKIE_PATH = "/"
+
+
+@dataclass(frozen=True, slots=True)
+class CookieOptions:
+    """The ``sticky.cookie`` attributes (Traefik's ``dynamic.Cookie``); defaults are
+    Traefik's (only ``Path=/``).
+
+    ``name`` is sanitised when read; an empty one is replaced by Traefik's default name
+    (a hash of the service name) when the service is resolved.
+    """
+
+    name: str
+    secure: bool = False
+    http_only: bool = False
+    same_site: str | None = None
+    max_age: int = 0
+    path: str = DEFAULT_COOKIE_PATH
+    domain: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

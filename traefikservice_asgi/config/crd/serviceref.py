@@ -15,20 +15,27 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from ...loadbalancer.sticky import CookieOptions, sanitize_cookie_name
 from .._fields import Reader, show
 from .._yaml import Path
 from ..models import (
+    DEFAULT_COOKIE_PATH,
     DEFAULT_HEALTH_CHECK_INTERVAL,
     DEFAULT_HEALTH_CHECK_TIMEOUT,
     STRATEGIES,
+    CookieOptions,
     HealthCheck,
     Kind,
     ServiceRef,
     Strategy,
 )
 
-__all__ = ["LB_FIELDS", "NOT_SUPPORTED_LB", "service_ref", "sticky_cookie"]
+__all__ = [
+    "LB_FIELDS",
+    "NOT_SUPPORTED_LB",
+    "sanitize_cookie_name",
+    "service_ref",
+    "sticky_cookie",
+]
 
 NOT_SUPPORTED_LB = {
     "passiveHealthCheck": "passive health checks are not implemented yet",
@@ -69,6 +76,13 @@ _HEALTH_CHECK_FIELDS = {
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
+def sanitize_cookie_name(name: str) -> str:
+    """Traefik's ``sanitizeName`` (``pkg/server/cookie``): every character outside
+    ``A-Za-z0-9`` and ``!#$%&'*+-.^_`|~`` becomes ``_``, so a configured name is always a
+    valid cookie token."""
+    return "".join(c if c.isascii() and _TOKEN.fullmatch(c) else "_" for c in name)
+
+
 def sticky_cookie(r: Reader, value: Any, path: Path) -> CookieOptions | None:
     m = r.mapping(value, path, {"cookie"})
     if m is None or m.get("cookie") is None:
@@ -96,7 +110,7 @@ def sticky_cookie(r: Reader, value: Any, path: Path) -> CookieOptions | None:
         http_only=r.boolean(c, cpath, "httpOnly", False),
         same_site=same_site,
         max_age=r.integer(c, cpath, "maxAge") or 0,
-        path=r.string(c, cpath, "path") or "/",
+        path=r.string(c, cpath, "path") or DEFAULT_COOKIE_PATH,
         domain=r.string(c, cpath, "domain"),
     )
 
