@@ -75,9 +75,27 @@ class Origin:
 
 # --------------------------------------------------------------------------- resources
 
-# Traefik's defaults (pkg/config/dynamic: DefaultHealthCheckInterval, ...Timeout).
+# Traefik's defaults, each written once: the parser falls back to them, the models
+# default to them, the runtime reads them from here.
+
+# A Service reference (the CRD provider: weight 1 when absent, passHostHeader true,
+# strategy wrr).
+DEFAULT_WEIGHT = 1
+DEFAULT_PASS_HOST_HEADER = True
+DEFAULT_STRATEGY: Strategy = "wrr"
+
+# healthCheck (pkg/config/dynamic: DefaultHealthCheckInterval, ...Timeout,
+# ServerHealthCheck.SetDefaults).
 DEFAULT_HEALTH_CHECK_INTERVAL = 30.0
 DEFAULT_HEALTH_CHECK_TIMEOUT = 5.0
+DEFAULT_HEALTH_CHECK_METHOD = "GET"
+DEFAULT_HEALTH_CHECK_FOLLOW_REDIRECTS = True
+
+# mirroring (Mirroring.SetDefaults: the body is mirrored, with no size limit) and
+# failover's errors.maxRequestBodyBytes (no limit); -1 means unlimited.
+DEFAULT_MIRROR_BODY = True
+DEFAULT_MAX_BODY_SIZE = -1
+DEFAULT_MAX_REQUEST_BODY_BYTES = -1
 
 # Traefik's default serversTransport (pkg/config/static): what a ServersTransport field
 # falls back to when it is 0 or absent, and what servers without one get.
@@ -85,8 +103,7 @@ DEFAULT_DIAL_TIMEOUT = 30.0
 DEFAULT_IDLE_CONN_TIMEOUT = 90.0
 DEFAULT_MAX_IDLE_CONNS_PER_HOST = 200
 
-
-# Traefik's default sticky cookie path (pkg/config/dynamic: Cookie.SetDefaults).
+# sticky.cookie (Cookie.SetDefaults): only the path is set.
 DEFAULT_COOKIE_PATH = "/"
 
 
@@ -128,8 +145,8 @@ class HealthCheck:
     port: int = 0
     headers: tuple[tuple[str, str], ...] = ()
     status: int = 0
-    follow_redirects: bool = True
-    method: str = "GET"
+    follow_redirects: bool = DEFAULT_HEALTH_CHECK_FOLLOW_REDIRECTS
+    method: str = DEFAULT_HEALTH_CHECK_METHOD
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,11 +161,11 @@ class ServiceRef:
     port: int | str | None = None
     weight: int | None = None
     scheme: str | None = None
-    pass_host_header: bool = True
+    pass_host_header: bool = DEFAULT_PASS_HOST_HEADER
     sticky: CookieOptions | None = None  # per-server cookie (Service kind only)
     servers_transport: str | None = None
     health_check: HealthCheck | None = None  # Service kind only
-    strategy: Strategy = "wrr"  # Service kind only
+    strategy: Strategy = DEFAULT_STRATEGY  # Service kind only
     native_lb: bool = False  # Service kind only: one server, the clusterIP
 
 
@@ -190,8 +207,8 @@ class WeightedSpec:
 class MirroringSpec:
     main: ServiceRef
     mirrors: tuple[MirrorRef, ...]
-    mirror_body: bool = True
-    max_body_size: int = -1
+    mirror_body: bool = DEFAULT_MIRROR_BODY
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +218,7 @@ class FailoverSpec:
     main: ServiceRef
     fallback: ServiceRef
     status: tuple[tuple[int, int], ...]
-    max_request_body_bytes: int = -1
+    max_request_body_bytes: int = DEFAULT_MAX_REQUEST_BODY_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,11 +293,11 @@ class ServersService:
     servers: tuple[str, ...]
     origin: Origin
     source: str  # how the URLs were found, for `check`
-    pass_host_header: bool = True
+    pass_host_header: bool = DEFAULT_PASS_HOST_HEADER
     sticky: CookieOptions | None = None
     transport: ServersTransport | None = None  # None: the gateway's default transport
     health_check: HealthCheck | None = None
-    strategy: Strategy = "wrr"
+    strategy: Strategy = DEFAULT_STRATEGY
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,8 +328,8 @@ class MirroringService:
     main: Service
     mirrors: tuple[MirrorTarget, ...]
     origin: Origin
-    mirror_body: bool = True
-    max_body_size: int = -1
+    mirror_body: bool = DEFAULT_MIRROR_BODY
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,7 +343,7 @@ class FailoverService:
     fallback: Service
     origin: Origin
     status: tuple[tuple[int, int], ...]
-    max_request_body_bytes: int = -1
+    max_request_body_bytes: int = DEFAULT_MAX_REQUEST_BODY_BYTES
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 from .._exceptions import ConfigIssue
 from .models import (
+    DEFAULT_WEIGHT,
     Config,
     CookieOptions,
     EndpointSet,
@@ -195,7 +196,7 @@ class _Resolver:
             if child is None:
                 ok = False
                 continue
-            weight = 1 if child_ref.weight is None else child_ref.weight
+            weight = DEFAULT_WEIGHT if child_ref.weight is None else child_ref.weight
             children.append(WeightedChild(self.child_name(child_ref), weight, child))
         if not ok:
             return None
@@ -442,7 +443,9 @@ class _Resolver:
                             continue
                         children.append(
                             WeightedChild(
-                                self.child_name(r), 1 if r.weight is None else r.weight, child
+                                self.child_name(r),
+                                DEFAULT_WEIGHT if r.weight is None else r.weight,
+                                child,
                             )
                         )
                     service = (

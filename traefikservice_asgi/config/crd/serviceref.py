@@ -19,8 +19,12 @@ from .._fields import Reader, show
 from .._yaml import Path
 from ..models import (
     DEFAULT_COOKIE_PATH,
+    DEFAULT_HEALTH_CHECK_FOLLOW_REDIRECTS,
     DEFAULT_HEALTH_CHECK_INTERVAL,
+    DEFAULT_HEALTH_CHECK_METHOD,
     DEFAULT_HEALTH_CHECK_TIMEOUT,
+    DEFAULT_PASS_HOST_HEADER,
+    DEFAULT_STRATEGY,
     STRATEGIES,
     CookieOptions,
     HealthCheck,
@@ -191,7 +195,7 @@ def service_ref(
         port=port,
         weight=weight,
         scheme=scheme,
-        pass_host_header=r.boolean(m, path, "passHostHeader", True),
+        pass_host_header=r.boolean(m, path, "passHostHeader", DEFAULT_PASS_HOST_HEADER),
         sticky=sticky,
         servers_transport=r.string(m, path, "serversTransport"),
         health_check=health_check,
@@ -212,11 +216,11 @@ def _strategy(r: Reader, m: dict[str, Any], path: Path, kind: Kind) -> Strategy:
     reference; a value that would change the balancing there is refused instead."""
     value = m.get("strategy")
     if value is None or value == "":
-        return "wrr"
+        return DEFAULT_STRATEGY
     spath = (*path, "strategy")
     if not isinstance(value, str):
         r.error(spath, f"must be a string, got {show(value)}")
-        return "wrr"
+        return DEFAULT_STRATEGY
     if value == "RoundRobin":
         if kind == "Service":
             r.warn(spath, "RoundRobin strategy value is deprecated, please use wrr value instead")
@@ -227,10 +231,10 @@ def _strategy(r: Reader, m: dict[str, Any], path: Path, kind: Kind) -> Strategy:
             spath,
             f"unsupported load-balancer strategy {show(value)} (one of {', '.join(STRATEGIES)})",
         )
-        return "wrr"
-    if kind == "TraefikService" and strategy != "wrr":
+        return DEFAULT_STRATEGY
+    if kind == "TraefikService" and strategy != DEFAULT_STRATEGY:
         r.error(spath, _SERVICE_REF_ONLY)
-        return "wrr"
+        return DEFAULT_STRATEGY
     return strategy
 
 
@@ -287,7 +291,7 @@ def _health_check(r: Reader, value: Any, path: Path) -> HealthCheck | None:
                     headers.append((key, text))
     path_value = r.string(m, path, "path")
     hostname = r.string(m, path, "hostname")
-    follow = r.boolean(m, path, "followRedirects", True)
+    follow = r.boolean(m, path, "followRedirects", DEFAULT_HEALTH_CHECK_FOLLOW_REDIRECTS)
     bad, r.failed = r.failed, r.failed or failed
     if bad:
         return None
@@ -304,5 +308,5 @@ def _health_check(r: Reader, value: Any, path: Path) -> HealthCheck | None:
         headers=tuple(headers),
         status=status or 0,
         follow_redirects=follow,
-        method=method or "GET",
+        method=method or DEFAULT_HEALTH_CHECK_METHOD,
     )

@@ -10,6 +10,9 @@ from typing import Any
 from .._fields import Reader, show
 from .._yaml import Path
 from ..models import (
+    DEFAULT_MAX_BODY_SIZE,
+    DEFAULT_MAX_REQUEST_BODY_BYTES,
+    DEFAULT_MIRROR_BODY,
     FailoverSpec,
     HRWSpec,
     MirroringSpec,
@@ -82,7 +85,9 @@ def _failover(r: Reader, value: Any, namespace: str) -> FailoverSpec | None:
         return None
     # Without ranges an error was reported (the load fails); the spec is still kept so
     # that references to this TraefikService do not add "not found" errors.
-    return FailoverSpec(main, fallback, status, -1 if max_body is None else max_body)
+    return FailoverSpec(
+        main, fallback, status, DEFAULT_MAX_REQUEST_BODY_BYTES if max_body is None else max_body
+    )
 
 
 def traefik_service(r: Reader, spec: Any, namespace: str, name: str) -> TraefikService | None:
@@ -156,8 +161,8 @@ def traefik_service(r: Reader, spec: Any, namespace: str, name: str) -> TraefikS
         parsed = MirroringSpec(
             main=main,
             mirrors=tuple(mirrors),
-            mirror_body=r.boolean(mm, path, "mirrorBody", True),
-            max_body_size=-1 if max_body is None else max_body,
+            mirror_body=r.boolean(mm, path, "mirrorBody", DEFAULT_MIRROR_BODY),
+            max_body_size=DEFAULT_MAX_BODY_SIZE if max_body is None else max_body,
         )
     if parsed is None:
         return None
