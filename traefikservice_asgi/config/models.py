@@ -9,7 +9,10 @@ Two layers, as in Traefik (CRD objects, then the dynamic configuration built fro
   carry Traefik's names (``default-app-v1-80``, ``default-wrr``) because the sticky
   cookie values are hashes of exactly those names.
 
-Nothing here does I/O or needs an event loop, so ``check`` and tests are cheap.
+The resources port Traefik's CRD types (``pkg/provider/kubernetes/crd/traefikio/v1alpha1``),
+the graph its dynamic configuration (``pkg/config/dynamic/http_config.go``), with its
+defaults as named constants beside them. Nothing here does I/O or needs an event loop,
+so ``check`` and tests are cheap.
 """
 
 from __future__ import annotations
@@ -23,32 +26,47 @@ from ..rules import Rule
 __all__ = [
     "Config",
     "CookieOptions",
+    "DEFAULT_COOKIE_PATH",
+    "DEFAULT_DIAL_TIMEOUT",
+    "DEFAULT_HEALTH_CHECK_FOLLOW_REDIRECTS",
+    "DEFAULT_HEALTH_CHECK_INTERVAL",
+    "DEFAULT_HEALTH_CHECK_METHOD",
+    "DEFAULT_HEALTH_CHECK_TIMEOUT",
+    "DEFAULT_IDLE_CONN_TIMEOUT",
+    "DEFAULT_MAX_BODY_SIZE",
+    "DEFAULT_MAX_IDLE_CONNS_PER_HOST",
+    "DEFAULT_MAX_REQUEST_BODY_BYTES",
+    "DEFAULT_MIRROR_BODY",
+    "DEFAULT_PASS_HOST_HEADER",
+    "DEFAULT_STRATEGY",
+    "DEFAULT_WEIGHT",
     "EndpointSet",
     "FailoverService",
     "FailoverSpec",
     "HRWService",
-    "HealthCheck",
     "HRWSpec",
+    "HealthCheck",
     "IngressRoute",
+    "Kind",
     "KubeService",
     "MirrorRef",
+    "MirrorTarget",
     "MirroringService",
     "MirroringSpec",
     "Origin",
     "Route",
     "RouteSpec",
+    "STRATEGIES",
     "ServersService",
+    "ServersTransport",
     "Service",
     "ServicePort",
     "ServiceRef",
-    "ServersTransport",
-    "STRATEGIES",
     "Strategy",
     "TraefikService",
     "WeightedChild",
     "WeightedService",
     "WeightedSpec",
-    "MirrorTarget",
 ]
 
 Kind = Literal["Service", "TraefikService"]
