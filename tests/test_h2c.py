@@ -28,7 +28,7 @@ from traefikservice_asgi import ConfigError, create_app, load_config_text
 from traefikservice_asgi._forwarding import SCOPE_KEY, prepare
 from traefikservice_asgi._h2c import H2CTransport
 from traefikservice_asgi.config import HealthCheck, ServersService, ServersTransport
-from traefikservice_asgi.config._models import Origin
+from traefikservice_asgi.config.models import Origin
 from traefikservice_asgi.healthcheck import ServerHealthChecker
 from traefikservice_asgi.proxy import ClientHolder, Server, UpstreamAborted
 

@@ -21,7 +21,7 @@ from tests.support.backends import RecordingBackend
 from tests.support.gateway import serve_app
 from traefikservice_asgi import create_app
 from traefikservice_asgi.config import ConfigError, HealthCheck, load_config_text
-from traefikservice_asgi.config._models import Origin
+from traefikservice_asgi.config.models import Origin
 from traefikservice_asgi.healthcheck import HealthChecks, ServerHealthChecker
 from traefikservice_asgi.loadbalancer.wrr import Child, WeightedRoundRobin
 from traefikservice_asgi.proxy import ClientHolder

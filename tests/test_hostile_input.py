@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from starlette.types import Message, Receive, Scope, Send
 
 from traefikservice_asgi import ConfigError, TraefikServiceMiddleware, load_config, load_config_text
-from traefikservice_asgi.loadbalancer.sticky import CookieOptions, request_cookie
+from traefikservice_asgi.config.models import CookieOptions
+from traefikservice_asgi.loadbalancer.sticky import request_cookie
 from traefikservice_asgi.loadbalancer.wrr import Child, WeightedRoundRobin
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -4,7 +4,7 @@ ASGI middleware for Starlette and FastAPI, configured with the same Kubernetes Y
     app.add_middleware(TraefikServiceMiddleware, config="routes/", backends={...})
 """
 
-from ._exceptions import ConfigError, ConfigIssue, RuleError, TraefikServiceError
+from ._exceptions import ConfigError, ConfigIssue, ConfigWarning, RuleError, TraefikServiceError
 from ._mirror_pool import MirrorLimits
 from .app import create_app
 from .config import Config, load_config, load_config_text
@@ -16,6 +16,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConfigIssue",
+    "ConfigWarning",
     "MirrorLimits",
     "RuleError",
     "TraefikServiceError",

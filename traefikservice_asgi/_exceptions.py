@@ -6,6 +6,10 @@ TraefikServiceError
 └── RuleError     (a bad router `match` rule, with the position of the fault)
 ```
 
+A :class:`ConfigWarning` (something accepted but ignored or deprecated, as Traefik logs
+it) is located like a :class:`ConfigIssue` and printed the same way; it is no exception:
+the loaded ``Config.warnings`` lists them.
+
 Runtime failures while proxying (a backend refusing connections, a timeout) are not
 exceptions for the caller: they become the responses Traefik would send (502, 504, ...).
 """
@@ -15,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["ConfigError", "ConfigIssue", "RuleError", "TraefikServiceError"]
+__all__ = ["ConfigError", "ConfigIssue", "ConfigWarning", "RuleError", "TraefikServiceError"]
 
 
 class TraefikServiceError(Exception):
@@ -47,6 +51,16 @@ class ConfigIssue:
             parts.append(self.path)
         parts.append(self.message)
         return ": ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigWarning(ConfigIssue):
+    """Something in the configuration that is accepted but ignored or deprecated.
+
+    Located and printed as a :class:`ConfigIssue` (``str(warning)`` reads
+    ``routes.yaml:9: IngressRoute default/r: spec.tls: ignored: ...``); it does not fail
+    the load, and is never raised: ``Config.warnings`` lists them in reading order.
+    """
 
 
 class ConfigError(TraefikServiceError):

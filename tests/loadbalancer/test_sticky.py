@@ -8,13 +8,12 @@ import asyncio
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
+from traefikservice_asgi.config.models import CookieOptions
 from traefikservice_asgi.loadbalancer.sticky import (
-    CookieOptions,
     cookie_value,
-    default_cookie_name,
     fnv1_64_hex,
     request_cookie,
-    sanitize_cookie_name,
+    set_cookie_header,
 )
 from traefikservice_asgi.loadbalancer.wrr import Child, WeightedRoundRobin
 
@@ -25,12 +24,6 @@ def test_cookie_value_is_the_first_16_hex_of_sha256_of_the_child_name() -> None:
     assert cookie_value("http://127.0.0.1:28082") == "b52ca94a17e935e4"
 
 
-def test_default_cookie_name_hashes_the_provider_qualified_service() -> None:
-    assert default_cookie_name("/my/BACKEND-v1.0~rc1") == "_5f7bc"  # cookie_test.go
-    assert default_cookie_name("wrr-sticky-default@file") == "_964af"  # observed
-    assert default_cookie_name("lb2@file") == "_93e29"  # observed
-
-
 def test_fnv1_64_matches_the_standard_vectors_and_traefik_2_11_values() -> None:
     assert fnv1_64_hex("a") == "af63bd4c8601b7be"
     assert fnv1_64_hex("foobar") == "340d8765a4dda9c2"
@@ -38,16 +31,10 @@ def test_fnv1_64_matches_the_standard_vectors_and_traefik_2_11_values() -> None:
     assert fnv1_64_hex("default-app-v2-80") == "181cdfcf692c9e04"
 
 
-def test_configured_cookie_name_is_sanitized_like_traefik() -> None:
-    assert sanitize_cookie_name("cookie") == "cookie"
-    assert sanitize_cookie_name("my cookie;x=1") == "my_cookie_x_1"
-    assert sanitize_cookie_name("a.b-c~d|e`f") == "a.b-c~d|e`f"
-    assert sanitize_cookie_name("ü") == "_"
-
-
 def test_set_cookie_has_only_path_by_default() -> None:
     assert (
-        CookieOptions("cookie").set_cookie("9ccaa1a0753f2143") == b"cookie=9ccaa1a0753f2143; Path=/"
+        set_cookie_header(CookieOptions("cookie"), "9ccaa1a0753f2143")
+        == b"cookie=9ccaa1a0753f2143; Path=/"
     )
 
 
@@ -61,7 +48,7 @@ def test_set_cookie_writes_every_attribute_in_gos_order() -> None:
         path="/foo",
         domain="example.test",
     )
-    assert options.set_cookie("9ccaa1a0753f2143") == (
+    assert set_cookie_header(options, "9ccaa1a0753f2143") == (
         b"sc=9ccaa1a0753f2143; Path=/foo; Domain=example.test; Max-Age=60; HttpOnly; Secure; SameSite=Strict"
     )
 
@@ -77,13 +64,15 @@ def test_set_cookie_writes_every_attribute_in_gos_order() -> None:
 def test_set_cookie_same_site_is_case_insensitive_and_negative_max_age_expires(
     same_site: str, max_age: int, expected: bytes
 ) -> None:
-    assert CookieOptions("c", same_site=same_site, max_age=max_age).set_cookie("v") == expected
+    assert (
+        set_cookie_header(CookieOptions("c", same_site=same_site, max_age=max_age), "v") == expected
+    )
 
 
 def test_invalid_domain_is_dropped_as_go_drops_it() -> None:
-    assert CookieOptions("c", domain="bad domain").set_cookie("v") == b"c=v; Path=/"
+    assert set_cookie_header(CookieOptions("c", domain="bad domain"), "v") == b"c=v; Path=/"
     assert (
-        CookieOptions("c", domain=".example.test").set_cookie("v")
+        set_cookie_header(CookieOptions("c", domain=".example.test"), "v")
         == b"c=v; Path=/; Domain=example.test"
     )
 

@@ -1,19 +1,45 @@
-"""Load Kubernetes YAML (IngressRoute, TraefikService, Service, Endpoints, EndpointSlice)
-into a validated, resolved :class:`Config`, or raise one :class:`ConfigError` listing
-every problem with its file, line, resource and field path."""
+"""Load Kubernetes YAML (IngressRoute, TraefikService, ServersTransport, Service,
+Endpoints, EndpointSlice, Secret, ConfigMap) into a validated, resolved :class:`Config`,
+or raise one :class:`ConfigError` listing every problem with its file, line, resource and
+field path.
+
+The layer is inert data: it does no I/O beyond reading the files, needs no event loop,
+and imports nothing from the runtime (balancers, proxy, builder); the runtime imports
+from it. ``tests/config/test_layering.py`` keeps it that way.
+
+```
+loader.py      files/folders -> documents -> Resources -> resolve
+_yaml.py       YAML documents with line numbers (duplicate keys and alias bombs refused)
+resources.py   the Resources of one load; dispatch by apiVersion/kind
+crd/           one reader per kind: ingressroute, traefikservice, serviceref,
+               serverstransport, core (Service, Endpoints, EndpointSlice, Secret, ConfigMap)
+_fields.py     located, typed field access (the Reader); _duration.py Go durations
+models.py      frozen models and Traefik's defaults
+resolve.py     references followed, servers found, cycles refused: the service graph
+```
+"""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
-
-from .._exceptions import ConfigError, ConfigIssue
-from ._models import (
+from .._exceptions import ConfigError, ConfigIssue, ConfigWarning
+from .loader import ConfigSource, load_config, load_config_text
+from .models import (
+    DEFAULT_COOKIE_PATH,
     DEFAULT_DIAL_TIMEOUT,
+    DEFAULT_HEALTH_CHECK_FOLLOW_REDIRECTS,
+    DEFAULT_HEALTH_CHECK_INTERVAL,
+    DEFAULT_HEALTH_CHECK_METHOD,
+    DEFAULT_HEALTH_CHECK_TIMEOUT,
     DEFAULT_IDLE_CONN_TIMEOUT,
+    DEFAULT_MAX_BODY_SIZE,
     DEFAULT_MAX_IDLE_CONNS_PER_HOST,
+    DEFAULT_MAX_REQUEST_BODY_BYTES,
+    DEFAULT_MIRROR_BODY,
+    DEFAULT_PASS_HOST_HEADER,
+    DEFAULT_STRATEGY,
+    DEFAULT_WEIGHT,
     Config,
+    CookieOptions,
     FailoverService,
     HealthCheck,
     HRWService,
@@ -24,16 +50,29 @@ from ._models import (
     Service,
     WeightedService,
 )
-from ._parse import Resources, parse_document
-from ._resolve import normalize, resolve
-from ._yaml import parse_documents
+from .resolve import normalize
 
 __all__ = [
-    "DEFAULT_DIAL_TIMEOUT",
-    "DEFAULT_IDLE_CONN_TIMEOUT",
-    "DEFAULT_MAX_IDLE_CONNS_PER_HOST",
     "Config",
+    "ConfigError",
+    "ConfigIssue",
     "ConfigSource",
+    "ConfigWarning",
+    "CookieOptions",
+    "DEFAULT_COOKIE_PATH",
+    "DEFAULT_DIAL_TIMEOUT",
+    "DEFAULT_HEALTH_CHECK_FOLLOW_REDIRECTS",
+    "DEFAULT_HEALTH_CHECK_INTERVAL",
+    "DEFAULT_HEALTH_CHECK_METHOD",
+    "DEFAULT_HEALTH_CHECK_TIMEOUT",
+    "DEFAULT_IDLE_CONN_TIMEOUT",
+    "DEFAULT_MAX_BODY_SIZE",
+    "DEFAULT_MAX_IDLE_CONNS_PER_HOST",
+    "DEFAULT_MAX_REQUEST_BODY_BYTES",
+    "DEFAULT_MIRROR_BODY",
+    "DEFAULT_PASS_HOST_HEADER",
+    "DEFAULT_STRATEGY",
+    "DEFAULT_WEIGHT",
     "FailoverService",
     "HRWService",
     "HealthCheck",
@@ -47,104 +86,3 @@ __all__ = [
     "load_config_text",
     "normalize",
 ]
-
-ConfigSource = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
-
-_SUFFIXES = (".yaml", ".yml", ".json")
-
-# Kubernetes itself refuses objects over ~1.5 MiB (etcd's limit); a file of manifests
-# many times that is a mistake, and parsing it would take seconds and hundreds of MiB.
-MAX_FILE_BYTES = 10 * 1024 * 1024
-
-
-def _files(paths: ConfigSource, issues: list[ConfigIssue]) -> list[Path]:
-    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    files: list[Path] = []
-    for item in items:
-        path = Path(item)
-        if path.is_dir():
-            # Like `kubectl apply -f DIR`: the folder's YAML/JSON files, not recursive.
-            found = sorted(p for p in path.iterdir() if p.suffix in _SUFFIXES and p.is_file())
-            if not found:
-                issues.append(ConfigIssue("no .yaml, .yml or .json file in this folder", str(path)))
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            issues.append(ConfigIssue("no such file or folder", str(path)))
-    return files
-
-
-def _finish(
-    res: Resources,
-    issues: list[ConfigIssue],
-    backends: Mapping[str, str | Sequence[str]] | None,
-    allow_cross_namespace: bool,
-) -> Config:
-    issues.extend(res.issues)
-    config, more = resolve(res, backends, allow_cross_namespace=allow_cross_namespace)
-    issues.extend(more)
-    if issues:
-        # In reading order, as a compiler lists them; file-less problems first.
-        raise ConfigError(sorted(issues, key=lambda i: (i.file or "", i.line or 0)))
-    return config
-
-
-def _parse_text(text: str, file: str, res: Resources, issues: list[ConfigIssue]) -> None:
-    documents, problems = parse_documents(text)
-    issues.extend(ConfigIssue(p.message, file, p.line) for p in problems)
-    for doc in documents:
-        parse_document(doc, file, res)
-
-
-def load_config(
-    paths: ConfigSource,
-    *,
-    backends: Mapping[str, str | Sequence[str]] | None = None,
-    allow_cross_namespace: bool = False,
-) -> Config:
-    """Load every YAML document of ``paths`` (files or folders, like ``kubectl apply -f``).
-
-    ``backends`` maps ``"namespace/name:port"`` to a server URL (or a list of URLs) and
-    takes precedence over Endpoints documents and cluster DNS. Raises
-    :class:`ConfigError` with every problem of every file.
-    """
-    issues: list[ConfigIssue] = []
-    res = Resources()
-    for file in _files(paths, issues):
-        try:
-            size = file.stat().st_size
-            if size > MAX_FILE_BYTES:
-                issues.append(
-                    ConfigIssue(
-                        f"file is {size / 2**20:.1f} MiB, more than the {MAX_FILE_BYTES // 2**20} MiB "
-                        "a configuration file may have; split it into several files",
-                        str(file),
-                    )
-                )
-                continue
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            issues.append(ConfigIssue(f"cannot read: {exc}", str(file)))
-            continue
-        _parse_text(text, str(file), res, issues)
-    return _finish(res, issues, backends, allow_cross_namespace)
-
-
-def load_config_text(
-    text: str,
-    *,
-    filename: str = "<string>",
-    backends: Mapping[str, str | Sequence[str]] | None = None,
-    allow_cross_namespace: bool = False,
-) -> Config:
-    """:func:`load_config` for YAML held in a string (tests, generated config)."""
-    issues: list[ConfigIssue] = []
-    res = Resources()
-    if len(text) > MAX_FILE_BYTES:
-        issues.append(
-            ConfigIssue(f"more than {MAX_FILE_BYTES // 2**20} MiB of configuration", filename)
-        )
-    else:
-        _parse_text(text, filename, res, issues)
-    return _finish(res, issues, backends, allow_cross_namespace)

@@ -43,9 +43,10 @@ from collections.abc import Callable, Collection, Sequence
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._responses import NO_BACKEND_ANSWER, send_go_error
+from ..config.models import CookieOptions
 from ._child import Child
 from ._status import ChildStatus, StatusUpdater, StatusUpdaters
-from .sticky import CookieOptions, StickyCookie, with_set_cookie
+from .sticky import StickyCookie, with_set_cookie
 
 __all__ = ["SAMPLE_SIZE", "LeastTime"]
 

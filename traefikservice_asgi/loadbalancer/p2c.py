@@ -32,9 +32,10 @@ from collections.abc import Collection, Sequence
 from starlette.types import Receive, Scope, Send
 
 from .._responses import send_go_error
+from ..config.models import CookieOptions
 from ._child import Child
 from ._status import ChildStatus, StatusUpdater, StatusUpdaters
-from .sticky import CookieOptions, StickyCookie, with_set_cookie
+from .sticky import StickyCookie, with_set_cookie
 
 __all__ = ["PowerOfTwoChoices"]
 

@@ -3,8 +3,8 @@
 Traefik's ``pkg/server/cookie`` and ``loadbalancer/wrr/sticky.go`` fix every observable
 detail, and clients depend on them (a cookie set by Traefik must keep working here):
 
-* the default name is ``"_" + sha1("_TRAEFIK_BACKEND_" + <service>@<provider>)[:5]``; a
-  configured name is sanitised (bytes outside the cookie token set become ``_``);
+* the cookie's name and attributes are :class:`~traefikservice_asgi.config.models.CookieOptions`,
+  read (a configured name sanitised) and named (Traefik's default name) by the config layer;
 * the value for a target is ``sha256(<target name>)[:16]`` (v3.3.4+); the legacy values of
   earlier releases (the plain name, FNV-1 64 hex, FNV-1 of that) still pin the target, and
   the response then carries a ``Set-Cookie`` rewriting it to the current value;
@@ -24,37 +24,18 @@ from typing import Generic, TypeVar
 
 from starlette.types import Message, Scope, Send
 
+from ..config.models import CookieOptions
+
 __all__ = [
-    "CookieOptions",
     "StickyCookie",
     "cookie_value",
-    "default_cookie_name",
     "fnv1_64_hex",
     "request_cookie",
-    "sanitize_cookie_name",
+    "set_cookie_header",
     "with_set_cookie",
 ]
 
 T = TypeVar("T")
-
-_TOKEN_EXTRA = frozenset(b"!#$%&'*+-.^_`|~")
-
-
-def _is_token_byte(b: int) -> bool:
-    return 0x30 <= b <= 0x39 or 0x41 <= b <= 0x5A or 0x61 <= b <= 0x7A or b in _TOKEN_EXTRA
-
-
-def sanitize_cookie_name(name: str) -> str:
-    """Traefik's ``sanitizeName``: every character outside ``A-Za-z0-9`` and
-    ``!#$%&'*+-.^`|~`` becomes ``_``, so a configured name is always a valid token."""
-    return "".join(c if ord(c) < 0x80 and _is_token_byte(ord(c)) else "_" for c in name)
-
-
-def default_cookie_name(qualified_service: str) -> str:
-    """The name Traefik uses when ``cookie.name`` is empty, from the provider-qualified
-    service name (``default-wrr@kubernetescrd``)."""
-    digest = hashlib.sha1(f"_TRAEFIK_BACKEND_{qualified_service}".encode()).hexdigest()
-    return "_" + digest[:5]
 
 
 def cookie_value(target: str) -> str:
@@ -130,39 +111,28 @@ def _valid_domain(domain: str) -> bool:
 _SAME_SITE = {"none": "None", "lax": "Lax", "strict": "Strict"}
 
 
-@dataclass(frozen=True, slots=True)
-class CookieOptions:
-    """The ``sticky.cookie`` attributes; defaults are Traefik's (only ``Path=/``)."""
-
-    name: str
-    secure: bool = False
-    http_only: bool = False
-    same_site: str | None = None
-    max_age: int = 0
-    path: str = "/"
-    domain: str | None = None
-
-    def set_cookie(self, value: str) -> bytes:
-        """The ``Set-Cookie`` header value, byte for byte as Go serialises it."""
-        parts = [f"{self.name}={value}"]
-        if self.path:
-            parts.append(f"Path={_sanitize_path(self.path)}")
-        if self.domain:
-            domain = self.domain[1:] if self.domain.startswith(".") else self.domain
-            if _valid_domain(domain):
-                parts.append(f"Domain={domain}")
-        if self.max_age > 0:
-            parts.append(f"Max-Age={self.max_age}")
-        elif self.max_age < 0:
-            parts.append("Max-Age=0")
-        if self.http_only:
-            parts.append("HttpOnly")
-        if self.secure:
-            parts.append("Secure")
-        same_site = _SAME_SITE.get((self.same_site or "").lower())
-        if same_site:
-            parts.append(f"SameSite={same_site}")
-        return "; ".join(parts).encode("latin-1")
+def set_cookie_header(options: CookieOptions, value: str) -> bytes:
+    """The ``Set-Cookie`` header value pinning ``value``, byte for byte as Go's
+    ``http.Cookie.String`` serialises ``options``."""
+    parts = [f"{options.name}={value}"]
+    if options.path:
+        parts.append(f"Path={_sanitize_path(options.path)}")
+    if options.domain:
+        domain = options.domain[1:] if options.domain.startswith(".") else options.domain
+        if _valid_domain(domain):
+            parts.append(f"Domain={domain}")
+    if options.max_age > 0:
+        parts.append(f"Max-Age={options.max_age}")
+    elif options.max_age < 0:
+        parts.append("Max-Age=0")
+    if options.http_only:
+        parts.append("HttpOnly")
+    if options.secure:
+        parts.append("Secure")
+    same_site = _SAME_SITE.get((options.same_site or "").lower())
+    if same_site:
+        parts.append(f"SameSite={same_site}")
+    return "; ".join(parts).encode("latin-1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +161,7 @@ class StickyCookie(Generic[T]):
         for key, target in targets.items():
             value = cookie_value(key)
             self._by_value[value] = (key, target)
-            self._header[key] = options.set_cookie(value)
+            self._header[key] = set_cookie_header(options, value)
             fnv = fnv1_64_hex(key)
             # Earlier releases' values: plain name, FNV-1, and the "double hash" FNV-1 of
             # that hex (Traefik 3.0-3.3.3 for servers); setdefault keeps the first owner.

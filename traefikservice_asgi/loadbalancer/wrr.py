@@ -27,10 +27,11 @@ from collections.abc import Sequence
 from starlette.types import Receive, Scope, Send
 
 from .._responses import send_go_error
+from ..config.models import CookieOptions
 from . import _goheap
 from ._child import Child
 from ._status import ChildStatus, StatusUpdater, StatusUpdaters
-from .sticky import CookieOptions, StickyCookie, with_set_cookie
+from .sticky import StickyCookie, with_set_cookie
 
 __all__ = ["Child", "WeightedRoundRobin"]
 

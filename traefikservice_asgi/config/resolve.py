@@ -37,9 +37,10 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 from .._exceptions import ConfigIssue
-from ..loadbalancer.sticky import CookieOptions, default_cookie_name
-from ._models import (
+from .models import (
+    DEFAULT_WEIGHT,
     Config,
+    CookieOptions,
     EndpointSet,
     FailoverService,
     FailoverSpec,
@@ -59,9 +60,9 @@ from ._models import (
     WeightedChild,
     WeightedService,
 )
-from ._parse import Resources
+from .resources import Resources
 
-__all__ = ["normalize", "resolve"]
+__all__ = ["default_cookie_name", "normalize", "resolve"]
 
 PROVIDER = "kubernetescrd"
 
@@ -73,6 +74,14 @@ def normalize(name: str) -> str:
     return "-".join(_NORMALIZE.findall(name))
 
 
+def default_cookie_name(qualified_service: str) -> str:
+    """The name Traefik gives a sticky cookie whose ``cookie.name`` is empty
+    (``pkg/server/cookie.GetName``), from the provider-qualified service name
+    (``default-wrr@kubernetescrd``)."""
+    digest = hashlib.sha1(f"_TRAEFIK_BACKEND_{qualified_service}".encode()).hexdigest()
+    return "_" + digest[:5]
+
+
 def _issue(origin: Origin, message: str, subpath: str = "") -> ConfigIssue:
     path = ".".join(p for p in (origin.path, subpath) if p)
     return ConfigIssue(message, origin.file, origin.line, origin.resource, path or None)
@@ -81,15 +90,7 @@ def _issue(origin: Origin, message: str, subpath: str = "") -> ConfigIssue:
 def _with_default_name(sticky: CookieOptions | None, service_name: str) -> CookieOptions | None:
     if sticky is None or sticky.name:
         return sticky
-    return CookieOptions(
-        name=default_cookie_name(f"{service_name}@{PROVIDER}"),
-        secure=sticky.secure,
-        http_only=sticky.http_only,
-        same_site=sticky.same_site,
-        max_age=sticky.max_age,
-        path=sticky.path,
-        domain=sticky.domain,
-    )
+    return replace(sticky, name=default_cookie_name(f"{service_name}@{PROVIDER}"))
 
 
 class _Resolver:
@@ -195,7 +196,7 @@ class _Resolver:
             if child is None:
                 ok = False
                 continue
-            weight = 1 if child_ref.weight is None else child_ref.weight
+            weight = DEFAULT_WEIGHT if child_ref.weight is None else child_ref.weight
             children.append(WeightedChild(self.child_name(child_ref), weight, child))
         if not ok:
             return None
@@ -442,7 +443,9 @@ class _Resolver:
                             continue
                         children.append(
                             WeightedChild(
-                                self.child_name(r), 1 if r.weight is None else r.weight, child
+                                self.child_name(r),
+                                DEFAULT_WEIGHT if r.weight is None else r.weight,
+                                child,
                             )
                         )
                     service = (

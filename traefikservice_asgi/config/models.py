@@ -9,7 +9,10 @@ Two layers, as in Traefik (CRD objects, then the dynamic configuration built fro
   carry Traefik's names (``default-app-v1-80``, ``default-wrr``) because the sticky
   cookie values are hashes of exactly those names.
 
-Nothing here does I/O or needs an event loop, so ``check`` and tests are cheap.
+The resources port Traefik's CRD types (``pkg/provider/kubernetes/crd/traefikio/v1alpha1``),
+the graph its dynamic configuration (``pkg/config/dynamic/http_config.go``), with its
+defaults as named constants beside them. Nothing here does I/O or needs an event loop,
+so ``check`` and tests are cheap.
 """
 
 from __future__ import annotations
@@ -17,37 +20,53 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..loadbalancer.sticky import CookieOptions
+from .._exceptions import ConfigWarning
 from ..rules import Rule
 
 __all__ = [
     "Config",
+    "CookieOptions",
+    "DEFAULT_COOKIE_PATH",
+    "DEFAULT_DIAL_TIMEOUT",
+    "DEFAULT_HEALTH_CHECK_FOLLOW_REDIRECTS",
+    "DEFAULT_HEALTH_CHECK_INTERVAL",
+    "DEFAULT_HEALTH_CHECK_METHOD",
+    "DEFAULT_HEALTH_CHECK_TIMEOUT",
+    "DEFAULT_IDLE_CONN_TIMEOUT",
+    "DEFAULT_MAX_BODY_SIZE",
+    "DEFAULT_MAX_IDLE_CONNS_PER_HOST",
+    "DEFAULT_MAX_REQUEST_BODY_BYTES",
+    "DEFAULT_MIRROR_BODY",
+    "DEFAULT_PASS_HOST_HEADER",
+    "DEFAULT_STRATEGY",
+    "DEFAULT_WEIGHT",
     "EndpointSet",
     "FailoverService",
     "FailoverSpec",
     "HRWService",
-    "HealthCheck",
     "HRWSpec",
+    "HealthCheck",
     "IngressRoute",
+    "Kind",
     "KubeService",
     "MirrorRef",
+    "MirrorTarget",
     "MirroringService",
     "MirroringSpec",
     "Origin",
     "Route",
     "RouteSpec",
+    "STRATEGIES",
     "ServersService",
+    "ServersTransport",
     "Service",
     "ServicePort",
     "ServiceRef",
-    "ServersTransport",
-    "STRATEGIES",
     "Strategy",
     "TraefikService",
     "WeightedChild",
     "WeightedService",
     "WeightedSpec",
-    "MirrorTarget",
 ]
 
 Kind = Literal["Service", "TraefikService"]
@@ -74,15 +93,54 @@ class Origin:
 
 # --------------------------------------------------------------------------- resources
 
-# Traefik's defaults (pkg/config/dynamic: DefaultHealthCheckInterval, ...Timeout).
+# Traefik's defaults, each written once: the parser falls back to them, the models
+# default to them, the runtime reads them from here.
+
+# A Service reference (the CRD provider: weight 1 when absent, passHostHeader true,
+# strategy wrr).
+DEFAULT_WEIGHT = 1
+DEFAULT_PASS_HOST_HEADER = True
+DEFAULT_STRATEGY: Strategy = "wrr"
+
+# healthCheck (pkg/config/dynamic: DefaultHealthCheckInterval, ...Timeout,
+# ServerHealthCheck.SetDefaults).
 DEFAULT_HEALTH_CHECK_INTERVAL = 30.0
 DEFAULT_HEALTH_CHECK_TIMEOUT = 5.0
+DEFAULT_HEALTH_CHECK_METHOD = "GET"
+DEFAULT_HEALTH_CHECK_FOLLOW_REDIRECTS = True
+
+# mirroring (Mirroring.SetDefaults: the body is mirrored, with no size limit) and
+# failover's errors.maxRequestBodyBytes (no limit); -1 means unlimited.
+DEFAULT_MIRROR_BODY = True
+DEFAULT_MAX_BODY_SIZE = -1
+DEFAULT_MAX_REQUEST_BODY_BYTES = -1
 
 # Traefik's default serversTransport (pkg/config/static): what a ServersTransport field
 # falls back to when it is 0 or absent, and what servers without one get.
 DEFAULT_DIAL_TIMEOUT = 30.0
 DEFAULT_IDLE_CONN_TIMEOUT = 90.0
 DEFAULT_MAX_IDLE_CONNS_PER_HOST = 200
+
+# sticky.cookie (Cookie.SetDefaults): only the path is set.
+DEFAULT_COOKIE_PATH = "/"
+
+
+@dataclass(frozen=True, slots=True)
+class CookieOptions:
+    """The ``sticky.cookie`` attributes (Traefik's ``dynamic.Cookie``); defaults are
+    Traefik's (only ``Path=/``).
+
+    ``name`` is sanitised when read; an empty one is replaced by Traefik's default name
+    (a hash of the service name) when the service is resolved.
+    """
+
+    name: str
+    secure: bool = False
+    http_only: bool = False
+    same_site: str | None = None
+    max_age: int = 0
+    path: str = DEFAULT_COOKIE_PATH
+    domain: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +163,8 @@ class HealthCheck:
     port: int = 0
     headers: tuple[tuple[str, str], ...] = ()
     status: int = 0
-    follow_redirects: bool = True
-    method: str = "GET"
+    follow_redirects: bool = DEFAULT_HEALTH_CHECK_FOLLOW_REDIRECTS
+    method: str = DEFAULT_HEALTH_CHECK_METHOD
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +179,11 @@ class ServiceRef:
     port: int | str | None = None
     weight: int | None = None
     scheme: str | None = None
-    pass_host_header: bool = True
+    pass_host_header: bool = DEFAULT_PASS_HOST_HEADER
     sticky: CookieOptions | None = None  # per-server cookie (Service kind only)
     servers_transport: str | None = None
     health_check: HealthCheck | None = None  # Service kind only
-    strategy: Strategy = "wrr"  # Service kind only
+    strategy: Strategy = DEFAULT_STRATEGY  # Service kind only
     native_lb: bool = False  # Service kind only: one server, the clusterIP
 
 
@@ -167,8 +225,8 @@ class WeightedSpec:
 class MirroringSpec:
     main: ServiceRef
     mirrors: tuple[MirrorRef, ...]
-    mirror_body: bool = True
-    max_body_size: int = -1
+    mirror_body: bool = DEFAULT_MIRROR_BODY
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +236,7 @@ class FailoverSpec:
     main: ServiceRef
     fallback: ServiceRef
     status: tuple[tuple[int, int], ...]
-    max_request_body_bytes: int = -1
+    max_request_body_bytes: int = DEFAULT_MAX_REQUEST_BODY_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,11 +311,11 @@ class ServersService:
     servers: tuple[str, ...]
     origin: Origin
     source: str  # how the URLs were found, for `check`
-    pass_host_header: bool = True
+    pass_host_header: bool = DEFAULT_PASS_HOST_HEADER
     sticky: CookieOptions | None = None
     transport: ServersTransport | None = None  # None: the gateway's default transport
     health_check: HealthCheck | None = None
-    strategy: Strategy = "wrr"
+    strategy: Strategy = DEFAULT_STRATEGY
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,8 +346,8 @@ class MirroringService:
     main: Service
     mirrors: tuple[MirrorTarget, ...]
     origin: Origin
-    mirror_body: bool = True
-    max_body_size: int = -1
+    mirror_body: bool = DEFAULT_MIRROR_BODY
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,7 +361,7 @@ class FailoverService:
     fallback: Service
     origin: Origin
     status: tuple[tuple[int, int], ...]
-    max_request_body_bytes: int = -1
+    max_request_body_bytes: int = DEFAULT_MAX_REQUEST_BODY_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,4 +394,4 @@ class Config:
 
     routes: tuple[Route, ...]
     services: dict[str, Service] = field(default_factory=dict)
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[ConfigWarning, ...] = ()

@@ -1,5 +1,6 @@
-"""``failover`` and ``highestRandomWeight`` TraefikServices: loaded as Traefik's CRD
-provider reads them, every mistake reported with file, line, resource and field path."""
+"""TraefikService: ``weighted``, ``mirroring``, ``failover`` and ``highestRandomWeight``
+loaded as Traefik's CRD provider reads them, every mistake reported with file, line,
+resource and field path."""
 
 from __future__ import annotations
 
@@ -7,17 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.config import errors
 from traefikservice_asgi import ConfigError, load_config, load_config_text
 from traefikservice_asgi.config import FailoverService, HRWService, ServersService
 
 # Traefik's own CRD fixtures, vendored (see traefik_fixtures/README.md).
-FIXTURES = Path(__file__).with_name("traefik_fixtures")
-
-
-def errors(text: str, **kwargs: object) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        load_config_text(text, filename="routes.yaml", **kwargs)  # type: ignore[arg-type]
-    return [str(issue) for issue in info.value.issues]
+FIXTURES = Path(__file__).parents[1] / "traefik_fixtures"
 
 
 FAILOVER = """\
@@ -38,6 +34,7 @@ spec:
   weighted:
     services: [{name: app-v2, port: 80}]
 """
+
 
 HRW = """\
 apiVersion: traefik.io/v1alpha1
@@ -111,9 +108,6 @@ def test_traefiks_failover_fixtures_without_status_are_refused_as_traefik_refuse
         'set the statuses to fail over on, e.g. ["500-599"] (without them Traefik fails '
         "over only when the main service is a Service reference with a healthCheck)"
     )
-
-
-# ---------------------------------------------------------------------------- errors
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,23 @@
+"""Loading configuration text in tests: the printed issues of a load that must fail, the
+servers of a one-route configuration."""
+
+from __future__ import annotations
+
+import pytest
+
+from traefikservice_asgi import ConfigError, load_config_text
+from traefikservice_asgi.config import ServersService
+
+
+def errors(text: str, filename: str = "routes.yaml", **kwargs: object) -> list[str]:
+    """Every issue of loading ``text``, as printed; the load must fail."""
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text, filename=filename, **kwargs)  # type: ignore[arg-type]
+    return [str(issue) for issue in info.value.issues]
+
+
+def servers_of(text: str, **kwargs: object) -> ServersService:
+    """The servers load balancer of the only route of ``text``."""
+    (only,) = load_config_text(text, **kwargs).routes  # type: ignore[arg-type]
+    assert isinstance(only.service, ServersService)
+    return only.service

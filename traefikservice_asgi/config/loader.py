@@ -1,0 +1,118 @@
+"""Files and folders -> YAML documents -> :class:`~.resources.Resources` -> a resolved
+:class:`~.models.Config`, or one :class:`ConfigError` listing every problem with its
+file, line, resource and field path, in reading order."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from .._exceptions import ConfigError, ConfigIssue
+from ._yaml import parse_documents
+from .models import Config
+from .resolve import resolve
+from .resources import Resources, parse_document
+
+__all__ = ["MAX_FILE_BYTES", "ConfigSource", "load_config", "load_config_text"]
+
+ConfigSource = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
+
+_SUFFIXES = (".yaml", ".yml", ".json")
+
+# Kubernetes itself refuses objects over ~1.5 MiB (etcd's limit); a file of manifests
+# many times that is a mistake, and parsing it would take seconds and hundreds of MiB.
+MAX_FILE_BYTES = 10 * 1024 * 1024
+
+
+def _files(paths: ConfigSource, issues: list[ConfigIssue]) -> list[Path]:
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    files: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            # Like `kubectl apply -f DIR`: the folder's YAML/JSON files, not recursive.
+            found = sorted(p for p in path.iterdir() if p.suffix in _SUFFIXES and p.is_file())
+            if not found:
+                issues.append(ConfigIssue("no .yaml, .yml or .json file in this folder", str(path)))
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            issues.append(ConfigIssue("no such file or folder", str(path)))
+    return files
+
+
+def _finish(
+    res: Resources,
+    issues: list[ConfigIssue],
+    backends: Mapping[str, str | Sequence[str]] | None,
+    allow_cross_namespace: bool,
+) -> Config:
+    issues.extend(res.issues)
+    config, more = resolve(res, backends, allow_cross_namespace=allow_cross_namespace)
+    issues.extend(more)
+    if issues:
+        # In reading order, as a compiler lists them; file-less problems first.
+        raise ConfigError(sorted(issues, key=lambda i: (i.file or "", i.line or 0)))
+    return config
+
+
+def _parse_text(text: str, file: str, res: Resources, issues: list[ConfigIssue]) -> None:
+    documents, problems = parse_documents(text)
+    issues.extend(ConfigIssue(p.message, file, p.line) for p in problems)
+    for doc in documents:
+        parse_document(doc, file, res)
+
+
+def load_config(
+    paths: ConfigSource,
+    *,
+    backends: Mapping[str, str | Sequence[str]] | None = None,
+    allow_cross_namespace: bool = False,
+) -> Config:
+    """Load every YAML document of ``paths`` (files or folders, like ``kubectl apply -f``).
+
+    ``backends`` maps ``"namespace/name:port"`` to a server URL (or a list of URLs) and
+    takes precedence over Endpoints documents and cluster DNS. Raises
+    :class:`ConfigError` with every problem of every file.
+    """
+    issues: list[ConfigIssue] = []
+    res = Resources()
+    for file in _files(paths, issues):
+        try:
+            size = file.stat().st_size
+            if size > MAX_FILE_BYTES:
+                issues.append(
+                    ConfigIssue(
+                        f"file is {size / 2**20:.1f} MiB, more than the {MAX_FILE_BYTES // 2**20} MiB "
+                        "a configuration file may have; split it into several files",
+                        str(file),
+                    )
+                )
+                continue
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            issues.append(ConfigIssue(f"cannot read: {exc}", str(file)))
+            continue
+        _parse_text(text, str(file), res, issues)
+    return _finish(res, issues, backends, allow_cross_namespace)
+
+
+def load_config_text(
+    text: str,
+    *,
+    filename: str = "<string>",
+    backends: Mapping[str, str | Sequence[str]] | None = None,
+    allow_cross_namespace: bool = False,
+) -> Config:
+    """:func:`load_config` for YAML held in a string (tests, generated config)."""
+    issues: list[ConfigIssue] = []
+    res = Resources()
+    if len(text) > MAX_FILE_BYTES:
+        issues.append(
+            ConfigIssue(f"more than {MAX_FILE_BYTES // 2**20} MiB of configuration", filename)
+        )
+    else:
+        _parse_text(text, filename, res, issues)
+    return _finish(res, issues, backends, allow_cross_namespace)
