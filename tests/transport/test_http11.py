@@ -24,8 +24,8 @@ import pytest
 
 from tests.support.backends import RecordingBackend
 from traefikservice_asgi._mirror_pool import CopyJob, MirrorLimits, MirrorPool
-from traefikservice_asgi._transport import GatewayTransport
-from traefikservice_asgi.proxy import ClientHolder, Server
+from traefikservice_asgi.proxy import Server
+from traefikservice_asgi.transport import ClientHolder, GatewayTransport, UpstreamRequest
 
 WAIT = 5.0  # upper bound for any wait on a condition; never a sleep
 
@@ -215,8 +215,10 @@ def test_mirror_copies_keep_their_idle_connections_in_a_pool_of_their_own() -> N
 
             async def copy() -> None:
                 raw = await transport.forward(
-                    b"GET", origin, netloc, b"/", [(b"host", netloc)], httpx.ByteStream(b""),
-                    {}, None, True,
+                    UpstreamRequest(
+                        b"GET", origin, netloc, b"/", [(b"host", netloc)], httpx.ByteStream(b""),
+                        {}, copy=True,
+                    )
                 )  # fmt: skip
                 try:
                     assert b"".join([chunk async for chunk in raw.stream]) == b"ok"
@@ -768,8 +770,12 @@ def detached_copy(
     assert job is not None
     job.run(
         transport.send_detached(
-            method, origin, netloc, b"/copy", [(b"host", netloc), *headers], body, {}, job,
-            None, header_timeout,
+            UpstreamRequest(
+                method, origin, netloc, b"/copy", [(b"host", netloc), *headers],
+                httpx.ByteStream(b""), {}, header_timeout=header_timeout,
+            ),
+            body,
+            job,
         )
     )  # fmt: skip
     return job
@@ -840,7 +846,11 @@ def test_detached_copy_body_not_matching_its_content_length_is_refused_before_se
             headers = [(b"host", netloc), (b"content-length", b"3")]
             with pytest.raises(httpx.LocalProtocolError, match="Content-Length 3"):
                 await transport.send_detached(
-                    b"POST", origin, netloc, b"/", headers, b"toolong", {}, job
+                    UpstreamRequest(
+                        b"POST", origin, netloc, b"/", headers, httpx.ByteStream(b""), {}
+                    ),
+                    b"toolong",
+                    job,
                 )
             assert up.connections == 0
 
