@@ -13,7 +13,7 @@ Variants: ``a`` today's ``default_client()``; ``b`` the same with ``sniffio`` im
 ``c`` httpcore tuned (``AsyncHTTPTransport(http1 only, retries=0, limits=...)`` with
 sniffio); ``d`` ``httpx-aiohttp``; ``e`` :class:`GatewayTransport`; ``e-direct`` the same
 with ``AsyncClient.send`` replaced by a direct ``transport.handle_async_request`` call
-(what proxy.py would do if it bypassed the client layer); ``a-direct`` likewise for httpcore.
+(what proxy/http.py would do if it bypassed the client layer); ``a-direct`` likewise for httpcore.
 
 ``sniffio`` and ``httpx-aiohttp`` are not dependencies of the package: they are installed
 into private folders (``pip install --target``) given to the variants that use them, so
