@@ -13,7 +13,7 @@ Variants: ``a`` today's ``default_client()``; ``b`` the same with ``sniffio`` im
 ``c`` httpcore tuned (``AsyncHTTPTransport(http1 only, retries=0, limits=...)`` with
 sniffio); ``d`` ``httpx-aiohttp``; ``e`` :class:`GatewayTransport`; ``e-direct`` the same
 with ``AsyncClient.send`` replaced by a direct ``transport.handle_async_request`` call
-(what proxy.py would do if it bypassed the client layer); ``a-direct`` likewise for httpcore.
+(what proxy/http.py would do if it bypassed the client layer); ``a-direct`` likewise for httpcore.
 
 ``sniffio`` and ``httpx-aiohttp`` are not dependencies of the package: they are installed
 into private folders (``pip install --target``) given to the variants that use them, so
@@ -104,7 +104,7 @@ def _config_yaml() -> str:
 def _client(variant: str) -> Any:
     import httpx
 
-    from traefikservice_asgi.proxy import default_client, no_cookie_jar
+    from traefikservice_asgi.transport import default_client, no_cookie_jar
 
     common: dict[str, Any] = {
         "timeout": httpx.Timeout(connect=30.0, read=None, write=None, pool=None),
@@ -137,7 +137,7 @@ def _client(variant: str) -> Any:
 
         return base(transport=AiohttpTransport(limits=limits, trust_env=False), **common)
     if variant in ("e", "e-direct"):
-        from traefikservice_asgi._transport import GatewayTransport
+        from traefikservice_asgi.transport import GatewayTransport
 
         return base(transport=GatewayTransport(), **common)
     raise SystemExit(f"unknown variant {variant!r}")
@@ -449,7 +449,7 @@ def micro_send_overhead(n: int = 20000) -> dict[str, float]:
     transport that answers at once: the client layer's own cost, nothing else."""
     import httpx
 
-    from traefikservice_asgi.proxy import default_client
+    from traefikservice_asgi.transport import default_client
 
     class Instant(httpx.AsyncBaseTransport):
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

@@ -10,7 +10,7 @@ from traefikservice_asgi import load_config_text
 from traefikservice_asgi._mirror_pool import MirrorPool
 from traefikservice_asgi.builder import build_routes
 from traefikservice_asgi.loadbalancer.mirror import Mirroring
-from traefikservice_asgi.proxy import ClientHolder
+from traefikservice_asgi.transport import ClientHolder
 
 BACKENDS = {
     "default/main:80": "http://127.0.0.1:9001",

@@ -18,7 +18,8 @@ from traefikservice_asgi.loadbalancer.leasttime import LeastTime
 from traefikservice_asgi.loadbalancer.p2c import PowerOfTwoChoices
 from traefikservice_asgi.loadbalancer.sticky import cookie_value
 from traefikservice_asgi.loadbalancer.wrr import WeightedRoundRobin
-from traefikservice_asgi.proxy import ClientHolder, Server
+from traefikservice_asgi.proxy import Server
+from traefikservice_asgi.transport import ClientHolder
 
 SERVERS = ["http://127.0.0.1:9001", "http://127.0.0.1:9002"]
 

@@ -14,7 +14,7 @@ from tests.support.backends import RecordingBackend
 from tests.support.gateway import serve_app, wait_for_copies
 from tests.support.manifests import MIRROR_100
 from traefikservice_asgi import MirrorLimits, create_app
-from traefikservice_asgi.proxy import no_cookie_jar
+from traefikservice_asgi.transport import no_cookie_jar
 
 BLOG = Path(__file__).resolve().parents[1] / "traefikservice_asgi" / "_blog"
 WRR, STICKY, COPY = (

@@ -24,7 +24,7 @@ from traefikservice_asgi.config import ConfigError, HealthCheck, load_config_tex
 from traefikservice_asgi.config.models import Origin
 from traefikservice_asgi.healthcheck import HealthChecks, ServerHealthChecker
 from traefikservice_asgi.loadbalancer.wrr import Child, WeightedRoundRobin
-from traefikservice_asgi.proxy import ClientHolder
+from traefikservice_asgi.transport import ClientHolder
 
 WAIT = 10.0
 

@@ -3,7 +3,7 @@
 Like Traefik's ``service.Manager``: every service node is built once (memoised by
 identity of the resolved node, which resolution already shares by Traefik name), so all
 routes referencing one TraefikService share one schedule, one sticky table and one
-mirror counter. Every node is an ASGI app; the leaves are :class:`~.proxy.Server`.
+mirror counter. Every node is an ASGI app; the leaves are :class:`~.proxy.http.Server`.
 
 Health is wired as Traefik's manager wires it from CRD resources: a Service reference
 with a ``healthCheck`` becomes a servers balancer with a
@@ -41,8 +41,9 @@ from .loadbalancer.leasttime import LeastTime
 from .loadbalancer.mirror import Mirror, Mirroring
 from .loadbalancer.p2c import PowerOfTwoChoices
 from .loadbalancer.wrr import Child, WeightedRoundRobin
-from .proxy import ClientHolder, Server
+from .proxy import Server
 from .rules import Rule
+from .transport import ClientHolder
 
 __all__ = ["Built", "BuiltRoute", "build_routes"]
 

@@ -19,7 +19,7 @@ import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .app import create_app
-from .proxy import no_cookie_jar
+from .transport import no_cookie_jar
 
 __all__ = ["BLOG_YAML", "Backend", "run_demo"]
 

@@ -42,7 +42,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx
 
 from .config import HealthCheck
-from .proxy import ClientHolder
+from .transport import ClientHolder
 
 __all__ = ["HealthChecks", "ServerHealthChecker", "StatusSetter"]
 

@@ -24,9 +24,9 @@ from ._responses import send_go_error
 from .builder import BuiltRoute, build_routes
 from .config import Config, ConfigSource, load_config
 from .healthcheck import HealthChecks
-from .proxy import ClientHolder
+from .proxy import http_responses_as_websocket
 from .rules import RequestView
-from .websocket import http_responses_as_websocket
+from .transport import ClientHolder
 
 __all__ = ["TraefikServiceMiddleware"]
 

@@ -26,11 +26,11 @@ from tests.support.gateway import serve_app
 from tests.support.h2c_backend import PREFACE, H2CRecordingBackend, Reply
 from traefikservice_asgi import ConfigError, create_app, load_config_text
 from traefikservice_asgi._forwarding import SCOPE_KEY, prepare
-from traefikservice_asgi._h2c import H2CTransport
 from traefikservice_asgi.config import HealthCheck, ServersService, ServersTransport
 from traefikservice_asgi.config.models import Origin
 from traefikservice_asgi.healthcheck import ServerHealthChecker
-from traefikservice_asgi.proxy import ClientHolder, Server, UpstreamAborted
+from traefikservice_asgi.proxy import Server, UpstreamAborted
+from traefikservice_asgi.transport import ClientHolder, H2CTransport, UpstreamRequest
 
 CANCEL, REFUSED_STREAM, INTERNAL_ERROR = 0x8, 0x7, 0x2
 ORIGIN = Origin("t.yaml", 1, "test", "spec")
@@ -143,8 +143,11 @@ def test_the_connection_opens_with_the_http2_preface_without_an_upgrade_round_tr
         port = server.sockets[0].getsockname()[1]
         transport = H2CTransport()
         request = transport.forward(
-            b"GET", (b"http", b"127.0.0.1", port), b"x.test", b"/", [], [], {}, has_body=False
-        )
+            UpstreamRequest(
+                b"GET", (b"http", b"127.0.0.1", port), b"x.test", b"/", [], httpx.ByteStream(b""), {},
+                has_body=False,
+            )
+        )  # fmt: skip
         with pytest.raises(httpx.TransportError):  # the server hung up on us
             await asyncio.wait_for(request, 5)
         await asyncio.wait_for(got.wait(), 5)

@@ -11,7 +11,8 @@ from starlette.types import Message, Scope
 
 from traefikservice_asgi._forwarding import SCOPE_KEY, prepare
 from traefikservice_asgi._responses import NO_BACKEND_ANSWER
-from traefikservice_asgi.proxy import ClientHolder, Server, UpstreamAborted
+from traefikservice_asgi.proxy import Server, UpstreamAborted
+from traefikservice_asgi.transport import ClientHolder
 
 
 def scope_for(

@@ -28,7 +28,8 @@ from tests.support.gateway import serve_app
 from traefikservice_asgi import create_app
 from traefikservice_asgi._mirror_pool import MirrorPool
 from traefikservice_asgi.loadbalancer.mirror import Mirror, Mirroring
-from traefikservice_asgi.proxy import ClientHolder, Server
+from traefikservice_asgi.proxy import Server
+from traefikservice_asgi.transport import ClientHolder
 
 FRAME = 64 * 1024
 CONFIG = """\

@@ -12,7 +12,7 @@ messages. So this module terminates the backend's side too and relays *messages*
   ``User-Agent`` as sent, and its ``Sec-WebSocket-Protocol`` list; nothing is added;
 * a refusal is relayed (status, headers, body) through the ASGI ``websocket.http.response``
   extension; an unreachable backend is ``502 Bad Gateway`` and a connect timeout ``504
-  Gateway Timeout``, as in ``proxy.py``. Without the extension the handshake can only be
+  Gateway Timeout``, as in ``proxy/http.py``. Without the extension the handshake can only be
   refused with ``websocket.close`` (code 1011), which every ASGI server turns into a
   ``403``;
 * on success the client is accepted with the backend's subprotocol and its extra
@@ -49,7 +49,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -63,9 +62,10 @@ from websockets.http11 import Request
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
-from ._forwarding import HOP_BY_HOP, Forward, forward_of
-from ._responses import STATUS_TEXT
-from .config import ServersTransport
+from .._forwarding import HOP_BY_HOP, Forward, forward_of
+from .._responses import STATUS_TEXT
+from ..config import DEFAULT_DIAL_TIMEOUT, ServersTransport
+from ..transport.tls import websocket_ssl_context
 
 __all__ = [
     "CONNECT_TIMEOUT",
@@ -76,7 +76,7 @@ __all__ = [
 
 logger = logging.getLogger("traefikservice_asgi.websocket")
 
-CONNECT_TIMEOUT = 30.0
+CONNECT_TIMEOUT = DEFAULT_DIAL_TIMEOUT
 """Seconds to open the TCP (and TLS) connection: Traefik's ``dialTimeout``. The
 handshake answer itself is awaited without limit, as Traefik's ``responseHeaderTimeout``
 is 0 by default; a client that leaves meanwhile ends the wait."""
@@ -186,21 +186,6 @@ def _relayed(headers: Headers) -> list[tuple[bytes, bytes]]:
     return [(k, v) for k, v in raw if k not in _RESPONSE_DROP and k not in connection]
 
 
-def _tls(transport: ServersTransport | None) -> ssl.SSLContext:
-    """The TLS context for ``wss://`` servers of ``transport``, built once per transport
-    by the same rules as the HTTP client's (``proxy._ssl_context``)."""
-    context = _TLS_CONTEXTS.get(transport)
-    if context is None:
-        from .proxy import _ssl_context  # proxy imports this module
-
-        context = ssl.create_default_context() if transport is None else _ssl_context(transport)
-        _TLS_CONTEXTS[transport] = context
-    return context
-
-
-_TLS_CONTEXTS: dict[ServersTransport | None, ssl.SSLContext] = {}
-
-
 async def _open(
     url: str,
     forward: Forward,
@@ -246,7 +231,7 @@ async def _open(
                 factory,
                 hostname,
                 port,
-                ssl=_tls(transport) if secure else None,
+                ssl=websocket_ssl_context(transport) if secure else None,
                 server_hostname=sni if secure else None,
             ),
             transport.dial_timeout if transport else CONNECT_TIMEOUT,

@@ -10,7 +10,7 @@ HTTP/2 client behaviour that a backend can see:
   the server's ``SETTINGS_MAX_CONCURRENT_STREAMS`` is reached (until a new connection
   has the server's SETTINGS, the limit its other connections learnt, else Go's 100), and
   concurrent first requests share one dial; idle connections close after
-  ``keepalive_expiry`` (Traefik's ``idleConnTimeout``, 90 s);
+  ``keepalive_expiry`` (Traefik's ``idleConnTimeout``);
 * the header block is ``:authority`` (the ``Host``), ``:method``, ``:path``, ``:scheme``,
   then the headers, names in lower case, without the ones HTTP/2 forbids
   (``Connection``, ``Keep-Alive``, ``Proxy-Connection``, ``Transfer-Encoding``,
@@ -32,7 +32,7 @@ abandoned (encode/httpcore#1022, #943), so the server keeps streaming into a win
 nobody reads, and after 100 abandoned streams the connection refuses new ones. A gateway
 abandons streams all the time. Both use the same ``h2`` state machine.
 
-Errors are httpx's, as for :class:`~traefikservice_asgi._transport.GatewayTransport`:
+Errors are httpx's, as for :class:`~traefikservice_asgi.transport.pool.GatewayTransport`:
 ``ConnectError``/``ConnectTimeout``, ``RemoteProtocolError`` (reset, ``GOAWAY``, protocol
 error, closed connection), ``ReadError``/``ReadTimeout``, ``LocalProtocolError``
 (headers HTTP/2 cannot carry). An exception raised by the request body itself (the
@@ -57,9 +57,10 @@ import h2.exceptions
 import h2.settings
 import httpx
 
-__all__ = ["H2CTransport", "asks_upgrade"]
+from ..config import DEFAULT_IDLE_CONN_TIMEOUT
+from .request import Origin, UpstreamRequest
 
-_Origin = tuple[bytes, bytes, int]
+__all__ = ["H2CTransport", "asks_upgrade"]
 
 # What the gateway lets one response buffer before the server must wait for the client
 # (the stream's receive window), and the connection's whole receive window.
@@ -254,7 +255,7 @@ def _after_head(error: BaseException) -> BaseException:
 class _Connection(asyncio.Protocol):
     """One HTTP/2 connection: the ``h2`` state machine on an asyncio transport."""
 
-    def __init__(self, pool: H2CTransport, origin: _Origin) -> None:
+    def __init__(self, pool: H2CTransport, origin: Origin) -> None:
         self.pool = pool
         self.origin = origin
         self.loop = asyncio.get_running_loop()
@@ -587,13 +588,13 @@ class H2CTransport(httpx.AsyncBaseTransport):
     first request; used from another loop, it starts a new pool there.
     """
 
-    def __init__(self, *, keepalive_expiry: float | None = 90.0) -> None:
+    def __init__(self, *, keepalive_expiry: float | None = DEFAULT_IDLE_CONN_TIMEOUT) -> None:
         if keepalive_expiry is not None and keepalive_expiry < 0:
             raise ValueError("keepalive_expiry must be >= 0 or None")
         self.keepalive_expiry = keepalive_expiry
-        self._pool: dict[_Origin, list[_Connection]] = {}
-        self._dialing: dict[_Origin, asyncio.Task[_Connection]] = {}
-        self._limits: dict[_Origin, int] = {}  # the streams per connection each server allows
+        self._pool: dict[Origin, list[_Connection]] = {}
+        self._dialing: dict[Origin, asyncio.Task[_Connection]] = {}
+        self._limits: dict[Origin, int] = {}  # the streams per connection each server allows
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
@@ -610,13 +611,13 @@ class H2CTransport(httpx.AsyncBaseTransport):
             if not connections:
                 del self._pool[connection.origin]
 
-    def _available(self, origin: _Origin) -> _Connection | None:
+    def _available(self, origin: Origin) -> _Connection | None:
         for connection in reversed(self._pool.get(origin, ())):
             if connection.available():
                 return connection
         return None
 
-    async def _connect(self, origin: _Origin, timeout: float | None) -> _Connection:
+    async def _connect(self, origin: Origin, timeout: float | None) -> _Connection:
         _, host, port = origin
         loop = asyncio.get_running_loop()
         connection = _Connection(self, origin)
@@ -635,7 +636,7 @@ class H2CTransport(httpx.AsyncBaseTransport):
         connection.idle()  # until its first stream: not kept forever if none comes
         return connection
 
-    def _dial(self, origin: _Origin, timeout: float | None) -> asyncio.Task[_Connection]:
+    def _dial(self, origin: Origin, timeout: float | None) -> asyncio.Task[_Connection]:
         """One dial per origin at a time, shared by the requests waiting for it (Go's
         ``dialOnMiss``): a slow or refused server costs one attempt, not one each."""
         task = self._dialing.get(origin)
@@ -652,7 +653,7 @@ class H2CTransport(httpx.AsyncBaseTransport):
             task.add_done_callback(done)
         return task
 
-    async def _acquire(self, origin: _Origin, timeout: float | None) -> _Connection:
+    async def _acquire(self, origin: Origin, timeout: float | None) -> _Connection:
         """A connection with room for a stream: a pooled one, else a new one. The requests
         a dial leaves no room for (a burst larger than the stream limit) share the next
         dial, so a burst opens as many connections as it needs, not one each."""
@@ -668,22 +669,10 @@ class H2CTransport(httpx.AsyncBaseTransport):
 
     # -- requests -------------------------------------------------------------------------
 
-    async def forward(
-        self,
-        method: bytes,
-        origin: tuple[bytes, bytes, int],
-        authority: bytes,
-        target: bytes,
-        headers: Iterable[tuple[bytes, bytes]],
-        body: AsyncIterable[bytes],
-        timeouts: dict[str, float | None],
-        *,
-        has_body: bool,
-    ) -> httpx.Response:
-        """One exchange: ``origin`` is ``(scheme, host, port)`` (the scheme is not used:
-        always cleartext), ``authority`` the ``Host``, ``target`` the raw path and
-        query; ``body`` is sent only when ``has_body``. The response streams: read it
-        to its end or ``aclose`` it."""
+    async def forward(self, request: UpstreamRequest) -> httpx.Response:
+        """One exchange: of ``request.origin`` the scheme is not used (always cleartext),
+        ``request.authority`` is the ``Host``; the body is sent only when
+        ``request.has_body``. The response streams: read it to its end or ``aclose`` it."""
         if self._closed:
             raise RuntimeError("the transport is closed")
         loop = asyncio.get_running_loop()
@@ -691,7 +680,13 @@ class H2CTransport(httpx.AsyncBaseTransport):
             self._pool.clear()  # connections of another loop cannot be used here
             self._dialing.clear()
             self._loop = loop
-        block = _header_block(method, authority, target, headers)
+        block = _header_block(request.method, request.authority, request.target, request.headers)
+        origin, body, has_body, timeouts = (
+            request.origin,
+            request.body,
+            request.has_body,
+            request.timeouts,
+        )
         read_timeout = timeouts.get("read")
         for attempt in range(2):
             connection = await self._acquire(origin, timeouts.get("connect"))
@@ -738,14 +733,16 @@ class H2CTransport(httpx.AsyncBaseTransport):
         host = next((v for k, v in raw if k.lower() == b"host"), url.netloc)
         has_body = any(k.lower() in (b"content-length", b"transfer-encoding") for k, _ in raw)
         return await self.forward(
-            request.method.encode("ascii"),
-            (b"http", url.raw_host, url.port or 80),
-            host,
-            url.raw_path,
-            raw,
-            stream,
-            request.extensions.get("timeout") or {},
-            has_body=has_body,
+            UpstreamRequest(
+                request.method.encode("ascii"),
+                (b"http", url.raw_host, url.port or 80),
+                host,
+                url.raw_path,
+                raw,
+                stream,
+                request.extensions.get("timeout") or {},
+                has_body=has_body,
+            )
         )
 
     async def aclose(self) -> None:

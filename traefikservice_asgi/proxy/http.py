@@ -1,0 +1,359 @@
+"""The leaf of every service tree: forward one request to one server URL.
+
+Ports Traefik's ``pkg/proxy/httputil`` reverse proxy and the forwarder choice of
+``pkg/server/service/smart_roundtripper.go``. Requests go through the transports of one
+:class:`~traefikservice_asgi.transport.manager.ClientHolder` per ServersTransport
+(connection pooling across every route), streamed both ways. Failures become the responses Traefik's proxy sends
+(``pkg/proxy/httputil/proxy.go``, ``ComputeStatusCode``): a timeout is ``504 Gateway
+Timeout``, a refused or broken connection ``502 Bad Gateway``, each with the bare status
+text as body. A backend that fails after the response has started cannot be turned
+into a status any more: the client's response is aborted, never finished as if complete.
+
+An ``h2c://`` server is spoken to in HTTP/2 cleartext with prior knowledge
+(:mod:`~traefikservice_asgi.transport.h2c`), except for a request asking for a connection
+upgrade, which goes over HTTP/1.1 as in Traefik: WebSockets included.
+
+A mirror copy whose scope carries a copy job (:func:`~traefikservice_asgi._mirror_pool.copy_job`) is
+*detached* when the leaf talks to the gateway's own HTTP/1.1 transport: the request is
+written and the leaf returns; the transport discards the answer and tells the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import httpx
+from starlette.types import Receive, Scope, Send
+
+from .._body import read_body
+from .._exceptions import TraefikServiceError
+from .._forwarding import HOP_BY_HOP, forward_of
+from .._mirror_pool import CopyJob, copy_job, is_copy
+from .._responses import send_proxy_error
+from ..transport.h2c import asks_upgrade
+from ..transport.http11 import RawResponse
+from ..transport.manager import ClientHolder, timeouts_of
+from ..transport.request import UpstreamRequest
+from .websocket import forward_websocket
+
+__all__ = ["Server", "UpstreamAborted"]
+
+# The logger keeps the name it had when this module was traefikservice_asgi.proxy.
+logger = logging.getLogger("traefikservice_asgi.proxy")
+
+# Response headers never passed back: hop-by-hop ones (Go's ReverseProxy drops them), and
+# Date, which the ASGI server adds itself (passing the backend's would send two).
+_RESPONSE_DROP = HOP_BY_HOP | {b"date"}
+# net/http's suppressedHeaders304 and suppressedHeadersNoBody.
+_SUPPRESSED_304 = frozenset({b"content-type", b"content-length", b"transfer-encoding"})
+_SUPPRESSED_NO_BODY = frozenset({b"content-length", b"transfer-encoding"})
+
+
+class UpstreamAborted(TraefikServiceError):
+    """The backend failed after the response had started; the client connection is
+    aborted so the client sees an incomplete response, not a silently truncated one."""
+
+
+# -- forwarders: how a Server reaches its server, chosen once when the Server is built --
+
+
+class _Forwarder(Protocol):
+    def forward(
+        self, request: UpstreamRequest, scope: Scope
+    ) -> Awaitable[RawResponse | httpx.Response]: ...
+
+
+class _GatewayForwarder:
+    """The holder's own HTTP/1.1 transport, on plain values: no httpx
+    Request/URL/Response objects. The transport is looked up per request, as the holder
+    creates its client lazily and again after a close."""
+
+    __slots__ = ("_holder",)
+
+    def __init__(self, holder: ClientHolder) -> None:
+        self._holder = holder
+
+    def forward(self, request: UpstreamRequest, scope: Scope) -> Awaitable[RawResponse]:
+        return self._holder.gateway.forward(request)
+
+    def send_detached(
+        self, request: UpstreamRequest, body: bytes, owner: CopyJob
+    ) -> Awaitable[None]:
+        return self._holder.gateway.send_detached(request, body, owner)
+
+
+class _ClientForwarder:
+    """A client of the user's: through ``send``, so their hooks and mounts apply."""
+
+    __slots__ = ("_base", "_extensions", "_holder")
+
+    def __init__(self, holder: ClientHolder, base: str, extensions: dict[str, object]) -> None:
+        self._holder = holder
+        self._base = base
+        self._extensions = extensions
+
+    def forward(self, request: UpstreamRequest, scope: Scope) -> Awaitable[httpx.Response]:
+        sent = httpx.Request(
+            request.method.decode(),
+            self._base + request.target.decode("latin-1"),
+            headers=request.headers,
+            stream=request.body,  # type: ignore[arg-type]
+            extensions=self._extensions,
+        )
+        return self._holder.client.send(sent, stream=True, follow_redirects=False)
+
+
+class _H2CForwarder:
+    """HTTP/2 cleartext with prior knowledge (Traefik's h2c round tripper), except for a
+    request asking for a connection upgrade: HTTP/1.1 through ``upgrades``, as Traefik."""
+
+    __slots__ = ("_holder", "_upgrades")
+
+    def __init__(self, holder: ClientHolder, upgrades: _Forwarder) -> None:
+        self._holder = holder
+        self._upgrades = upgrades
+
+    def forward(
+        self, request: UpstreamRequest, scope: Scope
+    ) -> Awaitable[RawResponse | httpx.Response]:
+        if asks_upgrade(scope["headers"]):
+            return self._upgrades.forward(request, scope)
+        return self._holder.h2c.forward(request)
+
+
+_NO_BODY = httpx.ByteStream(b"")
+_DRAIN_LIMIT = 256 * 1024  # Go's maxPostHandlerReadBytes
+_DEFAULT_PORTS = {b"http": 80, b"https": 443}
+
+
+class _ClientGone(Exception):
+    """The client disconnected while its request body was being forwarded."""
+
+
+class _RequestBody(httpx.AsyncByteStream):
+    __slots__ = ("_receive", "done")
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self.done = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                raise _ClientGone
+            body: bytes = message.get("body", b"")
+            if body:
+                yield body
+            if not message.get("more_body", False):
+                self.done = True
+                return
+
+    async def drain(self, limit: int) -> None:
+        """Read and discard what is left of the body, at most ``limit`` bytes, as Go's
+        server does for a handler that did not read it (256 KiB). After an error answer
+        the ASGI server reports the client gone instead, so this happens before it: a
+        mirror then still gets the copy of a small body whose main refused it."""
+        read = 0
+        while not self.done and read <= limit:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                return
+            read += len(message.get("body", b""))
+            self.done = not message.get("more_body", False)
+
+
+class Server:
+    """An ASGI app forwarding every request to ``url`` (``scheme://host:port``, the
+    scheme ``http``, ``https`` or ``h2c``).
+
+    How it reaches the server is chosen once, here, as Traefik's ``SmartBuilder`` picks
+    the round tripper when it builds the service: HTTP/2 cleartext for ``h2c://``, the
+    holder's own HTTP/1.1 transport for a client the holder created, ``client.send``
+    for a client of the user's."""
+
+    __slots__ = (
+        "_detacher",
+        "_forwarder",
+        "_header_timeout",
+        "_holder",
+        "_netloc",
+        "_origin",
+        "_server_name",
+        "_servers_transport",
+        "_timeouts",
+        "pass_host_header",
+        "url",
+    )
+
+    def __init__(self, url: str, holder: ClientHolder, *, pass_host_header: bool = True) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https", "h2c") or not parts.netloc:
+            raise ValueError(f"server URL must be http(s)://host:port or h2c://, got {url!r}")
+        self.url = url
+        # An h2c server is cleartext HTTP: its HTTP/1.1 requests (upgrades) go to http://.
+        h2c = parts.scheme == "h2c"
+        scheme = "http" if h2c else parts.scheme
+        self._netloc = parts.netloc.encode()
+        self._holder = holder
+        self.pass_host_header = pass_host_header
+        transport = self._servers_transport = holder.transport
+        self._header_timeout = transport.response_header_timeout if transport else None
+        server_name = transport.server_name if transport else None
+        self._timeouts = timeouts_of(transport)
+        self._server_name = server_name
+        self._origin = (
+            scheme.encode(),
+            (parts.hostname or "").encode(),
+            parts.port or _DEFAULT_PORTS[scheme.encode()],
+        )
+        http11: _Forwarder
+        self._detacher: _GatewayForwarder | None = None
+        if holder.owned:
+            http11 = _GatewayForwarder(holder)
+            # A mirror copy is detached only on the holder's own HTTP/1.1 transport.
+            self._detacher = None if h2c else http11
+        else:
+            extensions: dict[str, object] = {"timeout": self._timeouts}
+            if server_name:
+                extensions["sni_hostname"] = server_name
+            http11 = _ClientForwarder(holder, f"{scheme}://{parts.netloc}", extensions)
+        self._forwarder = _H2CForwarder(holder, http11) if h2c else http11
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await forward_websocket(
+                self.url,
+                scope,
+                receive,
+                send,
+                pass_host_header=self.pass_host_header,
+                transport=self._servers_transport,
+            )
+            return
+        forward = forward_of(scope)
+        host = forward.host if self.pass_host_header and forward.host else self._netloc
+        headers = [(b"host", host), *forward.headers, *forward.framing_headers()]
+        has_body = forward.has_body
+        stream: httpx.AsyncByteStream = _RequestBody(receive) if has_body else _NO_BODY
+        request = UpstreamRequest(
+            forward.method.encode(),
+            self._origin,
+            host,
+            forward.target,
+            headers,
+            stream,
+            self._timeouts,
+            has_body,
+            self._server_name,
+            is_copy(scope),
+            self._header_timeout,
+        )
+        detacher = self._detacher
+        if detacher is not None:
+            job = copy_job(scope)
+            if job is not None:
+                await self._send_detached(detacher, job, request, receive)
+                return
+        try:
+            sending = self._forwarder.forward(request, scope)
+            if self._header_timeout is None:
+                response = await sending
+            else:  # Go's responseHeaderTimeout: the wait for headers only, not the body
+                response = await asyncio.wait_for(sending, self._header_timeout)
+        except _ClientGone:
+            logger.debug("client went away before %s answered", self.url)
+            return
+        except (asyncio.TimeoutError, httpx.TimeoutException) as exc:
+            logger.debug("504 Gateway Timeout from %s: %r", self.url, exc)
+            await self._fail(stream, send, 504)
+            return
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            logger.debug("502 Bad Gateway from %s: %r", self.url, exc)
+            await self._fail(stream, send, 502)
+            return
+        body: AsyncIterable[bytes]
+        close: Callable[[], Awaitable[None]]
+        if isinstance(response, RawResponse):
+            status, raw, body, close = (
+                response.status,
+                response.headers,
+                response.stream,
+                response.stream.aclose,
+            )
+        else:
+            status, raw, body, close = (
+                response.status_code,
+                response.headers.raw,
+                response.aiter_raw(),
+                response.aclose,
+            )
+        try:
+            await self._relay(status, raw, body, forward.gzip_added, send)
+        finally:
+            await close()
+
+    async def _send_detached(
+        self, detacher: _GatewayForwarder, job: CopyJob, request: UpstreamRequest, receive: Receive
+    ) -> None:
+        """A mirror copy, its answer left to the transport. Nothing is sent on ``send``:
+        a copy's answer goes nowhere, and a failure is a debug line, as in the full
+        exchange (where it becomes a 502 that the copy's ``send`` discards)."""
+        # A copy's body is replayed whole, in one message.
+        body = (await read_body(receive, -1)).data if request.has_body else b""
+        try:
+            await detacher.send_detached(request, body, job)
+        except httpx.TransportError as exc:
+            logger.debug("mirror copy to %s failed: %r", self.url, exc)
+
+    async def _fail(self, stream: httpx.AsyncByteStream, send: Send, status: int) -> None:
+        if isinstance(stream, _RequestBody):
+            await stream.drain(_DRAIN_LIMIT)
+        await send_proxy_error(send, status)
+
+    async def _relay(
+        self,
+        status: int,
+        raw: list[tuple[bytes, bytes]],
+        body: AsyncIterable[bytes],
+        gzip_added: bool,
+        send: Send,
+    ) -> None:
+        headers = []
+        connection: set[bytes] = set()
+        decompress = False
+        for key, value in raw:
+            name = key.lower()
+            if name in _RESPONSE_DROP:
+                if name == b"connection":
+                    connection.update(t.strip().lower() for t in value.split(b","))
+                continue
+            if name == b"content-encoding" and gzip_added and value.strip().lower() == b"gzip":
+                decompress = True
+            headers.append((name, value))
+        if status == 304 or status == 204 or status < 200:
+            # Go's server suppresses these for answers that have no body.
+            connection |= _SUPPRESSED_304 if status == 304 else _SUPPRESSED_NO_BODY
+        if connection or decompress:
+            drop = connection | ({b"content-encoding", b"content-length"} if decompress else set())
+            headers = [(k, v) for k, v in headers if k not in drop]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        decoder = zlib.decompressobj(16 + zlib.MAX_WBITS) if decompress else None
+        try:
+            async for chunk in body:
+                if decoder is not None:
+                    chunk = decoder.decompress(chunk)
+                if chunk:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if decoder is not None:
+                tail = decoder.flush()
+                if tail:
+                    await send({"type": "http.response.body", "body": tail, "more_body": True})
+        except (httpx.TransportError, zlib.error) as exc:
+            raise UpstreamAborted(f"{self.url} failed mid-response: {exc!r}") from exc
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
