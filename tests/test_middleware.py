@@ -123,7 +123,7 @@ def test_lifespan_shutdown_closes_the_client_it_created() -> None:
             assert (
                 httpx.get(url, headers={"Host": "traefikservice-wrr.kubesre.lc"}).status_code == 200
             )
-            client = app._holder.client
+            client = app.runtime.holder.client
             assert not client.is_closed
         assert client.is_closed
 

@@ -23,8 +23,8 @@ import httpx
 import pytest
 
 from tests.support.backends import RecordingBackend
-from traefikservice_asgi._mirror_pool import CopyJob, MirrorLimits, MirrorPool
 from traefikservice_asgi._transport import GatewayTransport
+from traefikservice_asgi.loadbalancer.mirror_pool import CopyJob, MirrorLimits, MirrorPool
 from traefikservice_asgi.proxy import ClientHolder, Server
 
 WAIT = 5.0  # upper bound for any wait on a condition; never a sleep

@@ -30,12 +30,7 @@ from urllib.parse import urlsplit
 import httpx
 from starlette.types import Receive, Scope, Send
 
-from ._body import read_body
-from ._exceptions import TraefikServiceError
-from ._forwarding import HOP_BY_HOP, Forward, forward_of
 from ._h2c import H2CTransport, asks_upgrade
-from ._mirror_pool import CopyJob, copy_job, is_copy
-from ._responses import send_proxy_error
 from ._transport import GatewayTransport, RawResponse
 from .config import (
     DEFAULT_DIAL_TIMEOUT,
@@ -43,6 +38,12 @@ from .config import (
     DEFAULT_MAX_IDLE_CONNS_PER_HOST,
     ServersTransport,
 )
+from .entrypoint.context import copy_job, forward_of, is_copy
+from .entrypoint.forwarding import HOP_BY_HOP, Forward
+from .exceptions import UpstreamAborted
+from .loadbalancer.body import read_body
+from .loadbalancer.mirror_pool import CopyJob
+from .responses import send_proxy_error
 from .websocket import forward_websocket
 
 __all__ = ["ClientHolder", "Server", "UpstreamAborted", "default_client", "no_cookie_jar"]
@@ -55,11 +56,6 @@ _RESPONSE_DROP = HOP_BY_HOP | {b"date"}
 # net/http's suppressedHeaders304 and suppressedHeadersNoBody.
 _SUPPRESSED_304 = frozenset({b"content-type", b"content-length", b"transfer-encoding"})
 _SUPPRESSED_NO_BODY = frozenset({b"content-length", b"transfer-encoding"})
-
-
-class UpstreamAborted(TraefikServiceError):
-    """The backend failed after the response had started; the client connection is
-    aborted so the client sees an incomplete response, not a silently truncated one."""
 
 
 class _BlockAllCookies(http.cookiejar.DefaultCookiePolicy):

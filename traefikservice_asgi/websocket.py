@@ -63,9 +63,10 @@ from websockets.http11 import Request
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
-from ._forwarding import HOP_BY_HOP, Forward, forward_of
-from ._responses import STATUS_TEXT
 from .config import ServersTransport
+from .entrypoint.context import forward_of
+from .entrypoint.forwarding import HOP_BY_HOP, Forward
+from .responses import STATUS_TEXT
 
 __all__ = [
     "CONNECT_TIMEOUT",

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from .._exceptions import ConfigError, ConfigIssue
+from ..exceptions import ConfigError, ConfigIssue
 from ._models import (
     DEFAULT_DIAL_TIMEOUT,
     DEFAULT_IDLE_CONN_TIMEOUT,

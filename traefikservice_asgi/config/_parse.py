@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._exceptions import ConfigIssue, RuleError
+from ..exceptions import ConfigIssue, RuleError
 from ..loadbalancer.sticky import CookieOptions, sanitize_cookie_name
 from ..rules import compile_rule
 from ._duration import parse_duration

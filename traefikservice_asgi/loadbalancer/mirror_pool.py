@@ -32,20 +32,14 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from starlette.types import Scope
-
 __all__ = [
-    "COPY_KEY",
     "DEFAULT_BUFFER_BUDGET",
     "DEFAULT_MAX_IN_FLIGHT",
     "DEFAULT_SHUTDOWN_TIMEOUT",
     "DEFAULT_TIMEOUT",
-    "DETACH_KEY",
     "CopyJob",
     "MirrorLimits",
     "MirrorPool",
-    "copy_job",
-    "is_copy",
 ]
 
 logger = logging.getLogger("traefikservice_asgi.mirror")
@@ -56,25 +50,6 @@ DEFAULT_MAX_IN_FLIGHT = 1000
 DEFAULT_BUFFER_BUDGET = 64 * 1024 * 1024
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0
-
-# Set in the scope a mirror copy is sent with: its connection goes back to the copies'
-# own idle pool (see GatewayTransport), not to the main requests' one.
-COPY_KEY = "traefikservice_asgi.copy"
-# Set (to the CopyJob) only when nothing between the mirror and its leaves reads the
-# answer (the builder decides): the leaf may then hand its exchange to the transport
-# and return at once, instead of waiting for an answer it would throw away.
-DETACH_KEY = "traefikservice_asgi.copy_job"
-
-
-def is_copy(scope: Scope) -> bool:
-    """Whether ``scope`` is a mirror copy's."""
-    return COPY_KEY in scope
-
-
-def copy_job(scope: Scope) -> CopyJob | None:
-    """The job a leaf may detach this copy's exchange onto, if any."""
-    job: CopyJob | None = scope.get(DETACH_KEY)
-    return job
 
 
 class Part(Protocol):
