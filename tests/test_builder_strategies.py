@@ -114,3 +114,10 @@ def test_servers_are_named_by_their_url_for_hrw_scores() -> None:
     handler = built("{name: app, port: 80, strategy: hrw}")
     assert isinstance(handler, HighestRandomWeight)
     assert handler.pick("10.0.0.1") in SERVERS
+
+
+def test_the_registry_has_a_balancer_for_every_strategy_the_config_accepts() -> None:
+    from traefikservice_asgi.builder import SERVERS_STRATEGIES
+    from traefikservice_asgi.config._models import STRATEGIES
+
+    assert sorted(SERVERS_STRATEGIES) == sorted(STRATEGIES)
