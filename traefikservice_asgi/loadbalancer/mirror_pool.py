@@ -14,12 +14,11 @@ warning per reason every 10 s. The client's response never waits for any of it.
 One request's copies are a :class:`CopyJob`. A job is in flight while one of its parts
 runs: the task that walks the mirrors' service trees, and every *detached exchange*,
 a request that a leaf wrote to a mirror and whose answer the transport discards on its
-own (:meth:`~traefikservice_asgi._transport.GatewayTransport.send_detached`). A copy
-waiting three seconds for a slow mirror is then a connection in the transport and this
-small object, not a suspended chain of coroutines: with a thousand copies in flight,
-those chains were most of what the garbage collector walked, and each woke a task to
-read an answer nobody reads. The job's deadline cancels its tasks and aborts its
-exchanges alike; so does shutdown, after a bounded wait.
+own (``GatewayTransport.send_detached``). A copy waiting for a slow mirror is then a
+connection in the transport and this small object, not a suspended chain of coroutines
+(why that matters under load: ``bench/README.md``, "What changed for the copies"). The
+job's deadline cancels its tasks and aborts its exchanges alike; so does shutdown,
+after a bounded wait.
 """
 
 from __future__ import annotations
