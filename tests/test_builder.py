@@ -7,10 +7,9 @@ import random
 import pytest
 
 from traefikservice_asgi import load_config_text
-from traefikservice_asgi._mirror_pool import MirrorPool
-from traefikservice_asgi.builder import build_routes
+from traefikservice_asgi.builder import build_runtime
 from traefikservice_asgi.loadbalancer.mirror import Mirroring
-from traefikservice_asgi.transport import ClientHolder
+from traefikservice_asgi.options import GatewayOptions
 
 BACKENDS = {
     "default/main:80": "http://127.0.0.1:9001",
@@ -82,7 +81,7 @@ spec:
 ---
 {SERVICES}"""
     config = load_config_text(text, backends=BACKENDS)
-    (route,) = build_routes(config, ClientHolder(), MirrorPool(), random.Random(0)).routes
+    (route,) = build_runtime(config, GatewayOptions(rng=random.Random(0))).routes
     assert isinstance(route.handler, Mirroring)
     return route.handler
 

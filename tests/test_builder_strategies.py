@@ -11,22 +11,20 @@ import pytest
 from starlette.types import ASGIApp, Message, Scope
 
 from traefikservice_asgi import load_config_text
-from traefikservice_asgi._mirror_pool import MirrorPool
-from traefikservice_asgi.builder import build_routes
+from traefikservice_asgi.builder import build_runtime
 from traefikservice_asgi.loadbalancer.hrw import HighestRandomWeight
 from traefikservice_asgi.loadbalancer.leasttime import LeastTime
 from traefikservice_asgi.loadbalancer.p2c import PowerOfTwoChoices
 from traefikservice_asgi.loadbalancer.sticky import cookie_value
 from traefikservice_asgi.loadbalancer.wrr import WeightedRoundRobin
+from traefikservice_asgi.options import GatewayOptions
 from traefikservice_asgi.proxy import Server
-from traefikservice_asgi.transport import ClientHolder
+from traefikservice_asgi.runtime import Runtime
 
 SERVERS = ["http://127.0.0.1:9001", "http://127.0.0.1:9002"]
 
 
-def built(
-    service: str, servers: list[str] = SERVERS, holder: ClientHolder | None = None
-) -> ASGIApp:
+def runtime_of(service: str, servers: list[str] = SERVERS) -> Runtime:
     text = f"""\
 apiVersion: traefik.io/v1alpha1
 kind: IngressRoute
@@ -37,8 +35,11 @@ spec:
       services: [{service}]
 """
     config = load_config_text(text, backends={"default/app:80": servers})
-    routes = build_routes(config, holder or ClientHolder(), MirrorPool(), random.Random(0)).routes
-    (route,) = routes
+    return build_runtime(config, GatewayOptions(rng=random.Random(0)))
+
+
+def built(service: str, servers: list[str] = SERVERS) -> ASGIApp:
+    (route,) = runtime_of(service, servers).routes
     return route.handler
 
 
@@ -66,16 +67,16 @@ def test_sticky_on_a_p2c_or_leasttime_service_sets_the_server_url_cookie(strateg
         for refusing in (one, two):  # bound, never listening: every connection refused
             refusing.bind(("127.0.0.1", 0))
             urls.append(f"http://127.0.0.1:{refusing.getsockname()[1]}")
-        holder = ClientHolder()
         sticky = "sticky: {cookie: {name: pin}}"
-        handler = built(f"{{name: app, port: 80, strategy: {strategy}, {sticky}}}", urls, holder)
-        start = asyncio.run(serve(handler, holder))
+        runtime = runtime_of(f"{{name: app, port: 80, strategy: {strategy}, {sticky}}}", urls)
+        start = asyncio.run(serve(runtime))
     assert start["status"] == 502
     cookies = [v for k, v in start["headers"] if k == b"set-cookie"]
     assert cookies in [[f"pin={cookie_value(url)}; Path=/".encode()] for url in urls]
 
 
-async def serve(handler: ASGIApp, holder: ClientHolder) -> Message:
+async def serve(runtime: Runtime) -> Message:
+    (route,) = runtime.routes
     sent: list[Message] = []
 
     async def send(message: Message) -> None:
@@ -97,9 +98,9 @@ async def serve(handler: ASGIApp, holder: ClientHolder) -> Message:
         "server": ("127.0.0.1", 80),
     }
     try:
-        await handler(scope, receive, send)
+        await route.handler(scope, receive, send)
     finally:
-        await holder.aclose()
+        await runtime.aclose()
     return sent[0]
 
 
@@ -113,3 +114,10 @@ def test_servers_are_named_by_their_url_for_hrw_scores() -> None:
     handler = built("{name: app, port: 80, strategy: hrw}")
     assert isinstance(handler, HighestRandomWeight)
     assert handler.pick("10.0.0.1") in SERVERS
+
+
+def test_the_registry_has_a_balancer_for_every_strategy_the_config_accepts() -> None:
+    from traefikservice_asgi.builder import SERVERS_STRATEGIES
+    from traefikservice_asgi.config.models import STRATEGIES
+
+    assert sorted(SERVERS_STRATEGIES) == sorted(STRATEGIES)

@@ -151,17 +151,15 @@ def test_serve_with_two_workers_shares_the_port_and_stops_cleanly() -> None:
 
 def test_gateway_options_survive_the_trip_to_a_worker() -> None:
     from traefikservice_asgi import MirrorLimits
-    from traefikservice_asgi.server import GatewayOptions
+    from traefikservice_asgi.options import GatewayOptions
 
     options = GatewayOptions(
-        paths=["a.yaml"],
         backends={"default/x:80": ["http://127.0.0.1:1"]},
         forwarded_trusted_ips=["10.0.0.0/8"],
         mirror_limits=MirrorLimits(timeout=2.5),
     )
     again = GatewayOptions.from_json(options.to_json())
     assert again == GatewayOptions(
-        paths=["a.yaml"],
         backends={"default/x:80": ["http://127.0.0.1:1"]},
         forwarded_trusted_ips=["10.0.0.0/8"],
         mirror_limits=MirrorLimits(timeout=2.5),

@@ -15,6 +15,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
+from tests.support.asgi import receiver, run
 from tests.support.backends import RecordingBackend
 from tests.support.gateway import serve_app
 from traefikservice_asgi import ConfigError, TraefikServiceMiddleware, create_app, load_config
@@ -40,16 +41,7 @@ class Inner:
 
 
 def call(app: TraefikServiceMiddleware, scope: Scope, body: bytes = b"") -> list[Message]:
-    sent: list[Message] = []
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    asyncio.run(app(scope, receive, send))
-    return sent
+    return run(app, scope, receiver([body]))
 
 
 def http_scope(host: bytes) -> Scope:
@@ -123,7 +115,7 @@ def test_lifespan_shutdown_closes_the_client_it_created() -> None:
             assert (
                 httpx.get(url, headers={"Host": "traefikservice-wrr.kubesre.lc"}).status_code == 200
             )
-            client = app._holder.client
+            client = app.runtime.holder.client
             assert not client.is_closed
         assert client.is_closed
 

@@ -28,3 +28,25 @@ def test_packaged_walkthrough_yaml_equals_the_example_folders() -> None:
     assert len(names) == 5
     for name in names:
         assert (packaged / name).read_bytes() == (example / name).read_bytes(), name
+
+
+def test_every_exception_of_the_package_is_in_the_documented_tree() -> None:
+    from traefikservice_asgi import exceptions
+
+    doc = exceptions.__doc__ or ""
+    for name in exceptions.__all__:
+        obj = getattr(exceptions, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, traefikservice_asgi.TraefikServiceError), name
+            assert name in doc, name
+
+
+def test_every_scope_and_message_key_is_namespaced_and_defined_once() -> None:
+    from traefikservice_asgi.entrypoint import context
+
+    keys = [getattr(context, n) for n in context.__all__ if n.isupper()]
+    assert all(k.startswith("traefikservice_asgi.") for k in keys)
+    assert len(set(keys)) == len(keys)
+    for path in (ROOT / "traefikservice_asgi").rglob("*.py"):
+        if path.name != "context.py":
+            assert not any(f'"{k}"' in path.read_text() for k in keys), path

@@ -4,10 +4,10 @@ ASGI middleware for Starlette and FastAPI, configured with the same Kubernetes Y
     app.add_middleware(TraefikServiceMiddleware, config="routes/", backends={...})
 """
 
-from ._exceptions import ConfigError, ConfigIssue, ConfigWarning, RuleError, TraefikServiceError
-from ._mirror_pool import MirrorLimits
 from .app import create_app
 from .config import Config, load_config, load_config_text
+from .exceptions import ConfigError, ConfigIssue, ConfigWarning, RuleError, TraefikServiceError
+from .loadbalancer.mirror_pool import MirrorLimits
 from .middleware import TraefikServiceMiddleware
 
 __version__ = "0.1.0"

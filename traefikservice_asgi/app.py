@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-import random
-from collections.abc import Mapping, Sequence
+import sys
+from typing import TYPE_CHECKING
 
-import httpx
 from starlette.types import Receive, Scope, Send
 
-from ._mirror_pool import MirrorLimits
-from ._responses import send_go_error
 from .config import Config, ConfigSource
 from .middleware import TraefikServiceMiddleware
+from .options import GatewayOptions
+from .responses import send_go_error
+
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from typing import Unpack
+    else:
+        from typing_extensions import Unpack
+
+    from .options import OptionKeywords
 
 __all__ = ["create_app"]
 
@@ -35,25 +42,9 @@ async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
 
 def create_app(
     config: Config | ConfigSource,
-    *,
-    backends: Mapping[str, str | Sequence[str]] | None = None,
-    client: httpx.AsyncClient | None = None,
-    allow_cross_namespace: bool = False,
-    forwarded_trusted_ips: Sequence[str] = (),
-    forwarded_insecure: bool = False,
-    mirror_limits: MirrorLimits | None = None,
-    rng: random.Random | None = None,
+    options: GatewayOptions | None = None,
+    **keywords: Unpack[OptionKeywords],
 ) -> TraefikServiceMiddleware:
     """A standalone gateway: the middleware around a 404 app. Options as for
     :class:`TraefikServiceMiddleware`."""
-    return TraefikServiceMiddleware(
-        not_found,
-        config,
-        backends=backends,
-        client=client,
-        allow_cross_namespace=allow_cross_namespace,
-        forwarded_trusted_ips=forwarded_trusted_ips,
-        forwarded_insecure=forwarded_insecure,
-        mirror_limits=mirror_limits,
-        rng=rng,
-    )
+    return TraefikServiceMiddleware(not_found, config, options, **keywords)

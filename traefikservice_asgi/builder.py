@@ -1,9 +1,16 @@
-"""The one place a configuration becomes runtime objects.
+"""The one place a configuration becomes runtime objects: ``Config -> Runtime``.
 
 Like Traefik's ``service.Manager``: every service node is built once (memoised by
 identity of the resolved node, which resolution already shares by Traefik name), so all
 routes referencing one TraefikService share one schedule, one sticky table and one
 mirror counter. Every node is an ASGI app; the leaves are :class:`~.proxy.http.Server`.
+
+Each kind of service node has one builder method (:data:`_Builder.KINDS`), and a Service
+reference's servers get the balancer its ``strategy`` names in :data:`SERVERS_STRATEGIES`:
+adding a strategy is one module in ``loadbalancer/`` and one line there (see the guide
+"How to add a strategy"). Every balancer class says whether it reads its children's
+answers (``reads_answers``); a mirror whose whole tree never does gets *detached* copies
+(see ``loadbalancer/mirror.py``).
 
 Health is wired as Traefik's manager wires it from CRD resources: a Service reference
 with a ``healthCheck`` becomes a servers balancer with a
@@ -17,12 +24,11 @@ from __future__ import annotations
 
 import contextlib
 import random
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ._mirror_pool import MirrorPool
-from ._responses import send_go_error
 from .config import (
     Config,
     FailoverService,
@@ -33,36 +39,58 @@ from .config import (
     Service,
     WeightedService,
 )
-from .healthcheck import ServerHealthChecker
-from .loadbalancer._status import HealthCheckNotEnabled, StatusUpdaterSource
+from .config.models import CookieOptions
+from .exceptions import HealthCheckNotEnabled
+from .healthcheck import HealthChecks, ServerHealthChecker
+from .loadbalancer._status import StatusUpdater, StatusUpdaterSource
 from .loadbalancer.failover import Failover
 from .loadbalancer.hrw import HighestRandomWeight
 from .loadbalancer.leasttime import LeastTime
 from .loadbalancer.mirror import Mirror, Mirroring
+from .loadbalancer.mirror_pool import MirrorPool
 from .loadbalancer.p2c import PowerOfTwoChoices
 from .loadbalancer.wrr import Child, WeightedRoundRobin
+from .options import GatewayOptions
 from .proxy import Server
-from .rules import Rule
+from .responses import send_go_error
+from .runtime import Route, Runtime
 from .transport import ClientHolder
 
-__all__ = ["Built", "BuiltRoute", "build_routes"]
+__all__ = ["SERVERS_STRATEGIES", "ServersBalancer", "build_runtime"]
 
 
-@dataclass(frozen=True, slots=True)
-class BuiltRoute:
-    name: str
-    rule: Rule
-    handler: ASGIApp
+class ServersBalancer(Protocol):
+    """What balances a Kubernetes Service's servers: an ASGI app over named children
+    that a health checker drives (``set_status``) and a parent may follow
+    (``register_status_updater``), saying whether it reads its children's answers."""
+
+    reads_answers: ClassVar[bool]
+
+    def __init__(
+        self,
+        children: Sequence[Child],
+        *,
+        sticky: CookieOptions | None,
+        rng: random.Random | None,
+        health_check: bool,
+        name: str,
+    ) -> None: ...
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
+
+    def set_status(self, child: str, up: bool) -> None: ...
+
+    def register_status_updater(self, updater: StatusUpdater) -> None: ...
 
 
-ServersBalancer = WeightedRoundRobin | PowerOfTwoChoices | HighestRandomWeight | LeastTime
-"""What balances a Kubernetes Service's servers, by ``strategy``."""
-
-_SERVERS_STRATEGIES: dict[str, type[WeightedRoundRobin | PowerOfTwoChoices | LeastTime]] = {
+SERVERS_STRATEGIES: dict[str, type[ServersBalancer]] = {
     "wrr": WeightedRoundRobin,
     "p2c": PowerOfTwoChoices,
+    "hrw": HighestRandomWeight,
     "leasttime": LeastTime,
 }
+"""A Service reference's ``strategy`` (as the config layer normalises it) to the class
+that balances its servers: Traefik's switch in ``getLoadBalancerServiceHandler``."""
 
 
 async def _no_server(scope: Scope, receive: Receive, send: Send) -> None:
@@ -70,145 +98,171 @@ async def _no_server(scope: Scope, receive: Receive, send: Send) -> None:
     await send_go_error(send, 503, "no available server")
 
 
+def _reads_answers(handler: object) -> bool:
+    """Whether this node itself reads its children's answers (leaves do not)."""
+    return bool(getattr(type(handler), "reads_answers", False))
+
+
 class _Builder:
+    KINDS: ClassVar[dict[type[Any], Callable[[_Builder, Any], ASGIApp]]]
+    """The builder method of each kind of service node."""
+
     def __init__(self, holder: ClientHolder, pool: MirrorPool, rng: random.Random) -> None:
         self.holder = holder
         self.holders: dict[ServersTransport, ClientHolder] = {}
         self.pool = pool
         self.rng = rng
         self.built: dict[int, ASGIApp] = {}
+        # Whether some node of a service's tree reads answers, by id of the service.
+        self.reads: dict[int, bool] = {}
         self.health_checkers: list[ServerHealthChecker] = []
 
     def build(self, service: Service) -> ASGIApp:
         handler = self.built.get(id(service))
         if handler is None:
-            handler = self._build(service)
+            handler = self.KINDS[type(service)](self, service)
             self.built[id(service)] = handler
         return handler
 
-    def _build(self, service: Service) -> ASGIApp:
-        if isinstance(service, ServersService):
-            holder = self.holder
-            if service.transport is not None:
-                # One client (pool, TLS, timeouts) per ServersTransport, as in Traefik.
-                holder = self.holders.setdefault(
-                    service.transport,
-                    ClientHolder(
-                        transport=service.transport, copy_idle=self.pool.limits.max_in_flight
-                    ),
+    def reads_answers(self, service: Service) -> bool:
+        """Whether a node of ``service``'s (built) tree reads answers. A mirror's copies
+        may leave their answers to the transport only when none does."""
+        return self.reads[id(service)]
+
+    def _node(self, service: Service, handler: ASGIApp, children: Sequence[Service]) -> ASGIApp:
+        self.reads[id(service)] = _reads_answers(handler) or any(
+            self.reads_answers(child) for child in children
+        )
+        return handler
+
+    def servers(self, service: ServersService) -> ASGIApp:
+        holder = self.holder
+        if service.transport is not None:
+            # One client (pool, TLS, timeouts) per ServersTransport, as in Traefik.
+            holder = self.holders.setdefault(
+                service.transport,
+                ClientHolder(transport=service.transport, copy_idle=self.pool.limits.max_in_flight),
+            )
+        servers = [
+            Server(url, holder, pass_host_header=service.pass_host_header)
+            for url in service.servers
+        ]
+        # Whether the strategy reads answers, even where its balancer is left out below.
+        self.reads[id(service)] = SERVERS_STRATEGIES[service.strategy].reads_answers
+        if not servers:
+            return _no_server
+        checked = service.health_check
+        if len(servers) == 1 and service.sticky is None and checked is None:
+            return servers[0]  # a balancer of one adds nothing observable
+        balancer = self._servers_balancer(service, servers)
+        if checked is not None:
+            self.health_checkers.append(
+                ServerHealthChecker(
+                    service.name, checked, balancer, [s.url for s in servers], holder
                 )
-            servers = [
-                Server(url, holder, pass_host_header=service.pass_host_header)
-                for url in service.servers
-            ]
-            if not servers:
-                return _no_server
-            checked = service.health_check
-            if len(servers) == 1 and service.sticky is None and checked is None:
-                return servers[0]  # a balancer of one adds nothing observable
-            balancer = self._servers_balancer(service, servers)
-            if checked is not None:
-                self.health_checkers.append(
-                    ServerHealthChecker(
-                        service.name, checked, balancer, [s.url for s in servers], holder
-                    )
-                )
-            return balancer
-        if isinstance(service, WeightedService):
-            return WeightedRoundRobin(
+            )
+        return balancer
+
+    def _servers_balancer(self, service: ServersService, servers: list[Server]) -> ServersBalancer:
+        """The balancer ``strategy`` names for a Service's servers, each server named by
+        its URL. ``hrw`` has no sticky sessions, in Traefik either (the config layer
+        drops them)."""
+        strategy = SERVERS_STRATEGIES[service.strategy]
+        return strategy(
+            [Child(s.url, s) for s in servers],
+            sticky=service.sticky,
+            rng=self.rng,
+            health_check=service.health_check is not None,
+            name=service.name,
+        )
+
+    def weighted(self, service: WeightedService) -> ASGIApp:
+        children = [c.service for c in service.children]
+        return self._node(
+            service,
+            WeightedRoundRobin(
                 [Child(c.name, self.build(c.service), c.weight) for c in service.children],
                 sticky=service.sticky,
                 rng=self.rng,
                 name=service.name,
+            ),
+            children,
+        )
+
+    def hrw(self, service: HRWService) -> ASGIApp:
+        children = [c.service for c in service.children]
+        return self._node(
+            service,
+            HighestRandomWeight(
+                [Child(c.name, self.build(c.service), c.weight) for c in service.children],
+                rng=self.rng,
+                name=service.name,
+            ),
+            children,
+        )
+
+    def mirroring(self, service: MirroringService) -> ASGIApp:
+        main = self.build(service.main)
+        mirrors = [
+            Mirror(
+                m.name,
+                self.build(m.service),
+                m.percent,
+                detached=not self.reads_answers(m.service),
             )
-        if isinstance(service, MirroringService):
-            return Mirroring(
-                self.build(service.main),
-                [
-                    Mirror(
-                        m.name,
-                        self.build(m.service),
-                        m.percent,
-                        detached=_answer_blind(m.service),
-                    )
-                    for m in service.mirrors
-                ],
+            for m in service.mirrors
+        ]
+        return self._node(
+            service,
+            Mirroring(
+                main,
+                mirrors,
                 pool=self.pool,
                 mirror_body=service.mirror_body,
                 max_body_size=service.max_body_size,
                 name=service.name,
-            )
-        if isinstance(service, FailoverService):
-            main = self.build(service.main)
-            failover = Failover(
-                main,
-                self.build(service.fallback),
-                status=service.status,
-                max_request_body_bytes=service.max_request_body_bytes,
-                name=service.name,
-            )
-            if isinstance(main, StatusUpdaterSource):
-                # As Traefik's getFailoverServiceHandler: a main without a health check
-                # refuses, which is fine as long as status ranges decide (the parser
-                # refuses a failover with neither).
-                with contextlib.suppress(HealthCheckNotEnabled):
-                    main.register_status_updater(failover.set_handler_status)
-            return failover
-        if isinstance(service, HRWService):
-            return HighestRandomWeight(
-                [Child(c.name, self.build(c.service), c.weight) for c in service.children],
-                rng=self.rng,
-                name=service.name,
-            )
-        raise TypeError(f"unknown service node {service!r}")  # pragma: no cover
-
-    def _servers_balancer(self, service: ServersService, servers: list[Server]) -> ServersBalancer:
-        """The balancer ``strategy`` names for a Service's servers (Traefik's switch in
-        ``getLoadBalancerServiceHandler``), each server named by its URL. ``hrw`` has no
-        sticky sessions, in Traefik either."""
-        children = [Child(s.url, s) for s in servers]
-        checked = service.health_check is not None
-        if service.strategy == "hrw":
-            return HighestRandomWeight(
-                children, rng=self.rng, health_check=checked, name=service.name
-            )
-        strategy = _SERVERS_STRATEGIES[service.strategy]
-        return strategy(
-            children, sticky=service.sticky, rng=self.rng, health_check=checked, name=service.name
+            ),
+            [service.main, *(m.service for m in service.mirrors)],
         )
 
-
-def _answer_blind(service: Service) -> bool:
-    """Whether every node of ``service``'s tree picks a child without looking at the
-    answer (weighted, HRW, a Service's ``wrr``/``hrw`` servers). A mirror's copies may
-    then leave their answers to the transport (see ``loadbalancer/mirror.py``); p2c and
-    leasttime count requests until they are answered, failover and mirroring read the
-    answer, so their copies keep the whole exchange."""
-    if isinstance(service, ServersService):
-        return service.strategy in ("wrr", "hrw")
-    if isinstance(service, (WeightedService, HRWService)):
-        return all(_answer_blind(child.service) for child in service.children)
-    return False
-
-
-@dataclass(frozen=True, slots=True)
-class Built:
-    """What :func:`build_routes` makes: the routes in matching order (highest priority
-    first), and what their owner must start and close: the client holders of the
-    ServersTransports and the health checkers."""
-
-    routes: tuple[BuiltRoute, ...]
-    holders: tuple[ClientHolder, ...]
-    health_checkers: tuple[ServerHealthChecker, ...]
+    def failover(self, service: FailoverService) -> ASGIApp:
+        main = self.build(service.main)
+        failover = Failover(
+            main,
+            self.build(service.fallback),
+            status=service.status,
+            max_request_body_bytes=service.max_request_body_bytes,
+            name=service.name,
+        )
+        if isinstance(main, StatusUpdaterSource):
+            # As Traefik's getFailoverServiceHandler: a main without a health check
+            # refuses, which is fine as long as status ranges decide (the parser
+            # refuses a failover with neither).
+            with contextlib.suppress(HealthCheckNotEnabled):
+                main.register_status_updater(failover.set_handler_status)
+        return self._node(service, failover, [service.main, service.fallback])
 
 
-def build_routes(
-    config: Config,
-    holder: ClientHolder,
-    pool: MirrorPool,
-    rng: random.Random | None = None,
-) -> Built:
-    """Turn ``config`` into routes, each service built once."""
-    builder = _Builder(holder, pool, rng or random.Random())
-    routes = tuple(BuiltRoute(r.name, r.rule, builder.build(r.service)) for r in config.routes)
-    return Built(routes, tuple(builder.holders.values()), tuple(builder.health_checkers))
+_Builder.KINDS = {
+    ServersService: _Builder.servers,
+    WeightedService: _Builder.weighted,
+    HRWService: _Builder.hrw,
+    MirroringService: _Builder.mirroring,
+    FailoverService: _Builder.failover,
+}
+
+
+def build_runtime(config: Config, options: GatewayOptions | None = None) -> Runtime:
+    """Turn ``config`` into a :class:`~.runtime.Runtime`, each service built once, with
+    the mirror pool, the clients and the balancer order ``options`` ask for."""
+    options = options or GatewayOptions()
+    pool = MirrorPool(options.mirror_limits)
+    holder = ClientHolder(options.client, copy_idle=pool.limits.max_in_flight)
+    builder = _Builder(holder, pool, options.rng or random.Random())
+    routes = tuple(Route(r.name, r.rule, builder.build(r.service)) for r in config.routes)
+    return Runtime(
+        routes=routes,
+        holders=(holder, *builder.holders.values()),
+        health_checks=HealthChecks(builder.health_checkers),
+        mirror_pool=pool,
+    )

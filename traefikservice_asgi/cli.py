@@ -11,14 +11,14 @@ import sys
 
 import click
 
-from ._exceptions import ConfigError
-from ._mirror_pool import (
+from .config import load_config
+from .exceptions import ConfigError
+from .loadbalancer.mirror_pool import (
     DEFAULT_BUFFER_BUDGET,
     DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_TIMEOUT,
     MirrorLimits,
 )
-from .config import load_config
 
 __all__ = ["main"]
 
@@ -153,14 +153,14 @@ def serve(
     log_level: str,
 ) -> None:
     """Run the gateway under uvicorn."""
-    from .server import GatewayOptions, run
+    from .options import GatewayOptions
+    from .serve import run
 
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s: %(name)s: %(message)s")
     options = GatewayOptions(
-        paths=list(paths),
         backends=_parse_backends(backends),
         allow_cross_namespace=allow_cross_namespace,
-        forwarded_trusted_ips=list(trusted_ips),
+        forwarded_trusted_ips=trusted_ips,
         forwarded_insecure=forwarded_insecure,
         mirror_limits=MirrorLimits(
             max_in_flight=mirror_max_in_flight,
@@ -170,6 +170,7 @@ def serve(
     )
     try:
         run(
+            paths,
             options,
             host=host,
             port=port,

@@ -3,30 +3,40 @@
 A pure ASGI middleware in Starlette's style: ``__init__`` loads, validates and builds
 everything (a bad config fails at startup, not on the first request); ``__call__``
 looks at ``scope["type"]`` first and hands anything it does not own to the wrapped app
-untouched. It owns the shared ``httpx.AsyncClient``, the in-flight mirror copies and the
-health check tasks; the health checks start with the ASGI lifespan (or the first request,
-without one), and the lifespan's shutdown (or :meth:`aclose`) stops the health checks,
-then waits for the mirrors, then closes the clients, within a bounded time.
+untouched. What the configuration became is one :class:`~.runtime.Runtime` (routes,
+clients, health checks, mirror pool), held by one reference that a reload will swap.
+The health checks start with the ASGI lifespan (or the first request, without one), and
+the lifespan's shutdown (or :meth:`~TraefikServiceMiddleware.aclose`) stops the health
+checks, then waits for the mirrors, then closes the clients, within a bounded time.
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Mapping, Sequence
+import sys
+from typing import TYPE_CHECKING
 
-import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._forwarding import SCOPE_KEY, InvalidRequest, prepare, trusted_peers
-from ._lifecycle import serve_watched
-from ._mirror_pool import MirrorLimits, MirrorPool
-from ._responses import send_go_error
-from .builder import BuiltRoute, build_routes
+from .builder import build_runtime
 from .config import Config, ConfigSource, load_config
+from .entrypoint.context import set_forward
+from .entrypoint.forwarding import InvalidRequest, prepare, trusted_peers
+from .entrypoint.lifecycle import serve_watched
 from .healthcheck import HealthChecks
+from .loadbalancer.mirror_pool import MirrorPool
+from .options import GatewayOptions
 from .proxy import http_responses_as_websocket
+from .responses import send_go_error
 from .rules import RequestView
-from .transport import ClientHolder
+from .runtime import Route, Runtime
+
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from typing import Unpack
+    else:
+        from typing_extensions import Unpack
+
+    from .options import OptionKeywords
 
 __all__ = ["TraefikServiceMiddleware"]
 
@@ -35,50 +45,62 @@ class TraefikServiceMiddleware:
     """Send requests matching an IngressRoute rule to its TraefikService.
 
     ``config`` is a :class:`~traefikservice_asgi.config.Config` or paths to YAML files or
-    folders. ``backends`` maps ``"namespace/name:port"`` to a server URL. ``client`` is
-    an ``httpx.AsyncClient`` to use instead of the gateway's own (it is not closed by the
-    gateway). ``forwarded_trusted_ips`` (IPs or CIDRs) and ``forwarded_insecure`` say
-    whose ``X-Forwarded-*`` headers are kept, as Traefik's entry point
-    ``forwardedHeaders.trustedIPs``/``insecure`` (by default nobody's). ``mirror_limits``
-    bounds mirror copies (:class:`~traefikservice_asgi.MirrorLimits`). ``rng`` seeds the
-    order in which children are added to balancers, which Traefik randomises (it decides
-    only ties, e.g. which of two equal-weight children goes first).
+    folders. The options are a :class:`~traefikservice_asgi.options.GatewayOptions`, or
+    its fields as keyword arguments (which override ``options``' own): ``backends`` maps
+    ``"namespace/name:port"`` to a server URL; ``client`` is an ``httpx.AsyncClient`` to
+    use instead of the gateway's own (it is not closed by the gateway);
+    ``allow_cross_namespace``; ``forwarded_trusted_ips`` (IPs or CIDRs) and
+    ``forwarded_insecure`` say whose ``X-Forwarded-*`` headers are kept, as Traefik's
+    entry point ``forwardedHeaders.trustedIPs``/``insecure`` (by default nobody's);
+    ``mirror_limits`` bounds mirror copies (:class:`~traefikservice_asgi.MirrorLimits`);
+    ``rng`` seeds the order in which children are added to balancers, which Traefik
+    randomises (it decides only ties, e.g. which of two equal-weight children goes
+    first).
     """
 
     def __init__(
         self,
         app: ASGIApp,
         config: Config | ConfigSource,
-        *,
-        backends: Mapping[str, str | Sequence[str]] | None = None,
-        client: httpx.AsyncClient | None = None,
-        allow_cross_namespace: bool = False,
-        forwarded_trusted_ips: Sequence[str] = (),
-        forwarded_insecure: bool = False,
-        mirror_limits: MirrorLimits | None = None,
-        rng: random.Random | None = None,
+        options: GatewayOptions | None = None,
+        **keywords: Unpack[OptionKeywords],
     ) -> None:
         self.app = app
+        self.options = options = GatewayOptions.of(options, **keywords)
         if not isinstance(config, Config):
             config = load_config(
-                config, backends=backends, allow_cross_namespace=allow_cross_namespace
+                config,
+                backends=options.backends,
+                allow_cross_namespace=options.allow_cross_namespace,
             )
         self.config = config
-        self._trusted = trusted_peers(forwarded_trusted_ips, insecure=forwarded_insecure)
-        self.mirror_pool = MirrorPool(mirror_limits)
-        self._holder = ClientHolder(client, copy_idle=self.mirror_pool.limits.max_in_flight)
-        built = build_routes(config, self._holder, self.mirror_pool, rng)
-        self.routes: tuple[BuiltRoute, ...] = built.routes
-        self._holders = (self._holder, *built.holders)
-        self.health_checks = HealthChecks(built.health_checkers)
-        self._checking = bool(built.health_checkers)
+        self._trusted = trusted_peers(
+            options.forwarded_trusted_ips, insecure=options.forwarded_insecure
+        )
+        self.runtime: Runtime = build_runtime(config, options)
+
+    @property
+    def routes(self) -> tuple[Route, ...]:
+        """The current runtime's routes, in matching order."""
+        return self.runtime.routes
+
+    @property
+    def mirror_pool(self) -> MirrorPool:
+        """The current runtime's mirror pool."""
+        return self.runtime.mirror_pool
+
+    @property
+    def health_checks(self) -> HealthChecks:
+        """The current runtime's health checks."""
+        return self.runtime.health_checks
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
-            if self._checking:
-                self.health_checks.start()  # no lifespan: the first request starts them
+            runtime = self.runtime  # one runtime for the whole request
+            if runtime.checking:
+                runtime.start()  # no lifespan: the first request starts the health checks
             view = RequestView(scope)
-            for route in self.routes:
+            for route in runtime.routes:
                 if route.rule.matches(view):
                     scope = dict(scope)
                     websocket = scope["type"] == "websocket"
@@ -89,7 +111,7 @@ class TraefikServiceMiddleware:
                     except InvalidRequest:
                         await send_go_error(send, 400, "400 Bad Request")
                         return
-                    scope[SCOPE_KEY] = forward
+                    set_forward(scope, forward)
                     if websocket:
                         # The WebSocket proxy watches the client itself (websocket.py).
                         await route.handler(scope, receive, send)
@@ -106,7 +128,7 @@ class TraefikServiceMiddleware:
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def sender(message: Message) -> None:
             if message["type"] == "lifespan.startup.complete":
-                self.health_checks.start()
+                self.runtime.start()
             elif message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
                 await self.aclose()
             await send(message)
@@ -115,8 +137,5 @@ class TraefikServiceMiddleware:
 
     async def aclose(self) -> None:
         """Stop the health checks, wait (bounded) for mirror copies in flight, then
-        close the shared client."""
-        await self.health_checks.aclose()
-        await self.mirror_pool.aclose()
-        for holder in self._holders:
-            await holder.aclose()
+        close the clients."""
+        await self.runtime.aclose()

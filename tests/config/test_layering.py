@@ -17,7 +17,7 @@ PACKAGE = "traefikservice_asgi"
 # Read as text, not imported: a runtime import would often be a circular one, which
 # would break the import before the guard could name it.
 CONFIG = Path(__file__).resolve().parents[2] / PACKAGE / "config"
-ALLOWED_INSIDE = ("config", "rules", "_exceptions")
+ALLOWED_INSIDE = ("config", "rules", "exceptions")
 ALLOWED_OUTSIDE = {"yaml"}
 
 
@@ -61,6 +61,6 @@ def test_the_guard_resolves_relative_imports_and_sees_a_runtime_one(tmp_path: Pa
     assert _forbidden("traefikservice_asgi.loadbalancer.sticky")
     assert _forbidden("httpx")
     assert not _forbidden("traefikservice_asgi.rules")
-    assert not _forbidden("traefikservice_asgi._exceptions")
+    assert not _forbidden("traefikservice_asgi.exceptions")
     crd = sorted(name for _, name in _imports(CONFIG / "crd" / "ingressroute.py"))
     assert "traefikservice_asgi.rules" in crd and "traefikservice_asgi.config.models" in crd

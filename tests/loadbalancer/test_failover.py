@@ -3,11 +3,10 @@ message: a main answer in the ranges never reaches the client, the body is repla
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tests.support.asgi import receiver, run, scope
 from traefikservice_asgi.loadbalancer.failover import Failover, in_ranges
 
 
@@ -34,40 +33,8 @@ class Stub:
         await send({"type": "http.response.body", "body": self.body})
 
 
-def _receiver(chunks: list[bytes]) -> Receive:
-    queue = list(chunks)
-
-    async def receive() -> Message:
-        if not queue:
-            return {"type": "http.disconnect"}
-        chunk = queue.pop(0)
-        return {"type": "http.request", "body": chunk, "more_body": bool(queue)}
-
-    return receive
-
-
-def _scope(method: str = "GET", length: int | None = None) -> Scope:
-    headers = [] if length is None else [(b"content-length", str(length).encode())]
-    return {"type": "http", "method": method, "path": "/", "headers": headers, "client": None}
-
-
-def _serve(
-    app: ASGIApp, scope: Scope | None = None, receive: Receive | None = None
-) -> list[Message]:
-    sent: list[Message] = []
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    async def run() -> None:
-        await app(scope or _scope(), receive or _receiver([b""]), send)
-
-    asyncio.run(run())
-    return sent
-
-
 def _post(app: ASGIApp, chunks: list[bytes]) -> list[Message]:
-    return _serve(app, _scope("POST", sum(map(len, chunks))), _receiver(chunks))
+    return run(app, scope("POST", length=sum(map(len, chunks))), receiver(chunks))
 
 
 def _server(sent: list[Message]) -> str:
@@ -98,21 +65,21 @@ def test_failover_serves_main_then_fallback_when_main_is_down_then_503_when_both
     failover = Failover(Stub("handler"), Stub("fallback"), health_check=True)
     reports: list[bool] = []
     failover.register_status_updater(reports.append)
-    assert _server(_serve(failover)) == "handler"
+    assert _server(run(failover, scope())) == "handler"
     failover.set_handler_status(False)
-    assert _server(_serve(failover)) == "fallback"
+    assert _server(run(failover, scope())) == "fallback"
     assert reports == [True]  # still up: the fallback is
     failover.set_fallback_status(False)
-    assert _serve(failover) == _go_error(503, "Service Unavailable")
+    assert run(failover, scope()) == _go_error(503, "Service Unavailable")
     assert reports == [True, False]
 
 
 def test_failover_returns_to_main_when_it_is_up_again() -> None:
     failover = Failover(Stub("handler"), Stub("fallback"))
     failover.set_handler_status(False)
-    assert _server(_serve(failover)) == "fallback"
+    assert _server(run(failover, scope())) == "fallback"
     failover.set_handler_status(True)
-    assert _server(_serve(failover)) == "handler"
+    assert _server(run(failover, scope())) == "handler"
 
 
 def test_failover_reports_only_status_changes() -> None:
@@ -128,11 +95,11 @@ def test_nested_failover_propagates_down_to_its_parent() -> None:
     inner = Failover(Stub("handler"), Stub("fallback"), health_check=True)
     top = Failover(inner, Stub("topFailover"))
     inner.register_status_updater(top.set_handler_status)
-    assert _server(_serve(top)) == "handler"
+    assert _server(run(top, scope())) == "handler"
     inner.set_handler_status(False)
-    assert _server(_serve(top)) == "fallback"
+    assert _server(run(top, scope())) == "fallback"
     inner.set_fallback_status(False)
-    assert _server(_serve(top)) == "topFailover"
+    assert _server(run(top, scope())) == "topFailover"
 
 
 def test_failover_refuses_a_status_updater_without_health_check() -> None:
@@ -168,7 +135,7 @@ def test_failover_on_status_codes_follows_traefiks_table(
         Stub("fallback", 200, b"fallback response"),
         status=ranges,
     )
-    assert _serve(failover) == [
+    assert run(failover, scope()) == [
         {
             "type": "http.response.start",
             "status": expected_status,
@@ -185,7 +152,7 @@ def test_failover_never_sends_any_part_of_a_main_answer_in_the_ranges() -> None:
         await send({"type": "http.response.body", "body": b"rest", "more_body": False})
 
     fallback = Stub("fallback", 201, b"ok")
-    sent = _serve(Failover(main, fallback, status=[(500, 599)]))
+    sent = run(Failover(main, fallback, status=[(500, 599)]), scope())
     assert sent == [
         {"type": "http.response.start", "status": 201, "headers": [(b"server", b"fallback")]},
         {"type": "http.response.body", "body": b"ok"},
@@ -204,7 +171,7 @@ def test_failover_streams_a_main_answer_outside_the_ranges_message_by_message() 
         for message in messages:
             await send(message)
 
-    assert _serve(Failover(main, Stub("fallback"), status=[(500, 599)])) == messages
+    assert run(Failover(main, Stub("fallback"), status=[(500, 599)]), scope()) == messages
 
 
 def test_failover_body_is_replayed_to_the_fallback_whole() -> None:
@@ -255,7 +222,7 @@ def test_failover_stops_reading_a_body_as_soon_as_it_is_over_the_limit() -> None
     failover = Failover(
         Stub("handler"), Stub("fallback"), status=[(503, 503)], max_request_body_bytes=7
     )
-    assert _serve(failover, _scope("POST", 100), receive) == _go_error(
+    assert run(failover, scope("POST", length=100), receive) == _go_error(
         413, "Request body too large"
     )
     assert reads == 2
@@ -266,8 +233,8 @@ def test_failover_without_a_body_does_not_read_the_clients_receive() -> None:
         raise AssertionError("the request has no body to buffer")
 
     main, fallback = Stub("handler", 503), Stub("fallback")
-    sent = _serve(
-        Failover(main, fallback, status=[(503, 503)], max_request_body_bytes=0), _scope(), receive
+    sent = run(
+        Failover(main, fallback, status=[(503, 503)], max_request_body_bytes=0), scope(), receive
     )
     assert _server(sent) == "fallback"
 
@@ -278,7 +245,9 @@ def test_failover_sends_nothing_when_the_client_leaves_while_the_body_is_read() 
     async def receive() -> Message:
         return {"type": "http.disconnect"}
 
-    assert _serve(Failover(main, fallback, status=[(503, 503)]), _scope("POST", 10), receive) == []
+    assert (
+        run(Failover(main, fallback, status=[(503, 503)]), scope("POST", length=10), receive) == []
+    )
     assert main.bodies == fallback.bodies == []
 
 
@@ -310,13 +279,13 @@ def test_failover_with_main_down_and_fallback_down_answers_503_even_with_ranges(
     failover = Failover(Stub("handler"), Stub("fallback"), status=[(503, 503)])
     failover.set_handler_status(False)
     failover.set_fallback_status(False)
-    assert _serve(failover) == _go_error(503, "Service Unavailable")
+    assert run(failover, scope()) == _go_error(503, "Service Unavailable")
 
 
 def test_failover_on_status_with_fallback_down_answers_503() -> None:
     failover = Failover(Stub("handler", 503), Stub("fallback"), status=[(503, 503)])
     failover.set_fallback_status(False)
-    assert _serve(failover) == _go_error(503, "Service Unavailable")
+    assert run(failover, scope()) == _go_error(503, "Service Unavailable")
 
 
 # ------------------------------------------------------------------------ WebSocket
@@ -349,7 +318,7 @@ def test_failover_hands_a_refused_websocket_handshake_to_the_fallback() -> None:
         assert (await receive())["type"] == "websocket.connect"
         await send({"type": "websocket.accept", "headers": [(b"server", b"fallback")]})
 
-    sent = _serve(Failover(main, fallback, status=[(500, 599)]), _ws_scope(), _ws_receiver())
+    sent = run(Failover(main, fallback, status=[(500, 599)]), _ws_scope(), _ws_receiver())
     assert sent == [{"type": "websocket.accept", "headers": [(b"server", b"fallback")]}]
 
 
@@ -359,9 +328,7 @@ def test_failover_keeps_an_accepted_websocket_even_if_101_is_in_the_ranges() -> 
         await send({"type": "websocket.accept", "headers": []})
         await send({"type": "websocket.send", "text": "hi"})
 
-    sent = _serve(
-        Failover(main, Stub("fallback"), status=[(100, 599)]), _ws_scope(), _ws_receiver()
-    )
+    sent = run(Failover(main, Stub("fallback"), status=[(100, 599)]), _ws_scope(), _ws_receiver())
     assert sent == [
         {"type": "websocket.accept", "headers": []},
         {"type": "websocket.send", "text": "hi"},

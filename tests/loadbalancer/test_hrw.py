@@ -6,13 +6,13 @@ observed on the real Traefik 3.7.15 (file provider, clients bound to 127.0.0.2-2
 
 from __future__ import annotations
 
-import asyncio
 import math
 import random
 
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
+from tests.support.asgi import run, scope
 from traefikservice_asgi.loadbalancer.hrw import (
     HighestRandomWeight,
     client_ip,
@@ -42,18 +42,7 @@ def _balancer(weights: dict[str, int], seed: int = 0, **options: object) -> High
 
 
 def _serve(app: HighestRandomWeight, ip: str | None) -> list[Message]:
-    sent: list[Message] = []
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    client = None if ip is None else (ip, 40000)
-    scope: Scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "client": client}
-    asyncio.run(app(scope, receive, send))
-    return sent
+    return run(app, scope(client=None if ip is None else (ip, 40000)))
 
 
 def _served_by(app: HighestRandomWeight, ip: str) -> str:

@@ -17,12 +17,12 @@ import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from tests.support.asgi import serve, served_by
-from traefikservice_asgi._responses import send_proxy_error
 from traefikservice_asgi.config.models import CookieOptions
-from traefikservice_asgi.loadbalancer._status import HealthCheckNotEnabled
+from traefikservice_asgi.exceptions import HealthCheckNotEnabled
 from traefikservice_asgi.loadbalancer.leasttime import SAMPLE_SIZE, LeastTime
 from traefikservice_asgi.loadbalancer.sticky import cookie_value
 from traefikservice_asgi.loadbalancer.wrr import Child
+from traefikservice_asgi.responses import send_proxy_error
 
 MS = 1_000_000  # nanoseconds
 

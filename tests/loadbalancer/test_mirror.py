@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from traefikservice_asgi._forwarding import forward_of
-from traefikservice_asgi._mirror_pool import MirrorPool, copy_job, is_copy
+from traefikservice_asgi.entrypoint.context import copy_job, forward_of, is_copy
 from traefikservice_asgi.loadbalancer.mirror import Mirror, Mirroring
+from traefikservice_asgi.loadbalancer.mirror_pool import MirrorPool
 
 
 class Recorder:

@@ -17,7 +17,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from tests.support.asgi import serve, served_by
 from traefikservice_asgi.config.models import CookieOptions
-from traefikservice_asgi.loadbalancer._status import HealthCheckNotEnabled
+from traefikservice_asgi.exceptions import HealthCheckNotEnabled
 from traefikservice_asgi.loadbalancer.p2c import PowerOfTwoChoices
 from traefikservice_asgi.loadbalancer.sticky import cookie_value
 from traefikservice_asgi.loadbalancer.wrr import Child

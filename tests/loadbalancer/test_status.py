@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from traefikservice_asgi._mirror_pool import MirrorPool
-from traefikservice_asgi.loadbalancer._status import HealthCheckNotEnabled
+from traefikservice_asgi.exceptions import HealthCheckNotEnabled
 from traefikservice_asgi.loadbalancer.failover import Failover
 from traefikservice_asgi.loadbalancer.mirror import Mirroring
+from traefikservice_asgi.loadbalancer.mirror_pool import MirrorPool
 from traefikservice_asgi.loadbalancer.wrr import Child, WeightedRoundRobin
 
 

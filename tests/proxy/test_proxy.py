@@ -9,8 +9,9 @@ import pytest
 import respx
 from starlette.types import Message, Scope
 
-from traefikservice_asgi._forwarding import SCOPE_KEY, prepare
-from traefikservice_asgi._responses import NO_BACKEND_ANSWER
+from traefikservice_asgi.entrypoint.context import FORWARD_KEY as SCOPE_KEY
+from traefikservice_asgi.entrypoint.context import NO_BACKEND_ANSWER
+from traefikservice_asgi.entrypoint.forwarding import prepare
 from traefikservice_asgi.proxy import Server, UpstreamAborted
 from traefikservice_asgi.transport import ClientHolder
 

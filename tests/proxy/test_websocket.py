@@ -26,8 +26,8 @@ from websockets.typing import Subprotocol
 from tests.support.backends import RecordingBackend
 from tests.support.gateway import serve_app
 from traefikservice_asgi import create_app
-from traefikservice_asgi._mirror_pool import MirrorPool
 from traefikservice_asgi.loadbalancer.mirror import Mirror, Mirroring
+from traefikservice_asgi.loadbalancer.mirror_pool import MirrorPool
 from traefikservice_asgi.proxy import Server
 from traefikservice_asgi.transport import ClientHolder
 

@@ -1,10 +1,71 @@
-"""Calling a balancer or the gateway directly, as an ASGI app, and reading what it sent."""
+"""Calling a balancer or the gateway directly, as an ASGI app, and reading what it sent.
+
+The one runner of the unit tests: :func:`run` calls an app once, in a fresh event loop,
+with a :func:`scope` (the keys an ASGI server sets), a :func:`receiver` of body chunks,
+and returns every message the app sent.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
-from starlette.types import ASGIApp, Message, Scope
+from starlette.types import ASGIApp, Message, Receive, Scope
+
+HTTP_SCOPE: Scope = {
+    "type": "http",
+    "asgi": {"version": "3.0"},
+    "http_version": "1.1",
+    "method": "GET",
+    "scheme": "http",
+    "path": "/",
+    "raw_path": b"/",
+    "query_string": b"",
+    "root_path": "",
+    "headers": [],
+    "client": ("127.0.0.1", 50000),
+    "server": ("127.0.0.1", 80),
+}
+
+
+def scope(
+    method: str = "GET",
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    *,
+    length: int | None = None,
+    **keys: object,
+) -> Scope:
+    """An HTTP scope as an ASGI server builds it; ``length`` adds a ``Content-Length``,
+    ``keys`` override any key (``path``, ``client``, ...)."""
+    framing = [] if length is None else [(b"content-length", str(length).encode())]
+    return {**HTTP_SCOPE, "method": method, "headers": [*headers, *framing], **keys}
+
+
+def receiver(chunks: Sequence[bytes] = (b"",)) -> Receive:
+    """The request body in ``chunks``, then ``http.disconnect`` (the client is gone)."""
+    queue = list(chunks)
+
+    async def receive() -> Message:
+        if not queue:
+            return {"type": "http.disconnect"}
+        chunk = queue.pop(0)
+        return {"type": "http.request", "body": chunk, "more_body": bool(queue)}
+
+    return receive
+
+
+def run(app: ASGIApp, scope: Scope, receive: Receive | None = None) -> list[Message]:
+    """Call ``app`` once in a new event loop; every message it sent."""
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def call() -> None:
+        await app(scope, receive or receiver(), send)
+
+    asyncio.run(call())
+    return sent
 
 
 async def serve(app: ASGIApp, cookie: str | None = None) -> list[Message]:

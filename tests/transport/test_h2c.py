@@ -25,9 +25,10 @@ from tests.support.backends import RecordedRequest
 from tests.support.gateway import serve_app
 from tests.support.h2c_backend import PREFACE, H2CRecordingBackend, Reply
 from traefikservice_asgi import ConfigError, create_app, load_config_text
-from traefikservice_asgi._forwarding import SCOPE_KEY, prepare
 from traefikservice_asgi.config import HealthCheck, ServersService, ServersTransport
 from traefikservice_asgi.config.models import Origin
+from traefikservice_asgi.entrypoint.context import FORWARD_KEY as SCOPE_KEY
+from traefikservice_asgi.entrypoint.forwarding import prepare
 from traefikservice_asgi.healthcheck import ServerHealthChecker
 from traefikservice_asgi.proxy import Server, UpstreamAborted
 from traefikservice_asgi.transport import ClientHolder, H2CTransport, UpstreamRequest

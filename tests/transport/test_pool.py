@@ -28,7 +28,7 @@ from tests.support.upstream import (
     read_request,
     run,
 )
-from traefikservice_asgi._mirror_pool import CopyJob, MirrorLimits, MirrorPool
+from traefikservice_asgi.loadbalancer.mirror_pool import CopyJob, MirrorLimits, MirrorPool
 from traefikservice_asgi.proxy import Server
 from traefikservice_asgi.transport import ClientHolder, GatewayTransport, UpstreamRequest
 

@@ -280,7 +280,7 @@ def test_a_copy_reaches_a_tls_mirror_through_its_servers_transport(
             assert r.text == "Hello main\n"
             assert arrived.wait(5)
             wait_for_copies(app)  # the copy's answer is read by its connection
-            transport = app._holders[1].direct  # the ServersTransport's own client
+            transport = app.runtime.holders[1].direct  # the ServersTransport's own client
             assert transport is not None and transport.idle_connections(copies=True) == 1
     assert received == [("POST", "/up", b"payload")]
 

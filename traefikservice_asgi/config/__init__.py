@@ -21,7 +21,7 @@ resolve.py     references followed, servers found, cycles refused: the service g
 
 from __future__ import annotations
 
-from .._exceptions import ConfigError, ConfigIssue, ConfigWarning
+from ..exceptions import ConfigError, ConfigIssue, ConfigWarning
 from .loader import ConfigSource, load_config, load_config_text
 from .models import (
     DEFAULT_COOKIE_PATH,

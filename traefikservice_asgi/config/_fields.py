@@ -14,7 +14,7 @@ import difflib
 from collections.abc import Iterable
 from typing import Any
 
-from .._exceptions import ConfigIssue, ConfigWarning
+from ..exceptions import ConfigIssue, ConfigWarning
 from ._duration import parse_duration
 from ._yaml import Document, Path
 from .models import Origin

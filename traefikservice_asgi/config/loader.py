@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from .._exceptions import ConfigError, ConfigIssue
+from ..exceptions import ConfigError, ConfigIssue
 from ._yaml import parse_documents
 from .models import Config
 from .resolve import resolve

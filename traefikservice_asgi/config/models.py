@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .._exceptions import ConfigWarning
+from ..exceptions import ConfigWarning
 from ..rules import Rule
 
 __all__ = [

@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from urllib.parse import urlsplit
 
-from .._exceptions import ConfigIssue
+from ..exceptions import ConfigIssue
 from .models import (
     DEFAULT_WEIGHT,
     Config,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from .._exceptions import ConfigIssue, ConfigWarning
+from ..exceptions import ConfigIssue, ConfigWarning
 from ._fields import Reader, show
 from ._yaml import Document
 from .crd.core import endpoint_slice, endpoints, key_values, kube_service

@@ -20,11 +20,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Protocol, runtime_checkable
 
-from .._exceptions import TraefikServiceError
+from ..exceptions import HealthCheckNotEnabled
 
 __all__ = [
     "ChildStatus",
-    "HealthCheckNotEnabled",
     "StatusUpdater",
     "StatusUpdaterSource",
     "StatusUpdaters",
@@ -32,10 +31,6 @@ __all__ = [
 
 StatusUpdater = Callable[[bool], None]
 """A parent's hook: called with the child's new aggregate status (True: UP)."""
-
-
-class HealthCheckNotEnabled(TraefikServiceError, ValueError):
-    """A status updater was registered on a balancer built without a health check."""
 
 
 @runtime_checkable

@@ -32,13 +32,14 @@ status and is passed on as is.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .._body import read_body, replay_live
-from .._forwarding import forward_of
-from .._responses import send_go_error
+from ..entrypoint.context import forward_of
+from ..responses import send_go_error
 from ._status import StatusUpdater, StatusUpdaters
+from .body import read_body, replay_live
 
 __all__ = ["Failover", "StatusRanges", "in_ranges"]
 
@@ -97,6 +98,10 @@ class Failover:
         "_updaters",
         "name",
     )
+
+    reads_answers: ClassVar[bool] = True
+    """True: reads the main's status to choose the fallback, so a mirror copy through
+    it keeps its whole exchange (see :mod:`traefikservice_asgi.builder`)."""
 
     def __init__(
         self,

@@ -35,10 +35,12 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
+from typing import ClassVar
 
 from starlette.types import Receive, Scope, Send
 
-from .._responses import send_go_error
+from ..config.models import CookieOptions
+from ..responses import send_go_error
 from ._child import Child
 from ._status import ChildStatus, StatusUpdater, StatusUpdaters
 
@@ -131,14 +133,21 @@ class HighestRandomWeight:
 
     __slots__ = ("_entries", "_status", "_up", "name")
 
+    reads_answers: ClassVar[bool] = False
+    """False: picks a child from the client's IP alone, so a mirror copy through it may
+    be detached (see :mod:`traefikservice_asgi.builder`)."""
+
     def __init__(
         self,
         children: Sequence[Child],
         *,
+        sticky: CookieOptions | None = None,
         rng: random.Random | None = None,
         health_check: bool = False,
         name: str = "",
     ) -> None:
+        if sticky is not None:  # the config layer drops it with a warning
+            raise ValueError("hrw keeps a client on its server by IP: sticky must be None")
         self.name = name
         order = list(children)
         (rng or random.Random()).shuffle(order)

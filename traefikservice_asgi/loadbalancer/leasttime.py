@@ -39,11 +39,13 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Collection, Sequence
+from typing import ClassVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .._responses import NO_BACKEND_ANSWER, send_go_error
 from ..config.models import CookieOptions
+from ..entrypoint.context import is_no_backend_answer
+from ..responses import send_go_error
 from ._child import Child
 from ._status import ChildStatus, StatusUpdater, StatusUpdaters
 from .sticky import StickyCookie, with_set_cookie
@@ -115,6 +117,10 @@ class LeastTime:
         "_up",
         "name",
     )
+
+    reads_answers: ClassVar[bool] = True
+    """True: times the first byte of each answer, so a mirror copy through it keeps its
+    whole exchange (see :mod:`traefikservice_asgi.builder`)."""
 
     def __init__(
         self,
@@ -214,7 +220,7 @@ class LeastTime:
             nonlocal timed
             if not timed and message["type"] in _FIRST_BYTE:
                 timed = True
-                if not message.get(NO_BACKEND_ANSWER):
+                if not is_no_backend_answer(message):
                     server.record((clock() - started) // 1_000_000)
             await send(message)
 

@@ -16,8 +16,8 @@ Port of ``pkg/server/service/loadbalancer/mirror/mirror.go`` (Traefik 3.7):
 
 Better than Traefik: the body streams to the main service while a bounded copy is kept
 (Traefik buffers it all first); every copy runs in the gateway's
-:class:`~traefikservice_asgi._mirror_pool.MirrorPool`, bounded in number, buffered bytes
-and time; ``mirrorBody: false`` sends the copy without a body and without a stale
+:class:`~traefikservice_asgi.loadbalancer.mirror_pool.MirrorPool`, bounded in number,
+buffered bytes and time; ``mirrorBody: false`` sends the copy without a body and without a stale
 ``Content-Length`` (Traefik sends the header, then aborts: issue #13292).
 
 Cheaper than a task per copy waiting for its answer: a mirror built ``detached`` (the
@@ -46,14 +46,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .._body import Tee, replay
-from .._forwarding import forward_of, without_body
-from .._lifecycle import client_gone
-from .._mirror_pool import COPY_KEY, DETACH_KEY, MirrorPool
-from ._status import HealthCheckNotEnabled, StatusUpdater, StatusUpdaterSource
+from ..entrypoint.context import as_copy, client_gone, forward_of, without_body
+from ..exceptions import HealthCheckNotEnabled
+from ._status import StatusUpdater, StatusUpdaterSource
+from .body import Tee, replay
+from .mirror_pool import MirrorPool
 
 __all__ = ["Mirror", "Mirroring"]
 
@@ -90,6 +91,10 @@ class Mirroring:
         "name",
         "total",
     )
+
+    reads_answers: ClassVar[bool] = True
+    """Counted as reading answers (it relays the main's), so a mirror whose tree is a
+    mirroring keeps its whole exchange (see :mod:`traefikservice_asgi.builder`)."""
 
     def __init__(
         self,
@@ -177,8 +182,8 @@ class Mirroring:
         # One scope per kind of mirror among those selected, each built once: usually
         # every mirror is of one kind, and that is one dict copy per mirrored request.
         kinds = {m.detached for m in mirrors}
-        whole = {**scope, COPY_KEY: True} if False in kinds else scope
-        detached = {**scope, COPY_KEY: True, DETACH_KEY: job} if True in kinds else scope
+        whole = as_copy(scope) if False in kinds else scope
+        detached = as_copy(scope, job) if True in kinds else scope
         job.run(self._send_copies(whole, detached, data, mirrors))
 
     async def _send_copies(

@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Collection, Sequence
+from typing import ClassVar
 
 from starlette.types import Receive, Scope, Send
 
-from .._responses import send_go_error
 from ..config.models import CookieOptions
+from ..responses import send_go_error
 from ._child import Child
 from ._status import ChildStatus, StatusUpdater, StatusUpdaters
 from .sticky import StickyCookie, with_set_cookie
@@ -62,6 +63,10 @@ class PowerOfTwoChoices:
     """An ASGI app sending each request to the less busy of two random servers."""
 
     __slots__ = ("_by_name", "_fenced", "_rng", "_servers", "_status", "_sticky", "_up", "name")
+
+    reads_answers: ClassVar[bool] = True
+    """True: counts a request in flight until it is answered, so a mirror copy through
+    it keeps its whole exchange (see :mod:`traefikservice_asgi.builder`)."""
 
     def __init__(
         self,

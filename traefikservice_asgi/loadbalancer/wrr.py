@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import ClassVar
 
 from starlette.types import Receive, Scope, Send
 
-from .._responses import send_go_error
 from ..config.models import CookieOptions
+from ..responses import send_go_error
 from . import _goheap
 from ._child import Child
 from ._status import ChildStatus, StatusUpdater, StatusUpdaters
@@ -51,6 +52,10 @@ class WeightedRoundRobin:
     """An ASGI app that hands each request to one child, in Traefik's order."""
 
     __slots__ = ("_current", "_heap", "_status", "_sticky", "_up", "name")
+
+    reads_answers: ClassVar[bool] = False
+    """False: picks a child without looking at the answer, so a mirror copy through it
+    may be detached (see :mod:`traefikservice_asgi.builder`)."""
 
     def __init__(
         self,

@@ -13,7 +13,7 @@ An ``h2c://`` server is spoken to in HTTP/2 cleartext with prior knowledge
 (:mod:`~traefikservice_asgi.transport.h2c`), except for a request asking for a connection
 upgrade, which goes over HTTP/1.1 as in Traefik: WebSockets included.
 
-A mirror copy whose scope carries a copy job (:func:`~traefikservice_asgi._mirror_pool.copy_job`) is
+A mirror copy whose scope carries a copy job (:func:`~traefikservice_asgi.loadbalancer.mirror_pool.copy_job`) is
 *detached* when the leaf talks to the gateway's own HTTP/1.1 transport: the request is
 written and the leaf returns; the transport discards the answer and tells the job.
 """
@@ -30,11 +30,12 @@ from urllib.parse import urlsplit
 import httpx
 from starlette.types import Receive, Scope, Send
 
-from .._body import read_body
-from .._exceptions import TraefikServiceError
-from .._forwarding import HOP_BY_HOP, forward_of
-from .._mirror_pool import CopyJob, copy_job, is_copy
-from .._responses import send_proxy_error
+from ..entrypoint.context import copy_job, forward_of, is_copy
+from ..entrypoint.forwarding import HOP_BY_HOP
+from ..exceptions import UpstreamAborted
+from ..loadbalancer.body import read_body
+from ..loadbalancer.mirror_pool import CopyJob
+from ..responses import send_proxy_error
 from ..transport.h2c import asks_upgrade
 from ..transport.http11 import RawResponse
 from ..transport.manager import ClientHolder, timeouts_of
@@ -52,11 +53,6 @@ _RESPONSE_DROP = HOP_BY_HOP | {b"date"}
 # net/http's suppressedHeaders304 and suppressedHeadersNoBody.
 _SUPPRESSED_304 = frozenset({b"content-type", b"content-length", b"transfer-encoding"})
 _SUPPRESSED_NO_BODY = frozenset({b"content-length", b"transfer-encoding"})
-
-
-class UpstreamAborted(TraefikServiceError):
-    """The backend failed after the response had started; the client connection is
-    aborted so the client sees an incomplete response, not a silently truncated one."""
 
 
 # -- forwarders: how a Server reaches its server, chosen once when the Server is built --

@@ -62,9 +62,10 @@ from websockets.http11 import Request
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
-from .._forwarding import HOP_BY_HOP, Forward, forward_of
-from .._responses import STATUS_TEXT
 from ..config import DEFAULT_DIAL_TIMEOUT, ServersTransport
+from ..entrypoint.context import forward_of
+from ..entrypoint.forwarding import HOP_BY_HOP, Forward
+from ..responses import STATUS_TEXT
 from ..transport.tls import websocket_ssl_context
 
 __all__ = [

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from traefikservice_asgi._exceptions import RuleError
+from traefikservice_asgi.exceptions import RuleError
 
 from ._matchers import Predicate, Syntax, compile_node
 from ._parser import parse_rule
-from ._request import RequestView
+from ._request import RequestView, forwarded_path
 
-__all__ = ["RequestView", "Rule", "RuleError", "Syntax", "compile_rule"]
+__all__ = ["RequestView", "Rule", "RuleError", "Syntax", "compile_rule", "forwarded_path"]
 
 
 @dataclass(frozen=True, slots=True)

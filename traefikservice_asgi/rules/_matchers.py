@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from traefikservice_asgi._exceptions import RuleError
+from traefikservice_asgi.exceptions import RuleError
 
 from ._parser import And, Call, Node, Not, Or, StringArg
 from ._re2 import RegexError, compile_re2

@@ -25,7 +25,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Union
 
-from traefikservice_asgi._exceptions import RuleError
+from traefikservice_asgi.exceptions import RuleError
 
 __all__ = ["And", "Call", "Node", "Not", "Or", "StringArg", "parse_rule"]
 

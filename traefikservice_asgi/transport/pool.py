@@ -23,7 +23,7 @@ behaviour where Traefik depends on it:
 * a mirror copy can be *detached* (:meth:`GatewayTransport.send_detached`): the request
   is written and the call returns; the connection reads the answer, discards it, goes
   back to the pool and tells the copy's owner (see
-  :mod:`traefikservice_asgi._mirror_pool`);
+  :mod:`traefikservice_asgi.loadbalancer.mirror_pool`);
 * errors are httpx's, so callers map them as for httpcore: ``ConnectError``,
   ``ConnectTimeout``, ``ReadTimeout``/``WriteTimeout`` (from the request's ``timeout``
   extension), ``RemoteProtocolError``, ``ReadError``/``WriteError``.

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..._exceptions import RuleError
+from ...exceptions import RuleError
 from ...rules import compile_rule
 from .._fields import Reader, show
 from .._yaml import Path

@@ -11,13 +11,9 @@ from __future__ import annotations
 
 from starlette.types import Send
 
-__all__ = ["NO_BACKEND_ANSWER", "STATUS_TEXT", "send_go_error", "send_proxy_error"]
+from .entrypoint.context import NO_BACKEND_ANSWER
 
-# Set in the http.response.start of a proxy error: the gateway wrote it because the
-# backend never answered, so it is not the server's first byte (leasttime takes no
-# TTFB sample from it, as Go's GotFirstResponseByte never fires). ASGI servers ignore
-# message keys they do not know.
-NO_BACKEND_ANSWER = "traefikservice_asgi.no_backend_answer"
+__all__ = ["STATUS_TEXT", "send_go_error", "send_proxy_error"]
 
 STATUS_TEXT = {
     413: "Request Entity Too Large",
@@ -54,7 +50,7 @@ async def send_proxy_error(send: Send, status: int) -> None:
             "type": "http.response.start",
             "status": status,
             "headers": [(b"content-length", str(len(body)).encode())],
-            NO_BACKEND_ANSWER: True,
+            NO_BACKEND_ANSWER: True,  # the backend never answered
         }
     )
     await send({"type": "http.response.body", "body": body})

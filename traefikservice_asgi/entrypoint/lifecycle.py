@@ -21,9 +21,9 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["STATE_KEY", "ClientState", "client_gone", "serve_watched"]
+from .context import set_client_state
 
-STATE_KEY = "traefikservice_asgi.client"
+__all__ = ["ClientState", "serve_watched"]
 
 access_logger = logging.getLogger("traefikservice_asgi.access")
 
@@ -37,12 +37,6 @@ class ClientState:
         self.body_done = body_done
         self.response_done = False
         self.gone = False
-
-
-def client_gone(scope: Scope) -> bool:
-    """Whether the client of this request is known to have disconnected."""
-    state: ClientState | None = scope.get(STATE_KEY)
-    return state is not None and state.gone
 
 
 class _Watch:
@@ -118,7 +112,7 @@ async def serve_watched(
 ) -> None:
     """Run ``handler``; cancel it if the client disconnects before the response ends."""
     state = ClientState(body_done=not has_body)
-    scope[STATE_KEY] = state
+    set_client_state(scope, state)
     watch = _Watch(state, receive, send, grace)
     try:
         await handler(scope, watch.tracked_receive, watch.tracked_send)

@@ -14,12 +14,11 @@ warning per reason every 10 s. The client's response never waits for any of it.
 One request's copies are a :class:`CopyJob`. A job is in flight while one of its parts
 runs: the task that walks the mirrors' service trees, and every *detached exchange*,
 a request that a leaf wrote to a mirror and whose answer the transport discards on its
-own (:meth:`~traefikservice_asgi.transport.pool.GatewayTransport.send_detached`). A copy
-waiting three seconds for a slow mirror is then a connection in the transport and this
-small object, not a suspended chain of coroutines: with a thousand copies in flight,
-those chains were most of what the garbage collector walked, and each woke a task to
-read an answer nobody reads. The job's deadline cancels its tasks and aborts its
-exchanges alike; so does shutdown, after a bounded wait.
+own (``GatewayTransport.send_detached``). A copy waiting for a slow mirror is then a
+connection in the transport and this small object, not a suspended chain of coroutines
+(why that matters under load: ``bench/README.md``, "What changed for the copies"). The
+job's deadline cancels its tasks and aborts its exchanges alike; so does shutdown,
+after a bounded wait.
 """
 
 from __future__ import annotations
@@ -32,20 +31,14 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from starlette.types import Scope
-
 __all__ = [
-    "COPY_KEY",
     "DEFAULT_BUFFER_BUDGET",
     "DEFAULT_MAX_IN_FLIGHT",
     "DEFAULT_SHUTDOWN_TIMEOUT",
     "DEFAULT_TIMEOUT",
-    "DETACH_KEY",
     "CopyJob",
     "MirrorLimits",
     "MirrorPool",
-    "copy_job",
-    "is_copy",
 ]
 
 logger = logging.getLogger("traefikservice_asgi.mirror")
@@ -56,25 +49,6 @@ DEFAULT_MAX_IN_FLIGHT = 1000
 DEFAULT_BUFFER_BUDGET = 64 * 1024 * 1024
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0
-
-# Set in the scope a mirror copy is sent with: its connection goes back to the copies'
-# own idle pool (see GatewayTransport), not to the main requests' one.
-COPY_KEY = "traefikservice_asgi.copy"
-# Set (to the CopyJob) only when nothing between the mirror and its leaves reads the
-# answer (the builder decides): the leaf may then hand its exchange to the transport
-# and return at once, instead of waiting for an answer it would throw away.
-DETACH_KEY = "traefikservice_asgi.copy_job"
-
-
-def is_copy(scope: Scope) -> bool:
-    """Whether ``scope`` is a mirror copy's."""
-    return COPY_KEY in scope
-
-
-def copy_job(scope: Scope) -> CopyJob | None:
-    """The job a leaf may detach this copy's exchange onto, if any."""
-    job: CopyJob | None = scope.get(DETACH_KEY)
-    return job
 
 
 class Part(Protocol):

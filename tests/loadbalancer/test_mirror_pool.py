@@ -14,10 +14,11 @@ from tests.support.backends import RecordingBackend
 from tests.support.gateway import serve_app, wait_for_copies
 from tests.support.manifests import MIRROR_100
 from traefikservice_asgi import create_app
-from traefikservice_asgi._body import Tee
-from traefikservice_asgi._forwarding import SCOPE_KEY, prepare
-from traefikservice_asgi._mirror_pool import MirrorLimits, MirrorPool
+from traefikservice_asgi.entrypoint.context import set_forward
+from traefikservice_asgi.entrypoint.forwarding import prepare
+from traefikservice_asgi.loadbalancer.body import Tee
 from traefikservice_asgi.loadbalancer.mirror import Mirror, Mirroring
+from traefikservice_asgi.loadbalancer.mirror_pool import MirrorLimits, MirrorPool
 
 
 async def answer(scope: Scope, receive: Receive, send: Send) -> None:
@@ -40,7 +41,7 @@ def request(body: bytes = b"") -> tuple[Scope, Receive]:
         "headers": headers,
         "client": ("127.0.0.1", 1),
     }
-    scope[SCOPE_KEY] = prepare(scope)
+    set_forward(scope, prepare(scope))
     chunks = [body[i : i + 1000] for i in range(0, len(body), 1000)] or [b""]
 
     async def receive() -> Message:
@@ -188,7 +189,7 @@ def test_copies_reuse_connections_from_a_pool_apart_from_the_main_requests(
                 assert httpx.get(url, headers={"Host": "m.test"}).status_code == 200
                 copy.wait_for_requests(n)
                 wait_for_copies(app)
-            transport = app._holder.direct
+            transport = app.runtime.holder.direct
             assert transport is not None
             # One connection each, kept apart: copies went back to their own pool and
             # were reused (without it they are closed: 200 idle max, 0 for copies).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from starlette.types import Scope
 
-from traefikservice_asgi._forwarding import InvalidRequest, prepare
+from traefikservice_asgi.entrypoint.forwarding import InvalidRequest, prepare
 
 
 def scope(

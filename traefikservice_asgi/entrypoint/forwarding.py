@@ -4,7 +4,7 @@ Traefik rewrites the request at its entry point (``pkg/middlewares/forwardedhead
 and again in the reverse proxy (Go's ``httputil.ReverseProxy`` with Traefik's
 ``Rewrite``). Every backend of one request, the main service and each mirror, sees the
 same result, so it is computed once when the route matches and carried in the scope
-under :data:`SCOPE_KEY`; a leaf only adds ``Host`` and the body framing.
+(:func:`~.context.forward_of`); a leaf only adds ``Host`` and the body framing.
 
 The rules, each observed on Traefik 3.7.15 (``traefik-observed.md`` §C):
 
@@ -28,24 +28,19 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from starlette.types import Scope
 
-from .rules._request import forwarded_path
+from ..rules import forwarded_path
 
 __all__ = [
-    "SCOPE_KEY",
     "Forward",
     "InvalidRequest",
-    "forward_of",
     "prepare",
     "trusted_peers",
-    "without_body",
 ]
-
-SCOPE_KEY = "traefikservice_asgi.forward"
 
 HOP_BY_HOP = frozenset(
     {
@@ -284,20 +279,3 @@ def prepare(
         chunked=chunked,
         gzip_added=gzip_added,
     )
-
-
-def forward_of(scope: Scope) -> Forward:
-    """The :class:`Forward` of a scope, computed here if no route computed it (a leaf
-    used on its own, e.g. in a test)."""
-    forward: Forward | None = scope.get(SCOPE_KEY)
-    if forward is None:
-        forward = prepare(scope)
-    return forward
-
-
-def without_body(scope: Scope) -> Scope:
-    """A copy of ``scope`` whose request has no body and says so in its framing."""
-    forward = forward_of(scope)
-    copy = dict(scope)
-    copy[SCOPE_KEY] = replace(forward, content_length=None, chunked=False)
-    return copy

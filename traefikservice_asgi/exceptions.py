@@ -2,8 +2,12 @@
 
 ```
 TraefikServiceError
-├── ConfigError   (every problem of one load, each a ConfigIssue with file, line, resource, path)
-└── RuleError     (a bad router `match` rule, with the position of the fault)
+├── ConfigError            (every problem of one load, each a ConfigIssue with file,
+│                           line, resource, path)
+├── RuleError              (a bad router `match` rule, with the position of the fault)
+├── HealthCheckNotEnabled  (also a ValueError: a status updater registered on a balancer
+│                           built without a health check, as Traefik refuses it)
+└── UpstreamAborted        (the backend failed after the response had started)
 ```
 
 A :class:`ConfigWarning` (something accepted but ignored or deprecated, as Traefik logs
@@ -12,6 +16,9 @@ the loaded ``Config.warnings`` lists them.
 
 Runtime failures while proxying (a backend refusing connections, a timeout) are not
 exceptions for the caller: they become the responses Traefik would send (502, 504, ...).
+The one exception is a failure after the answer has started: nothing can be sent
+instead any more, so :class:`UpstreamAborted` reaches the ASGI server, which aborts the
+client's connection (the client sees an incomplete response, as with Traefik).
 """
 
 from __future__ import annotations
@@ -19,7 +26,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["ConfigError", "ConfigIssue", "ConfigWarning", "RuleError", "TraefikServiceError"]
+__all__ = [
+    "ConfigError",
+    "ConfigIssue",
+    "ConfigWarning",
+    "HealthCheckNotEnabled",
+    "RuleError",
+    "TraefikServiceError",
+    "UpstreamAborted",
+]
 
 
 class TraefikServiceError(Exception):
@@ -87,3 +102,12 @@ class RuleError(TraefikServiceError):
         self.rule = rule
         self.position = max(0, min(position, len(rule)))
         super().__init__(f"{message}\n    {rule}\n    {' ' * self.position}^")
+
+
+class HealthCheckNotEnabled(TraefikServiceError, ValueError):
+    """A status updater was registered on a balancer built without a health check."""
+
+
+class UpstreamAborted(TraefikServiceError):
+    """The backend failed after the response had started; the client connection is
+    aborted so the client sees an incomplete response, not a silently truncated one."""

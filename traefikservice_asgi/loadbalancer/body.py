@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from starlette.types import Message, Receive
 
-from ._mirror_pool import MirrorPool
+from .mirror_pool import MirrorPool
 
 __all__ = ["Buffered", "Tee", "read_body", "replay", "replay_live"]
 

@@ -79,5 +79,5 @@ def test_trusted_peer_keeps_its_forwarded_headers(tmp_path: Path) -> None:
 def test_invalid_trusted_cidr_is_refused() -> None:
     with pytest.raises(ValueError, match="invalid IP or CIDR 'not-an-ip'"):
         create_app(
-            Path(__file__).parents[1] / "examples" / "blog", forwarded_trusted_ips=["not-an-ip"]
+            Path(__file__).parents[2] / "examples" / "blog", forwarded_trusted_ips=["not-an-ip"]
         )

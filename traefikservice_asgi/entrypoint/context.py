@@ -1,0 +1,129 @@
+"""Every key this package puts in an ASGI scope or message, with its accessor.
+
+A matched request carries its context through the service tree in the scope, as Go
+carries it in the request's ``context.Context``; the gateway's own answers carry one
+marker on their ``http.response.start`` message. ASGI servers and apps ignore keys they
+do not know, and every key is namespaced ``traefikservice_asgi.``:
+
+========================  ======  =====================================================
+key                       where   set by / read by
+========================  ======  =====================================================
+:data:`FORWARD_KEY`       scope   the middleware (the :class:`~.forwarding.Forward` of
+                                  the request) / every leaf, mirroring, failover
+:data:`CLIENT_KEY`        scope   :func:`~.lifecycle.serve_watched` (the client's
+                                  state) / mirroring, through :func:`client_gone`
+:data:`COPY_KEY`          scope   mirroring, on a copy's scope / the leaf (the copies'
+                                  own idle pool)
+:data:`COPY_JOB_KEY`      scope   mirroring, when nothing below the mirror reads the
+                                  answer / the leaf, which may detach the exchange
+:data:`NO_BACKEND_ANSWER` message the leaf, on a proxy error it wrote itself /
+                                  leasttime, which takes no time-to-first-byte from it
+========================  ======  =====================================================
+
+Nothing else reads or writes these keys: use the functions below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from starlette.types import Message, Scope
+
+from .forwarding import Forward, prepare
+
+if TYPE_CHECKING:
+    from ..loadbalancer.mirror_pool import CopyJob
+    from .lifecycle import ClientState
+
+__all__ = [
+    "CLIENT_KEY",
+    "COPY_JOB_KEY",
+    "COPY_KEY",
+    "FORWARD_KEY",
+    "NO_BACKEND_ANSWER",
+    "as_copy",
+    "client_gone",
+    "copy_job",
+    "forward_of",
+    "is_copy",
+    "is_no_backend_answer",
+    "set_client_state",
+    "set_forward",
+    "without_body",
+]
+
+FORWARD_KEY = "traefikservice_asgi.forward"
+"""Scope: the request's :class:`~.forwarding.Forward`, computed once when a route matched."""
+
+CLIENT_KEY = "traefikservice_asgi.client"
+"""Scope: the :class:`~.lifecycle.ClientState` of a watched request."""
+
+COPY_KEY = "traefikservice_asgi.copy"
+"""Scope: set in the scope a mirror copy is sent with; its connection goes back to the
+copies' own idle pool (see ``GatewayTransport``), not to the main requests' one."""
+
+COPY_JOB_KEY = "traefikservice_asgi.copy_job"
+"""Scope: the copy's :class:`~..loadbalancer.mirror_pool.CopyJob`, set only when nothing
+between the mirror and its leaves reads the answer (the builder decides, from each
+node's ``reads_answers``): the leaf may then hand its exchange to the transport and
+return at once, instead of waiting for an answer it would throw away."""
+
+NO_BACKEND_ANSWER = "traefikservice_asgi.no_backend_answer"
+"""Message: set in the ``http.response.start`` of a proxy error. The gateway wrote it
+because the backend never answered, so it is not the server's first byte (leasttime
+takes no TTFB sample from it, as Go's ``GotFirstResponseByte`` never fires)."""
+
+
+def forward_of(scope: Scope) -> Forward:
+    """The :class:`~.forwarding.Forward` of a scope, computed here if no route computed
+    it (a leaf used on its own, e.g. in a test)."""
+    forward: Forward | None = scope.get(FORWARD_KEY)
+    if forward is None:
+        forward = prepare(scope)
+    return forward
+
+
+def set_forward(scope: Scope, forward: Forward) -> None:
+    """Carry ``forward`` in ``scope`` (the middleware, once a route matched)."""
+    scope[FORWARD_KEY] = forward
+
+
+def without_body(scope: Scope) -> Scope:
+    """A copy of ``scope`` whose request has no body and says so in its framing."""
+    forward = forward_of(scope)
+    return {**scope, FORWARD_KEY: replace(forward, content_length=None, chunked=False)}
+
+
+def set_client_state(scope: Scope, state: ClientState) -> None:
+    """Carry the watched client's state in ``scope``."""
+    scope[CLIENT_KEY] = state
+
+
+def client_gone(scope: Scope) -> bool:
+    """Whether the client of this request is known to have disconnected."""
+    state: ClientState | None = scope.get(CLIENT_KEY)
+    return state is not None and state.gone
+
+
+def as_copy(scope: Scope, job: CopyJob | None = None) -> Scope:
+    """The scope a mirror copy is sent with; with ``job``, a leaf may detach it."""
+    if job is None:
+        return {**scope, COPY_KEY: True}
+    return {**scope, COPY_KEY: True, COPY_JOB_KEY: job}
+
+
+def is_copy(scope: Scope) -> bool:
+    """Whether ``scope`` is a mirror copy's."""
+    return COPY_KEY in scope
+
+
+def copy_job(scope: Scope) -> CopyJob | None:
+    """The job a leaf may detach this copy's exchange onto, if any."""
+    job: CopyJob | None = scope.get(COPY_JOB_KEY)
+    return job
+
+
+def is_no_backend_answer(message: Message) -> bool:
+    """Whether an ``http.response.start`` was written by the gateway, not a backend."""
+    return bool(message.get(NO_BACKEND_ANSWER))
