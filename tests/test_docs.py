@@ -247,3 +247,21 @@ def test_site_builds_with_mkdocs_strict(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "site" / "index.html").is_file()
     assert (tmp_path / "site" / "reference" / "api" / "index.html").is_file()
+
+
+def test_the_readme_layout_names_every_module() -> None:
+    """The README's layout section is the map of the package: a module missing from it
+    is a module a newcomer cannot place."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Layout\n", 1)[1].split("```\n", 2)[1]
+    package = ROOT / "traefikservice_asgi"
+    missing = []
+    for module in sorted(package.rglob("*.py")):
+        relative = module.relative_to(package)
+        named = module.name != "__init__.py" or relative.parent == Path(".")
+        if named and module.name not in section:
+            missing.append(str(relative))
+        for folder in relative.parents[:-1]:
+            if f"{folder.name}/" not in section:
+                missing.append(f"{folder}/")
+    assert sorted(set(missing)) == []
