@@ -34,10 +34,10 @@ from .forwarding import Forward, prepare
 
 if TYPE_CHECKING:
     from ..loadbalancer.mirror_pool import CopyJob
-    from .lifecycle import ClientState
 
 __all__ = [
     "CLIENT_KEY",
+    "ClientState",
     "COPY_JOB_KEY",
     "COPY_KEY",
     "FORWARD_KEY",
@@ -57,7 +57,7 @@ FORWARD_KEY = "traefikservice_asgi.forward"
 """Scope: the request's :class:`~.forwarding.Forward`, computed once when a route matched."""
 
 CLIENT_KEY = "traefikservice_asgi.client"
-"""Scope: the :class:`~.lifecycle.ClientState` of a watched request."""
+"""Scope: the :class:`ClientState` of a watched request."""
 
 COPY_KEY = "traefikservice_asgi.copy"
 """Scope: set in the scope a mirror copy is sent with; its connection goes back to the
@@ -73,6 +73,17 @@ NO_BACKEND_ANSWER = "traefikservice_asgi.no_backend_answer"
 """Message: set in the ``http.response.start`` of a proxy error. The gateway wrote it
 because the backend never answered, so it is not the server's first byte (leasttime
 takes no TTFB sample from it, as Go's ``GotFirstResponseByte`` never fires)."""
+
+
+class ClientState:
+    """Per request: has the body been read, is the response complete, did the client go."""
+
+    __slots__ = ("body_done", "gone", "response_done")
+
+    def __init__(self, body_done: bool) -> None:
+        self.body_done = body_done
+        self.response_done = False
+        self.gone = False
 
 
 def forward_of(scope: Scope) -> Forward:

@@ -21,22 +21,11 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .context import set_client_state
+from .context import ClientState, set_client_state
 
 __all__ = ["ClientState", "serve_watched"]
 
 access_logger = logging.getLogger("traefikservice_asgi.access")
-
-
-class ClientState:
-    """Per request: has the body been read, is the response complete, did the client go."""
-
-    __slots__ = ("body_done", "gone", "response_done")
-
-    def __init__(self, body_done: bool) -> None:
-        self.body_done = body_done
-        self.response_done = False
-        self.gone = False
 
 
 class _Watch:
