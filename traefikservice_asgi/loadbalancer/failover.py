@@ -36,6 +36,7 @@ from typing import ClassVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..config import DEFAULT_MAX_REQUEST_BODY_BYTES
 from ..entrypoint.context import forward_of
 from ..responses import send_go_error
 from ._status import StatusUpdater, StatusUpdaters
@@ -109,7 +110,7 @@ class Failover:
         fallback: ASGIApp,
         *,
         status: Sequence[tuple[int, int]] = (),
-        max_request_body_bytes: int = -1,
+        max_request_body_bytes: int = DEFAULT_MAX_REQUEST_BODY_BYTES,
         health_check: bool = False,
         name: str = "",
     ) -> None:

@@ -50,6 +50,7 @@ from typing import ClassVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..config import DEFAULT_MAX_BODY_SIZE
 from ..entrypoint.context import as_copy, client_gone, forward_of, without_body
 from ..exceptions import HealthCheckNotEnabled
 from ._status import StatusUpdater, StatusUpdaterSource
@@ -103,7 +104,7 @@ class Mirroring:
         *,
         pool: MirrorPool,
         mirror_body: bool = True,
-        max_body_size: int = -1,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         health_check: bool = False,
         name: str = "",
     ) -> None:
