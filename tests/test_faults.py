@@ -101,14 +101,17 @@ def gateway_for(
 
 
 @pytest.mark.parametrize(
-    ("name", "behaviour"),
+    ("name", "behaviour", "expected"),
     [
-        ("reset", "close"),
-        ("garbage", "garbage"),
-        ("half headers", "half"),
+        ("reset", "close", (502, b"Bad Gateway")),
+        # Go's ReadResponse fails to parse before it sees the reset: Traefik answers 500.
+        ("garbage", "garbage", (500, b"Internal Server Error")),
+        ("half headers", "half", (502, b"Bad Gateway")),
     ],
 )
-def test_broken_backends_give_502_bad_gateway(tmp_path: Path, name: str, behaviour: str) -> None:
+def test_broken_backends_give_traefiks_status(
+    tmp_path: Path, name: str, behaviour: str, expected: tuple[int, bytes]
+) -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
         await read_head(reader)
         if behaviour == "garbage":
@@ -123,7 +126,7 @@ def test_broken_backends_give_502_bad_gateway(tmp_path: Path, name: str, behavio
 
     with raw_backend(handler) as url, serve_app(gateway_for(tmp_path, url)) as gw:
         r = httpx.get(gw, headers={"Host": "f.test"})
-    assert (r.status_code, r.content) == (502, b"Bad Gateway"), name
+    assert (r.status_code, r.content) == expected, name
 
 
 def test_backend_closing_mid_body_aborts_the_client_response(tmp_path: Path) -> None:

@@ -5,8 +5,10 @@ Ports Traefik's ``pkg/proxy/httputil`` reverse proxy and the forwarder choice of
 :class:`~traefikservice_asgi.transport.manager.ClientHolder` per ServersTransport
 (connection pooling across every route), streamed both ways. Failures become the responses Traefik's proxy sends
 (``pkg/proxy/httputil/proxy.go``, ``ComputeStatusCode``): a timeout is ``504 Gateway
-Timeout``, a refused or broken connection ``502 Bad Gateway``, each with the bare status
-text as body. A backend that fails after the response has started cannot be turned
+Timeout``, a refused or broken connection ``502 Bad Gateway``, a response Go's transport
+refuses to parse (:class:`~traefikservice_asgi.transport.http11.InvalidResponse`) or a
+``1xx`` as final answer ``500 Internal Server Error``, each with the bare status text as
+body (the table is in docs/guides/production.md). A backend that fails after the response has started cannot be turned
 into a status any more: the client's response is aborted, never finished as if complete.
 
 An ``h2c://`` server is spoken to in HTTP/2 cleartext with prior knowledge
@@ -37,7 +39,7 @@ from ..loadbalancer.body import read_body
 from ..loadbalancer.mirror_pool import CopyJob
 from ..responses import send_proxy_error
 from ..transport.h2c import asks_upgrade
-from ..transport.http11 import RawResponse
+from ..transport.http11 import InvalidResponse, RawResponse
 from ..transport.manager import ClientHolder, timeouts_of
 from ..transport.request import UpstreamRequest
 from .websocket import forward_websocket
@@ -269,6 +271,10 @@ class Server:
             logger.debug("504 Gateway Timeout from %s: %r", self.url, exc)
             await self._fail(stream, send, 504)
             return
+        except InvalidResponse as exc:
+            logger.debug("500 Internal Server Error from %s: %r", self.url, exc)
+            await self._fail(stream, send, 500)
+            return
         except (httpx.TransportError, httpx.DecodingError) as exc:
             logger.debug("502 Bad Gateway from %s: %r", self.url, exc)
             await self._fail(stream, send, 502)
@@ -289,6 +295,16 @@ class Server:
                 response.aiter_raw(),
                 response.aclose,
             )
+        if status < 200:
+            # A 1xx as the final answer: a 101 to a request that asked for no upgrade
+            # (or one an ASGI server cannot hand over). Go's ReverseProxy refuses it
+            # (handleUpgradeResponse: "backend tried to switch protocol"), and Traefik's
+            # error handler answers 500; relaying it would leave the client connection
+            # parsed as HTTP after a protocol switch.
+            await close()
+            logger.debug("500 Internal Server Error from %s: final status %d", self.url, status)
+            await self._fail(stream, send, 500)
+            return
         try:
             await self._relay(status, raw, body, forward.gzip_added, send)
         finally:

@@ -16,8 +16,14 @@ Ports what a backend can see of Go's ``net/http`` client connection
 * a mirror copy can be *detached*: the request is written and the connection itself
   reads the answer, discards it and reports the end of the exchange to the copy's owner
   (:class:`CopyOwner`), so a copy in flight costs a connection, not a task;
+* a response ends where its framing says: bytes after it (a second response, a late
+  ``100 Continue``, junk) are never parsed into it and make the connection unusable, as
+  Go's ``persistConn.readLoop`` closes a connection whose peer sent unsolicited bytes;
+  trailers are dropped, never taken for headers;
 * errors are httpx's: ``RemoteProtocolError`` (unparsable or cut-short response),
-  ``ReadError``/``WriteError`` (connection reset), ``ReadTimeout``/``WriteTimeout``.
+  ``ReadError``/``WriteError`` (connection reset), ``ReadTimeout``/``WriteTimeout``. A
+  response head Go's ``ReadResponse`` would refuse raises :class:`InvalidResponse`, which
+  Traefik answers ``500`` (not ``502``: see the proxy's status mapping).
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ __all__ = [
     "CopyOwner",
     "DetachedRequest",
     "HTTP11Connection",
+    "InvalidResponse",
     "RawResponse",
     "StaleConnection",
 ]
@@ -114,6 +121,14 @@ class StaleConnection(Exception):
         self.error = error
 
 
+class InvalidResponse(httpx.RemoteProtocolError):
+    """The server sent something that is not a valid response head (unparsable, cut
+    short after its first byte, an unsupported ``Transfer-Encoding``, a ``101`` nobody
+    asked for). Go's transport returns such errors from ``RoundTrip`` as they are (not
+    ``io.EOF``, not a ``net.OpError``), and Traefik's ``ComputeStatusCode`` maps them to
+    ``500 Internal Server Error``, where a refused or reset connection is ``502``."""
+
+
 class _Exchange:
     """One request/response pair on a connection: filled by the parser callbacks, read
     by the task handling the request (or, detached, by nobody)."""
@@ -125,6 +140,7 @@ class _Exchange:
         "error",
         "head_done",
         "head_request",
+        "head_started",
         "head_timer",
         "headers",
         "owner",
@@ -143,6 +159,7 @@ class _Exchange:
         self.request_close = request_close
         self.sending = False
         self.received_any = False
+        self.head_started = False  # a response's first byte was parsed
         self.head_done = False
         self.complete = False
         self.reusable = True
@@ -203,7 +220,7 @@ class HTTP11Connection(asyncio.Protocol):
         self.for_copy = for_copy  # a mirror copy's connection: goes back to the copy pool
         self.loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
-        self._parser = httptools.HttpResponseParser(self)
+        self._parser = _parser(self)
         self._parser_dirty = False
         self.state = _IDLE
         self.idle_since = 0.0
@@ -242,7 +259,13 @@ class HTTP11Connection(asyncio.Protocol):
                 self.on_headers_complete()
             self.on_message_complete()
         except httptools.HttpParserError as exc:
-            self._fail(exchange, httpx.RemoteProtocolError(f"invalid HTTP response: {exc}"))
+            if exchange.complete:
+                # Junk after a whole response: the response stands, the connection not.
+                exchange.reusable = False
+            elif exchange.head_done:
+                self._fail(exchange, httpx.RemoteProtocolError(f"invalid HTTP response: {exc}"))
+            else:
+                self._fail(exchange, InvalidResponse(f"invalid HTTP response: {exc}"))
             self.close()
 
     def eof_received(self) -> bool | None:
@@ -258,7 +281,10 @@ class HTTP11Connection(asyncio.Protocol):
                     exchange.reusable = False
                     self.on_message_complete()
                     return
-                if not exchange.head_done:
+                if not exchange.head_done and exchange.head_started:
+                    # Go's ReadResponse: io.ErrUnexpectedEOF, not io.EOF (Traefik: 500).
+                    self._fail(exchange, InvalidResponse("server closed the connection mid-head"))
+                elif not exchange.head_done:
                     self._fail(
                         exchange,
                         httpx.RemoteProtocolError("server disconnected without sending a response"),
@@ -295,26 +321,42 @@ class HTTP11Connection(asyncio.Protocol):
             drain.set_result(None)
 
     # -- httptools callbacks (only while an exchange is under way) ------------------------
+    #
+    # llhttp parses every message in the bytes it is fed, not only the first: each
+    # callback checks that it belongs to the exchange's own response (one flag test), so
+    # a second message, a late interim response or a trailer never writes into it.
+
+    def on_message_begin(self) -> None:
+        exchange = self.exchange
+        if exchange is None:
+            return
+        if exchange.head_done:  # a second message: the connection is out of sync
+            exchange.reusable = False
+        exchange.head_started = True
 
     def on_status(self, status: bytes) -> None:
         exchange = self.exchange
-        if exchange is not None:
+        if exchange is not None and not exchange.head_done:
             exchange.reason += status
 
     def on_header(self, name: bytes, value: bytes) -> None:
         exchange = self.exchange
-        if exchange is not None:
+        if exchange is not None and not exchange.head_done:  # else: a trailer, dropped
             exchange.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         exchange = self.exchange
-        if exchange is None:
+        if exchange is None or exchange.head_done:  # the head of a second message
             return
         status = self._parser.get_status_code()
         if 100 <= status < 200 and status != 101:
             # An interim response (100 Continue, 103 Early Hints): not the answer.
             exchange.reason = bytearray()
             exchange.headers = []
+            return
+        if not _framing_ok(exchange.headers, self._parser.get_http_version()):
+            self._fail(exchange, InvalidResponse("unsupported Transfer-Encoding in response"))
+            self.close()
             return
         exchange.status = status
         exchange.head_done = True
@@ -345,7 +387,8 @@ class HTTP11Connection(asyncio.Protocol):
         exchange = self.exchange
         if exchange is None or not exchange.head_done:  # the end of an interim response
             return
-        if exchange.complete:
+        if exchange.complete:  # the end of a second message (or a HEAD's body)
+            exchange.reusable = False
             return
         exchange.complete = True
         if not self._parser.should_keep_alive():
@@ -404,7 +447,7 @@ class HTTP11Connection(asyncio.Protocol):
 
     def _begin(self, head_request: bool, request_close: bool) -> _Exchange:
         if self._parser_dirty:
-            self._parser = httptools.HttpResponseParser(self)
+            self._parser = _parser(self)
             self._parser_dirty = False
         exchange = self.exchange = _Exchange(head_request, request_close)
         if self.state is _IDLE:
@@ -609,6 +652,37 @@ class HTTP11Connection(asyncio.Protocol):
             self._pool.release(self)
         else:
             self.abort()
+
+
+def _framing_ok(headers: list[tuple[bytes, bytes]], version: str) -> bool:
+    """Whether a response's ``Transfer-Encoding`` is one Go's transport accepts
+    (``net/http/transfer.go``, ``parseTransferEncoding``): on HTTP/1.1, at most one
+    header, and its value exactly ``chunked``; anything else (``chunked, identity``,
+    ``identity``, ``gzip``, two headers) is ``unsupported transfer encoding``, which
+    Traefik answers 500. llhttp would read such a body as raw bytes until the close.
+    A chunked response's ``Content-Length`` is dropped, as Go's ``fixLength`` does.
+    Runs once per response head; costs a loop over the headers."""
+    found = 0
+    chunked = True
+    for name, value in headers:
+        if len(name) == 17 and name.lower() == b"transfer-encoding":
+            found += 1
+            chunked = value.strip().lower() == b"chunked"
+    if not found or version == "1.0":
+        return True
+    if found > 1 or not chunked:
+        return False
+    headers[:] = [h for h in headers if h[0].lower() != b"content-length"]
+    return True
+
+
+def _parser(connection: HTTP11Connection) -> httptools.HttpResponseParser:
+    """A response parser for ``connection``. One leniency, Go's: a response with both
+    ``Transfer-Encoding: chunked`` and ``Content-Length`` is read chunked (Go's
+    ``fixLength`` drops the length; llhttp would refuse the response)."""
+    parser = httptools.HttpResponseParser(connection)
+    parser.set_dangerous_leniencies(lenient_chunked_length=True)
+    return parser
 
 
 class _Expired(Exception):
