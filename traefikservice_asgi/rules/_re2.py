@@ -606,7 +606,10 @@ class GoRegexp:
 
     def search(self, text: str) -> bool:
         """Whether the regexp matches somewhere in ``text`` (Go's ``MatchString``)."""
-        data = text.encode() if text.isascii() else text.translate(_INVALID_UTF8).encode()
+        try:
+            data = text.encode()
+        except UnicodeEncodeError:  # invalid UTF-8 kept as surrogates by the request view
+            data = text.translate(_INVALID_UTF8).encode()
         return self._re.Match(_UNANCHORED, data, 0, len(data))[0][0] >= 0
 
     def __repr__(self) -> str:
