@@ -1,7 +1,7 @@
 """Compile a parsed rule into one predicate over a ``RequestView``.
 
 Everything that can be done once is done here, at compile time: names resolved, hosts
-lowercased, regexes translated and compiled, IP networks parsed. The result is a tree
+lowercased, regexes validated and compiled (RE2), IP networks parsed. The result is a tree
 of small closures, so ``Rule.matches`` is a handful of attribute reads and comparisons.
 
 Each matcher mirrors Traefik 3.7: the v3 set from ``pkg/muxer/http/matcher.go``, the v2
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -22,7 +21,7 @@ from typing import Literal
 from traefikservice_asgi.exceptions import RuleError
 
 from ._parser import And, Call, Node, Not, Or, StringArg
-from ._re2 import RegexError, compile_re2
+from ._re2 import GoRegexp, RegexError, compile_re2
 from ._request import RequestView, mux_parse_host
 
 __all__ = ["Predicate", "Syntax", "compile_node"]
@@ -86,7 +85,7 @@ class _Ctx:
     def error(self, message: str, position: int | None = None) -> RuleError:
         return RuleError(message, self.rule, self.call.position if position is None else position)
 
-    def regex(self, arg: StringArg, pattern: str | None = None) -> re.Pattern[str]:
+    def regex(self, arg: StringArg, pattern: str | None = None) -> GoRegexp:
         """Compile a Go regex from ``arg`` (or a pattern built from it)."""
         try:
             return compile_re2(arg.value if pattern is None else pattern)
@@ -242,10 +241,10 @@ def _v3_host_regexp(ctx: _Ctx, args: Sequence[StringArg]) -> Predicate:
     """
     ctx.ascii_only(args[0])
     rx = ctx.regex(args[0])
-    if rx.search("") is not None:
+    if rx.search(""):
         return _always
     search = rx.search
-    return lambda view: search(view.host) is not None
+    return lambda view: search(view.host)
 
 
 def _check_path(ctx: _Ctx, arg: StringArg) -> str:
@@ -274,7 +273,7 @@ def _v3_path_regexp(ctx: _Ctx, args: Sequence[StringArg]) -> Predicate:
 
     def path_regexp(view: RequestView) -> bool:
         path = view.path
-        return path is not None and search(path) is not None
+        return path is not None and search(path)
 
     return path_regexp
 
@@ -296,7 +295,7 @@ def _v3_header_regexp(ctx: _Ctx, args: Sequence[StringArg]) -> Predicate:
     search = ctx.regex(args[1]).search
     if key is None:
         return _never
-    return lambda view: any(search(v) is not None for v in view.headers.get(key, ()))
+    return lambda view: any(search(v) for v in view.headers.get(key, ()))
 
 
 def _v3_query(ctx: _Ctx, args: Sequence[StringArg]) -> Predicate:
@@ -310,7 +309,7 @@ def _v3_query_regexp(ctx: _Ctx, args: Sequence[StringArg]) -> Predicate:
         return _v3_query(ctx, args)
     key = args[0].value
     search = ctx.regex(args[1]).search
-    return lambda view: any(search(v) is not None for v in view.query.get(key, ()))
+    return lambda view: any(search(v) for v in view.query.get(key, ()))
 
 
 def _v3_client_ip(ctx: _Ctx, args: Sequence[StringArg]) -> Predicate:
@@ -342,7 +341,7 @@ def _v2_host(ctx: _Ctx, args: Sequence[StringArg]) -> Predicate:
 
 def _mux_template(
     ctx: _Ctx, arg: StringArg, kind: Literal["host", "path", "prefix", "query"]
-) -> tuple[re.Pattern[str], list[str]]:
+) -> tuple[GoRegexp, list[str]]:
     """gorilla/mux ``newRouteRegexp``: ``{name}`` / ``{name:re}`` templates to a regex."""
     tpl = arg.value
     idxs: list[int] = []
@@ -394,7 +393,7 @@ def _v2_host_regexp(ctx: _Ctx, args: Sequence[StringArg]) -> Predicate:
 
     def host_regexp_v2(view: RequestView) -> bool:
         host = mux_parse_host(view.host_header)
-        return any(search(host) is not None for search in searches)
+        return any(search(host) for search in searches)
 
     return host_regexp_v2
 
@@ -410,7 +409,7 @@ def _v2_paths(ctx: _Ctx, args: Sequence[StringArg], prefix: bool) -> Predicate:
 
     def path_v2(view: RequestView) -> bool:
         path = view.path
-        return path is not None and any(search(path) is not None for search in searches)
+        return path is not None and any(search(path) for search in searches)
 
     return path_v2
 
@@ -458,7 +457,7 @@ def _v2_headers_regexp(ctx: _Ctx, args: Sequence[StringArg]) -> Predicate:
         for key, search in checks:
             if key is None or key not in headers:
                 return False
-            if not any(search(value) is not None for value in headers[key]):
+            if not any(search(value) for value in headers[key]):
                 return False
         return True
 
@@ -477,7 +476,7 @@ def _v2_query(ctx: _Ctx, args: Sequence[StringArg]) -> Predicate:
         raise ctx.error(
             f"mux: number of parameters must be multiple of 2, got {len(flat)}", ctx.call.end
         )
-    checks: list[tuple[str, Callable[[str], re.Match[str] | None]]] = []
+    checks: list[tuple[str, Callable[[str], bool]]] = []
     seen: set[str] = set()
     for i in range(0, len(flat), 2):
         template = StringArg(f"{flat[i].value}={flat[i + 1].value}", flat[i].position, False)
@@ -493,7 +492,7 @@ def _v2_query(ctx: _Ctx, args: Sequence[StringArg]) -> Predicate:
         for key, search in checks:
             values = query.get(key)
             subject = f"{key}={values[0]}" if values else ""
-            if search(subject) is None:
+            if not search(subject):
                 return False
         return True
 

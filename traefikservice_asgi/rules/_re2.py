@@ -1,63 +1,181 @@
-"""Go RE2 (``regexp`` package) syntax, validated and translated to Python ``re``.
+"""Go RE2 (``regexp`` package) syntax, validated, and matched by Google's RE2.
 
-Traefik compiles every regex of a rule with Go's ``regexp.Compile``. A rule Traefik
-rejects must be rejected here too, and an accepted one must mean the same thing. So
-this module parses the pattern with Go's grammar (``regexp/syntax``, Perl flags) and
-emits an equivalent Python pattern instead of handing the text to ``re`` directly,
-because the two dialects disagree in ways that change matches:
+Traefik compiles every regex of a rule with Go's ``regexp.Compile``, whose engine runs in
+time linear in the input: no pattern makes a request slow. Matching here is done by
+Google's RE2 (the ``google-re2`` binding), the same automata design, so a pathological
+pattern such as ``(a+)+$`` answers at once on any input as it does in Traefik.
 
-* Go's ``\\d \\w \\s \\b`` are ASCII-only; Python's are Unicode.
-* Go's ``$`` (without ``m``) is the end of the text; Python's also matches before a final
-  newline. ``\\z`` is Go's end of text, ``\\Z`` does not exist in Go.
-* Go accepts ``(?i)`` anywhere (scoped to the enclosing group), ``(?U)`` (ungreedy),
-  ``(?<name>...)``, ``\\Q...\\E``, ``[[:alpha:]]``, ``\\x{10FFFF}``, names starting with
-  a digit, and octal ``\\12`` (which Python reads as a backreference).
-* Go rejects backreferences, lookaround, atomic groups, ``x**``, repeat counts over 1000
-  and unknown escapes such as ``\\e`` that Python would accept.
+RE2's C++ grammar is Go's in most respects but not all, so the pattern is not handed to
+it as written. This module parses it with Go's grammar (``regexp/syntax``, Perl flags, as
+in Go 1.26, the toolchain of Traefik 3.7.15): what Go rejects is rejected with Go's
+message, and what Go accepts is re-emitted as an RE2 pattern with the same meaning:
 
-Not supported (rejected with a clear ``RegexError``, although Go accepts them): Unicode
-classes ``\\pL`` / ``\\p{Greek}``. Python's backtracking engine is also not linear-time
-like RE2: a pathological pattern such as ``(a+)+$`` can be slow on hostile input here.
+* Flags are made explicit on each item (``(?i:x)``, ``\\z`` for ``$``, ``[^\\n]`` for
+  ``.``), groups become non-capturing (Go allows duplicate names, RE2 does not),
+  ``(?U)`` is applied to each repetition, ``\\Q...\\E`` and octal escapes become
+  literals.
+* ``\\p{...}`` names are looked up as Go does (case-insensitively, ignoring ``_ - ``
+  and spaces; ``\\p{Letter}``, ``\\p{greek}``, ``Any``, ``ASCII``, ``Assigned``,
+  ``LC``, ``Cn``; script names holding ``_`` or a second capital, such as
+  ``Old_Italic``, are refused as Go 1.26 refuses them). ``\\pC`` includes unassigned
+  code points as in Go, where RE2's does not.
+* Go rejects ``\\C`` (any byte), which RE2 accepts.
+* Go reads invalid UTF-8 in the subject as U+FFFD, one per byte, matched by ``.`` and
+  ``[^a]``; RE2 matches nothing there. Subjects (decoded with ``surrogateescape`` by the
+  request view) have each escaped byte replaced by U+FFFD before matching.
+
+Not supported (refused with a clear ``RegexError``, although Go accepts them): a negated
+class holding a negated composite group (``[^a\\pC]``, ``[^\\P{ASCII}]``: RE2 has no
+class intersection), and patterns whose RE2 program exceeds RE2's 8 MiB memory budget
+(``\\pL{1000}``; Go's limit is larger). RE2's Unicode tables are 15.1, Go 1.26's 15.0: the
+627 code points new in 15.1 (CJK Extension I, U+2FFC-2FFF, U+31EF) are classified here
+and unassigned in Traefik.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Protocol
 
-__all__ = ["RegexError", "compile_re2"]
+from re2 import _re2 as _binding  # type: ignore[import-untyped]  # google-re2 has no stubs
+
+__all__ = ["GoRegexp", "RegexError", "compile_re2"]
 
 _FOLD, _MULTILINE, _DOTNL, _UNGREEDY = 1, 2, 4, 8
 _FLAG_BITS = {"i": _FOLD, "m": _MULTILINE, "s": _DOTNL, "U": _UNGREEDY}
 _MAX_REPEAT = 1000
-#: Go allows 1000 levels of nesting; Python's recursive ``sre`` compiler gives out
-#: long before that, so deeper patterns are refused up front instead of crashing.
+#: Go allows 1000 levels of nesting; the translation adds a group per repetition and per
+#: flag scope, so deeper patterns are refused up front.
 _MAX_DEPTH = 200
 _MAX_RUNE = 0x10FFFF
 
-Ranges = list[tuple[int, int]]
+_PERL_CLASSES = "dDsSwW"
+_POSIX_NAMES = frozenset({
+    "alnum", "alpha", "ascii", "blank", "cntrl", "digit", "graph", "lower", "print", "punct",
+    "space", "upper", "word", "xdigit",
+})  # fmt: skip
 
-_DIGIT: Ranges = [(0x30, 0x39)]
-_WORD: Ranges = [(0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A)]
-_SPACE: Ranges = [(0x09, 0x0A), (0x0C, 0x0D), (0x20, 0x20)]
-_PERL = {"d": _DIGIT, "w": _WORD, "s": _SPACE}
-_POSIX: dict[str, Ranges] = {
-    "alnum": [(0x30, 0x39), (0x41, 0x5A), (0x61, 0x7A)],
-    "alpha": [(0x41, 0x5A), (0x61, 0x7A)],
-    "ascii": [(0x00, 0x7F)],
-    "blank": [(0x09, 0x09), (0x20, 0x20)],
-    "cntrl": [(0x00, 0x1F), (0x7F, 0x7F)],
-    "digit": [(0x30, 0x39)],
-    "graph": [(0x21, 0x7E)],
-    "lower": [(0x61, 0x7A)],
-    "print": [(0x20, 0x7E)],
-    "punct": [(0x21, 0x2F), (0x3A, 0x40), (0x5B, 0x60), (0x7B, 0x7E)],
-    "space": [(0x09, 0x0D), (0x20, 0x20)],
-    "upper": [(0x41, 0x5A)],
-    "word": _WORD,
-    "xdigit": [(0x30, 0x39), (0x41, 0x46), (0x61, 0x66)],
+# -- Unicode groups, Go 1.26's regexp/syntax.unicodeTable -------------------------------
+#
+# Each resolves to RE2 class items and whether the group is their complement.
+_MAJOR = "\\p{L}\\p{M}\\p{N}\\p{P}\\p{S}\\p{Z}"
+_RE2_ASSIGNED = _MAJOR + "\\p{C}"  # RE2's C is Cc Cf Co Cs; Go's also holds Cn
+_CATEGORY_NAMES = [
+    "Cc", "Cf", "Co", "Cs", "L", "Ll", "Lm", "Lo", "Lt", "Lu", "M", "Mc", "Me", "Mn", "N",
+    "Nd", "Nl", "No", "P", "Pc", "Pd", "Pe", "Pf", "Pi", "Po", "Ps", "S", "Sc", "Sk", "Sm",
+    "So", "Z", "Zl", "Zp", "Zs",
+]  # fmt: skip
+UnicodeGroup = tuple[str, bool]
+_GROUPS: dict[str, UnicodeGroup] = {name: (f"\\p{{{name}}}", False) for name in _CATEGORY_NAMES}
+_GROUPS |= {
+    "Any": ("\\p{Any}", False),
+    "Assigned": (_RE2_ASSIGNED, False),
+    "Ascii": ("\\x{0}-\\x{7f}", False),
+    "Lc": ("\\p{Lu}\\p{Ll}\\p{Lt}", False),
+    "C": (_MAJOR, True),
+    "Cn": (_RE2_ASSIGNED, True),
 }
-_WORD_CHARS = "0-9A-Za-z_"
+#: Unicode's general category aliases (PropertyValueAliases.txt), Go's CategoryAliases.
+_ALIASES = {
+    "Other": "C", "Control": "Cc", "cntrl": "Cc", "Format": "Cf", "Unassigned": "Cn",
+    "Private_Use": "Co", "Surrogate": "Cs", "Letter": "L", "Cased_Letter": "Lc",
+    "Lowercase_Letter": "Ll", "Modifier_Letter": "Lm", "Other_Letter": "Lo",
+    "Titlecase_Letter": "Lt", "Uppercase_Letter": "Lu", "Mark": "M", "Combining_Mark": "M",
+    "Spacing_Mark": "Mc", "Enclosing_Mark": "Me", "Nonspacing_Mark": "Mn", "Number": "N",
+    "Decimal_Number": "Nd", "digit": "Nd", "Letter_Number": "Nl", "Other_Number": "No",
+    "Punctuation": "P", "punct": "P", "Connector_Punctuation": "Pc",
+    "Dash_Punctuation": "Pd", "Close_Punctuation": "Pe", "Final_Punctuation": "Pf",
+    "Initial_Punctuation": "Pi", "Other_Punctuation": "Po", "Open_Punctuation": "Ps",
+    "Symbol": "S", "Currency_Symbol": "Sc", "Modifier_Symbol": "Sk", "Math_Symbol": "Sm",
+    "Other_Symbol": "So", "Separator": "Z", "Line_Separator": "Zl",
+    "Paragraph_Separator": "Zp", "Space_Separator": "Zs",
+}  # fmt: skip
+
+
+def _canonical_name(name: str) -> str:
+    """Go's ``canonicalName``: ``_ - `` and spaces dropped, ``Xxxx`` case."""
+    out: list[str] = []
+    for c in name:
+        if c in "_- ":
+            continue
+        if not out:
+            out.append(c.upper() if "a" <= c <= "z" else c)
+        else:
+            out.append(c.lower() if "A" <= c <= "Z" else c)
+    return "".join(out)
+
+
+_CANONICAL_ALIASES = {_canonical_name(alias): name for alias, name in _ALIASES.items()}
+
+
+class _RE2Options(Protocol):
+    log_errors: bool
+    never_capture: bool
+
+
+class _RE2(Protocol):
+    """The part of ``re2._re2.RE2`` (a pybind11 class over ``re2::RE2``) used here."""
+
+    def ok(self) -> bool: ...
+
+    def error(self) -> bytes: ...
+
+    def Match(  # the binding's name
+        self, anchor: object, text: bytes, pos: int, endpos: int
+    ) -> list[tuple[int, int]]: ...
+
+
+def _options() -> _RE2Options:
+    """RE2's defaults are Go's (Perl classes, UTF-8, leftmost-first); no captures."""
+    options: _RE2Options = _binding.RE2.Options()
+    options.log_errors = False  # errors are raised, not printed to stderr
+    options.never_capture = True  # only "is there a match" is asked
+    return options
+
+
+_OPTIONS = _options()
+_UNANCHORED: object = _binding.RE2.Anchor.UNANCHORED
+
+
+def _re2(pattern: str) -> _RE2:
+    compiled: _RE2 = _binding.RE2(pattern.encode("utf-8"), _OPTIONS)
+    return compiled
+
+
+@lru_cache(maxsize=256)
+def _is_script(name: str) -> bool:
+    """Whether ``name`` is a Unicode script RE2 knows (its tables: Unicode 15.1)."""
+    return name.isascii() and name.isalnum() and _re2(f"\\p{{{name}}}").ok()
+
+
+def _unicode_group(name: str) -> UnicodeGroup | None:
+    """Go's ``unicodeTable``: categories, then scripts, then category aliases."""
+    canonical = _canonical_name(name)
+    group = _GROUPS.get(canonical)
+    if group is not None:
+        return group
+    if _is_script(canonical):
+        return f"\\p{{{canonical}}}", False
+    alias = _CANONICAL_ALIASES.get(canonical)
+    return None if alias is None else _GROUPS[alias]
+
+
+_SINGLE_GROUP = re.compile(r"\\p\{\w+\}")
+
+
+def _negated_item(items: str) -> str | None:
+    """``\\P{X}`` for the complement of a single ``\\p{X}``; ``None`` for a composite."""
+    return "\\P" + items[2:] if _SINGLE_GROUP.fullmatch(items) else None
+
+
+def _rune(cp: int) -> str:
+    return f"\\x{{{cp:x}}}"
+
+
+def _literal(ch: str) -> str:
+    return ch if ch.isascii() and ch.isalnum() else _rune(ord(ch))
 
 
 class RegexError(Exception):
@@ -67,31 +185,6 @@ class RegexError(Exception):
         super().__init__(message)
         self.message = message
         self.offset = offset
-
-
-def _negate(ranges: Ranges) -> Ranges:
-    out: Ranges = []
-    nxt = 0
-    for lo, hi in sorted(ranges):
-        if lo > nxt:
-            out.append((nxt, lo - 1))
-        nxt = max(nxt, hi + 1)
-    if nxt <= _MAX_RUNE:
-        out.append((nxt, _MAX_RUNE))
-    return out
-
-
-def _esc_cp(cp: int) -> str:
-    return f"\\u{cp:04x}" if cp <= 0xFFFF else f"\\U{cp:08x}"
-
-
-def _class_text(ranges: Ranges) -> str:
-    if not ranges:
-        return "(?!)"  # an empty class matches nothing
-    body = "".join(
-        _esc_cp(lo) if lo == hi else f"{_esc_cp(lo)}-{_esc_cp(hi)}" for lo, hi in sorted(ranges)
-    )
-    return f"[{body}]"
 
 
 @dataclass
@@ -130,7 +223,7 @@ class _Translator:
         self.stack[-1].items.append(_Item(text, weight))
 
     def literal(self, ch: str) -> None:
-        self.push(self.fold(re.escape(ch)))
+        self.push(self.fold(_literal(ch)))
 
     # -- main loop
     def translate(self) -> str:
@@ -154,13 +247,13 @@ class _Translator:
                 self.push("(?m:^)" if self.flags & _MULTILINE else "\\A")
                 self.i += 1
             elif ch == "$":
-                self.push("(?m:$)" if self.flags & _MULTILINE else "\\Z")
+                self.push("(?m:$)" if self.flags & _MULTILINE else "\\z")
                 self.i += 1
             elif ch == ".":
                 self.push("(?s:.)" if self.flags & _DOTNL else "[^\\n]")
                 self.i += 1
             elif ch == "[":
-                self.push(self.fold(_class_text(self.parse_class())))
+                self.push(self.fold(self.parse_class()))
             elif ch in "*+?":
                 self.i += 1
                 self.repeat(ch, start, 1)
@@ -336,7 +429,7 @@ class _Translator:
         if start + 1 >= len(p):
             raise self.err("trailing backslash at end of expression", start, len(p))
         c = p[start + 1]
-        simple = {"A": "\\A", "z": "\\Z", "b": "(?a:\\b)", "B": "(?a:\\B)"}
+        simple = {"A": "\\A", "z": "\\z", "b": "\\b", "B": "\\B"}
         if c in simple:
             self.push(simple[c])
             self.i += 2
@@ -351,14 +444,15 @@ class _Translator:
             self.i = len(p) if end < 0 else end + 2
             return
         if c in "pP":
-            raise RegexError(
-                f"Unicode classes such as `{p[start : start + 3]}` are not supported "
-                "by traefikservice-asgi (Go's RE2 accepts them)",
-                start,
-            )
-        if c.lower() in _PERL:
-            ranges = _PERL[c.lower()]
-            self.push(self.fold(_class_text(_negate(ranges) if c.isupper() else ranges)))
+            items, negated, self.i = self.unicode_group(start)
+            if not negated:
+                text = items if _SINGLE_GROUP.fullmatch(items) else f"[{items}]"
+            else:
+                text = _negated_item(items) or f"[^{items}]"
+            self.push(self.fold(text))
+            return
+        if c in _PERL_CLASSES:
+            self.push(self.fold("\\" + c))
             self.i += 2
             return
         cp, self.i = self.parse_escape(start)
@@ -405,8 +499,28 @@ class _Translator:
             return controls[c], j
         raise self.err("invalid escape sequence", start, j)
 
-    def parse_class(self) -> Ranges:
-        """Go's ``parseClass``: ``[...]`` to a list of code point ranges."""
+    def unicode_group(self, start: int) -> tuple[str, bool, int]:
+        """Go's ``parseUnicodeClass`` at ``\\p``/``\\P``: (RE2 items, negated, end)."""
+        p = self.p
+        negated = p[start + 1] == "P"
+        j = start + 2
+        if j < len(p) and p[j] == "{":
+            end = p.find("}", j)
+            if end < 0:
+                raise self.err("invalid character class range", start, len(p))
+            name, j = p[j + 1 : end], end + 1
+        else:
+            name, j = p[j : j + 1], min(j + 1, len(p))
+        if name.startswith("^"):
+            negated, name = not negated, name[1:]
+        group = _unicode_group(name)
+        if group is None:
+            raise self.err("invalid character class range", start, j)
+        items, complement = group
+        return items, negated != complement, j
+
+    def parse_class(self) -> str:
+        """Go's ``parseClass``: ``[...]`` to an RE2 class with the same members."""
         p = self.p
         start = self.i
         j = start + 1
@@ -414,7 +528,8 @@ class _Translator:
         if j < len(p) and p[j] == "^":
             negated = True
             j += 1
-        ranges: Ranges = []
+        items: list[str] = []
+        complements: list[str] = []  # negated composite groups, beside the class
         first = True
         while first or j >= len(p) or p[j] != "]":
             if j >= len(p):
@@ -424,19 +539,30 @@ class _Translator:
                 end = p.find(":]", j + 2)
                 if end >= 0:
                     name = p[j + 2 : end]
-                    neg = name.startswith("^")
-                    group = _POSIX.get(name[1:] if neg else name)
-                    if group is None:
+                    if name.removeprefix("^") not in _POSIX_NAMES:
                         raise self.err("invalid character class range", j, end + 2)
-                    ranges.extend(_negate(group) if neg else group)
+                    items.append(p[j : end + 2])
                     j = end + 2
                     continue
             if p.startswith("\\p", j) or p.startswith("\\P", j):
-                self.i = j
-                self.escape()  # raises: Unicode classes are not supported
-            if p[j] == "\\" and j + 1 < len(p) and p[j + 1].lower() in _PERL:
-                group = _PERL[p[j + 1].lower()]
-                ranges.extend(_negate(group) if p[j + 1].isupper() else group)
+                group_start = j
+                group, group_negated, j = self.unicode_group(j)
+                if not group_negated:
+                    items.append(group)
+                elif (single := _negated_item(group)) is not None:
+                    items.append(single)
+                elif negated:
+                    raise RegexError(
+                        f"a negated class holding `{p[group_start:j]}` cannot be expressed "
+                        "with RE2 and is not supported by traefikservice-asgi "
+                        "(Go accepts it)",
+                        start,
+                    )
+                else:
+                    complements.append(f"[^{group}]")
+                continue
+            if p[j] == "\\" and j + 1 < len(p) and p[j + 1] in _PERL_CLASSES:
+                items.append(p[j : j + 2])
                 j += 2
                 continue
             range_start = j
@@ -446,9 +572,12 @@ class _Translator:
                 hi, j = self.class_char(j + 1, start)
                 if hi < lo:
                     raise self.err("invalid character class range", range_start, j)
-            ranges.append((lo, hi))
+            items.append(_rune(lo) if lo == hi else f"{_rune(lo)}-{_rune(hi)}")
         self.i = j + 1
-        return _negate(ranges) if negated else ranges
+        if not complements:
+            return f"[{'^' if negated else ''}{''.join(items)}]"
+        alternatives = [f"[{''.join(items)}]"] if items else []
+        return "(?:" + "|".join(alternatives + complements) + ")"
 
     def class_char(self, j: int, class_start: int) -> tuple[int, int]:
         p = self.p
@@ -459,17 +588,46 @@ class _Translator:
         return ord(p[j]), j + 1
 
 
-def compile_re2(pattern: str) -> re.Pattern[str]:
-    """Compile a Go RE2 pattern to an equivalent Python pattern (use ``.search``).
+#: Each byte ``surrogateescape`` kept from invalid UTF-8, as Go reads it: U+FFFD.
+_INVALID_UTF8 = dict.fromkeys(range(0xD800, 0xE000), 0xFFFD)
+
+
+class GoRegexp:
+    """A Go regexp matched by RE2: ``search(text)`` says whether it matches in ``text``."""
+
+    __slots__ = ("_re", "pattern", "translated")
+
+    def __init__(self, pattern: str, translated: str, compiled: _RE2) -> None:
+        self.pattern = pattern
+        """The pattern as Go reads it."""
+        self.translated = translated
+        """The RE2 pattern it was translated to."""
+        self._re = compiled
+
+    def search(self, text: str) -> bool:
+        """Whether the regexp matches somewhere in ``text`` (Go's ``MatchString``)."""
+        try:
+            data = text.encode()
+        except UnicodeEncodeError:  # invalid UTF-8 kept as surrogates by the request view
+            data = text.translate(_INVALID_UTF8).encode()
+        return self._re.Match(_UNANCHORED, data, 0, len(data))[0][0] >= 0
+
+    def __repr__(self) -> str:
+        return f"GoRegexp({self.pattern!r})"
+
+
+def compile_re2(pattern: str) -> GoRegexp:
+    """Compile a Go regexp for matching with RE2 (linear time in the subject).
 
     Raises ``RegexError`` for anything Go's ``regexp.Compile`` rejects, and for the few
-    constructs listed in the module docstring that this translation does not support.
+    constructs listed in the module docstring that RE2 cannot express.
     """
     for index, ch in enumerate(pattern):
         if "\ud800" <= ch <= "\udfff":
             raise RegexError("invalid UTF-8 in regexp", index)
     translated = _Translator(pattern).translate()
-    try:
-        return re.compile(translated)
-    except (re.error, RecursionError, OverflowError) as exc:  # pragma: no cover - defensive
-        raise RegexError(f"regexp not supported by Python's re: {exc}", 0) from None
+    compiled = _re2(translated)
+    if not compiled.ok():
+        reason = compiled.error().decode("utf-8", "replace")
+        raise RegexError(f"not supported by RE2 (google-re2): {reason}", 0)
+    return GoRegexp(pattern, translated, compiled)
