@@ -282,7 +282,8 @@ def main() -> None:
                         str(backend_port),
                         str(BOMB_MIB),
                         str(WS_MESSAGE),
-                    ]
+                    ],
+                    stderr=subprocess.DEVNULL,  # its sends cut short at the end print tracebacks
                 )
             )
             procs.append(
