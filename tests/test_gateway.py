@@ -9,11 +9,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tests.support.backends import RecordingBackend
 from tests.support.gateway import serve_app, wait_for_copies
 from tests.support.manifests import MIRROR_100
 from traefikservice_asgi import MirrorLimits, create_app
+from traefikservice_asgi.proxy.http import INFLATE_PIECE
 from traefikservice_asgi.transport import no_cookie_jar
 
 BLOG = Path(__file__).resolve().parents[1] / "traefikservice_asgi" / "_blog"
@@ -394,3 +396,46 @@ def test_ingress_route_entry_points_and_tls_are_accepted_and_served_on_the_one_l
         with serve_app(app) as url:
             r = httpx.get(url, headers={"Host": "m.test"})
     assert (r.status_code, r.text) == (200, "Hello main\n")
+
+
+def test_gzip_bomb_is_streamed_inflated_in_bounded_messages(tmp_path: Path) -> None:
+    # 64 MiB of zeros gzip to ~64 KiB: the backend sends it in one or two reads, which the
+    # old relay inflated whole into one body message.
+    inflated = 64 * 1024 * 1024
+    bomb = gzip.compress(bytes(inflated), compresslevel=9, mtime=0)
+    (tmp_path / "m.yaml").write_text(MIRROR_100.replace("percent: 100", "percent: 0"))
+    largest = 0
+
+    def recording(app: ASGIApp) -> ASGIApp:
+        async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+            async def sender(message: Message) -> None:
+                nonlocal largest
+                if message["type"] == "http.response.body":
+                    largest = max(largest, len(message.get("body", b"")))
+                await send(message)
+
+            await app(scope, receive, sender)
+
+        return wrapped
+
+    with (
+        RecordingBackend("main", body=bomb, headers=[("Content-Encoding", "gzip")]) as main,
+        RecordingBackend("copy") as copy,
+    ):
+        app = create_app(
+            tmp_path, backends={"default/main:80": main.url, "default/copy:80": copy.url}
+        )
+        received = 0
+        with (
+            serve_app(recording(app)) as url,
+            httpx.Client(trust_env=False) as client,
+        ):
+            del client.headers["accept-encoding"]  # so the gateway adds gzip, as Go does
+            with client.stream("GET", url, headers={"Host": "m.test"}) as response:
+                assert "content-encoding" not in response.headers
+                for chunk in response.iter_raw():
+                    assert not chunk.strip(b"\0")  # zeros only; counted, not kept
+                    received += len(chunk)
+    assert main.requests[0].header("accept-encoding") == "gzip"
+    assert received == inflated
+    assert 0 < largest <= INFLATE_PIECE

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
+import hashlib
+import itertools
 
 import httpx
 import pytest
@@ -13,6 +16,7 @@ from traefikservice_asgi.entrypoint.context import FORWARD_KEY as SCOPE_KEY
 from traefikservice_asgi.entrypoint.context import NO_BACKEND_ANSWER
 from traefikservice_asgi.entrypoint.forwarding import prepare
 from traefikservice_asgi.proxy import Server, UpstreamAborted
+from traefikservice_asgi.proxy.http import INFLATE_PIECE
 from traefikservice_asgi.transport import ClientHolder
 
 
@@ -190,3 +194,39 @@ def test_backend_failing_mid_body_aborts_the_response_instead_of_completing_it()
 def test_server_url_must_be_http_with_a_host() -> None:
     with pytest.raises(ValueError, match="http"):
         Server("ftp://x", ClientHolder())
+
+
+@pytest.mark.parametrize("split", [1, 3], ids=["one-chunk", "three-chunks"])
+def test_gzip_answer_is_inflated_in_pieces_no_message_over_the_bound(split: int) -> None:
+    # A bomb (32 MiB from ~32 KiB) ending with text, so order and tail are checked too.
+    payload_parts = [bytes(32 * 1024 * 1024), b"the end\n" * 1000]
+    bomb = gzip.compress(b"".join(payload_parts), compresslevel=9, mtime=0)
+    expected = hashlib.sha256(b"".join(payload_parts))
+    del payload_parts
+    cut = [len(bomb) * i // split for i in range(split + 1)]
+
+    class Chunks(httpx.AsyncByteStream):
+        async def __aiter__(self):  # type: ignore[no-untyped-def]
+            for start, end in itertools.pairwise(cut):
+                yield bomb[start:end]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.headers["accept-encoding"] == "gzip"  # added by the gateway
+        return httpx.Response(200, headers={"content-encoding": "gzip"}, stream=Chunks())
+
+    holder = ClientHolder(httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+    digest, sizes, ends = hashlib.sha256(), [], []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Message) -> None:  # records sizes; keeps no body
+        if message["type"] == "http.response.body":
+            digest.update(message["body"])
+            sizes.append(len(message["body"]))
+            ends.append(message["more_body"])
+
+    asyncio.run(Server("http://127.0.0.9:8080", holder)(scope_for(), receive, send))
+    assert max(sizes) <= INFLATE_PIECE
+    assert digest.hexdigest() == expected.hexdigest()
+    assert ends.count(False) == 1 and ends[-1] is False

@@ -44,7 +44,7 @@ from ..transport.manager import ClientHolder, timeouts_of
 from ..transport.request import UpstreamRequest
 from .websocket import forward_websocket
 
-__all__ = ["Server", "UpstreamAborted"]
+__all__ = ["INFLATE_PIECE", "Server", "UpstreamAborted"]
 
 # The logger keeps the name it had when this module was traefikservice_asgi.proxy.
 logger = logging.getLogger("traefikservice_asgi.proxy")
@@ -127,6 +127,10 @@ class _H2CForwarder:
 _NO_BODY = httpx.ByteStream(b"")
 _DRAIN_LIMIT = 256 * 1024  # Go's maxPostHandlerReadBytes
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
+
+INFLATE_PIECE = 64 * 1024
+"""Largest body message sent for a gzip answer the gateway decompresses: what one step of
+inflating may produce, so that a gzip bomb costs this much memory, not its ratio."""
 
 
 class _ClientGone(Exception):
@@ -355,17 +359,39 @@ class Server:
             drop = connection | ({b"content-encoding", b"content-length"} if decompress else set())
             headers = [(k, v) for k, v in headers if k not in drop]
         await send({"type": "http.response.start", "status": status, "headers": headers})
-        decoder = zlib.decompressobj(16 + zlib.MAX_WBITS) if decompress else None
         try:
-            async for chunk in body:
-                if decoder is not None:
-                    chunk = decoder.decompress(chunk)
-                if chunk:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            if decoder is not None:
-                tail = decoder.flush()
-                if tail:
-                    await send({"type": "http.response.body", "body": tail, "more_body": True})
+            if decompress:
+                await _inflate(body, send)
+            else:
+                async for chunk in body:
+                    if chunk:
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except (httpx.TransportError, zlib.error) as exc:
             raise UpstreamAborted(f"{self.url} failed mid-response: {exc!r}") from exc
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _inflate(body: AsyncIterable[bytes], send: Send) -> None:
+    """Relay a gzip answer the gateway asked for (``Accept-Encoding: gzip`` added, as Go's
+    transport does) decompressed, at most :data:`INFLATE_PIECE` bytes at a time.
+
+    A backend's chunk can inflate a thousandfold (a gzip bomb: 1 MiB becomes 1 GiB), so a
+    chunk is never inflated whole: each piece is sent, and its ``send`` awaited (the ASGI
+    server's flow control), before the next is inflated from ``unconsumed_tail``. Memory
+    per request is then one piece and zlib's window, whatever the ratio, and a client that
+    reads slowly slows the inflating, then the reading from the backend. Only the first
+    gzip member is decoded (bytes after it are ignored), as before these bounds."""
+    decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    async for chunk in body:
+        data = chunk
+        while True:
+            piece = decoder.decompress(data, INFLATE_PIECE)
+            if piece:
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
+            data = decoder.unconsumed_tail
+            # A full piece with no input left may still have output pending in zlib.
+            if not data and len(piece) < INFLATE_PIECE:
+                break
+    tail = decoder.flush()  # at most a few bytes: every input byte was inflated above
+    if tail:
+        await send({"type": "http.response.body", "body": tail, "more_body": True})

@@ -18,6 +18,16 @@ messages. So this module terminates the backend's side too and relays *messages*
 * on success the client is accepted with the backend's subprotocol and its extra
   headers (``Set-Cookie`` ...), then messages flow both ways, each ``send`` awaited, so a
   slow reader slows the writer on the other side instead of filling memory;
+* towards a slow client, what the gateway holds per connection is bounded in *bytes*
+  (:data:`MAX_BUFFERED`): the messages received from the backend and not yet taken by
+  the client's ASGI server, the one being handed over included. Reaching it, the gateway
+  stops reading the backend's socket, so the backend's writes block as they would through
+  Traefik's tunnel. A message is relayed whole, so one message larger than the bound
+  (up to :data:`MAX_MESSAGE_SIZE`) is read whole, then reading stops until the client
+  has taken it: at most ``max(MAX_BUFFERED, one message)`` plus one socket read (256
+  KiB) per connection, and besides it whatever the ASGI server buffers itself (uvicorn:
+  the unsent rest of the message before). websockets' own ``max_queue`` counts frames
+  (16 frames of 16 MiB: 256 MiB), so it is off and replaced by this count;
 * close codes and reasons cross in both directions. Codes that cannot be sent in a close
   frame are translated: ``1005`` (no code) becomes ``1000``; a client that vanished
   (``1006``) makes us drop the backend connection, as Traefik's tunnel would, so the
@@ -26,8 +36,8 @@ messages. So this module terminates the backend's side too and relays *messages*
 
 Library: ``websockets`` (already installed by ``uvicorn[standard]``, and uvicorn's default
 WebSocket implementation). It is actively maintained, typed, asyncio-native, and its
-client has bounded buffers both ways (``max_queue`` pauses reading, ``send`` awaits the
-write buffer draining), which is the backpressure we need. Its Sans-I/O
+client has bounded buffers both ways (reading can be paused, ``send`` awaits the write
+buffer draining), which is the backpressure we need. Its Sans-I/O
 ``ClientProtocol`` lets us write the handshake request ourselves (it would otherwise set
 ``Host`` from the URL and add ``User-Agent``), and its handshake exception carries the
 backend's full refusal response. Using the connection classes directly (not
@@ -49,6 +59,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -58,7 +69,9 @@ from websockets.asyncio.client import ClientConnection
 from websockets.client import ClientProtocol
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.frames import DATA_OPCODES, Frame
 from websockets.http11 import Request
+from websockets.protocol import Event
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
@@ -70,6 +83,7 @@ from ..transport.tls import websocket_ssl_context
 
 __all__ = [
     "CONNECT_TIMEOUT",
+    "MAX_BUFFERED",
     "MAX_MESSAGE_SIZE",
     "forward_websocket",
     "http_responses_as_websocket",
@@ -85,7 +99,12 @@ is 0 by default; a client that leaves meanwhile ends the wait."""
 MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 """Largest message accepted from a backend: uvicorn's default for client messages."""
 
-_MAX_QUEUE = 16  # frames buffered from the backend before we stop reading it
+MAX_BUFFERED = 1024 * 1024
+"""Bytes of a backend's messages the gateway holds for one slow client before it stops
+reading that backend (the message being handed to the client included). A single
+message larger than this is still read whole: messages are relayed whole."""
+
+_RESUME_AT = MAX_BUFFERED // 4  # reading resumes at or under this (or with nothing held)
 _CLOSE_TIMEOUT = 10.0  # seconds to wait for the backend's half of the closing handshake
 _REFUSAL_CLOSE_CODE = 1011
 
@@ -174,6 +193,60 @@ class _UpstreamProtocol(ClientProtocol):
         return Request(self._target, headers)
 
 
+class _BoundedConnection(ClientConnection):
+    """websockets' client connection with flow control counted in bytes of messages.
+
+    websockets pauses reading when its queue holds ``max_queue`` *frames*, whatever their
+    size: with 8 MiB messages, 16 frames were 128 MiB per slow client. Here every data
+    frame is counted as it is parsed, and reading pauses once the complete messages held
+    (queued, or returned by ``recv`` and not yet :meth:`relayed`) and the one still
+    arriving reach :data:`MAX_BUFFERED`. Reading never pauses while no message is
+    complete: ``recv`` needs the rest of a fragmented message to return anything."""
+
+    def __init__(self, protocol: ClientProtocol) -> None:
+        super().__init__(
+            protocol,
+            ping_interval=None,  # the client's pings are answered by the ASGI server
+            ping_timeout=None,
+            close_timeout=_CLOSE_TIMEOUT,
+            max_queue=None,  # frames, not bytes: replaced by the count below
+        )
+        self._held = 0  # bytes of complete messages queued or being relayed
+        self._partial = 0  # bytes of the message still arriving
+        self._sizes: deque[int] = deque()  # sizes of complete messages not yet relayed
+        self._paused = False
+        self._discarding = False
+
+    def process_event(self, event: Event) -> None:
+        if isinstance(event, Frame) and event.opcode in DATA_OPCODES:
+            if self._discarding:
+                return  # closing: nobody will relay it
+            self._partial += len(event.data)
+            if event.fin:
+                self._sizes.append(self._partial)
+                self._held += self._partial
+                self._partial = 0
+            if self._held and self._held + self._partial >= MAX_BUFFERED and not self._paused:
+                self._paused = True
+                self.transport.pause_reading()
+        super().process_event(event)
+
+    def relayed(self) -> None:
+        """The message ``recv`` returned last is in the client's ASGI server's hands."""
+        self._held -= self._sizes.popleft()
+        if self._paused and (not self._held or self._held + self._partial <= _RESUME_AT):
+            self._paused = False
+            self.transport.resume_reading()
+
+    def discard_messages(self) -> None:
+        """Closing: drop data frames from now on and read again, so that the backend's
+        close frame can arrive without its messages piling up meanwhile."""
+        self._discarding = True
+        if self._paused:
+            self._paused = False
+            self.transport.resume_reading()
+
+
 def _latin1(headers: Sequence[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
     return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
 
@@ -193,7 +266,7 @@ async def _open(
     scope: Scope,
     pass_host_header: bool,
     transport: ServersTransport | None,
-) -> ClientConnection:
+) -> _BoundedConnection:
     """Connect to ``url`` and complete the handshake; raise :class:`_Failed` otherwise.
 
     ``transport`` (Traefik's ServersTransport) sets the TLS rules, the SNI name, the
@@ -217,14 +290,8 @@ async def _open(
     sni = transport.server_name if transport and transport.server_name else hostname
     loop = asyncio.get_running_loop()
 
-    def factory() -> ClientConnection:
-        return ClientConnection(
-            protocol,
-            ping_interval=None,  # the client's pings are answered by the ASGI server
-            ping_timeout=None,
-            close_timeout=_CLOSE_TIMEOUT,
-            max_queue=_MAX_QUEUE,
-        )
+    def factory() -> _BoundedConnection:
+        return _BoundedConnection(protocol)
 
     try:
         _, connection = await asyncio.wait_for(
@@ -339,9 +406,10 @@ async def _client_to_backend(
         message = await receive()
 
 
-async def _backend_to_client(upstream: ClientConnection, send: Send) -> _Closed | None:
+async def _backend_to_client(upstream: _BoundedConnection, send: Send) -> _Closed | None:
     """Relay the backend's messages until it closes (its close), or the client is gone
-    (None: the other direction reports the client's close)."""
+    (None: the other direction reports the client's close). A message counts against
+    the connection's :data:`MAX_BUFFERED` until the client's ``send`` returns."""
     while True:
         try:
             data = await upstream.recv()
@@ -359,10 +427,13 @@ async def _backend_to_client(upstream: ClientConnection, send: Send) -> _Closed 
             await send(message)
         except OSError:  # uvicorn's ClientDisconnected
             return None
+        del message, data
+        upstream.relayed()
 
 
-async def _close_upstream(upstream: ClientConnection, closed: _Closed) -> None:
+async def _close_upstream(upstream: _BoundedConnection, closed: _Closed) -> None:
     """Pass the client's close on to the backend."""
+    upstream.discard_messages()
     if closed.code == 1005:
         await upstream.close(1000)
     elif _sendable(closed.code):
@@ -384,7 +455,7 @@ async def _close_client(send: Send, closed: _Closed) -> None:
 
 
 async def _pump(
-    upstream: ClientConnection, first: asyncio.Future[Message], receive: Receive, send: Send
+    upstream: _BoundedConnection, first: asyncio.Future[Message], receive: Receive, send: Send
 ) -> None:
     """Both directions at once; the first side to close ends both."""
     up = asyncio.create_task(
@@ -437,7 +508,7 @@ async def forward_websocket(
     # hand the same pending receive to the relay, so no message is ever lost.
     watching = asyncio.ensure_future(receive())
     connecting = asyncio.ensure_future(_open(url, forward, scope, pass_host_header, transport))
-    upstream: ClientConnection | None = None
+    upstream: _BoundedConnection | None = None
     try:
         await asyncio.wait({watching, connecting}, return_when=asyncio.FIRST_COMPLETED)
         if watching.done():
