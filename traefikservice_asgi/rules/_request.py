@@ -8,7 +8,9 @@ ASGI values:
 * ``host``: Traefik's canonical host, ``ToLower(TrimSpace(parseHost(req.Host)))`` from
   ``requestdecorator``: port stripped (``[::1]:80`` → ``::1``), lowercased. A trailing
   dot is kept, as in Traefik; the ``Host`` matcher tolerates it on either side. With no
-  ``Host`` header the host is empty (Go never falls back to the listening address).
+  ``Host`` header the host is empty (Go never falls back to the listening address). An
+  absolute-form target's authority wins over the header; non-ASCII bytes are never
+  folded (Go's server refuses them before routing).
 * ``path``: Traefik's *routing path*. Go starts from the escaped path as sent, the
   entrypoint normalises it (``%7e`` → ``~``, ``%2f`` → ``%2F``) and sanitises it (``/./``,
   ``/../`` and ``//`` removed, default ``sanitizePath: true``), then the muxer decodes
