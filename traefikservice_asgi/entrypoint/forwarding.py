@@ -178,11 +178,14 @@ def prepare(
     *,
     trusted: Callable[[str], bool] | None = None,
     hostname: bytes = HOSTNAME,
+    check_host: bool = True,
 ) -> Forward:
     """Compute the upstream view of ``scope`` (an ``http`` or ``websocket`` scope).
 
     ``trusted(client_ip)`` says whether the peer's own ``X-Forwarded-*`` headers are kept
     (Traefik's ``forwardedHeaders.trustedIPs``/``insecure``); by default none are.
+    ``check_host`` refuses a missing or malformed ``Host`` as Go's server does; a node
+    called without the entry point (no middleware) skips it.
     """
     client = scope.get("client")
     client_ip = client[0] if client else ""
@@ -240,11 +243,11 @@ def prepare(
     method = scope.get("method", "GET")
     # Go's server checks the Host header first, even when the target names the host.
     if host is None:
-        if scope.get("http_version") in ("1.1", "2") and method != "CONNECT":
+        if check_host and scope.get("http_version") in ("1.1", "2") and method != "CONNECT":
             raise InvalidRequest(
                 "no Host header", reply="400 Bad Request: missing required Host header"
             )
-    elif _BAD_HOST_BYTE.search(host) is not None:
+    elif check_host and _BAD_HOST_BYTE.search(host) is not None:
         raise InvalidRequest(
             f"malformed Host header {host!r}", reply="400 Bad Request: malformed Host header"
         )
