@@ -197,3 +197,41 @@ def test_fastapi_example_serves_its_own_routes_and_proxies_the_blog_hosts(
             r = httpx.get(url, headers={"Host": "traefikservice-copy.kubesre.lc"})
             assert r.text == "Hello app-v1\n"
             v2.wait_for_requests(1)  # the 10 % mirror copies the first request
+
+
+WRR_HOST = b"traefikservice-wrr.kubesre.lc"
+
+
+def test_inside_an_app_options_star_goes_to_the_app_even_when_a_route_matches_its_host() -> None:
+    inner = Inner()
+    app = TraefikServiceMiddleware(inner, BLOG, backends=BACKENDS)
+    scope = {**http_scope(WRR_HOST), "method": "OPTIONS", "path": "*", "raw_path": b"*"}
+    sent = call(app, scope)
+    assert [seen for seen, _ in inner.calls] == [scope]  # the server's business: never routed
+    assert sent[0]["status"] == 218
+
+
+def test_inside_an_app_a_non_ascii_host_never_folds_into_a_route_s_ascii_name() -> None:
+    inner = Inner()
+    app = TraefikServiceMiddleware(inner, BLOG, backends=BACKENDS)
+    hosts = [
+        "traef\u0130kservice-wrr.kubesre.lc",  # U+0130 lowercases to "i" in Go and Python
+        "traefikservice-wrr.kubesre.lc\u00a0",  # trailing spaces Go's TrimSpace would trim
+        "traefikservice-wrr.kubesre.lc\u0085",
+        "\u3000traefikservice-wrr.kubesre.lc",
+    ]
+    for host in hosts:
+        assert call(app, http_scope(host.encode()))[0]["status"] == 218
+    assert len(inner.calls) == len(hosts)
+
+
+def test_inside_an_app_a_matched_request_with_two_hosts_is_refused_as_go_refuses_it() -> None:
+    inner = Inner()
+    app = TraefikServiceMiddleware(inner, BLOG, backends=BACKENDS)
+    scope = http_scope(WRR_HOST)
+    scope["headers"] = [*scope["headers"], (b"host", b"other.test")]
+    sent = call(app, scope)
+    assert inner.calls == []
+    assert sent[0]["status"] == 400
+    assert (b"connection", b"close") in sent[0]["headers"]
+    assert sent[1]["body"] == b"400 Bad Request"

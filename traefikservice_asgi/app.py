@@ -40,11 +40,18 @@ async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
                 return
 
 
+class _Gateway(TraefikServiceMiddleware):
+    """The middleware as the whole server: Go's server checks and ``OPTIONS *`` first."""
+
+    answers_as_server = True
+
+
 def create_app(
     config: Config | ConfigSource,
     options: GatewayOptions | None = None,
     **keywords: Unpack[OptionKeywords],
 ) -> TraefikServiceMiddleware:
-    """A standalone gateway: the middleware around a 404 app. Options as for
-    :class:`TraefikServiceMiddleware`."""
-    return TraefikServiceMiddleware(not_found, config, options, **keywords)
+    """A standalone gateway: the middleware around a 404 app, answering as Traefik's
+    server does before routing (``400`` for a malformed, missing or repeated ``Host``,
+    ``200`` for ``OPTIONS *``). Options as for :class:`TraefikServiceMiddleware`."""
+    return _Gateway(not_found, config, options, **keywords)

@@ -13,20 +13,20 @@ checks, then waits for the mirrors, then closes the clients, within a bounded ti
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .builder import build_runtime
 from .config import Config, ConfigSource, load_config
 from .entrypoint.context import set_forward
-from .entrypoint.forwarding import InvalidRequest, prepare, trusted_peers
+from .entrypoint.forwarding import Forward, InvalidRequest, prepare, trusted_peers
 from .entrypoint.lifecycle import serve_watched
 from .healthcheck import HealthChecks
 from .loadbalancer.mirror_pool import MirrorPool
 from .options import GatewayOptions
 from .proxy import http_responses_as_websocket
-from .responses import send_go_error
+from .responses import send_bad_request, send_options_star
 from .rules import RequestView
 from .runtime import Route, Runtime
 
@@ -56,7 +56,18 @@ class TraefikServiceMiddleware:
     ``rng`` seeds the order in which children are added to balancers, which Traefik
     randomises (it decides only ties, e.g. which of two equal-weight children goes
     first).
+
+    Requests Go's HTTP server refuses before any handler (a malformed, missing or repeated
+    ``Host``, an invalid target) are answered ``400`` as Go answers them when a route
+    matches; the others go to the wrapped app, whose own server accepted them.
+    ``OPTIONS *`` (the whole server's options) is never routed: it goes to the wrapped
+    app. The standalone gateway (:func:`~traefikservice_asgi.create_app`) is the server,
+    so, as Traefik's, it answers all of these itself before routing.
     """
+
+    #: True when the middleware is the whole server (``create_app``): it then refuses
+    #: bad requests and answers ``OPTIONS *`` before routing, as Go's server does.
+    answers_as_server: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -99,6 +110,25 @@ class TraefikServiceMiddleware:
             runtime = self.runtime  # one runtime for the whole request
             if runtime.checking:
                 runtime.start()  # no lifespan: the first request starts the health checks
+            if (
+                scope.get("method") == "OPTIONS"
+                and scope.get("raw_path") == b"*"
+                and not scope.get("query_string")
+            ):
+                if self.answers_as_server:  # Go's serverHandler, before any routing
+                    await send_options_star(send)
+                    return
+                await self.app(scope, receive, send)  # the server's business, not a route's
+                return
+            forward: Forward | None = None
+            if self.answers_as_server:
+                try:
+                    forward = prepare(scope, trusted=self._trusted)
+                except InvalidRequest as error:
+                    if scope["type"] == "websocket":
+                        send = http_responses_as_websocket(scope, send)
+                    await send_bad_request(send, error.reply)
+                    return
             view = RequestView(scope)
             for route in runtime.routes:
                 if route.rule.matches(view):
@@ -106,11 +136,12 @@ class TraefikServiceMiddleware:
                     websocket = scope["type"] == "websocket"
                     if websocket:
                         send = http_responses_as_websocket(scope, send)
-                    try:
-                        forward = prepare(scope, trusted=self._trusted)
-                    except InvalidRequest:
-                        await send_go_error(send, 400, "400 Bad Request")
-                        return
+                    if forward is None:
+                        try:
+                            forward = prepare(scope, trusted=self._trusted)
+                        except InvalidRequest as error:
+                            await send_bad_request(send, error.reply)
+                            return
                     set_forward(scope, forward)
                     if websocket:
                         # The WebSocket proxy watches the client itself (websocket.py).

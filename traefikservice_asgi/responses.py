@@ -13,7 +13,13 @@ from starlette.types import Send
 
 from .entrypoint.context import NO_BACKEND_ANSWER
 
-__all__ = ["STATUS_TEXT", "send_go_error", "send_proxy_error"]
+__all__ = [
+    "STATUS_TEXT",
+    "send_bad_request",
+    "send_go_error",
+    "send_options_star",
+    "send_proxy_error",
+]
 
 STATUS_TEXT = {
     413: "Request Entity Too Large",
@@ -54,3 +60,32 @@ async def send_proxy_error(send: Send, status: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def send_bad_request(send: Send, text: str) -> None:
+    """What Go's HTTP server writes for a request it refuses before any handler runs
+    (``400 Bad Request: malformed Host header``): the text, no newline, and the connection
+    closed. Go puts the text in the status line too, and sends no ``Content-Length``;
+    under ASGI the reason phrase is the server's and the length is given."""
+    body = text.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 400,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"connection", b"close"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_options_star(send: Send) -> None:
+    """Go's ``globalOptionsHandler``: ``OPTIONS *`` answered by the server itself, 200
+    with ``Content-Length: 0``."""
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]}
+    )
+    await send({"type": "http.response.body", "body": b""})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tests.support.config import errors
 from tests.support.manifests import WRR
+from traefikservice_asgi import load_config_text
 
 
 def test_negative_weight_names_file_line_resource_and_path() -> None:
@@ -38,4 +39,26 @@ spec:
         'routes.yaml:8: TraefikService default/m: spec.mirroring.mirrorBody: must be true or false, got "yes"',
         "routes.yaml:10: TraefikService default/m: spec.mirroring.mirrors[0].percent: "
         "must be an integer from 0 to 100, got 120",
+    ]
+
+
+def test_a_5000_digit_weight_is_a_located_error_not_a_traceback() -> None:
+    assert errors(WRR.replace("weight: -2", "weight: " + "9" * 5000)) == [
+        "routes.yaml:14: TraefikService default/wrr: spec.weighted.services[1].weight: "
+        "must be an integer >= 0, got 99999999999999999999... (5000 characters)"
+    ]
+
+
+def test_a_weight_beyond_go_s_int64_is_an_error() -> None:
+    assert errors(WRR.replace("weight: -2", f"weight: {2**63}")) == [
+        "routes.yaml:14: TraefikService default/wrr: spec.weighted.services[1].weight: "
+        f"must be an integer of at most 64 bits ({2**63 - 1}), got {2**63}"
+    ]
+    load_config_text(WRR.replace("weight: -2", f"weight: {2**63 - 1}"))  # the largest
+
+
+def test_a_yaml_1_1_sexagesimal_weight_is_a_string_as_in_go_s_yaml() -> None:
+    assert errors(WRR.replace("weight: -2", "weight: 1:30")) == [
+        "routes.yaml:14: TraefikService default/wrr: spec.weighted.services[1].weight: "
+        'must be an integer >= 0, got "1:30"'
     ]

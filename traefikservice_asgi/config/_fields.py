@@ -22,6 +22,10 @@ from .models import Origin
 __all__ = ["Reader", "format_path", "show"]
 
 
+#: Go's ``int`` on the 64-bit platforms Traefik ships for.
+INT64_MAX = 2**63 - 1
+
+
 def format_path(path: Path) -> str:
     out = ""
     for part in path:
@@ -142,10 +146,14 @@ class Reader:
             return None
         value = m[key]
         ok = isinstance(value, int) and not isinstance(value, bool)
+        too_big = ok and value > INT64_MAX  # Go's int: a larger number does not unmarshal
+        ok = ok and not too_big
         ok = ok and (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
         if not ok:
             bound = "an integer"
-            if minimum is not None and maximum is not None:
+            if too_big:
+                bound = f"an integer of at most 64 bits ({INT64_MAX})"
+            elif minimum is not None and maximum is not None:
                 bound = f"an integer from {minimum} to {maximum}"
             elif minimum is not None:
                 bound = f"an integer >= {minimum}"

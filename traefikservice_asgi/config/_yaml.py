@@ -50,6 +50,38 @@ class Document:
         return self.line
 
 
+class OversizedInt:
+    """An integer literal too long for any 64-bit integer, kept as text: Python refuses
+    to convert one over 4300 digits, and no field accepts it anyway."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return f"{self.text[:20]}... ({len(self.text)} characters)"
+
+
+def _construct_int(loader: Any, node: yaml.ScalarNode) -> Any:
+    """YAML integers as Go's YAML (and Kubernetes) read them: ``1:30`` is YAML 1.1's
+    sexagesimal 90 to PyYAML but a string in YAML 1.2; a literal beyond 64 bits is not
+    converted."""
+    text = loader.construct_scalar(node)
+    if ":" in text:
+        return text
+    if len(text) > 40:  # sign, underscores and 19 digits (2**63) fit with room to spare
+        return OversizedInt(text)
+    return yaml.SafeLoader.construct_yaml_int(loader, node)
+
+
+class _IntLoader(_Loader):
+    """The loader with :func:`_construct_int`, leaving PyYAML's own classes untouched."""
+
+
+_IntLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
 class _Builder:
     def __init__(self, loader: Any) -> None:
         self.loader = loader
@@ -91,7 +123,7 @@ class _TooLarge(Exception):
 def parse_documents(text: str) -> tuple[list[Document], list[YamlProblem]]:
     """Every document of ``text``; empty documents are dropped. A syntax error stops the
     file (nothing after it can be trusted) and is reported with its line."""
-    loader = _Loader(text)
+    loader = _IntLoader(text)
     builder = _Builder(loader)
     documents: list[Document] = []
     try:

@@ -91,7 +91,7 @@ def forward_of(scope: Scope) -> Forward:
     it (a leaf used on its own, e.g. in a test)."""
     forward: Forward | None = scope.get(FORWARD_KEY)
     if forward is None:
-        forward = prepare(scope)
+        forward = prepare(scope, check_host=False)  # no entry point, no server checks
     return forward
 
 

@@ -26,6 +26,7 @@ The rules, each observed on Traefik 3.7.15 (``traefik-observed.md`` §C):
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from urllib.parse import quote
 
 from starlette.types import Scope
 
-from ..rules import forwarded_path
+from ..rules import absolute_form, forwarded_path
 
 __all__ = [
     "Forward",
@@ -77,10 +78,20 @@ MANAGED_X_HEADERS = frozenset(
 HOSTNAME = socket.gethostname().encode()
 
 
+#: Bytes outside Go's ``httpguts.ValidHostHeader`` set (RFC 3986 reg-name, IP literal
+#: and port characters): anything else, non-ASCII included, is a malformed Host.
+_BAD_HOST_BYTE = re.compile(rb"[^-0-9A-Za-z!$%&'()*+,.:;=\[\]_~]")
+
+
 class InvalidRequest(Exception):
-    """A request no HTTP/1.1 server would have accepted (a header value with CR, LF or
-    NUL): answered 400, never forwarded. ASGI servers refuse these on the wire; this
-    guards apps that build scopes themselves."""
+    """A request Go's HTTP server refuses before any handler runs: answered 400, never
+    forwarded. ``reply`` is the body Go's server writes (``400 Bad Request: malformed
+    Host header``). Some (a header value with CR, LF or NUL) cannot arrive over the wire
+    through an ASGI server; they guard apps that build scopes themselves."""
+
+    def __init__(self, why: str, reply: str = "400 Bad Request") -> None:
+        super().__init__(why)
+        self.reply = reply
 
 
 def trusted_peers(cidrs: Sequence[str], *, insecure: bool = False) -> Callable[[str], bool] | None:
@@ -167,11 +178,14 @@ def prepare(
     *,
     trusted: Callable[[str], bool] | None = None,
     hostname: bytes = HOSTNAME,
+    check_host: bool = True,
 ) -> Forward:
     """Compute the upstream view of ``scope`` (an ``http`` or ``websocket`` scope).
 
     ``trusted(client_ip)`` says whether the peer's own ``X-Forwarded-*`` headers are kept
     (Traefik's ``forwardedHeaders.trustedIPs``/``insecure``); by default none are.
+    ``check_host`` refuses a missing or malformed ``Host`` as Go's server does; a node
+    called without the entry point (no middleware) skips it.
     """
     client = scope.get("client")
     client_ip = client[0] if client else ""
@@ -195,8 +209,9 @@ def prepare(
             raise InvalidRequest(f"header {key!r} has a CR, LF or NUL byte")
         name = key.lower()
         if name == b"host":
-            if host is None:
-                host = value
+            if host is not None:  # Go: "too many Host headers", answered as plain 400
+                raise InvalidRequest("two Host headers")
+            host = value
             continue
         if name in HOP_BY_HOP:
             if name == b"connection":
@@ -224,6 +239,34 @@ def prepare(
         elif name == b"range":
             has_range = True
         out.append((name, value))
+
+    method = scope.get("method", "GET")
+    # Go's server checks the Host header first, even when the target names the host.
+    if host is None:
+        if check_host and scope.get("http_version") in ("1.1", "2") and method != "CONNECT":
+            raise InvalidRequest(
+                "no Host header", reply="400 Bad Request: missing required Host header"
+            )
+    elif check_host and _BAD_HOST_BYTE.search(host) is not None:
+        raise InvalidRequest(
+            f"malformed Host header {host!r}", reply="400 Bad Request: malformed Host header"
+        )
+    raw_path: bytes | None = scope.get("raw_path")
+    if not raw_path:
+        raw_path = quote(scope.get("path", "/"), safe="/%:@!$&'()*+,;=~").encode("latin-1")
+    query: bytes = scope.get("query_string", b"")
+    if not raw_path.startswith(b"/"):
+        absolute = absolute_form(raw_path)
+        if absolute is not None:  # GET http://a.example/x: routed and sent as Host a.example
+            if b"@" in absolute[0]:
+                raise InvalidRequest(f"userinfo in an absolute-form target {raw_path!r}")
+            host, raw_path = absolute
+        elif raw_path != b"*" or query:  # Go's url.ParseRequestURI
+            raise InvalidRequest(f"invalid request target {raw_path!r}")
+    normal = forwarded_path(raw_path)  # normalised and sanitised as Traefik's entry point
+    if normal is None:
+        raise InvalidRequest(f"invalid request path {raw_path!r}")
+    target = normal + b"?" + query.replace(b";", b"&") if query else normal
 
     if connection:
         drop = {t for t in connection if not _is_managed(t)}
@@ -256,19 +299,9 @@ def prepare(
     elif prior_xff:
         out.append((b"x-forwarded-for", b", ".join(prior_xff)))
 
-    method = scope.get("method", "GET")
     gzip_added = not accept_encoding and not has_range and method != "HEAD" and not websocket
     if gzip_added:
         out.append((b"accept-encoding", b"gzip"))
-
-    raw_path: bytes | None = scope.get("raw_path")
-    if not raw_path:
-        raw_path = quote(scope.get("path", "/"), safe="/%:@!$&'()*+,;=~").encode("latin-1")
-    normal = forwarded_path(raw_path)  # normalised and sanitised as Traefik's entry point
-    if normal is None:
-        raise InvalidRequest(f"invalid request path {raw_path!r}")
-    query: bytes = scope.get("query_string", b"")
-    target = normal + b"?" + query.replace(b";", b"&") if query else normal
 
     return Forward(
         method=method,

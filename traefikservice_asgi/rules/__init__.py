@@ -22,9 +22,17 @@ from traefikservice_asgi.exceptions import RuleError
 
 from ._matchers import Predicate, Syntax, compile_node
 from ._parser import parse_rule
-from ._request import RequestView, forwarded_path
+from ._request import RequestView, absolute_form, forwarded_path
 
-__all__ = ["RequestView", "Rule", "RuleError", "Syntax", "compile_rule", "forwarded_path"]
+__all__ = [
+    "RequestView",
+    "Rule",
+    "RuleError",
+    "Syntax",
+    "absolute_form",
+    "compile_rule",
+    "forwarded_path",
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,9 @@ ASGI values:
 * ``host``: Traefik's canonical host, ``ToLower(TrimSpace(parseHost(req.Host)))`` from
   ``requestdecorator``: port stripped (``[::1]:80`` → ``::1``), lowercased. A trailing
   dot is kept, as in Traefik; the ``Host`` matcher tolerates it on either side. With no
-  ``Host`` header the host is empty (Go never falls back to the listening address).
+  ``Host`` header the host is empty (Go never falls back to the listening address). An
+  absolute-form target's authority wins over the header; non-ASCII bytes are never
+  folded (Go's server refuses them before routing).
 * ``path``: Traefik's *routing path*. Go starts from the escaped path as sent, the
   entrypoint normalises it (``%7e`` → ``~``, ``%2f`` → ``%2F``) and sanitises it (``/./``,
   ``/../`` and ``//`` removed, default ``sanitizePath: true``), then the muxer decodes
@@ -212,8 +214,26 @@ def _decode_unreserved(escaped: bytes) -> bytes:
     return bytes(out)
 
 
-# Anything that normalising or sanitising could change, or that Go would refuse.
-_NOT_PLAIN = re.compile(rb"[^\x21-\x7e]|%|//|/\.")
+# Anything that normalising or sanitising could change, that Go would refuse, or that
+# Go's ``URL.EscapedPath`` would escape: every byte outside ``_VALID_IN_PATH`` (``%``,
+# controls, space, non-ASCII, ``\\ " < > { } | ^`` and backquote) and ``//``, ``/.``.
+_NOT_PLAIN = re.compile(rb"[^-A-Za-z0-9._~!$&'()*+,;=:@\[\]/]|//|/\.")
+
+#: An absolute-form request target (``http://host/path``): scheme, authority, path.
+_ABSOLUTE_FORM = re.compile(rb"[A-Za-z][A-Za-z0-9+.\-]*://([^/?#]*)(.*)", re.DOTALL)
+
+
+def absolute_form(raw: bytes) -> tuple[bytes, bytes] | None:
+    """The authority and path of an absolute-form target (``GET http://a.example/x``), or
+    None for any other form. Go's server then takes ``req.Host`` from the authority (RFC
+    9112 §3.2.2: the Host header is ignored); an empty path is ``/``. Only servers that
+    keep the target whole in ``raw_path`` (uvicorn's h11) let us see the authority."""
+    if raw[:1] == b"/":
+        return None
+    match = _ABSOLUTE_FORM.fullmatch(raw)
+    if match is None:
+        return None
+    return match[1], match[2] or b"/"
 
 
 def forwarded_path(raw: bytes) -> bytes | None:
@@ -311,13 +331,21 @@ class RequestView:
 
     @property
     def host_header(self) -> str:
-        """The first ``Host`` header as sent (Go's ``req.Host``), or ``""``."""
+        """Go's ``req.Host``: the authority of an absolute-form target, else the first
+        ``Host`` header as sent, else ``""``. Bytes outside ASCII stay undecoded (lone
+        surrogates), so no Unicode case or space folding turns ``admİn`` or ``admin\xa0``
+        into an ASCII name (Go's server refuses such a Host outright)."""
         if self._host_header is _UNSET:
             value = ""
-            for name, raw in self.scope.get("headers", ()):
-                if name.lower() == b"host":
-                    value = bytes(raw).decode("utf-8", "replace")
-                    break
+            raw_path = self.scope.get("raw_path") or b"/"
+            absolute = None if raw_path[:1] == b"/" else absolute_form(bytes(raw_path))
+            if absolute is not None:
+                value = absolute[0].decode("ascii", "surrogateescape")
+            else:
+                for name, raw in self.scope.get("headers", ()):
+                    if name.lower() == b"host":
+                        value = bytes(raw).decode("ascii", "surrogateescape")
+                        break
             self._host_header = value
         return self._host_header
 
@@ -336,7 +364,11 @@ class RequestView:
             if raw is None:
                 path = str(self.scope.get("path", "/"))
                 raw = _escape_path(path.encode("utf-8", "surrogatepass"))
-            self._path = routing_path(bytes(raw))
+            else:
+                raw = bytes(raw)
+                if raw[:1] != b"/" and (absolute := absolute_form(raw)) is not None:
+                    raw = absolute[1]
+            self._path = routing_path(raw)
         return self._path
 
     @property
