@@ -36,9 +36,13 @@ Errors are httpx's, as for :class:`~traefikservice_asgi.transport.pool.GatewayTr
 ``ConnectError``/``ConnectTimeout``, ``RemoteProtocolError`` (reset, ``GOAWAY``, protocol
 error, closed connection), ``ReadError``/``ReadTimeout``, ``LocalProtocolError``
 (headers HTTP/2 cannot carry). An exception raised by the request body itself (the
-client went away) is raised as is. Limitation of ``h2``: after a ``GOAWAY`` it accepts no
-further frame, so streams the server meant to finish fail instead; response trailers
-are read and dropped.
+client went away) is raised as is. A response header block Go's client refuses (see
+:func:`_read_block`) resets its stream with ``PROTOCOL_ERROR`` and raises
+:class:`~traefikservice_asgi.transport.http11.InvalidResponse` (Traefik's ``500``), the
+other streams untouched, as in Go; validating in ``h2`` itself
+(``validate_inbound_headers``) would end the whole connection instead. Limitation of
+``h2``: after a ``GOAWAY`` it accepts no further frame, so streams the server meant to
+finish fail instead; response trailers are checked, then dropped.
 """
 
 from __future__ import annotations
