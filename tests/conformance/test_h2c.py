@@ -23,8 +23,8 @@ from tests.conformance.runner import (
     requires_traefik,
     run_both,
 )
-from tests.support.backends import RecordingBackend
-from tests.support.h2c_backend import H2CRecordingBackend
+from tests.support.backends import RecordedRequest, RecordingBackend
+from tests.support.h2c_backend import H2CRecordingBackend, Reply
 
 pytestmark = requires_traefik
 
@@ -161,3 +161,79 @@ def test_an_upgrade_request_goes_over_http11_in_both(runs: BothRuns) -> None:
 def _port(run: TargetRun, name: str) -> int:
     ports = {placeholder: port for port, placeholder in run.ports.items()}
     return ports[f"<backend:{name}>"]
+
+
+# -- malformed response header blocks (issue "Hostile backends and clients", item 16) -----
+
+# Each kind: the header block grpc-app answers /<kind> with, then the body "body of <kind>".
+# Traefik 3.7.15 answers 500 to what Go's HTTP/2 client refuses (a stream error) and
+# relays the rest, connection-specific headers dropped as hop-by-hop.
+MALFORMED: dict[str, list[tuple[bytes, bytes]]] = {
+    "well-formed": [(b":status", b"200"), (b"content-type", b"text/plain")],
+    "pseudo-after-regular": [(b"content-type", b"text/plain"), (b":status", b"200")],
+    "upper-case-name": [(b":status", b"200"), (b"X-Upper", b"1")],
+    "space-in-name": [(b":status", b"200"), (b"x bad", b"1")],
+    "empty-name": [(b":status", b"200"), (b"", b"1")],
+    "non-ascii-name": [(b":status", b"200"), (b"x\xc3\xa9", b"1")],
+    "ctl-in-value": [(b":status", b"200"), (b"x-bad", b"a\x01b")],
+    "del-in-value": [(b":status", b"200"), (b"x-bad", b"a\x7fb")],
+    "tab-and-utf8-in-value": [(b":status", b"200"), (b"x-ok", b"a\tcaf\xc3\xa9")],
+    "connection": [(b":status", b"200"), (b"connection", b"close")],
+    "keep-alive": [(b":status", b"200"), (b"keep-alive", b"timeout=5")],
+    "transfer-encoding": [(b":status", b"200"), (b"transfer-encoding", b"chunked")],
+    "upgrade": [(b":status", b"200"), (b"upgrade", b"h2c")],
+    "te-gzip": [(b":status", b"200"), (b"te", b"gzip")],
+    "missing-status": [(b"content-type", b"text/plain")],
+    "duplicate-status": [(b":status", b"200"), (b":status", b"200")],
+    "non-numeric-status": [(b":status", b"2oo")],
+    "signed-status": [(b":status", b"+200")],
+    "request-pseudo": [(b":status", b"200"), (b":path", b"/")],
+    "only-request-pseudo": [(b":path", b"/")],
+    "unknown-pseudo": [(b":status", b"200"), (b":foo", b"bar")],
+}
+MALFORMED_SCRIPT = [Request.make("h2c.test", f"/{kind}") for kind in MALFORMED]
+
+
+async def _answer_malformed(request: RecordedRequest, reply: Reply) -> None:
+    kind = request.path.strip("/")
+    await reply.start_raw(MALFORMED[kind])
+    await reply.send(f"body of {kind}".encode(), end=True)
+
+
+def _install_malformed(backends: Mapping[str, RecordingBackend]) -> None:
+    app = backends["grpc-app"]
+    assert isinstance(app, H2CRecordingBackend)
+    app.responder = _answer_malformed
+
+
+@pytest.fixture(scope="module")
+def malformed_runs(tmp_path_factory: pytest.TempPathFactory) -> BothRuns:
+    return run_both(
+        [SCENARIO],
+        MALFORMED_SCRIPT,
+        BACKENDS,
+        tmp_path=tmp_path_factory.mktemp("h2c-malformed"),
+        actions={0: [_install_malformed]},
+    )
+
+
+@pytest.mark.parametrize("index", range(len(MALFORMED)), ids=list(MALFORMED))
+def test_a_malformed_response_header_block_gets_traefiks_answer(
+    malformed_runs: BothRuns, index: int
+) -> None:
+    theirs = malformed_runs.traefik.observations[index]
+    ours = malformed_runs.gateway.observations[index]
+    assert (ours.status, ours.body) == (theirs.status, theirs.body)
+
+
+def test_traefik_refuses_exactly_the_header_blocks_gos_http2_client_refuses(
+    malformed_runs: BothRuns,
+) -> None:
+    refused = {
+        kind
+        for kind, seen in zip(MALFORMED, malformed_runs.traefik.observations, strict=True)
+        if (seen.status, seen.body) == (500, b"Internal Server Error")
+    }
+    relayed = {"well-formed", "tab-and-utf8-in-value", "signed-status"}
+    relayed |= {"connection", "keep-alive", "transfer-encoding", "upgrade", "te-gzip"}
+    assert refused == set(MALFORMED) - relayed  # the oracle, as measured

@@ -68,6 +68,20 @@ class Reply:
         self._session.conn.send_headers(self.stream_id, block, end_stream=end)
         await self._session.flush()
 
+    async def start_raw(self, block: Sequence[tuple[bytes, bytes]], *, end: bool = False) -> None:
+        """Send ``block`` as a HEADERS frame exactly as given: no lower-casing, no
+        connection headers stripped, no check that it is a valid response (or trailer)
+        block. For tests of what a client does with a malformed one."""
+        conn = self._session.conn
+        config = conn.config
+        saved = config.validate_outbound_headers, config.normalize_outbound_headers
+        config.validate_outbound_headers = config.normalize_outbound_headers = False
+        try:
+            conn.send_headers(self.stream_id, list(block), end_stream=end)
+        finally:
+            config.validate_outbound_headers, config.normalize_outbound_headers = saved
+        await self._session.flush()
+
     async def send(self, data: bytes, *, end: bool = False) -> None:
         session = self._session
         while data:

@@ -33,7 +33,7 @@ from traefikservice_asgi.healthcheck import ServerHealthChecker
 from traefikservice_asgi.proxy import Server, UpstreamAborted
 from traefikservice_asgi.transport import ClientHolder, H2CTransport, UpstreamRequest
 
-CANCEL, REFUSED_STREAM, INTERNAL_ERROR = 0x8, 0x7, 0x2
+PROTOCOL_ERROR, INTERNAL_ERROR, REFUSED_STREAM, CANCEL = 0x1, 0x2, 0x7, 0x8
 ORIGIN = Origin("t.yaml", 1, "test", "spec")
 
 
@@ -444,6 +444,118 @@ def test_a_reset_before_the_headers_is_502_and_one_mid_body_aborts_the_response(
     assert (before[0]["status"], body_of(before)) == (502, b"Bad Gateway")
     assert mid[0]["status"] == 200
     assert all(m.get("more_body", True) for m in mid[1:])  # never a final, complete message
+
+
+def test_a_malformed_head_is_500_and_resets_only_its_stream_of_a_shared_connection() -> None:
+    """Measured on Traefik 3.7.15 (tests/conformance/test_h2c.py for each kind): Go's
+    client resets the stream with PROTOCOL_ERROR, Traefik answers 500, and the streams
+    beside it on the same connection, waiting for their head or mid-body, go on."""
+
+    async def answer(request: RecordedRequest, reply: Reply) -> None:
+        if request.path == "/bad":
+            await reply.start_raw([(b":status", b"200"), (b"X-Upper", b"1")])
+            await asyncio.sleep(0.3)  # still open: the reset reaches the server
+            await reply.send(b"never relayed", end=True)
+        elif request.path == "/slow-head":
+            await asyncio.sleep(0.5)
+            await reply.start(200)
+            await reply.send(b"head after", end=True)
+        else:
+            await reply.start(200)
+            await reply.send(b"first ")
+            await asyncio.sleep(0.5)
+            await reply.send(b"second", end=True)
+
+    with H2CRecordingBackend("malformed", responder=answer) as backend:
+
+        async def main(holder: ClientHolder) -> None:
+            server = h2c_server(backend, holder)
+            slow_head = asyncio.create_task(call(server, scope_for(raw_path=b"/slow-head")))
+            mid_body = asyncio.create_task(call(server, scope_for(raw_path=b"/mid-body")))
+            await asyncio.sleep(0.1)
+            bad = await call(server, scope_for(raw_path=b"/bad"))
+            assert (bad[0]["status"], body_of(bad)) == (500, b"Internal Server Error")
+            for task, body in ((slow_head, b"head after"), (mid_body, b"first second")):
+                sent = await task
+                assert (sent[0]["status"], body_of(sent)) == (200, body)
+            after = await call(server, scope_for(raw_path=b"/after"))
+            assert after[0]["status"] == 200
+
+        run(main)
+        assert [code for _, code in backend.resets] == [PROTOCOL_ERROR]
+        assert backend.h2_connections == 1
+
+
+def test_malformed_trailers_abort_only_their_response() -> None:
+    """Traefik 3.7.15: an upper-case name in trailers is a stream error in Go, so the
+    response, already started, is cut short; the concurrent stream is untouched."""
+
+    async def answer(request: RecordedRequest, reply: Reply) -> None:
+        await reply.start(200)
+        await reply.send(b"part ")
+        await asyncio.sleep(0.2 if request.path == "/bad" else 0.5)
+        if request.path == "/bad":
+            await reply.start_raw([(b"X-Trailer", b"1")], end=True)
+        else:
+            await reply.send(b"whole", end=True)
+
+    with H2CRecordingBackend("trailers", responder=answer) as backend:
+
+        async def main(holder: ClientHolder) -> None:
+            server = h2c_server(backend, holder)
+            good = asyncio.create_task(call(server, scope_for(raw_path=b"/good")))
+            bad: list[Message] = []
+            with pytest.raises(UpstreamAborted, match="invalid header field name"):
+                await server(scope_for(raw_path=b"/bad"), receiver(), _append_to(bad))
+            assert bad[0]["status"] == 200
+            assert all(m.get("more_body", True) for m in bad[1:])  # never complete
+            sent = await good
+            assert (sent[0]["status"], body_of(sent)) == (200, b"part whole")
+
+        run(main)
+        assert backend.h2_connections == 1
+
+
+def test_a_pseudo_header_in_trailers_ends_the_whole_connection_as_in_go() -> None:
+    """Go's processTrailers makes it a connection error (GOAWAY PROTOCOL_ERROR): in
+    Traefik 3.7.15 the stream waiting for its head on that connection gets 500 and a
+    response mid-body is aborted; the next request opens a new connection."""
+
+    async def answer(request: RecordedRequest, reply: Reply) -> None:
+        if request.path == "/waiting":
+            await asyncio.sleep(0.5)
+            await reply.start(200, end=True)
+            return
+        await reply.start(200)
+        await reply.send(b"part ")
+        await asyncio.sleep(0.2)
+        if request.path == "/bad":
+            await reply.start_raw([(b":status", b"200")], end=True)
+        elif request.path != "/after":
+            await asyncio.sleep(0.3)
+        await reply.send(b"end", end=True)
+
+    with H2CRecordingBackend("trailers", responder=answer) as backend:
+
+        async def main(holder: ClientHolder) -> None:
+            server = h2c_server(backend, holder)
+            waiting = asyncio.create_task(call(server, scope_for(raw_path=b"/waiting")))
+            streaming: list[Message] = []
+            mid_body = asyncio.create_task(
+                server(scope_for(raw_path=b"/mid-body"), receiver(), _append_to(streaming))
+            )
+            await asyncio.sleep(0.05)
+            with pytest.raises(UpstreamAborted, match="pseudo-header in trailers"):
+                await server(scope_for(raw_path=b"/bad"), receiver(), _append_to([]))
+            sent = await waiting
+            assert (sent[0]["status"], body_of(sent)) == (500, b"Internal Server Error")
+            with pytest.raises(UpstreamAborted):
+                await mid_body
+            after = await call(server, scope_for(raw_path=b"/after"))
+            assert (after[0]["status"], body_of(after)) == (200, b"part end")
+
+        run(main)
+        assert backend.h2_connections == 2
 
 
 def test_a_refused_stream_is_retried_once_when_the_request_has_no_body() -> None:

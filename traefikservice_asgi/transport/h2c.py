@@ -36,9 +36,13 @@ Errors are httpx's, as for :class:`~traefikservice_asgi.transport.pool.GatewayTr
 ``ConnectError``/``ConnectTimeout``, ``RemoteProtocolError`` (reset, ``GOAWAY``, protocol
 error, closed connection), ``ReadError``/``ReadTimeout``, ``LocalProtocolError``
 (headers HTTP/2 cannot carry). An exception raised by the request body itself (the
-client went away) is raised as is. Limitation of ``h2``: after a ``GOAWAY`` it accepts no
-further frame, so streams the server meant to finish fail instead; response trailers
-are read and dropped.
+client went away) is raised as is. A response header block Go's client refuses (see
+:func:`_read_block`) resets its stream with ``PROTOCOL_ERROR`` and raises
+:class:`~traefikservice_asgi.transport.http11.InvalidResponse` (Traefik's ``500``), the
+other streams untouched, as in Go; validating in ``h2`` itself
+(``validate_inbound_headers``) would end the whole connection instead. Limitation of
+``h2``: after a ``GOAWAY`` it accepts no further frame, so streams the server meant to
+finish fail instead; response trailers are checked, then dropped.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import cast
 
@@ -58,6 +63,7 @@ import h2.settings
 import httpx
 
 from ..config import DEFAULT_IDLE_CONN_TIMEOUT
+from .http11 import InvalidResponse
 from .request import Origin, UpstreamRequest
 
 __all__ = ["H2CTransport", "asks_upgrade"]
@@ -78,9 +84,83 @@ _NOT_SENT = frozenset(
     {b"host", b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 )
 
+_Fields = Iterable[tuple[bytes, bytes]]  # h2's header list, with header_encoding=None
+
 _CONFIG = h2.config.H2Configuration(
     client_side=True, header_encoding=None, validate_inbound_headers=False
 )
+
+
+# What Go's HTTP/2 framer accepts in a received header block (x/net/http2 frame.go).
+# A field name on the wire: a token (httpguts.IsTokenRune) in lower case.
+_WIRE_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+\Z").match
+# httpguts.ValidHeaderFieldValue refuses the CTLs but HTAB, and DEL; bytes >= 0x80 pass.
+_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]").search
+_REQUEST_PSEUDO = frozenset({b":method", b":path", b":scheme", b":authority", b":protocol"})
+_STATUS = re.compile(rb"[+-]?[0-9]+\Z").match  # what strconv.Atoi parses, base 10
+
+
+class _Malformed(Exception):
+    """A header block Go's HTTP/2 client refuses; ``connection``: it ends the whole
+    connection (a pseudo-header in trailers), not only the stream."""
+
+    def __init__(self, reason: str, *, connection: bool = False) -> None:
+        super().__init__(reason)
+        self.connection = connection
+
+
+def _read_block(
+    fields: Iterable[tuple[bytes, bytes]], *, trailers: bool = False
+) -> tuple[int, list[tuple[bytes, bytes]]]:
+    """The ``:status`` (0 in trailers) and the regular fields of a received header block,
+    in one pass; raises :class:`_Malformed` for what Go's client refuses.
+
+    Ports, in ``golang.org/x/net/http2`` (net/http's bundled copy): ``Framer.readMetaFrame``
+    (its field callback: ``httpguts.ValidHeaderFieldValue``, ``validWireHeaderFieldName``,
+    "pseudo header field after regular"), ``MetaHeadersFrame.checkPseudos`` (unknown or
+    duplicated pseudo-header, request and response pseudo-headers mixed): stream errors;
+    then ``clientConnReadLoop.handleResponse`` ("missing status pseudo header", a
+    ``:status`` ``strconv.Atoi`` refuses): stream errors; and ``processTrailers`` (any
+    pseudo-header in trailers): a connection error. No more: connection-specific headers
+    (``Connection``, ``Transfer-Encoding``, ``TE``...) are accepted, as Go accepts them
+    (the proxy drops them as hop-by-hop), and so are values with HTAB or bytes >= 0x80.
+    """
+    regular: list[tuple[bytes, bytes]] = []
+    status: bytes | None = None
+    pseudo: list[bytes] = []
+    request = response = False
+    for name, value in fields:
+        if _BAD_VALUE(value) is not None:
+            raise _Malformed(f"invalid header field value for {name!r}")
+        if name[:1] == b":":
+            if regular:
+                raise _Malformed("pseudo header field after regular")
+            if name == b":status":
+                response = True
+                if status is None:
+                    status = value
+            elif name in _REQUEST_PSEUDO:
+                request = True
+            else:
+                raise _Malformed(f"invalid pseudo-header {name!r}")
+            if name in pseudo:
+                raise _Malformed(f"duplicate pseudo-header {name!r}")
+            pseudo.append(name)
+        elif _WIRE_NAME(name) is None:
+            raise _Malformed(f"invalid header field name {name!r}")
+        else:
+            regular.append((name, value))
+    if request and response:
+        raise _Malformed("mix of request and response pseudo headers")
+    if trailers:
+        if pseudo:
+            raise _Malformed("pseudo-header in trailers", connection=True)
+        return 0, regular
+    if not status:
+        raise _Malformed("malformed response from server: missing status pseudo header")
+    if _STATUS(status) is None:
+        raise _Malformed("malformed response from server: malformed non-numeric status")
+    return int(status), regular
 
 
 def asks_upgrade(headers: Iterable[tuple[bytes, bytes]]) -> bool:
@@ -297,6 +377,8 @@ class _Connection(asyncio.Protocol):
             return
         for event in events:
             self._dispatch(event)
+            if self.error is not None:  # a connection error: the frames after it are moot
+                return
         self.flush()
 
     def eof_received(self) -> bool | None:
@@ -328,17 +410,31 @@ class _Connection(asyncio.Protocol):
         if isinstance(event, h2.events.ResponseReceived):
             stream = self.streams.get(event.stream_id or 0)
             if stream is not None:
-                for name, value in event.headers or ():
-                    key, text = bytes(name), bytes(value)
-                    if key == b":status":
-                        stream.status = int(text) if text.isdigit() and len(text) == 3 else 0
-                    elif not key.startswith(b":"):
-                        stream.headers.append((key, text))
-                if 200 <= stream.status <= 599:
+                try:
+                    status, headers = _read_block(cast(_Fields, event.headers or ()))
+                except _Malformed as exc:
+                    self._malformed(stream, exc)
+                    return
+                if 200 <= status <= 599:
+                    stream.status, stream.headers = status, headers
                     stream.head = True
                     stream.wake()
-                else:  # Go: "malformed response from server: missing status pseudo header"
-                    stream.fail(httpx.RemoteProtocolError("response without a valid :status"))
+                else:
+                    stream.fail(httpx.RemoteProtocolError(f"response with :status {status}"))
+        elif isinstance(event, h2.events.InformationalResponseReceived):
+            stream = self.streams.get(event.stream_id or 0)
+            if stream is not None:
+                try:  # not relayed, but Go's framer checks it as any header block
+                    _read_block(cast(_Fields, event.headers or ()))
+                except _Malformed as exc:
+                    self._malformed(stream, exc)
+        elif isinstance(event, h2.events.TrailersReceived):
+            stream = self.streams.get(event.stream_id or 0)
+            if stream is not None:
+                try:  # read and dropped, once Go would have accepted them
+                    _read_block(cast(_Fields, event.headers or ()), trailers=True)
+                except _Malformed as exc:
+                    self._malformed(stream, exc)
         elif isinstance(event, h2.events.DataReceived):
             stream_id = event.stream_id or 0
             stream = self.streams.get(stream_id)
@@ -377,6 +473,27 @@ class _Connection(asyncio.Protocol):
                     stream.fail(_Refused(f"GOAWAY from the server before stream {stream.id}"))
             if not self.streams:
                 self.close()
+
+    def _malformed(self, stream: _Stream, error: _Malformed) -> None:
+        """Go's answer to a header block it refuses (see :func:`_read_block`). A stream
+        error: ``RST_STREAM(PROTOCOL_ERROR)`` and only this request fails, the stream
+        forgotten at once (its later frames, ``END_STREAM`` included, are not its
+        response any more). A connection error: ``GOAWAY(PROTOCOL_ERROR)``, every stream
+        of the connection fails. Either way a request still waiting for its head gets
+        :class:`InvalidResponse` (Go's ``RoundTrip`` error is neither ``io.EOF`` nor a
+        ``net.Error``: Traefik answers 500); one whose response has started is aborted."""
+        failure = InvalidResponse(f"malformed HTTP/2 response header block: {error}")
+        if error.connection:
+            with contextlib.suppress(h2.exceptions.ProtocolError):
+                self.h2.close_connection(error_code=h2.errors.ErrorCodes.PROTOCOL_ERROR)
+            self.flush()
+            self._broken(failure)
+            return
+        self.streams.pop(stream.id, None)
+        with contextlib.suppress(h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
+            self.h2.reset_stream(stream.id, h2.errors.ErrorCodes.PROTOCOL_ERROR)
+        stream.fail(failure)
+        self._wake_flow()  # a sender waiting for window sees the error and stops
 
     # -- used by the transport ------------------------------------------------------------
 
