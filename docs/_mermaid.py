@@ -30,9 +30,7 @@ from mkdocs.structure.files import File, Files
 # Material's bundle asks unpkg for mermaid@11: the same major, pinned. To upgrade, take
 # the "integrity" that `npm pack mermaid@NEW --json` prints.
 VERSION = "11.17.2"
-INTEGRITY = (
-    "sha512-V6K3C8EBdEsPFZXSKMJe6ppQOENxuHARr9GvHX4hh47lAbhMRD9qf4oEK7LoaRQxULMa80/qt5gHO73aCleBBg=="
-)
+INTEGRITY = "sha512-V6K3C8EBdEsPFZXSKMJe6ppQOENxuHARr9GvHX4hh47lAbhMRD9qf4oEK7LoaRQxULMa80/qt5gHO73aCleBBg=="
 SITE_PATH = "assets/javascripts/mermaid.min.js"
 
 
