@@ -15,12 +15,14 @@ install them (``.ci/run`` does).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -150,7 +152,9 @@ def browser() -> Iterator[str]:
         next((found for name in CHROMIUM_NAMES if (found := shutil.which(name))), None),
         "Chromium (apt-get install chromium)",
     )
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium's helper processes may still write to the profile for a moment after the
+    # browser exits: a leftover file there must not fail the test.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         process = subprocess.Popen(
             [
                 binary,
@@ -168,6 +172,7 @@ def browser() -> Iterator[str]:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: its helpers end with it
         )
         try:
             port_file = Path(profile) / "DevToolsActivePort"
@@ -184,6 +189,8 @@ def browser() -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # the helpers of this browser only
 
 
 def _problems(events: list[dict[str, Any]], origin: str) -> list[str]:
