@@ -22,6 +22,7 @@ import importlib.util
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -224,6 +225,9 @@ def _missing_docs_tools() -> list[str]:
             found = False
         if not found:
             missing.append(module)
+    # docs/_mermaid.py fetches mermaid.js with npm, unless MERMAID_JS names a copy.
+    if shutil.which("npm") is None and not os.environ.get("MERMAID_JS"):
+        missing.append("npm")
     return missing
 
 
@@ -232,7 +236,7 @@ def test_site_builds_with_mkdocs_strict(tmp_path: Path) -> None:
     if missing:
         pytest.skip(
             f"the docs tools are not installed ({', '.join(missing)}): "
-            "pip install -e '.[docs]' to build the site"
+            "pip install -e '.[docs]' (and Node.js's npm, for mermaid.js) to build the site"
         )
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     result = subprocess.run(
