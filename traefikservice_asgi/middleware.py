@@ -100,8 +100,9 @@ class TraefikServiceMiddleware:
             if runtime.checking:
                 runtime.start()  # no lifespan: the first request starts the health checks
             view = RequestView(scope)
-            for route in runtime.routes:
-                if route.rule.matches(view):
+            for root in runtime.routes:
+                route = root.select(view)
+                if route is not None:
                     scope = dict(scope)
                     websocket = scope["type"] == "websocket"
                     if websocket:
