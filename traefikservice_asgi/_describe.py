@@ -63,8 +63,7 @@ def _tree(service: Service, prefix: str, out: list[str]) -> None:
 def _router(route: Route, prefix: str, out: list[str]) -> None:
     """A router's service tree, or (a parent) its child routers, each with its own."""
     if route.children:
-        ignored = ", its services ignored" if route.service is not None else ""
-        out.append(f"{prefix}└── child routers, in matching order (none matches: 404{ignored}):")
+        out.append(f"{prefix}└── child routers, in matching order (none matches: 404):")
         prefix += "    "
         for i, child in enumerate(route.children):
             last = i == len(route.children) - 1

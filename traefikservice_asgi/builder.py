@@ -260,8 +260,7 @@ async def _no_matching_child(scope: Scope, receive: Receive, send: Send) -> None
 
 
 def _route(route: ConfigRoute, builder: _Builder) -> Route:
-    """A router, or a parent router and its children (multi-layer routing): a parent
-    routes to its children only, even when its route also lists services (as Traefik)."""
+    """A router, or a parent router and its children (multi-layer routing)."""
     if route.children or route.service is None:
         children = tuple(_route(child, builder) for child in route.children)
         return Route(route.name, route.rule, _no_matching_child, children)

@@ -396,9 +396,8 @@ class Route:
     """A router: its rule, priority and the service it sends matching requests to.
 
     A parent router (multi-layer routing) has ``children`` instead, highest priority
-    first, each matched only once the parent's rule has; its ``service`` is None, or
-    the services its route lists, which Traefik then ignores. A child with several
-    parents is the same ``Route`` under each.
+    first, each matched only once the parent's rule has, and its ``service`` is None. A
+    child with several parents is the same ``Route`` under each.
     """
 
     name: str

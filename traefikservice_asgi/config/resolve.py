@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from urllib.parse import urlsplit
 
-from ..exceptions import ConfigIssue, ConfigWarning
+from ..exceptions import ConfigIssue
 from .models import (
     DEFAULT_WEIGHT,
     Config,
@@ -89,11 +89,6 @@ def _issue(origin: Origin, message: str, subpath: str = "") -> ConfigIssue:
     return ConfigIssue(message, origin.file, origin.line, origin.resource, path or None)
 
 
-def _warning(origin: Origin, message: str, subpath: str = "") -> ConfigWarning:
-    path = ".".join(p for p in (origin.path, subpath) if p)
-    return ConfigWarning(message, origin.file, origin.line, origin.resource, path or None)
-
-
 def _with_default_name(sticky: CookieOptions | None, service_name: str) -> CookieOptions | None:
     if sticky is None or sticky.name:
         return sticky
@@ -111,7 +106,6 @@ class _Resolver:
         self.backends = backends
         self.allow_cross_namespace = allow_cross_namespace
         self.issues: list[ConfigIssue] = []
-        self.warnings: list[ConfigWarning] = []
         self.named_as_parent: set[tuple[str, str]] = set()
         self.services: dict[str, Service] = {}
         self.failed: set[tuple[str, str]] = set()
@@ -459,12 +453,13 @@ class _Resolver:
             if key in children:
                 for spec in ir.routes:
                     if spec.services:
-                        self.warnings.append(
-                            _warning(
+                        self.issues.append(
+                            _issue(
                                 spec.origin,
-                                "ignored: this route is a parent (an IngressRoute names "
-                                f"{ir.namespace}/{ir.name} in its parentRefs), so it routes "
-                                "to its children only, as in Traefik",
+                                "a parent route cannot have services (an IngressRoute names "
+                                f"{ir.namespace}/{ir.name} in its parentRefs); Traefik "
+                                "disables it: router has both a service and is referenced "
+                                "as a parent by other routers",
                                 "services",
                             )
                         )
@@ -601,6 +596,5 @@ def resolve(
     routes = resolver.routes()
     for ts in res.traefik_services.values():
         resolver.traefik_service(ServiceRef(ts.name, "TraefikService", ts.namespace, ts.origin))
-    warnings = (*res.warnings, *resolver.warnings)
-    config = Config(tuple(routes), dict(resolver.services), warnings)
+    config = Config(tuple(routes), dict(resolver.services), tuple(res.warnings))
     return config, resolver.issues
