@@ -432,24 +432,11 @@ class _Resolver:
             flat[(ir.namespace, ir.name)] = [self.route(ir, spec) for spec in ir.routes]
         children = self.parents()
         built: dict[tuple[str, str], list[Route]] = {}
-
-        def build(key: tuple[str, str]) -> list[Route]:
-            if key not in built:
-                under = [
-                    r
-                    for child in children.get(key, [])
-                    for r in build(child)
-                    if r.service is not None or r.children
-                ]
-                under.sort(key=lambda route: -route.priority)
-                built[key] = [replace(r, children=tuple(under)) for r in flat[key]]
-            return built[key]
-
         out: list[Route] = []
         for ir in self.res.ingress_routes:
             key = (ir.namespace, ir.name)
             if not ir.parent_refs:
-                out.extend(build(key))
+                out.extend(_tree(key, flat, children, built))
             if key in children:
                 for spec in ir.routes:
                     if spec.services:
@@ -548,6 +535,27 @@ class _Resolver:
             for parent in dict.fromkeys(parents):
                 children.setdefault(parent, []).append(child)
         return children
+
+
+def _tree(
+    key: tuple[str, str],
+    flat: Mapping[tuple[str, str], list[Route]],
+    children: Mapping[tuple[str, str], list[tuple[str, str]]],
+    built: dict[tuple[str, str], list[Route]],
+) -> list[Route]:
+    """The routes of IngressRoute ``key``, each holding the routes of its child
+    IngressRoutes (built once each, highest priority first). No closure: a recursive
+    one would leave a reference cycle behind every load."""
+    if key not in built:
+        under = [
+            r
+            for child in children.get(key, [])
+            for r in _tree(child, flat, children, built)
+            if r.service is not None or r.children
+        ]
+        under.sort(key=lambda route: -route.priority)
+        built[key] = [replace(r, children=tuple(under)) for r in flat[key]]
+    return built[key]
 
 
 def _cycle(
