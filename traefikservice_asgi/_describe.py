@@ -7,6 +7,7 @@ from .config import (
     FailoverService,
     HRWService,
     MirroringService,
+    Route,
     ServersService,
     Service,
     WeightedService,
@@ -59,13 +60,30 @@ def _tree(service: Service, prefix: str, out: list[str]) -> None:
         _tree(child, prefix + ("    " if last else "│   "), out)
 
 
+def _router(route: Route, prefix: str, out: list[str]) -> None:
+    """A router's service tree, or (a parent) its child routers, each with its own."""
+    if route.children:
+        out.append(f"{prefix}└── child routers, in matching order (none matches: 404):")
+        prefix += "    "
+        for i, child in enumerate(route.children):
+            last = i == len(route.children) - 1
+            out.append(f"{prefix}{'└── ' if last else '├── '}{_heading(child)}")
+            _router(child, prefix + ("    " if last else "│   "), out)
+    elif route.service is not None:
+        out.append(f"{prefix}└── {_label(route.service)}")
+        _tree(route.service, prefix + "    ", out)
+
+
+def _heading(route: Route) -> str:
+    return (
+        f"{route.rule.text}  (priority {route.priority}, router {route.name}, "
+        f"{route.origin.file}:{route.origin.line})"
+    )
+
+
 def describe(config: Config) -> str:
     out = [f"{len(config.routes)} route(s), in matching order:"]
     for route in config.routes:
-        out.append(
-            f"{route.rule.text}  (priority {route.priority}, router {route.name}, "
-            f"{route.origin.file}:{route.origin.line})"
-        )
-        out.append(f"└── {_label(route.service)}")
-        _tree(route.service, "    ", out)
+        out.append(_heading(route))
+        _router(route, "", out)
     return "\n".join(out)

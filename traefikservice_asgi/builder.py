@@ -40,6 +40,7 @@ from .config import (
     WeightedService,
 )
 from .config.models import CookieOptions
+from .config.models import Route as ConfigRoute
 from .exceptions import HealthCheckNotEnabled
 from .healthcheck import HealthChecks, ServerHealthChecker
 from .loadbalancer._status import StatusUpdater, StatusUpdaterSource
@@ -252,6 +253,20 @@ _Builder.KINDS = {
 }
 
 
+async def _no_matching_child(scope: Scope, receive: Receive, send: Send) -> None:
+    """A parent router whose children all fail to match: Traefik's child muxer answers
+    with its default handler, Go's ``http.NotFound``; no other router is tried."""
+    await send_go_error(send, 404, "404 page not found")
+
+
+def _route(route: ConfigRoute, builder: _Builder) -> Route:
+    """A router, or a parent router and its children (multi-layer routing)."""
+    if route.children or route.service is None:
+        children = tuple(_route(child, builder) for child in route.children)
+        return Route(route.name, route.rule, _no_matching_child, children)
+    return Route(route.name, route.rule, builder.build(route.service))
+
+
 def build_runtime(config: Config, options: GatewayOptions | None = None) -> Runtime:
     """Turn ``config`` into a :class:`~.runtime.Runtime`, each service built once, with
     the mirror pool, the clients and the balancer order ``options`` ask for."""
@@ -259,7 +274,7 @@ def build_runtime(config: Config, options: GatewayOptions | None = None) -> Runt
     pool = MirrorPool(options.mirror_limits)
     holder = ClientHolder(options.client, copy_idle=pool.limits.max_in_flight)
     builder = _Builder(holder, pool, options.rng or random.Random())
-    routes = tuple(Route(r.name, r.rule, builder.build(r.service)) for r in config.routes)
+    routes = tuple(_route(r, builder) for r in config.routes)
     return Runtime(
         routes=routes,
         holders=(holder, *builder.holders.values()),

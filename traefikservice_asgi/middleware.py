@@ -130,8 +130,9 @@ class TraefikServiceMiddleware:
                     await send_bad_request(send, error.reply)
                     return
             view = RequestView(scope)
-            for route in runtime.routes:
-                if route.rule.matches(view):
+            for root in runtime.routes:
+                route = root.select(view)
+                if route is not None:
                     scope = dict(scope)
                     websocket = scope["type"] == "websocket"
                     if websocket:

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp
 
 from .healthcheck import HealthChecks
 from .loadbalancer.mirror_pool import MirrorPool
-from .rules import Rule
+from .rules import RequestView, Rule
 from .transport import ClientHolder
 
 __all__ = ["Route", "Runtime"]
@@ -24,11 +24,28 @@ __all__ = ["Route", "Runtime"]
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """A router: its name, compiled rule and the service tree it sends to."""
+    """A router: its name, compiled rule and the service tree it sends to.
+
+    A parent router (multi-layer routing) has ``children``, highest priority first:
+    once its rule matches, the first matching child's handler serves the request, and
+    its own ``handler`` (a 404) only when none does.
+    """
 
     name: str
     rule: Rule
     handler: ASGIApp
+    children: tuple[Route, ...] = ()
+
+    def select(self, view: RequestView) -> Route | None:
+        """The router that serves the request: this one, or one of its descendants;
+        None when this rule does not match."""
+        if not self.rule.matches(view):
+            return None
+        for child in self.children:
+            found = child.select(view)
+            if found is not None:
+                return found
+        return self
 
 
 @dataclass(frozen=True, slots=True)

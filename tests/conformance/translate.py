@@ -31,6 +31,13 @@ ExternalName Service, as the CRD provider requires). A ``traefik.containo.us`` r
 Not translated (TranslationError): route or service ``middlewares``.
 Ignored: ``entryPoints`` (everything goes on ``web``), ``tls``.
 
+``parentRefs`` (multi-layer routing, ``resolveParentRouterNames``): every route of a child
+IngressRoute gets ``parentRefs``: the router names of *every* route of each parent
+IngressRoute (``namespace`` defaults to the child's), and no ``entryPoints`` unless the child
+lists some (Traefik then disables it: a non-root router cannot have entry points). A parent
+in another namespace without ``allow_cross_namespace``, or a missing parent, makes the whole
+child IngressRoute invalid (TranslationError), as the provider skips it.
+
 Sticky cookies without a ``name`` get a default name hashed from the provider-qualified
 service name: Traefik's file provider hashes ``<service>@file`` where our gateway emulates
 ``<service>@kubernetescrd``; :func:`default_cookie_renames` maps one to the other.
@@ -382,7 +389,12 @@ class _Builder:
                 service_name = full_name
         else:
             service_name = None
-        router: dict[str, Any] = {"entryPoints": [self.entry_point], "rule": match}
+        parents = self._parent_router_names(ingress)
+        router: dict[str, Any] = {"rule": match}
+        if not parents or ingress["spec"].get("entryPoints"):
+            router["entryPoints"] = [self.entry_point]
+        if parents:
+            router["parentRefs"] = parents
         if route.get("priority") is not None:
             router["priority"] = int(route["priority"])
         if route.get("syntax"):
@@ -395,6 +407,33 @@ class _Builder:
             router["service"] = service_name
         self.services.update(pending)
         self.routers[key] = router
+
+    def _parent_router_names(self, ingress: Document) -> list[str]:
+        namespace = _ns(ingress)
+        names: list[str] = []
+        for ref in ingress["spec"].get("parentRefs") or []:
+            parent_namespace = str(ref.get("namespace") or namespace)
+            parent_name = str(ref.get("name") or "")
+            if not self.allow_cross_namespace and parent_namespace != namespace:
+                raise TranslationError(
+                    f"cross-namespace reference to parent IngressRoute "
+                    f"{parent_namespace}/{parent_name} not allowed"
+                )
+            parent = next(
+                (
+                    d
+                    for d in self.cluster.ingress_routes
+                    if _ns(d) == parent_namespace and _name(d) == parent_name
+                ),
+                None,
+            )
+            if parent is None:
+                raise TranslationError(
+                    f"parent IngressRoute {parent_namespace}/{parent_name} does not exist"
+                )
+            for route in parent["spec"].get("routes") or []:
+                names.append(route_key(parent_namespace, _name(parent), str(route.get("match"))))
+        return names
 
     # TraefikServices
 

@@ -54,6 +54,7 @@ __all__ = [
     "MirroringService",
     "MirroringSpec",
     "Origin",
+    "ParentRef",
     "Route",
     "RouteSpec",
     "STRATEGIES",
@@ -256,9 +257,21 @@ class TraefikService:
 
 @dataclass(frozen=True, slots=True)
 class RouteSpec:
+    """A route; ``services`` is empty for a parent of multi-layer routing."""
+
     rule: Rule
     priority: int
     services: tuple[ServiceRef, ...]
+    origin: Origin
+
+
+@dataclass(frozen=True, slots=True)
+class ParentRef:
+    """An entry of ``spec.parentRefs``: the parent IngressRoute (namespace defaulted to
+    the child's)."""
+
+    name: str
+    namespace: str
     origin: Origin
 
 
@@ -268,6 +281,7 @@ class IngressRoute:
     name: str
     origin: Origin
     routes: tuple[RouteSpec, ...]
+    parent_refs: tuple[ParentRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,13 +393,19 @@ Service = ServersService | WeightedService | MirroringService | FailoverService 
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """A router: its rule, priority and the service it sends matching requests to."""
+    """A router: its rule, priority and the service it sends matching requests to.
+
+    A parent router (multi-layer routing) has ``children`` instead, highest priority
+    first, each matched only once the parent's rule has, and its ``service`` is None. A
+    child with several parents is the same ``Route`` under each.
+    """
 
     name: str
     rule: Rule
     priority: int
-    service: Service
+    service: Service | None
     origin: Origin
+    children: tuple[Route, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

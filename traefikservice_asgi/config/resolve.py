@@ -46,11 +46,13 @@ from .models import (
     FailoverSpec,
     HRWService,
     HRWSpec,
+    IngressRoute,
     MirroringService,
     MirroringSpec,
     MirrorTarget,
     Origin,
     Route,
+    RouteSpec,
     ServersService,
     ServersTransport,
     Service,
@@ -104,6 +106,7 @@ class _Resolver:
         self.backends = backends
         self.allow_cross_namespace = allow_cross_namespace
         self.issues: list[ConfigIssue] = []
+        self.named_as_parent: set[tuple[str, str]] = set()
         self.services: dict[str, Service] = {}
         self.failed: set[tuple[str, str]] = set()
         self.stack: list[tuple[str, str]] = []
@@ -422,42 +425,154 @@ class _Resolver:
     # ----------------------------------------------------------------------- routes
 
     def routes(self) -> list[Route]:
+        """The root routers, highest priority first, each parent holding its children
+        (multi-layer routing, Traefik 3.7's ``parentRefs``)."""
+        flat: dict[tuple[str, str], list[Route]] = {}
+        for ir in self.res.ingress_routes:
+            flat[(ir.namespace, ir.name)] = [self.route(ir, spec) for spec in ir.routes]
+        children = self.parents()
+        built: dict[tuple[str, str], list[Route]] = {}
         out: list[Route] = []
         for ir in self.res.ingress_routes:
-            for spec in ir.routes:
-                digest = hashlib.sha256(spec.rule.text.encode()).hexdigest()[:20]
-                name = normalize(f"{ir.namespace}-{ir.name}-{digest}")
-                service: Service | None
-                refs = spec.services
-                if len(refs) == 1 and refs[0].kind == "TraefikService":
-                    service = self.ref(refs[0], ir.namespace)
-                elif len(refs) == 1:
-                    service = self.ref(refs[0], ir.namespace, name)
-                else:
-                    children = []
-                    ok = True
-                    for r in refs:
-                        child = self.ref(r, ir.namespace)
-                        if child is None:
-                            ok = False
-                            continue
-                        children.append(
-                            WeightedChild(
-                                self.child_name(r),
-                                DEFAULT_WEIGHT if r.weight is None else r.weight,
-                                child,
+            key = (ir.namespace, ir.name)
+            if not ir.parent_refs:
+                out.extend(_tree(key, flat, children, built))
+            if key in children:
+                for spec in ir.routes:
+                    if spec.services:
+                        self.issues.append(
+                            _issue(
+                                spec.origin,
+                                "a parent route cannot have services (an IngressRoute names "
+                                f"{ir.namespace}/{ir.name} in its parentRefs); Traefik "
+                                "disables it: router has both a service and is referenced "
+                                "as a parent by other routers",
+                                "services",
                             )
                         )
-                    service = (
-                        WeightedService(name, tuple(children), spec.origin)
-                        if ok and children
-                        else None
-                    )
-                if service is not None:
-                    out.append(Route(name, spec.rule, spec.priority, service, spec.origin))
+            elif key not in self.named_as_parent:  # else the reference is the error
+                for spec in ir.routes:
+                    if not spec.services:
+                        self.issues.append(
+                            _issue(
+                                spec.origin,
+                                "required field is missing: a route without services must "
+                                f"be a parent, and no IngressRoute names {ir.namespace}/"
+                                f"{ir.name} in its parentRefs (Traefik disables the router: "
+                                "no service and no child routers)",
+                                "services",
+                            )
+                        )
         # Highest priority first; equal priorities keep file order (Traefik: unspecified).
         out.sort(key=lambda route: -route.priority)
-        return out
+        return [r for r in out if r.service is not None or r.children]
+
+    def route(self, ir: IngressRoute, spec: RouteSpec) -> Route:
+        digest = hashlib.sha256(spec.rule.text.encode()).hexdigest()[:20]
+        name = normalize(f"{ir.namespace}-{ir.name}-{digest}")
+        service: Service | None = None
+        refs = spec.services
+        if len(refs) == 1 and refs[0].kind == "TraefikService":
+            service = self.ref(refs[0], ir.namespace)
+        elif len(refs) == 1:
+            service = self.ref(refs[0], ir.namespace, name)
+        elif refs:
+            children = []
+            ok = True
+            for r in refs:
+                child = self.ref(r, ir.namespace)
+                if child is None:
+                    ok = False
+                    continue
+                children.append(
+                    WeightedChild(
+                        self.child_name(r),
+                        DEFAULT_WEIGHT if r.weight is None else r.weight,
+                        child,
+                    )
+                )
+            service = (
+                WeightedService(name, tuple(children), spec.origin) if ok and children else None
+            )
+        return Route(name, spec.rule, spec.priority, service, spec.origin)
+
+    def parents(self) -> dict[tuple[str, str], list[tuple[str, str]]]:
+        """Parent IngressRoute -> its child IngressRoutes, in file order; a reference to
+        a missing parent, to another namespace (unless allowed) or closing a cycle is an
+        issue, and leaves that child out, as Traefik's provider skips it."""
+        known = {(ir.namespace, ir.name): ir for ir in self.res.ingress_routes}
+        self.named_as_parent = {
+            (ref.namespace, ref.name) for ir in self.res.ingress_routes for ref in ir.parent_refs
+        }
+        edges: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for ir in self.res.ingress_routes:
+            for ref in ir.parent_refs:
+                where = f"{ref.namespace}/{ref.name}"
+                if ref.namespace != ir.namespace and not self.allow_cross_namespace:
+                    self.issues.append(
+                        _issue(
+                            ref.origin,
+                            f"cross-namespace reference to parent IngressRoute {where} not "
+                            f"allowed (enable allow_cross_namespace to allow it)",
+                            "namespace",
+                        )
+                    )
+                elif (ref.namespace, ref.name) not in known:
+                    self.issues.append(
+                        _issue(ref.origin, f"parent IngressRoute {where} does not exist", "name")
+                    )
+                else:
+                    edges.setdefault((ir.namespace, ir.name), []).append((ref.namespace, ref.name))
+        children: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for child, parents in edges.items():
+            cycle = _cycle(child, edges)
+            if cycle is not None:
+                chain = " -> ".join(f"{ns}/{n}" for ns, n in cycle)
+                self.issues.append(
+                    _issue(known[child].origin, f"parentRefs cycle: {chain}", "spec.parentRefs")
+                )
+                continue
+            for parent in dict.fromkeys(parents):
+                children.setdefault(parent, []).append(child)
+        return children
+
+
+def _tree(
+    key: tuple[str, str],
+    flat: Mapping[tuple[str, str], list[Route]],
+    children: Mapping[tuple[str, str], list[tuple[str, str]]],
+    built: dict[tuple[str, str], list[Route]],
+) -> list[Route]:
+    """The routes of IngressRoute ``key``, each holding the routes of its child
+    IngressRoutes (built once each, highest priority first). No closure: a recursive
+    one would leave a reference cycle behind every load."""
+    if key not in built:
+        under = [
+            r
+            for child in children.get(key, [])
+            for r in _tree(child, flat, children, built)
+            if r.service is not None or r.children
+        ]
+        under.sort(key=lambda route: -route.priority)
+        built[key] = [replace(r, children=tuple(under)) for r in flat[key]]
+    return built[key]
+
+
+def _cycle(
+    start: tuple[str, str], edges: Mapping[tuple[str, str], list[tuple[str, str]]]
+) -> list[tuple[str, str]] | None:
+    """The chain of parentRefs leading from ``start`` back to itself, if any."""
+    stack: list[tuple[tuple[str, str], list[tuple[str, str]]]] = [(start, [start])]
+    seen: set[tuple[str, str]] = set()
+    while stack:
+        node, path = stack.pop()
+        for parent in edges.get(node, []):
+            if parent == start:
+                return [*path, start]
+            if parent not in seen:
+                seen.add(parent)
+                stack.append((parent, [*path, parent]))
+    return None
 
 
 def _default_scheme(number: int | str | None, name: int | str | None) -> str:

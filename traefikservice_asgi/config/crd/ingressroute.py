@@ -1,7 +1,12 @@
 """``IngressRoute`` (Traefik's ``pkg/provider/kubernetes/crd/traefikio/v1alpha1/
 ingressroute.go``): routes, each a ``match`` rule compiled with the rule syntax of its
 API group (``v2`` for ``traefik.containo.us``, ``v3`` for ``traefik.io``), a priority
-(default: the rule's length) and its services."""
+(default: the rule's length) and its services.
+
+``parentRefs`` (Traefik 3.7's multi-layer routing) name parent IngressRoutes (``namespace``
+defaults to the IngressRoute's own); a route may then leave out ``services`` when it is
+itself a parent. A child cannot list ``entryPoints``: Traefik disables it ("non-root
+router cannot have Entrypoints configuration"). The tree is built by ``resolve``."""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from ...exceptions import RuleError
 from ...rules import compile_rule
 from .._fields import Reader, show
 from .._yaml import Path
-from ..models import IngressRoute, RouteSpec
+from ..models import IngressRoute, ParentRef, RouteSpec
 from .serviceref import service_ref
 
 __all__ = ["ingress_route"]
@@ -29,16 +34,19 @@ def ingress_route(
             "ignored: TLS is terminated by the ASGI server (uvicorn --ssl-certfile), "
             "not by this package",
         )
-    if m.get("parentRefs") is not None:
-        r.error(
-            ("spec", "parentRefs"),
-            "not supported by traefikservice-asgi: parentRefs are not implemented",
-        )
+    parents = _parent_refs(r, m, namespace)
     entry_points = m.get("entryPoints")
     if entry_points is not None and not (
         isinstance(entry_points, list) and all(isinstance(e, str) for e in entry_points)
     ):
         r.error(("spec", "entryPoints"), f"must be a list of strings, got {show(entry_points)}")
+    elif entry_points and parents:
+        r.error(
+            ("spec", "entryPoints"),
+            "a child IngressRoute (with parentRefs) takes its parents' entry points and "
+            "cannot list its own (Traefik disables it: non-root router cannot have "
+            "Entrypoints configuration)",
+        )
     routes: list[RouteSpec] = []
     for i, item in enumerate(r.items(m, ("spec",), "routes", required=True)):
         path: Path = ("spec", "routes", i)
@@ -60,10 +68,8 @@ def ingress_route(
         priority = r.integer(rm, path, "priority", minimum=0)
         refs = [
             service_ref(r, s, (*path, "services", j), namespace)
-            for j, s in enumerate(r.items(rm, path, "services", required=True))
+            for j, s in enumerate(r.items(rm, path, "services"))
         ]
-        if "services" in rm and isinstance(rm["services"], list) and not rm["services"]:
-            r.error((*path, "services"), "must list at least one service")
         if match is None:
             continue
         try:
@@ -79,4 +85,18 @@ def ingress_route(
                 origin=r.origin(path),
             )
         )
-    return IngressRoute(namespace, name, r.origin(()), tuple(routes))
+    return IngressRoute(namespace, name, r.origin(()), tuple(routes), parents)
+
+
+def _parent_refs(r: Reader, m: dict[str, Any], namespace: str) -> tuple[ParentRef, ...]:
+    refs: list[ParentRef] = []
+    for i, item in enumerate(r.items(m, ("spec",), "parentRefs")):
+        path: Path = ("spec", "parentRefs", i)
+        pm = r.mapping(item, path, {"name", "namespace"})
+        if pm is None:
+            continue
+        name = r.string(pm, path, "name", required=True)
+        parent_namespace = r.string(pm, path, "namespace") or namespace
+        if name:
+            refs.append(ParentRef(name, parent_namespace, r.origin(path)))
+    return tuple(refs)
