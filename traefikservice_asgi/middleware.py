@@ -130,9 +130,10 @@ class TraefikServiceMiddleware:
                     await send_bad_request(send, error.reply)
                     return
             view = RequestView(scope)
-            for root in runtime.routes:
-                route = root.select(view)
-                if route is not None:
+            for route in runtime.routes:
+                if route.rule.matches(view):
+                    if route.children:
+                        route = route.under(view)
                     scope = dict(scope)
                     websocket = scope["type"] == "websocket"
                     if websocket:

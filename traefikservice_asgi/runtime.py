@@ -41,6 +41,11 @@ class Route:
         None when this rule does not match."""
         if not self.rule.matches(view):
             return None
+        return self.under(view) if self.children else self
+
+    def under(self, view: RequestView) -> Route:
+        """Once this router's rule matched: the child that serves the request, or this
+        router itself (whose handler answers Go's 404 when it has children)."""
         for child in self.children:
             found = child.select(view)
             if found is not None:
