@@ -75,7 +75,8 @@ spec:
         "st.yaml:14: ServersTransport default/st: spec.forwardingTimeouts.responseHeaderTimeout: "
         'must be a duration such as 30s or 1m30s, got "soon"',
         "st.yaml:15: ServersTransport default/st: spec.spiffe: not supported by traefikservice-asgi: "
-        "SPIFFE is not implemented",
+        "SPIFFE needs a SPIFFE Workload API to fetch certificates from, and there is none "
+        "here; use rootCAs and certificatesSecrets",
     ]
 
 

@@ -54,7 +54,9 @@ __all__ = [
     "MirroringService",
     "MirroringSpec",
     "Origin",
+    "NodeAddresses",
     "Route",
+    "RouteObservability",
     "RouteSpec",
     "STRATEGIES",
     "ServersService",
@@ -185,6 +187,7 @@ class ServiceRef:
     health_check: HealthCheck | None = None  # Service kind only
     strategy: Strategy = DEFAULT_STRATEGY  # Service kind only
     native_lb: bool = False  # Service kind only: one server, the clusterIP
+    node_port_lb: bool = False  # Service kind only: the nodes' InternalIPs + nodePort
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +210,11 @@ class ServersTransport:
     response_header_timeout: float | None = None
     idle_conn_timeout: float = DEFAULT_IDLE_CONN_TIMEOUT
     disable_http2: bool = False  # only checked: it leaves Traefik no way to reach h2c://
+    # peerCertURI and peerCertSANs, as (type, value) with type "URI" or "DNSName": the
+    # server's certificate must carry one of them (Traefik's VerifyPeerCertificate)
+    peer_cert_sans: tuple[tuple[str, str], ...] = ()
+    min_version: str | None = None  # Go's names: VersionTLS12...
+    max_version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,11 +263,24 @@ class TraefikService:
 
 
 @dataclass(frozen=True, slots=True)
+class RouteObservability:
+    """A route's ``observability`` (Traefik's ``RouterObservabilityConfig``): None means
+    unset (the entry point's setting applies). Accepted and kept on the route; this
+    package does not act on it yet."""
+
+    access_logs: bool | None = None
+    metrics: bool | None = None
+    tracing: bool | None = None
+    trace_verbosity: Literal["minimal", "detailed"] = "minimal"
+
+
+@dataclass(frozen=True, slots=True)
 class RouteSpec:
     rule: Rule
     priority: int
     services: tuple[ServiceRef, ...]
     origin: Origin
+    observability: RouteObservability | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +289,8 @@ class IngressRoute:
     name: str
     origin: Origin
     routes: tuple[RouteSpec, ...]
+    # spec.ingressClassName, else the kubernetes.io/ingress.class annotation ("" if none)
+    ingress_class: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +298,7 @@ class ServicePort:
     port: int
     name: str = ""
     target_port: int | str | None = None
+    node_port: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +310,15 @@ class KubeService:
     ports: tuple[ServicePort, ...] = ()
     external_name: str | None = None
     cluster_ip: str | None = None  # spec.clusterIP; "None" for a headless Service
+
+
+@dataclass(frozen=True, slots=True)
+class NodeAddresses:
+    """A ``Node`` document's ``InternalIP`` addresses (for ``nodePortLB``)."""
+
+    name: str
+    internal_ips: tuple[str, ...]
+    origin: Origin
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,6 +419,7 @@ class Route:
     priority: int
     service: Service
     origin: Origin
+    observability: RouteObservability | None = None
 
 
 @dataclass(frozen=True, slots=True)

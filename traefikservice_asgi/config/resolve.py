@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from urllib.parse import urlsplit
 
-from ..exceptions import ConfigIssue
+from ..exceptions import ConfigIssue, ConfigWarning
 from .models import (
     DEFAULT_WEIGHT,
     Config,
@@ -65,6 +65,7 @@ from .resources import Resources
 __all__ = ["default_cookie_name", "normalize", "resolve"]
 
 PROVIDER = "kubernetescrd"
+_OWN_PROVIDER = "@" + PROVIDER
 
 _NORMALIZE = re.compile(r"[^\W_]+")
 
@@ -99,10 +100,14 @@ class _Resolver:
         res: Resources,
         backends: Mapping[str, str | Sequence[str]],
         allow_cross_namespace: bool,
+        allow_external_name_services: bool = False,
+        ingress_class: str = "",
     ) -> None:
         self.res = res
         self.backends = backends
         self.allow_cross_namespace = allow_cross_namespace
+        self.allow_external_name_services = allow_external_name_services
+        self.ingress_class = ingress_class
         self.issues: list[ConfigIssue] = []
         self.services: dict[str, Service] = {}
         self.failed: set[tuple[str, str]] = set()
@@ -114,6 +119,8 @@ class _Resolver:
     # ------------------------------------------------------------------ references
 
     def ref(self, ref: ServiceRef, parent_ns: str, name: str | None = None) -> Service | None:
+        if ref.name.endswith(_OWN_PROVIDER):
+            ref = self.own_provider_ref(ref)
         if ref.namespace != parent_ns and not self.allow_cross_namespace:
             self.issues.append(
                 _issue(
@@ -127,6 +134,18 @@ class _Resolver:
         if ref.kind == "TraefikService":
             return self.traefik_service(ref)
         return self.kube_service(ref, name)
+
+    def own_provider_ref(self, ref: ServiceRef) -> ServiceRef:
+        """``name@kubernetescrd``: this provider's own TraefikService, by its plain name
+        in the reference's namespace, else by Traefik's id ``namespace-name`` (what the
+        name means in Traefik when no namespace is given: ``default-wrr@kubernetescrd``)."""
+        plain = ref.name.removesuffix(_OWN_PROVIDER)
+        if (ref.namespace, plain) not in self.res.traefik_services:
+            wanted = normalize(plain)
+            for ns, ts_name in self.res.traefik_services:
+                if normalize(f"{ns}-{ts_name}") == wanted:
+                    return replace(ref, name=ts_name, namespace=ns)
+        return replace(ref, name=plain)
 
     def traefik_service(self, ref: ServiceRef) -> Service | None:
         key = (ref.namespace, ref.name)
@@ -334,6 +353,20 @@ class _Resolver:
                     )
                 )
                 return None
+            if svc.type == "ExternalName" and not self.allow_external_name_services:
+                # Traefik's CRD provider refuses them unless allowExternalNameServices is
+                # set (a Service anyone can create may point anywhere, e.g. at cloud
+                # metadata endpoints); the route is then left out.
+                self.issues.append(
+                    _issue(
+                        ref.origin,
+                        f"externalName services not allowed: {ref.namespace}/{ref.name} "
+                        "(enable allow_external_name_services, "
+                        "--allow-external-name-services, to allow it)",
+                        "name",
+                    )
+                )
+                return None
 
         for key in self.backend_keys(ref, port):
             if key in self.backends:
@@ -360,6 +393,8 @@ class _Resolver:
         if svc is not None and port is not None:
             if ref.native_lb and svc.type != "ExternalName":
                 return self.native_server(ref, svc.cluster_ip, port, scheme)
+            if ref.node_port_lb and svc.type == "NodePort":
+                return self.node_port_servers(ref, port, scheme)
             sets = [
                 e
                 for e in self.endpoints.get((ref.namespace, ref.name), [])
@@ -412,6 +447,32 @@ class _Resolver:
         host = f"[{cluster_ip}]" if ":" in cluster_ip else cluster_ip
         return [f"{scheme}://{host}:{port.port}"], "nativeLB (clusterIP)"
 
+    def node_port_servers(
+        self, ref: ServiceRef, port: ServicePort, scheme: str
+    ) -> tuple[list[str], str] | None:
+        """``nodePortLB`` on a NodePort Service: every Node's InternalIP with the Service
+        port's ``nodePort`` (Traefik's ``loadServers``, with its error texts)."""
+        problem = None
+        if not self.res.nodes:
+            problem = f"nodes not found for NodePort service {ref.namespace}/{ref.name}"
+        elif port.node_port is None:
+            problem = (
+                f"port {port.port} of NodePort service {ref.namespace}/{ref.name} has no nodePort"
+            )
+        urls = [
+            f"{scheme}://[{ip}]:{port.node_port}"
+            if ":" in ip
+            else f"{scheme}://{ip}:{port.node_port}"
+            for n in self.res.nodes
+            for ip in n.internal_ips
+        ]
+        if problem is None and not urls:
+            problem = f"no servers were generated for service {ref.name} in namespace"
+        if problem is not None:
+            self.issues.append(_issue(ref.origin, problem, "nodePortLB"))
+            return None
+        return urls, "nodePortLB (nodes' InternalIP)"
+
     @staticmethod
     def backend_keys(ref: ServiceRef, port: ServicePort | None) -> list[str]:
         keys = [f"{ref.namespace}/{ref.name}:{ref.port}"]
@@ -424,6 +485,19 @@ class _Resolver:
     def routes(self) -> list[Route]:
         out: list[Route] = []
         for ir in self.res.ingress_routes:
+            if not _selected(self.ingress_class, ir.ingress_class):
+                wanted = self.ingress_class or "none or traefik"
+                self.res.warnings.append(
+                    ConfigWarning(
+                        f"skipped, as Traefik skips it: ingress class {ir.ingress_class!r} "
+                        f"is not the provider's ({wanted}; set ingress_class, "
+                        "--ingress-class, to serve it)",
+                        ir.origin.file,
+                        ir.origin.line,
+                        ir.origin.resource,
+                    )
+                )
+                continue
             for spec in ir.routes:
                 digest = hashlib.sha256(spec.rule.text.encode()).hexdigest()[:20]
                 name = normalize(f"{ir.namespace}-{ir.name}-{digest}")
@@ -454,10 +528,27 @@ class _Resolver:
                         else None
                     )
                 if service is not None:
-                    out.append(Route(name, spec.rule, spec.priority, service, spec.origin))
+                    out.append(
+                        Route(
+                            name,
+                            spec.rule,
+                            spec.priority,
+                            service,
+                            spec.origin,
+                            spec.observability,
+                        )
+                    )
         # Highest priority first; equal priorities keep file order (Traefik: unspecified).
         out.sort(key=lambda route: -route.priority)
         return out
+
+
+def _selected(provider_class: str, route_class: str) -> bool:
+    """Traefik's ``shouldProcessIngress``: a route is served when its class (the
+    ``ingressClassName`` field, else the ``kubernetes.io/ingress.class`` annotation) is
+    the provider's ``ingressClass``; without one, routes without a class or with the
+    class ``traefik``."""
+    return provider_class == route_class or (not provider_class and route_class == "traefik")
 
 
 def _default_scheme(number: int | str | None, name: int | str | None) -> str:
@@ -482,10 +573,14 @@ def resolve(
     backends: Mapping[str, str | Sequence[str]] | None = None,
     *,
     allow_cross_namespace: bool = False,
+    allow_external_name_services: bool = False,
+    ingress_class: str = "",
 ) -> tuple[Config, list[ConfigIssue]]:
-    """Resolve every route (and every TraefikService, used or not, so errors in an
-    unused one are still reported)."""
-    resolver = _Resolver(res, backends or {}, allow_cross_namespace)
+    """Resolve every route of the ``ingress_class`` (and every TraefikService, used or
+    not, so errors in an unused one are still reported)."""
+    resolver = _Resolver(
+        res, backends or {}, allow_cross_namespace, allow_external_name_services, ingress_class
+    )
     routes = resolver.routes()
     for ts in res.traefik_services.values():
         resolver.traefik_service(ServiceRef(ts.name, "TraefikService", ts.namespace, ts.origin))
