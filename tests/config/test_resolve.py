@@ -266,7 +266,7 @@ spec: {weighted: {services: [{name: app, port: 80}]}}
 @pytest.mark.parametrize("name", ["wrr@kubernetescrd", "default-wrr@kubernetescrd"])
 def test_a_kubernetescrd_reference_is_this_providers_traefik_service(name: str) -> None:
     (route,) = load_config_text(
-        OWN_WRR + one_route("{name: %s, kind: TraefikService}" % name)
+        OWN_WRR + one_route(f"{{name: {name}, kind: TraefikService}}")
     ).routes
     assert route.service.name == "default-wrr"
 
