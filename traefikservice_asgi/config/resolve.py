@@ -293,6 +293,27 @@ class _Resolver:
         """The ServersTransport a reference names, in the reference's namespace, with its
         CA and client certificates read from Secrets/ConfigMaps (PEM text)."""
         name = ref.servers_transport or ""
+        if "@" in name:
+            # Traefik: name@kubernetescrd is the transport's id (namespace-name), allowed
+            # only with allowCrossNamespace; other providers do not exist here.
+            plain, _, provider = name.rpartition("@")
+            problem = None
+            if provider != PROVIDER:
+                problem = f"serversTransport {name!r}: there is no {provider!r} provider here"
+            elif not self.allow_cross_namespace:
+                problem = (
+                    f"invalid reference to serversTransport {name}: namespace-name@kubernetescrd "
+                    "format is not allowed when crossnamespace is disallowed"
+                )
+            if problem is not None:
+                self.issues.append(_issue(ref.origin, problem, "serversTransport"))
+                return None
+            key = next(
+                (k for k in self.res.transports if normalize(f"{k[0]}-{k[1]}") == normalize(plain)),
+                (ref.namespace, plain),
+            )
+            ref = replace(ref, namespace=key[0], servers_transport=key[1])
+            name = key[1]
         found = self.res.transports.get((ref.namespace, name))
         if found is None:
             self.issues.append(
