@@ -138,14 +138,17 @@ def test_yaml_block_loads_or_fails_as_the_page_says(block: Block) -> None:
         "if it is meant to be partial"
     )
     filename = block.title or block.id
+    # A page showing ExternalName Services tells its reader to allow them, as Traefik's
+    # allowExternalNameServices must be.
+    options = {"allow_external_name_services": "type: ExternalName" in block.text}
     if marker.startswith("error: "):
         expected = marker.removeprefix("error: ")
         with pytest.raises(ConfigError) as info:
-            load_config_text(block.text, filename=filename)
+            load_config_text(block.text, filename=filename, **options)
         assert expected in str(info.value)
     else:
         assert marker == "", f"{block.id}: unknown docs-test marker {marker!r}"
-        load_config_text(block.text, filename=filename)
+        load_config_text(block.text, filename=filename, **options)
 
 
 @pytest.mark.parametrize("block", _of("python"), ids=lambda b: b.id)

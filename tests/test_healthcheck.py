@@ -20,7 +20,8 @@ import pytest
 from tests.support.backends import RecordingBackend
 from tests.support.gateway import serve_app
 from traefikservice_asgi import create_app
-from traefikservice_asgi.config import ConfigError, HealthCheck, load_config_text
+from traefikservice_asgi.config import Config, ConfigError, HealthCheck
+from traefikservice_asgi.config import load_config_text as _load_config_text
 from traefikservice_asgi.config.models import Origin
 from traefikservice_asgi.healthcheck import HealthChecks, ServerHealthChecker
 from traefikservice_asgi.loadbalancer.wrr import Child, WeightedRoundRobin
@@ -37,6 +38,12 @@ spec:
   externalName: app.example.test
   ports: [{port: 80}]
 """
+
+
+def load_config_text(text: str, **options: Any) -> Config:
+    """Health checks exist only on ExternalName Services, which Traefik (and the
+    gateway) serve only with allowExternalNameServices."""
+    return _load_config_text(text, allow_external_name_services=True, **options)
 
 
 def route(health_check: str, host: str = "hc.test") -> str:

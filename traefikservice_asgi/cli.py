@@ -50,6 +50,19 @@ _cross = click.option(
     help="Allow references to services in other namespaces (off by default, as in Traefik).",
 )
 
+_external = click.option(
+    "--allow-external-name-services",
+    is_flag=True,
+    help="Allow routes to ExternalName Services (off by default, as in Traefik).",
+)
+_ingress_class = click.option(
+    "--ingress-class",
+    default="",
+    metavar="NAME",
+    help="Serve only IngressRoutes of this class (Traefik's ingressClass); by default "
+    "those without a class or of class traefik.",
+)
+
 
 @click.group()
 @click.version_option(package_name="traefikservice-asgi")
@@ -61,13 +74,25 @@ def main() -> None:
 @_paths
 @_backend
 @_cross
-def check(paths: tuple[str, ...], backends: tuple[str, ...], allow_cross_namespace: bool) -> None:
+@_external
+@_ingress_class
+def check(
+    paths: tuple[str, ...],
+    backends: tuple[str, ...],
+    allow_cross_namespace: bool,
+    allow_external_name_services: bool,
+    ingress_class: str,
+) -> None:
     """Validate YAML files or folders; print the routes and each service's tree."""
     from ._describe import describe
 
     try:
         config = load_config(
-            paths, backends=_parse_backends(backends), allow_cross_namespace=allow_cross_namespace
+            paths,
+            backends=_parse_backends(backends),
+            allow_cross_namespace=allow_cross_namespace,
+            allow_external_name_services=allow_external_name_services,
+            ingress_class=ingress_class,
         )
     except ConfigError as exc:
         for issue in exc.issues:
@@ -83,6 +108,8 @@ def check(paths: tuple[str, ...], backends: tuple[str, ...], allow_cross_namespa
 @_paths
 @_backend
 @_cross
+@_external
+@_ingress_class
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option(
@@ -141,6 +168,8 @@ def serve(
     paths: tuple[str, ...],
     backends: tuple[str, ...],
     allow_cross_namespace: bool,
+    allow_external_name_services: bool,
+    ingress_class: str,
     host: str,
     port: int,
     trusted_ips: tuple[str, ...],
@@ -160,6 +189,8 @@ def serve(
     options = GatewayOptions(
         backends=_parse_backends(backends),
         allow_cross_namespace=allow_cross_namespace,
+        allow_external_name_services=allow_external_name_services,
+        ingress_class=ingress_class,
         forwarded_trusted_ips=trusted_ips,
         forwarded_insecure=forwarded_insecure,
         mirror_limits=MirrorLimits(

@@ -83,6 +83,8 @@ class TraefikServiceMiddleware:
                 config,
                 backends=options.backends,
                 allow_cross_namespace=options.allow_cross_namespace,
+                allow_external_name_services=options.allow_external_name_services,
+                ingress_class=options.ingress_class,
             )
         self.config = config
         self._trusted = trusted_peers(

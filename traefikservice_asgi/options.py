@@ -40,7 +40,10 @@ class GatewayOptions:
 
     ``backends`` maps ``"namespace/name:port"`` to a server URL (or several, a servers
     load balancer); ``allow_cross_namespace`` lets references cross namespaces, as
-    Traefik's ``allowCrossNamespace``. ``forwarded_trusted_ips`` (IPs or CIDRs) and
+    Traefik's ``allowCrossNamespace``; ``allow_external_name_services`` lets routes reach
+    ``type: ExternalName`` Services, as its ``allowExternalNameServices`` (off by
+    default: such a Service may point anywhere); ``ingress_class`` serves only the
+    IngressRoutes of that class, as its ``ingressClass``. ``forwarded_trusted_ips`` (IPs or CIDRs) and
     ``forwarded_insecure`` say whose ``X-Forwarded-*`` headers are kept, as Traefik's
     entry point ``forwardedHeaders.trustedIPs``/``insecure`` (by default nobody's).
     ``mirror_limits`` bounds mirror copies. ``client`` is an ``httpx.AsyncClient`` to use
@@ -51,6 +54,8 @@ class GatewayOptions:
 
     backends: Mapping[str, str | Sequence[str]] = field(default_factory=dict)
     allow_cross_namespace: bool = False
+    allow_external_name_services: bool = False
+    ingress_class: str = ""
     forwarded_trusted_ips: Sequence[str] = ()
     forwarded_insecure: bool = False
     mirror_limits: MirrorLimits = field(default_factory=MirrorLimits)
@@ -92,6 +97,8 @@ class GatewayOptions:
             {
                 "backends": {key: list(urls) for key, urls in self.backends.items()},
                 "allow_cross_namespace": self.allow_cross_namespace,
+                "allow_external_name_services": self.allow_external_name_services,
+                "ingress_class": self.ingress_class,
                 "forwarded_trusted_ips": list(self.forwarded_trusted_ips),
                 "forwarded_insecure": self.forwarded_insecure,
                 "mirror_limits": dataclasses.asdict(self.mirror_limits),
@@ -111,6 +118,8 @@ class OptionKeywords(TypedDict, total=False):
 
     backends: Mapping[str, str | Sequence[str]] | None
     allow_cross_namespace: bool
+    allow_external_name_services: bool
+    ingress_class: str
     forwarded_trusted_ips: Sequence[str]
     forwarded_insecure: bool
     mirror_limits: MirrorLimits | None

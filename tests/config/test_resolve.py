@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.support.config import errors, servers_of
 from tests.support.manifests import (
     APP_SERVICE_AND_SLICE,
@@ -15,7 +17,7 @@ from tests.support.manifests import (
     WRR,
     one_route,
 )
-from traefikservice_asgi import load_config, load_config_text
+from traefikservice_asgi import ConfigError, load_config, load_config_text
 from traefikservice_asgi.config import MirroringService, ServersService, WeightedService, normalize
 from traefikservice_asgi.config.resolve import default_cookie_name
 
@@ -71,9 +73,29 @@ spec: {type: ExternalName, externalName: example.org, ports: [{port: 443}]}
 """
         + SHOP_ROUTE % "443"
     )
-    (route,) = load_config_text(text).routes
+    (route,) = load_config_text(text, allow_external_name_services=True).routes
     assert isinstance(route.service, ServersService)
     assert route.service.servers == ("https://example.org:443",)
+
+
+def test_external_name_service_is_refused_without_the_option_as_in_traefik() -> None:
+    text = (
+        """
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {type: ExternalName, externalName: example.org, ports: [{port: 443}]}
+---
+"""
+        + SHOP_ROUTE % "443"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text, filename="r.yaml")
+    (issue,) = info.value.issues
+    assert str(issue).endswith(
+        "services[0].name: externalName services not allowed: shop/web "
+        "(enable allow_external_name_services, --allow-external-name-services, to allow it)"
+    )
 
 
 def test_route_key_and_priority_follow_traefik() -> None:
@@ -191,4 +213,67 @@ metadata: {name: app, namespace: default}
 spec: {type: ExternalName, externalName: example.org, ports: [{port: 80}]}
 ---
 """ + one_route("{name: app, port: 80, nativeLB: true}")
-    assert servers_of(text).servers == ("http://example.org:80",)
+    assert servers_of(text, allow_external_name_services=True).servers == ("http://example.org:80",)
+
+
+NODE_PORT = """\
+apiVersion: v1
+kind: Service
+metadata: {name: app, namespace: default}
+spec: {type: NodePort, clusterIP: 10.0.0.1, ports: [{name: web, port: 80, nodePort: 32456}]}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: n1}
+status:
+  addresses:
+  - {type: Hostname, address: n1}
+  - {type: InternalIP, address: 172.16.4.4}
+  - {type: InternalIP, address: "fd00::4"}
+---
+"""
+
+
+def test_node_port_lb_sends_to_every_nodes_internal_ip_at_the_node_port() -> None:
+    text = NODE_PORT + one_route("{name: app, port: 80, nodePortLB: true}")
+    assert servers_of(text).servers == ("http://172.16.4.4:32456", "http://[fd00::4]:32456")
+
+
+def test_node_port_lb_without_node_documents_is_traefiks_error() -> None:
+    text = (
+        NODE_PORT.split("---")[0] + "---\n" + one_route("{name: app, port: 80, nodePortLB: true}")
+    )
+    (message,) = errors(text)
+    assert message.endswith("nodePortLB: nodes not found for NodePort service default/app")
+
+
+def test_node_port_lb_on_a_cluster_ip_service_uses_the_endpoints_as_traefik() -> None:
+    text = NODE_PORT.replace("type: NodePort", "type: ClusterIP") + one_route(
+        "{name: app, port: 80, nodePortLB: true}"
+    )
+    assert servers_of(text).source == "cluster DNS"
+
+
+OWN_WRR = """\
+apiVersion: traefik.io/v1alpha1
+kind: TraefikService
+metadata: {name: wrr, namespace: default}
+spec: {weighted: {services: [{name: app, port: 80}]}}
+---
+"""
+
+
+@pytest.mark.parametrize("name", ["wrr@kubernetescrd", "default-wrr@kubernetescrd"])
+def test_a_kubernetescrd_reference_is_this_providers_traefik_service(name: str) -> None:
+    (route,) = load_config_text(
+        OWN_WRR + one_route(f"{{name: {name}, kind: TraefikService}}")
+    ).routes
+    assert route.service.name == "default-wrr"
+
+
+def test_a_reference_to_another_provider_is_refused() -> None:
+    (message,) = errors(OWN_WRR + one_route("{name: wrr@file, kind: TraefikService}"))
+    assert message.endswith(
+        "services[0].name: cross-provider reference \"wrr@file\": there is no 'file' "
+        "provider here, only Kubernetes CRD resources (kubernetescrd)"
+    )

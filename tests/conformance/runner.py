@@ -377,7 +377,10 @@ def run_gateway(
                 raise ValueError("gateway_options apply to create_app, not to the CLI")
             server = serve_cli(paths, urls)
         else:
-            server = serve_app(create_app(config=paths, backends=urls, **(gateway_options or {})))
+            # translate.py builds ExternalName Services' servers for Traefik, as the CRD
+            # provider does with allowExternalNameServices: the gateway gets that option.
+            options = {"allow_external_name_services": True, **(gateway_options or {})}
+            server = serve_app(create_app(config=paths, backends=urls, **options))
         with server as base_url:
             observations = _send_all(base_url, requests, actions=actions, backends=by_name)
             wait_quiet(list(by_name.values()), quiet=quiet, cap=settle_cap)

@@ -131,6 +131,7 @@ def check_refused(case: Case, tmp_path: Path) -> None:
             config=[case.routes],
             backends=dict.fromkeys(case.backends, UNUSED_URL),
             allow_cross_namespace=case.allow_cross_namespace,
+            allow_external_name_services=True,  # as run_both's gateway
         )
     if str(case.gateway_refuses) not in str(caught.value):
         raise AssertionError(

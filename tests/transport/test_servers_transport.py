@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ipaddress
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from tests.support.manifests import MIRROR_100
 from traefikservice_asgi import ConfigError, create_app, load_config_text
 from traefikservice_asgi.config import ServersService
 from traefikservice_asgi.config._duration import parse_duration
+from traefikservice_asgi.transport.tls import peer_cert_problem
 
 ROUTE = """\
 apiVersion: traefik.io/v1alpha1
@@ -75,7 +77,8 @@ spec:
         "st.yaml:14: ServersTransport default/st: spec.forwardingTimeouts.responseHeaderTimeout: "
         'must be a duration such as 30s or 1m30s, got "soon"',
         "st.yaml:15: ServersTransport default/st: spec.spiffe: not supported by traefikservice-asgi: "
-        "SPIFFE is not implemented",
+        "SPIFFE needs a SPIFFE Workload API to fetch certificates from, and there is none "
+        "here; use rootCAs and certificatesSecrets",
     ]
 
 
@@ -308,3 +311,124 @@ spec:
         60.0,
     )
     assert t.response_header_timeout is None
+
+
+def _cert_with_uri(ca: trustme.CA, tmp_path: Path, uri: str) -> tuple[str, str]:
+    """A certificate of ``ca`` for 127.0.0.1 that also carries the URI SAN ``uri``
+    (trustme issues DNS/IP/e-mail names only); its cert and key files."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    issuer = ca._certificate.subject
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "backend")]))
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    x509.UniformResourceIdentifier(uri),
+                ]
+            ),
+            critical=False,
+        )
+        .sign(ca._private_key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "uri-cert.pem", tmp_path / "uri-key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_file), str(key_file)
+
+
+@pytest.mark.parametrize(
+    ("spec", "status"),
+    [
+        ("  peerCertURI: spiffe://cluster/backend", 200),
+        ("  peerCertURI: SPIFFE://cluster/BACKEND", 200),  # EqualFold, as Traefik
+        ("  peerCertURI: spiffe://cluster/other", 502),
+        ("  peerCertSANs: [{type: URI, value: spiffe://cluster/backend}]", 200),
+        ("  peerCertSANs: [{type: DNSName, value: backend.test}]", 502),
+        (
+            "  peerCertSANs: [{type: DNSName, value: x.test}, "
+            "{type: URI, value: spiffe://cluster/backend}]",
+            200,
+        ),
+        # Traefik verifies the chain (not the name) when the SANs are checked.
+        ("  insecureSkipVerify: true\n  peerCertURI: spiffe://cluster/other", 502),
+        ("  insecureSkipVerify: true\n  peerCertURI: spiffe://cluster/backend", 200),
+    ],
+)
+def test_peer_cert_sans_must_match_the_servers_certificate(
+    ca: trustme.CA, tmp_path: Path, spec: str, status: int
+) -> None:
+    async def hello(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"hello over tls"})
+
+    cert_file, key_file = _cert_with_uri(ca, tmp_path, "spiffe://cluster/backend")
+    rootcas = "  rootCAs: [{secret: backend-ca}]\n"
+    (tmp_path / "r.yaml").write_text(_tls_config(ca, rootcas + spec))
+    with serve_app(hello, ssl_certfile=cert_file, ssl_keyfile=key_file) as backend:
+        app = create_app(
+            tmp_path, backends={"default/app:443": backend.replace("http://", "https://")}
+        )
+        with serve_app(app) as url:
+            r = httpx.get(url, headers={"Host": "t.test"})
+    assert r.status_code == status
+    if status == 502:
+        assert r.content == b"Bad Gateway"
+
+
+def test_peer_cert_san_check_without_a_san_in_the_certificate_fails() -> None:
+    assert peer_cert_problem({}, (("URI", "spiffe://x"),)) == (
+        "no matching SAN in peer certificate"
+    )
+    assert (
+        peer_cert_problem(
+            {"subjectAltName": (("DNS", "*.example.org"),)}, (("DNSName", "a.example.org"),)
+        )
+        is None
+    )
+    assert (
+        peer_cert_problem(
+            {"subjectAltName": (("DNS", "*.example.org"),)}, (("DNSName", "a.b.example.org"),)
+        )
+        == "no matching SAN in peer certificate"
+    )
+
+
+def test_spiffe_cipher_suites_and_bad_versions_are_refused_with_the_reason() -> None:
+    text = ROUTE % "80" + (
+        "apiVersion: traefik.io/v1alpha1\nkind: ServersTransport\n"
+        "metadata: {name: st, namespace: default}\nspec:\n"
+        "  minVersion: VersionTLS13\n  maxVersion: VersionTLS12\n"
+        "  peerCertSANs: [{type: IP, value: 1.2.3.4}]\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text, filename="st.yaml")
+    messages = [str(i) for i in info.value.issues]
+    assert any(
+        "spec.minVersion: TLS minimum version VersionTLS13 is above the maximum version "
+        "VersionTLS12" in m
+        for m in messages
+    )
+    assert any('peerCertSANs[0].type: must be one of DNSName, URI, got "IP"' in m for m in messages)

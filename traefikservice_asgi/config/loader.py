@@ -48,9 +48,17 @@ def _finish(
     issues: list[ConfigIssue],
     backends: Mapping[str, str | Sequence[str]] | None,
     allow_cross_namespace: bool,
+    allow_external_name_services: bool = False,
+    ingress_class: str = "",
 ) -> Config:
     issues.extend(res.issues)
-    config, more = resolve(res, backends, allow_cross_namespace=allow_cross_namespace)
+    config, more = resolve(
+        res,
+        backends,
+        allow_cross_namespace=allow_cross_namespace,
+        allow_external_name_services=allow_external_name_services,
+        ingress_class=ingress_class,
+    )
     issues.extend(more)
     if issues:
         # In reading order, as a compiler lists them; file-less problems first.
@@ -70,11 +78,16 @@ def load_config(
     *,
     backends: Mapping[str, str | Sequence[str]] | None = None,
     allow_cross_namespace: bool = False,
+    allow_external_name_services: bool = False,
+    ingress_class: str = "",
 ) -> Config:
     """Load every YAML document of ``paths`` (files or folders, like ``kubectl apply -f``).
 
     ``backends`` maps ``"namespace/name:port"`` to a server URL (or a list of URLs) and
-    takes precedence over Endpoints documents and cluster DNS. Raises
+    takes precedence over Endpoints documents and cluster DNS. As in Traefik's
+    Kubernetes CRD provider, ``type: ExternalName`` Services are refused unless
+    ``allow_external_name_services``, and only IngressRoutes of ``ingress_class`` are
+    served (without one: those with no class or the class ``traefik``). Raises
     :class:`ConfigError` with every problem of every file.
     """
     issues: list[ConfigIssue] = []
@@ -96,7 +109,9 @@ def load_config(
             issues.append(ConfigIssue(f"cannot read: {exc}", str(file)))
             continue
         _parse_text(text, str(file), res, issues)
-    return _finish(res, issues, backends, allow_cross_namespace)
+    return _finish(
+        res, issues, backends, allow_cross_namespace, allow_external_name_services, ingress_class
+    )
 
 
 def load_config_text(
@@ -105,6 +120,8 @@ def load_config_text(
     filename: str = "<string>",
     backends: Mapping[str, str | Sequence[str]] | None = None,
     allow_cross_namespace: bool = False,
+    allow_external_name_services: bool = False,
+    ingress_class: str = "",
 ) -> Config:
     """:func:`load_config` for YAML held in a string (tests, generated config)."""
     issues: list[ConfigIssue] = []
@@ -115,4 +132,6 @@ def load_config_text(
         )
     else:
         _parse_text(text, filename, res, issues)
-    return _finish(res, issues, backends, allow_cross_namespace)
+    return _finish(
+        res, issues, backends, allow_cross_namespace, allow_external_name_services, ingress_class
+    )

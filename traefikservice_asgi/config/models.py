@@ -55,7 +55,9 @@ __all__ = [
     "MirroringSpec",
     "Origin",
     "ParentRef",
+    "NodeAddresses",
     "Route",
+    "RouteObservability",
     "RouteSpec",
     "STRATEGIES",
     "ServersService",
@@ -186,6 +188,7 @@ class ServiceRef:
     health_check: HealthCheck | None = None  # Service kind only
     strategy: Strategy = DEFAULT_STRATEGY  # Service kind only
     native_lb: bool = False  # Service kind only: one server, the clusterIP
+    node_port_lb: bool = False  # Service kind only: the nodes' InternalIPs + nodePort
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +211,11 @@ class ServersTransport:
     response_header_timeout: float | None = None
     idle_conn_timeout: float = DEFAULT_IDLE_CONN_TIMEOUT
     disable_http2: bool = False  # only checked: it leaves Traefik no way to reach h2c://
+    # peerCertURI and peerCertSANs, as (type, value) with type "URI" or "DNSName": the
+    # server's certificate must carry one of them (Traefik's VerifyPeerCertificate)
+    peer_cert_sans: tuple[tuple[str, str], ...] = ()
+    min_version: str | None = None  # Go's names: VersionTLS12...
+    max_version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +264,18 @@ class TraefikService:
 
 
 @dataclass(frozen=True, slots=True)
+class RouteObservability:
+    """A route's ``observability`` (Traefik's ``RouterObservabilityConfig``): None means
+    unset (the entry point's setting applies). Accepted and kept on the route; this
+    package does not act on it yet."""
+
+    access_logs: bool | None = None
+    metrics: bool | None = None
+    tracing: bool | None = None
+    trace_verbosity: Literal["minimal", "detailed"] = "minimal"
+
+
+@dataclass(frozen=True, slots=True)
 class RouteSpec:
     """A route; ``services`` is empty for a parent of multi-layer routing."""
 
@@ -263,6 +283,7 @@ class RouteSpec:
     priority: int
     services: tuple[ServiceRef, ...]
     origin: Origin
+    observability: RouteObservability | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +303,8 @@ class IngressRoute:
     origin: Origin
     routes: tuple[RouteSpec, ...]
     parent_refs: tuple[ParentRef, ...] = ()
+    # spec.ingressClassName, else the kubernetes.io/ingress.class annotation ("" if none)
+    ingress_class: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +312,7 @@ class ServicePort:
     port: int
     name: str = ""
     target_port: int | str | None = None
+    node_port: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +324,15 @@ class KubeService:
     ports: tuple[ServicePort, ...] = ()
     external_name: str | None = None
     cluster_ip: str | None = None  # spec.clusterIP; "None" for a headless Service
+
+
+@dataclass(frozen=True, slots=True)
+class NodeAddresses:
+    """A ``Node`` document's ``InternalIP`` addresses (for ``nodePortLB``)."""
+
+    name: str
+    internal_ips: tuple[str, ...]
+    origin: Origin
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,6 +439,7 @@ class Route:
     service: Service | None
     origin: Origin
     children: tuple[Route, ...] = ()
+    observability: RouteObservability | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from urllib.parse import urlsplit
 
-from ..exceptions import ConfigIssue
+from ..exceptions import ConfigIssue, ConfigWarning
 from .models import (
     DEFAULT_WEIGHT,
     Config,
@@ -67,6 +67,7 @@ from .resources import Resources
 __all__ = ["default_cookie_name", "normalize", "resolve"]
 
 PROVIDER = "kubernetescrd"
+_OWN_PROVIDER = "@" + PROVIDER
 
 _NORMALIZE = re.compile(r"[^\W_]+")
 
@@ -101,12 +102,17 @@ class _Resolver:
         res: Resources,
         backends: Mapping[str, str | Sequence[str]],
         allow_cross_namespace: bool,
+        allow_external_name_services: bool = False,
+        ingress_class: str = "",
     ) -> None:
         self.res = res
         self.backends = backends
         self.allow_cross_namespace = allow_cross_namespace
+        self.allow_external_name_services = allow_external_name_services
+        self.ingress_class = ingress_class
         self.issues: list[ConfigIssue] = []
         self.named_as_parent: set[tuple[str, str]] = set()
+        self.selected: list[IngressRoute] = []
         self.services: dict[str, Service] = {}
         self.failed: set[tuple[str, str]] = set()
         self.stack: list[tuple[str, str]] = []
@@ -117,6 +123,8 @@ class _Resolver:
     # ------------------------------------------------------------------ references
 
     def ref(self, ref: ServiceRef, parent_ns: str, name: str | None = None) -> Service | None:
+        if ref.name.endswith(_OWN_PROVIDER):
+            ref = self.own_provider_ref(ref)
         if ref.namespace != parent_ns and not self.allow_cross_namespace:
             self.issues.append(
                 _issue(
@@ -130,6 +138,18 @@ class _Resolver:
         if ref.kind == "TraefikService":
             return self.traefik_service(ref)
         return self.kube_service(ref, name)
+
+    def own_provider_ref(self, ref: ServiceRef) -> ServiceRef:
+        """``name@kubernetescrd``: this provider's own TraefikService, by its plain name
+        in the reference's namespace, else by Traefik's id ``namespace-name`` (what the
+        name means in Traefik when no namespace is given: ``default-wrr@kubernetescrd``)."""
+        plain = ref.name.removesuffix(_OWN_PROVIDER)
+        if (ref.namespace, plain) not in self.res.traefik_services:
+            wanted = normalize(plain)
+            for ns, ts_name in self.res.traefik_services:
+                if normalize(f"{ns}-{ts_name}") == wanted:
+                    return replace(ref, name=ts_name, namespace=ns)
+        return replace(ref, name=plain)
 
     def traefik_service(self, ref: ServiceRef) -> Service | None:
         key = (ref.namespace, ref.name)
@@ -277,6 +297,27 @@ class _Resolver:
         """The ServersTransport a reference names, in the reference's namespace, with its
         CA and client certificates read from Secrets/ConfigMaps (PEM text)."""
         name = ref.servers_transport or ""
+        if "@" in name:
+            # Traefik: name@kubernetescrd is the transport's id (namespace-name), allowed
+            # only with allowCrossNamespace; other providers do not exist here.
+            plain, _, provider = name.rpartition("@")
+            problem = None
+            if provider != PROVIDER:
+                problem = f"serversTransport {name!r}: there is no {provider!r} provider here"
+            elif not self.allow_cross_namespace:
+                problem = (
+                    f"invalid reference to serversTransport {name}: namespace-name@kubernetescrd "
+                    "format is not allowed when crossnamespace is disallowed"
+                )
+            if problem is not None:
+                self.issues.append(_issue(ref.origin, problem, "serversTransport"))
+                return None
+            key = next(
+                (k for k in self.res.transports if normalize(f"{k[0]}-{k[1]}") == normalize(plain)),
+                (ref.namespace, plain),
+            )
+            ref = replace(ref, namespace=key[0], servers_transport=key[1])
+            name = key[1]
         found = self.res.transports.get((ref.namespace, name))
         if found is None:
             self.issues.append(
@@ -337,6 +378,20 @@ class _Resolver:
                     )
                 )
                 return None
+            if svc.type == "ExternalName" and not self.allow_external_name_services:
+                # Traefik's CRD provider refuses them unless allowExternalNameServices is
+                # set (a Service anyone can create may point anywhere, e.g. at cloud
+                # metadata endpoints); the route is then left out.
+                self.issues.append(
+                    _issue(
+                        ref.origin,
+                        f"externalName services not allowed: {ref.namespace}/{ref.name} "
+                        "(enable allow_external_name_services, "
+                        "--allow-external-name-services, to allow it)",
+                        "name",
+                    )
+                )
+                return None
 
         for key in self.backend_keys(ref, port):
             if key in self.backends:
@@ -363,6 +418,8 @@ class _Resolver:
         if svc is not None and port is not None:
             if ref.native_lb and svc.type != "ExternalName":
                 return self.native_server(ref, svc.cluster_ip, port, scheme)
+            if ref.node_port_lb and svc.type == "NodePort":
+                return self.node_port_servers(ref, port, scheme)
             sets = [
                 e
                 for e in self.endpoints.get((ref.namespace, ref.name), [])
@@ -415,6 +472,32 @@ class _Resolver:
         host = f"[{cluster_ip}]" if ":" in cluster_ip else cluster_ip
         return [f"{scheme}://{host}:{port.port}"], "nativeLB (clusterIP)"
 
+    def node_port_servers(
+        self, ref: ServiceRef, port: ServicePort, scheme: str
+    ) -> tuple[list[str], str] | None:
+        """``nodePortLB`` on a NodePort Service: every Node's InternalIP with the Service
+        port's ``nodePort`` (Traefik's ``loadServers``, with its error texts)."""
+        problem = None
+        if not self.res.nodes:
+            problem = f"nodes not found for NodePort service {ref.namespace}/{ref.name}"
+        elif port.node_port is None:
+            problem = (
+                f"port {port.port} of NodePort service {ref.namespace}/{ref.name} has no nodePort"
+            )
+        urls = [
+            f"{scheme}://[{ip}]:{port.node_port}"
+            if ":" in ip
+            else f"{scheme}://{ip}:{port.node_port}"
+            for n in self.res.nodes
+            for ip in n.internal_ips
+        ]
+        if problem is None and not urls:
+            problem = f"no servers were generated for service {ref.name} in namespace"
+        if problem is not None:
+            self.issues.append(_issue(ref.origin, problem, "nodePortLB"))
+            return None
+        return urls, "nodePortLB (nodes' InternalIP)"
+
     @staticmethod
     def backend_keys(ref: ServiceRef, port: ServicePort | None) -> list[str]:
         keys = [f"{ref.namespace}/{ref.name}:{ref.port}"]
@@ -427,13 +510,14 @@ class _Resolver:
     def routes(self) -> list[Route]:
         """The root routers, highest priority first, each parent holding its children
         (multi-layer routing, Traefik 3.7's ``parentRefs``)."""
+        self.selected = [ir for ir in self.res.ingress_routes if self.of_our_class(ir)]
         flat: dict[tuple[str, str], list[Route]] = {}
-        for ir in self.res.ingress_routes:
+        for ir in self.selected:
             flat[(ir.namespace, ir.name)] = [self.route(ir, spec) for spec in ir.routes]
         children = self.parents()
         built: dict[tuple[str, str], list[Route]] = {}
         out: list[Route] = []
-        for ir in self.res.ingress_routes:
+        for ir in self.selected:
             key = (ir.namespace, ir.name)
             if not ir.parent_refs:
                 out.extend(_tree(key, flat, children, built))
@@ -494,18 +578,38 @@ class _Resolver:
             service = (
                 WeightedService(name, tuple(children), spec.origin) if ok and children else None
             )
-        return Route(name, spec.rule, spec.priority, service, spec.origin)
+        return Route(
+            name, spec.rule, spec.priority, service, spec.origin, observability=spec.observability
+        )
+
+    def of_our_class(self, ir: IngressRoute) -> bool:
+        """Whether the provider serves ``ir`` by its ingress class, as Traefik's
+        kubernetesCRD provider selects; a skipped one is said, with the way to serve it."""
+        if _selected(self.ingress_class, ir.ingress_class):
+            return True
+        wanted = self.ingress_class or "none or traefik"
+        self.res.warnings.append(
+            ConfigWarning(
+                f"skipped, as Traefik skips it: ingress class {ir.ingress_class!r} "
+                f"is not the provider's ({wanted}; set ingress_class, "
+                "--ingress-class, to serve it)",
+                ir.origin.file,
+                ir.origin.line,
+                ir.origin.resource,
+            )
+        )
+        return False
 
     def parents(self) -> dict[tuple[str, str], list[tuple[str, str]]]:
         """Parent IngressRoute -> its child IngressRoutes, in file order; a reference to
         a missing parent, to another namespace (unless allowed) or closing a cycle is an
         issue, and leaves that child out, as Traefik's provider skips it."""
-        known = {(ir.namespace, ir.name): ir for ir in self.res.ingress_routes}
+        known = {(ir.namespace, ir.name): ir for ir in self.selected}
         self.named_as_parent = {
-            (ref.namespace, ref.name) for ir in self.res.ingress_routes for ref in ir.parent_refs
+            (ref.namespace, ref.name) for ir in self.selected for ref in ir.parent_refs
         }
         edges: dict[tuple[str, str], list[tuple[str, str]]] = {}
-        for ir in self.res.ingress_routes:
+        for ir in self.selected:
             for ref in ir.parent_refs:
                 where = f"{ref.namespace}/{ref.name}"
                 if ref.namespace != ir.namespace and not self.allow_cross_namespace:
@@ -575,6 +679,14 @@ def _cycle(
     return None
 
 
+def _selected(provider_class: str, route_class: str) -> bool:
+    """Traefik's ``shouldProcessIngress``: a route is served when its class (the
+    ``ingressClassName`` field, else the ``kubernetes.io/ingress.class`` annotation) is
+    the provider's ``ingressClass``; without one, routes without a class or with the
+    class ``traefik``."""
+    return provider_class == route_class or (not provider_class and route_class == "traefik")
+
+
 def _default_scheme(number: int | str | None, name: int | str | None) -> str:
     if number == 443 or (isinstance(name, str) and name.startswith("https")):
         return "https"
@@ -597,10 +709,14 @@ def resolve(
     backends: Mapping[str, str | Sequence[str]] | None = None,
     *,
     allow_cross_namespace: bool = False,
+    allow_external_name_services: bool = False,
+    ingress_class: str = "",
 ) -> tuple[Config, list[ConfigIssue]]:
-    """Resolve every route (and every TraefikService, used or not, so errors in an
-    unused one are still reported)."""
-    resolver = _Resolver(res, backends or {}, allow_cross_namespace)
+    """Resolve every route of the ``ingress_class`` (and every TraefikService, used or
+    not, so errors in an unused one are still reported)."""
+    resolver = _Resolver(
+        res, backends or {}, allow_cross_namespace, allow_external_name_services, ingress_class
+    )
     routes = resolver.routes()
     for ts in res.traefik_services.values():
         resolver.traefik_service(ServiceRef(ts.name, "TraefikService", ts.namespace, ts.origin))

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..exceptions import ConfigIssue, ConfigWarning
 from ._fields import Reader, show
 from ._yaml import Document
-from .crd.core import endpoint_slice, endpoints, key_values, kube_service
+from .crd.core import endpoint_slice, endpoints, key_values, kube_service, node
 from .crd.ingressroute import ingress_route
 from .crd.serverstransport import servers_transport
 from .crd.traefikservice import traefik_service
@@ -29,6 +30,7 @@ from .models import (
     EndpointSet,
     IngressRoute,
     KubeService,
+    NodeAddresses,
     Origin,
     ServersTransport,
     TraefikService,
@@ -38,6 +40,7 @@ __all__ = ["TRAEFIK_GROUPS", "Resources", "parse_document"]
 
 logger = logging.getLogger("traefikservice_asgi.config")
 
+ANNOTATION_INGRESS_CLASS = "kubernetes.io/ingress.class"
 TRAEFIK_GROUPS = ("traefik.io/v1alpha1", "traefik.containo.us/v1alpha1")
 
 # Traefik kinds that configure things this package does not serve. They are skipped
@@ -66,6 +69,7 @@ class Resources:
     # Secret and ConfigMap contents, (namespace, name) -> key -> text (Secrets decoded)
     secrets: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     config_maps: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    nodes: list[NodeAddresses] = field(default_factory=list)  # for nodePortLB
     issues: list[ConfigIssue] = field(default_factory=list)
     warnings: list[ConfigWarning] = field(default_factory=list)
     # (kind, namespace, name) -> (API group, origin) of the Traefik resource kept
@@ -129,6 +133,13 @@ def _twin(r: Reader, out: Resources, api: str, kind: str, namespace: str, name: 
     return "replace"
 
 
+def _class_annotation(data: dict[str, Any]) -> str | None:
+    meta = data.get("metadata")
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    value = annotations.get(ANNOTATION_INGRESS_CLASS) if isinstance(annotations, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
 def parse_document(doc: Document, file: str | None, out: Resources) -> None:
     """Add the resource in ``doc`` to ``out`` (or its problems to ``out.issues``)."""
     data = doc.data
@@ -160,14 +171,22 @@ def parse_document(doc: Document, file: str | None, out: Resources) -> None:
         ("v1", "Endpoints"),
         ("v1", "Secret"),
         ("v1", "ConfigMap"),
+        ("v1", "Node"),
         ("discovery.k8s.io/v1", "EndpointSlice"),
     ):
+        # IngressClass documents among them: Traefik's CRD provider selects
+        # IngressRoutes by class name alone (spec.ingressClassName, the annotation).
         logger.debug("%s:%d: skipping %s %s (not used for routing)", file, doc.line, api, kind)
         return
     ident = _metadata(doc, file, kind, out)
     if ident is None:
         return
     namespace, name = ident
+    if kind == "Node":  # cluster-scoped: its namespace (default) means nothing
+        out.nodes.append(
+            node(Reader(doc, file, f"Node {name}", out.issues, out.warnings), data, name)
+        )
+        return
     r = Reader(doc, file, f"{kind} {namespace}/{name}", out.issues, out.warnings)
     if api in TRAEFIK_GROUPS:
         for key in data:
@@ -188,7 +207,7 @@ def parse_document(doc: Document, file: str | None, out: Resources) -> None:
             if st is not None:
                 out.transports[(namespace, name)] = st
         else:
-            ir = ingress_route(r, data["spec"], namespace, name, api)
+            ir = ingress_route(r, data["spec"], namespace, name, api, _class_annotation(data))
             if ir is not None:
                 if twin == "replace":
                     out.ingress_routes[:] = [

@@ -59,6 +59,7 @@ def _gateway_transport(transport: ServersTransport | None, copy_idle: int = 0) -
         max_idle_per_host=transport.max_idle_conns_per_host,
         max_idle_copies_per_host=copy_idle,
         ssl_context=ssl_context(transport),
+        peer_cert_sans=transport.peer_cert_sans,
     )
 
 

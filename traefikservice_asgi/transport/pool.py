@@ -40,6 +40,7 @@ import httpx
 from ..config import DEFAULT_IDLE_CONN_TIMEOUT, DEFAULT_MAX_IDLE_CONNS_PER_HOST
 from .http11 import CopyOwner, DetachedRequest, HTTP11Connection, RawResponse, StaleConnection
 from .request import Origin, UpstreamRequest, payload, request_head
+from .tls import peer_cert_problem
 
 __all__ = ["GatewayTransport"]
 
@@ -62,6 +63,7 @@ class GatewayTransport(httpx.AsyncBaseTransport):
         max_idle_per_host: int = DEFAULT_MAX_IDLE_CONNS_PER_HOST,
         max_idle_copies_per_host: int = 0,
         ssl_context: ssl.SSLContext | None = None,
+        peer_cert_sans: tuple[tuple[str, str], ...] = (),
     ) -> None:
         if keepalive_expiry is not None and keepalive_expiry < 0:
             raise ValueError("keepalive_expiry must be >= 0 or None")
@@ -73,6 +75,7 @@ class GatewayTransport(httpx.AsyncBaseTransport):
         self.max_idle_per_host = max_idle_per_host
         self.max_idle_copies_per_host = max_idle_copies_per_host
         self._ssl_context = ssl_context
+        self._peer_cert_sans = peer_cert_sans
         self._idle: dict[Origin, collections.deque[HTTP11Connection]] = {}
         self._copy_idle: dict[Origin, collections.deque[HTTP11Connection]] = {}
         self._active: set[HTTP11Connection] = set()
@@ -158,7 +161,7 @@ class GatewayTransport(httpx.AsyncBaseTransport):
             server_hostname = sni if isinstance(sni, str) else host.decode("ascii")
         connection = HTTP11Connection(self, origin, for_copy=copy)
         try:
-            await asyncio.wait_for(
+            sock, _ = await asyncio.wait_for(
                 loop.create_connection(
                     lambda: connection,
                     host.decode("ascii"),
@@ -172,6 +175,13 @@ class GatewayTransport(httpx.AsyncBaseTransport):
             raise httpx.ConnectTimeout(f"connecting to {host.decode()}:{port} timed out") from None
         except (OSError, ssl.SSLError) as exc:
             raise httpx.ConnectError(f"cannot connect to {host.decode()}:{port}: {exc}") from exc
+        if context is not None and self._peer_cert_sans:
+            # Go's VerifyPeerCertificate runs inside the handshake; here, right after it,
+            # before a byte of the request is sent.
+            problem = peer_cert_problem(sock.get_extra_info("peercert"), self._peer_cert_sans)
+            if problem is not None:
+                sock.abort()
+                raise httpx.ConnectError(f"cannot connect to {host.decode()}:{port}: {problem}")
         return connection
 
     # -- httpx.AsyncBaseTransport ---------------------------------------------------------

@@ -1,7 +1,9 @@
 """TLS towards servers, as Traefik's ServersTransport sets it up.
 
 Ports the TLS part of ``pkg/server/service/transport.go`` (``createRootCACertPool``,
-``Certificates``, ``InsecureSkipVerify``): one :class:`ssl.SSLContext` per
+``Certificates``, ``InsecureSkipVerify``, ``MinVersion``/``MaxVersion`` and
+``peerCertSANs``/``peerCertURI``, checked by :func:`peer_cert_problem` as
+``pkg/tls.VerifyPeerCertificate`` checks them): one :class:`ssl.SSLContext` per
 ServersTransport, used by the HTTP/1.1 pool (``https://`` servers) and by the WebSocket
 proxy (``wss://`` servers) alike.
 """
@@ -10,10 +12,18 @@ from __future__ import annotations
 
 import ssl
 import tempfile
+from typing import Any
 
 from ..config import ServersTransport
 
-__all__ = ["ssl_context", "websocket_ssl_context"]
+__all__ = ["peer_cert_problem", "ssl_context", "websocket_ssl_context"]
+
+_VERSIONS = {
+    "VersionTLS10": ssl.TLSVersion.TLSv1,
+    "VersionTLS11": ssl.TLSVersion.TLSv1_1,
+    "VersionTLS12": ssl.TLSVersion.TLSv1_2,
+    "VersionTLS13": ssl.TLSVersion.TLSv1_3,
+}
 
 
 def ssl_context(transport: ServersTransport) -> ssl.SSLContext:
@@ -33,8 +43,39 @@ def ssl_context(transport: ServersTransport) -> ssl.SSLContext:
             context.load_cert_chain(pem.name)
     if transport.insecure_skip_verify:
         context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+        # With peerCertSANs Traefik still verifies the chain (verifyChain), not the name.
+        context.verify_mode = ssl.CERT_REQUIRED if transport.peer_cert_sans else ssl.CERT_NONE
+    if transport.min_version:
+        context.minimum_version = _VERSIONS[transport.min_version]
+    if transport.max_version:
+        context.maximum_version = _VERSIONS[transport.max_version]
     return context
+
+
+def _dns_matches(pattern: str, name: str) -> bool:
+    """Go's ``x509.Certificate.VerifyHostname`` for one DNS SAN: case-insensitive, a
+    leading ``*.`` matching exactly one label."""
+    pattern, name = pattern.lower().rstrip("."), name.lower().rstrip(".")
+    if pattern.startswith("*."):
+        head, _, rest = name.partition(".")
+        return bool(head) and rest == pattern[2:]
+    return pattern == name
+
+
+def peer_cert_problem(cert: dict[str, Any] | None, sans: tuple[tuple[str, str], ...]) -> str | None:
+    """Why the server's certificate (``getpeercert()``, already verified against the
+    CAs) carries none of ``sans`` (``("URI", value)`` compared case-insensitively,
+    ``("DNSName", name)`` as a host name), or None when one matches: Traefik's
+    ``VerifyPeerCertificate``, which refuses the connection with this message."""
+    present = (cert or {}).get("subjectAltName", ())
+    uris = [v for k, v in present if k == "URI"]
+    names = [v for k, v in present if k == "DNS"]
+    for kind, value in sans:
+        if kind == "URI" and any(value.lower() == u.lower() for u in uris):
+            return None
+        if kind == "DNSName" and any(_dns_matches(n, value) for n in names):
+            return None
+    return "no matching SAN in peer certificate"
 
 
 _WEBSOCKET_CONTEXTS: dict[ServersTransport | None, ssl.SSLContext] = {}

@@ -13,9 +13,9 @@ from typing import Any
 
 from .._fields import Reader, show
 from .._yaml import Path
-from ..models import EndpointSet, KubeService, ServicePort
+from ..models import EndpointSet, KubeService, NodeAddresses, ServicePort
 
-__all__ = ["endpoint_slice", "endpoints", "key_values", "kube_service"]
+__all__ = ["endpoint_slice", "endpoints", "key_values", "kube_service", "node"]
 
 
 def kube_service(r: Reader, spec: Any, namespace: str, name: str) -> KubeService | None:
@@ -37,7 +37,8 @@ def kube_service(r: Reader, spec: Any, namespace: str, name: str) -> KubeService
                 r.error((*path, "port"), "required field is missing")
             continue
         pname = p.get("name") or ""
-        ports.append(ServicePort(number, str(pname), p.get("targetPort")))
+        node_port = r.integer(p, path, "nodePort", minimum=1, maximum=65535)
+        ports.append(ServicePort(number, str(pname), p.get("targetPort"), node_port))
     external = spec.get("externalName")
     if stype == "ExternalName" and not isinstance(external, str):
         r.error(("spec", "externalName"), "required for a Service of type ExternalName")
@@ -55,6 +56,29 @@ def kube_service(r: Reader, spec: Any, namespace: str, name: str) -> KubeService
         external if isinstance(external, str) else None,
         cluster_ip or None,
     )
+
+
+def node(r: Reader, doc: dict[str, Any], name: str) -> NodeAddresses:
+    """A ``Node``: its ``status.addresses`` of type ``InternalIP``, what Traefik's
+    ``nodePortLB`` sends to (with the Service port's ``nodePort``)."""
+    status = doc.get("status") or {}
+    ips: list[str] = []
+    if not isinstance(status, dict):
+        r.error(("status",), f"must be a mapping, got {show(status)}")
+        status = {}
+    for i, a in enumerate(r.items(status, ("status",), "addresses")):
+        if not isinstance(a, dict):
+            r.error(("status", "addresses", i), f"must be a mapping, got {show(a)}")
+        elif a.get("type") == "InternalIP":
+            address = a.get("address")
+            if isinstance(address, str) and address:
+                ips.append(address)
+            else:
+                r.error(
+                    ("status", "addresses", i, "address"),
+                    f"must be an IP address, got {show(address)}",
+                )
+    return NodeAddresses(name, tuple(ips), r.origin(()))
 
 
 def endpoints(r: Reader, doc: dict[str, Any], namespace: str, name: str) -> list[EndpointSet]:

@@ -16,18 +16,36 @@ from ...exceptions import RuleError
 from ...rules import compile_rule
 from .._fields import Reader, show
 from .._yaml import Path
-from ..models import IngressRoute, ParentRef, RouteSpec
+from ..models import IngressRoute, ParentRef, RouteObservability, RouteSpec
 from .serviceref import service_ref
 
 __all__ = ["ingress_route"]
 
 
 def ingress_route(
-    r: Reader, spec: Any, namespace: str, name: str, group: str
+    r: Reader,
+    spec: Any,
+    namespace: str,
+    name: str,
+    group: str,
+    class_annotation: str | None = None,
 ) -> IngressRoute | None:
-    m = r.mapping(spec, ("spec",), {"entryPoints", "routes", "tls", "parentRefs"})
+    m = r.mapping(
+        spec, ("spec",), {"entryPoints", "routes", "tls", "parentRefs", "ingressClassName"}
+    )
     if m is None:
         return None
+    # Traefik's getIngressClassName: the field when set (even empty), else the
+    # deprecated kubernetes.io/ingress.class annotation.
+    ingress_class = r.string(m, ("spec",), "ingressClassName")
+    if ingress_class is None:
+        ingress_class = class_annotation or ""
+        if class_annotation:
+            r.warn(
+                ("metadata", "annotations"),
+                "'kubernetes.io/ingress.class' is a deprecated annotation, "
+                "please use spec.ingressClassName instead",
+            )
     if m.get("tls") is not None:
         r.warn(
             ("spec", "tls"),
@@ -53,11 +71,8 @@ def ingress_route(
         rm = r.mapping(
             item,
             path,
-            {"match", "kind", "priority", "services", "syntax"},
-            {
-                "middlewares": "Traefik middlewares are not implemented",
-                "observability": "observability options are not implemented",
-            },
+            {"match", "kind", "priority", "services", "syntax", "observability"},
+            {"middlewares": "Traefik middlewares are not implemented"},
         )
         if rm is None:
             continue
@@ -66,12 +81,17 @@ def ingress_route(
         default_syntax = "v2" if group.startswith("traefik.containo.us") else "v3"
         syntax = r.string(rm, path, "syntax", choices=("v3", "v2")) or default_syntax
         priority = r.integer(rm, path, "priority", minimum=0)
+        observability = (
+            _observability(r, rm["observability"], (*path, "observability"))
+            if rm.get("observability") is not None
+            else None
+        )
         refs = [
             service_ref(r, s, (*path, "services", j), namespace)
             for j, s in enumerate(r.items(rm, path, "services"))
         ]
-        if match is None:
-            continue
+        if match is None or None in refs:
+            continue  # reported; a route left without its refused services is no parent
         try:
             rule = compile_rule(match, syntax=syntax)  # type: ignore[arg-type]
         except RuleError as exc:
@@ -83,9 +103,17 @@ def ingress_route(
                 priority=priority or rule.priority,
                 services=tuple(x for x in refs if x is not None),
                 origin=r.origin(path),
+                observability=observability,
             )
         )
-    return IngressRoute(namespace, name, r.origin(()), tuple(routes), parents)
+    return IngressRoute(
+        namespace,
+        name,
+        r.origin(()),
+        tuple(routes),
+        parent_refs=parents,
+        ingress_class=ingress_class,
+    )
 
 
 def _parent_refs(r: Reader, m: dict[str, Any], namespace: str) -> tuple[ParentRef, ...]:
@@ -100,3 +128,21 @@ def _parent_refs(r: Reader, m: dict[str, Any], namespace: str) -> tuple[ParentRe
         if name:
             refs.append(ParentRef(name, parent_namespace, r.origin(path)))
     return tuple(refs)
+
+
+def _observability(r: Reader, value: Any, path: Path) -> RouteObservability | None:
+    """``observability`` (Traefik's ``RouterObservabilityConfig``): three optional
+    booleans and ``traceVerbosity``; kept on the route, without effect here yet."""
+    m = r.mapping(value, path, {"accessLogs", "metrics", "tracing", "traceVerbosity"})
+    if m is None:
+        return None
+    flags: dict[str, bool | None] = {}
+    for key in ("accessLogs", "metrics", "tracing"):
+        flags[key] = r.boolean(m, path, key, False) if m.get(key) is not None else None
+    verbosity = r.string(m, path, "traceVerbosity", choices=("minimal", "detailed"))
+    return RouteObservability(
+        access_logs=flags["accessLogs"],
+        metrics=flags["metrics"],
+        tracing=flags["tracing"],
+        trace_verbosity="detailed" if verbosity == "detailed" else "minimal",
+    )

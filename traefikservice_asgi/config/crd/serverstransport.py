@@ -16,7 +16,10 @@ from ..models import (
     ServersTransport,
 )
 
-__all__ = ["servers_transport"]
+__all__ = ["TLS_VERSIONS", "servers_transport"]
+
+# Traefik's names for minVersion/maxVersion (pkg/tls: Go's tls.VersionTLS1x).
+TLS_VERSIONS = ("VersionTLS10", "VersionTLS11", "VersionTLS12", "VersionTLS13")
 
 
 def servers_transport(r: Reader, spec: Any, namespace: str, name: str) -> ServersTransport | None:
@@ -33,11 +36,46 @@ def servers_transport(r: Reader, spec: Any, namespace: str, name: str) -> Server
             "maxIdleConnsPerHost",
             "forwardingTimeouts",
             "disableHTTP2",
+            "peerCertURI",
+            "peerCertSANs",
+            "minVersion",
+            "maxVersion",
         },
-        {"peerCertURI": "peerCertURI is not implemented", "spiffe": "SPIFFE is not implemented"},
+        {
+            "spiffe": "SPIFFE needs a SPIFFE Workload API to fetch certificates from, "
+            "and there is none here; use rootCAs and certificatesSecrets",
+            "cipherSuites": "cipherSuites (Go's cipher names) are not implemented; "
+            "OpenSSL's default TLS 1.2/1.3 suites are used",
+        },
     )
     if m is None:
         return None
+    sans: list[tuple[str, str]] = []
+    for i, item in enumerate(r.items(m, path, "peerCertSANs")):
+        spath = (*path, "peerCertSANs", i)
+        san = r.mapping(item, spath, {"type", "value"})
+        if san is None:
+            continue
+        kind = r.string(san, spath, "type", required=True, choices=("DNSName", "URI"))
+        value = r.string(san, spath, "value", required=True)
+        if kind is not None and value is not None:
+            sans.append((kind, value))
+    uri = r.string(m, path, "peerCertURI")
+    if uri:
+        # Traefik appends the deprecated peerCertURI to peerCertSANs as a URI SAN.
+        r.warn(
+            (*path, "peerCertURI"), "deprecated, please use peerCertSANs instead (as Traefik warns)"
+        )
+        sans.append(("URI", uri))
+    versions: dict[str, str | None] = {}
+    for key in ("minVersion", "maxVersion"):
+        versions[key] = r.string(m, path, key, choices=TLS_VERSIONS)
+    low, high = versions["minVersion"], versions["maxVersion"]
+    if low and high and TLS_VERSIONS.index(low) > TLS_VERSIONS.index(high):
+        r.error(
+            (*path, "minVersion"),
+            f"TLS minimum version {low} is above the maximum version {high}",
+        )
     root_cas: list[str] = []
     for i, item in enumerate(r.items(m, path, "rootCAs")):
         ipath = (*path, "rootCAs", i)
@@ -102,4 +140,7 @@ def servers_transport(r: Reader, spec: Any, namespace: str, name: str) -> Server
         response_header_timeout=header or None,
         idle_conn_timeout=idle or DEFAULT_IDLE_CONN_TIMEOUT,
         disable_http2=disable_http2,
+        peer_cert_sans=tuple(sans),
+        min_version=low,
+        max_version=high,
     )

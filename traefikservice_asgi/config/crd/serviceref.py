@@ -43,7 +43,6 @@ __all__ = [
 
 NOT_SUPPORTED_LB = {
     "passiveHealthCheck": "passive health checks are not implemented yet",
-    "nodePortLB": "nodePortLB is not implemented",
     "middlewares": "Traefik middlewares are not implemented",
 }
 LB_FIELDS = {
@@ -60,6 +59,7 @@ LB_FIELDS = {
     "serversTransport",
     "healthCheck",
     "nativeLB",
+    "nodePortLB",
 } | set(NOT_SUPPORTED_LB)
 
 _HEALTH_CHECK_FIELDS = {
@@ -147,6 +147,28 @@ def service_ref(
     if native_lb and kind == "TraefikService":
         r.error((*path, "nativeLB"), _SERVICE_REF_ONLY)
         native_lb = False
+    node_port_lb = r.boolean(m, path, "nodePortLB", False)
+    if node_port_lb and kind == "TraefikService":
+        r.error((*path, "nodePortLB"), _SERVICE_REF_ONLY)
+        node_port_lb = False
+    if name is not None and "@" in name:
+        provider = name.rsplit("@", 1)[1]
+        if provider != "kubernetescrd":
+            r.error(
+                (*path, "name"),
+                f"cross-provider reference {show(name)}: there is no {provider!r} provider "
+                "here, only Kubernetes CRD resources (kubernetescrd)",
+            )
+            name = None
+        elif kind == "Service":
+            # Traefik looks the Kubernetes Service up by the whole name, and none has
+            # an "@" in it.
+            r.error(
+                (*path, "name"),
+                f"a Service name cannot name a provider, got {show(name)} "
+                "(only a TraefikService reference may end in @kubernetescrd)",
+            )
+            name = None
     if "responseForwarding" in m:
         rf = r.mapping(m["responseForwarding"], (*path, "responseForwarding"), {"flushInterval"})
         if (
@@ -201,6 +223,7 @@ def service_ref(
         health_check=health_check,
         strategy=strategy,
         native_lb=native_lb,
+        node_port_lb=node_port_lb,
     )
 
 

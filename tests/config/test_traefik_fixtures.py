@@ -1,0 +1,134 @@
+"""Traefik's own CRD fixtures (``shared/reference/traefik-crd-fixtures`` beside the checkout, copied
+from traefik/traefik at fd5a576d): each one's outcome pinned, so that a regression shows.
+The table in ``docs/reference/traefik-fixtures.md`` says why each refusal is one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from traefikservice_asgi import ConfigError, load_config
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "traefik-crd-fixtures"
+
+# "loads N": N routes; "refused TEXT": the load fails and TEXT is in one of its issues.
+OUTCOMES = {
+    "basic_auth_secrets.yml": "refused base64",
+    "parent_refs_cross_namespace_allowed.yml": "refused cross-namespace reference to parent",
+    "parent_refs_cross_namespace_denied.yml": "refused cross-namespace reference to parent",
+    "parent_refs_default_namespace.yml": "loads 1",
+    "parent_refs_missing_parent.yml": "refused does not exist",
+    "parent_refs_multiple_parents.yml": "loads 2",
+    "parent_refs_services.yml": "loads 0",
+    "parent_refs_single_parent_multiple_routes.yml": "loads 2",
+    "parent_refs_single_parent_single_route.yml": "loads 1",
+    "services.yml": "loads 0",
+    "simple.yml": "loads 1",
+    "with_auth.yml": "refused base64",
+    "with_bad_tls_options.yml": "refused got null",
+    "with_cross_namespace.yml": "refused not in the parent resource",
+    "with_default_tls_options.yml": "loads 1",
+    "with_default_tls_options_default_namespace.yml": "loads 1",
+    "with_default_tls_store.yml": "loads 1",
+    "with_deprecated_annotation_only.yml": "loads 0",
+    "with_duplicated_endpointaddresses.yml": "loads 1",
+    "with_empty_rule_kind.yml": "refused invalid rule",
+    "with_empty_services.yml": "loads 1",
+    "with_empty_services_ts.yml": "refused middlewares",
+    "with_error_page.yml": "loads 0",
+    "with_error_page_traefik_service.yml": "loads 0",
+    "with_externalname.yml": "loads 1",
+    "with_externalname_with_http.yml": "loads 1",
+    "with_externalname_with_https.yml": "loads 1",
+    "with_externalname_without_ports.yml": "refused port: required",
+    "with_failover.yml": "refused statuses to fail over",
+    "with_failover2.yml": "refused statuses to fail over",
+    "with_failover_errors.yml": "loads 1",
+    "with_global_native_service_lb.yml": "loads 1",
+    "with_highest_random_weight.yml": "loads 1",
+    "with_https_default.yml": "loads 1",
+    "with_https_scheme.yml": "loads 1",
+    "with_ingressclassname.yml": "loads 0",
+    "with_ingressclassname_and_deprecated_annotation.yml": "loads 0",
+    "with_ipv6.yml": "loads 1",
+    "with_leasttime_strategy.yml": "loads 1",
+    "with_middleware.yml": "refused middlewares",
+    "with_middleware_cross_namespace.yml": "refused middlewares",
+    "with_middleware_cross_provider.yml": "refused middlewares",
+    "with_middleware_multiple_hyphens.yml": "refused middlewares",
+    "with_mirroring.yml": "loads 1",
+    "with_mirroring2.yml": "loads 1",
+    "with_multiple_endpointaddresses.yml": "loads 1",
+    "with_multiple_endpointslices.yml": "loads 1",
+    "with_namespaces.yml": "refused not in the parent resource",
+    "with_native_service_lb.yml": "loads 1",
+    "with_native_service_lb_disabled.yml": "loads 1",
+    "with_nil_endpointslice_port_name.yml": "loads 1",
+    "with_nil_endpointslice_port_value.yml": "loads 1",
+    "with_no_rule_value.yml": "refused non-empty string",
+    "with_node_port_lb.yml": "loads 1",
+    "with_one_external_service_and_health_check.yml": "refused healthCheck allowed",
+    "with_one_external_svc_and_regular_svc_health_check.yml": "refused healthCheck allowed",
+    "with_options.yml": "loads 1",
+    "with_plugin_deep_read_secret.yml": "loads 0",
+    "with_plugin_read_array_of_map_contain_secret.yml": "loads 0",
+    "with_plugin_read_array_of_secret.yml": "loads 0",
+    "with_plugin_read_not_exist_secret.yml": "loads 0",
+    "with_plugin_read_secret.yml": "loads 0",
+    "with_ratelimit.yml": "refused middlewares",
+    "with_servers_transport.yml": "refused SPIFFE",
+    "with_servers_transport_cross_namespace.yml": "refused crossnamespace is disallowed",
+    "with_servers_transport_cross_provider.yml": "refused 'file' provider",
+    "with_service_cross_provider.yml": "refused 'file' provider",
+    "with_services_lb0.yml": "loads 1",
+    "with_services_lb1.yml": "loads 1",
+    "with_services_lb2.yml": "loads 1",
+    "with_services_lb3.yml": "loads 1",
+    "with_services_only.yml": "loads 0",
+    "with_sticky.yml": "loads 2",
+    "with_tls.yml": "loads 1",
+    "with_tls_acme.yml": "loads 1",
+    "with_tls_option_cross_provider.yml": "loads 1",
+    "with_tls_options.yml": "loads 1",
+    "with_tls_options_and_specific_namespace.yml": "loads 1",
+    "with_tls_options_cross_namespace.yml": "loads 1",
+    "with_tls_store.yml": "loads 1",
+    "with_tls_store_certificates.yml": "loads 1",
+    "with_traefik_service_middleware.yml": "refused middlewares",
+    "with_two_external_services_and_health_check.yml": "refused healthCheck allowed",
+    "with_two_rules.yml": "loads 2",
+    "with_two_services.yml": "loads 1",
+    "with_two_services_weight.yml": "loads 1",
+    "with_unknown_tls_options.yml": "loads 1",
+    "with_unknown_tls_options_namespace.yml": "loads 1",
+}
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason="Traefik's fixtures are not on this machine")
+@pytest.mark.parametrize("name", sorted(OUTCOMES))
+def test_traefik_fixture_outcome_is_pinned(name: str) -> None:
+    outcome, _, detail = OUTCOMES[name].partition(" ")
+    if outcome == "refused":
+        with pytest.raises(ConfigError) as info:
+            load_config(FIXTURES / name)
+        assert detail in str(info.value)
+        assert "unknown field" not in str(info.value)
+    else:
+        assert len(load_config(FIXTURES / name).routes) == int(detail)
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason="Traefik's fixtures are not on this machine")
+def test_every_fixture_is_pinned() -> None:
+    assert sorted(p.name for p in FIXTURES.glob("*.yml")) == sorted(OUTCOMES)
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason="Traefik's fixtures are not on this machine")
+def test_the_ingress_class_fixtures_load_with_traefiks_test_ingress_class() -> None:
+    for name in (
+        "with_ingressclassname.yml",
+        "with_ingressclassname_and_deprecated_annotation.yml",
+        "with_deprecated_annotation_only.yml",
+    ):
+        config = load_config(FIXTURES / name, ingress_class="traefik-lb")
+        assert len(config.routes) == 1
