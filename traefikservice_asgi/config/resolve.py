@@ -233,9 +233,9 @@ class _Resolver:
                 out.setdefault(self.child_name(ref), []).append(ref)
 
         for ir in self.res.ingress_routes:
-            for spec in ir.routes:
-                if len(spec.services) > 1:
-                    for ref in spec.services:
+            for route in ir.routes:
+                if len(route.services) > 1:
+                    for ref in route.services:
                         add(ref, ir.namespace)
         for ts in self.res.traefik_services.values():
             spec = ts.spec
