@@ -1,9 +1,9 @@
 """The one place a configuration becomes runtime objects: ``Config -> Runtime``.
 
-Like Traefik's ``service.Manager``: every service node is built once (memoised by
-identity of the resolved node, which resolution already shares by Traefik name), so all
-routes referencing one TraefikService share one schedule, one sticky table and one
-mirror counter. Every node is an ASGI app; the leaves are :class:`~.proxy.http.Server`.
+Like Traefik's ``service.Manager``: every service node is built once, memoised by its
+Traefik name (``default-wrr``, ``default-app-v1-80``: resolution gives each name one
+node), so all parents referencing one TraefikService or one Kubernetes Service share one
+schedule, one sticky table, one health state and one mirror counter. Every node is an ASGI app; the leaves are :class:`~.proxy.http.Server`.
 
 Each kind of service node has one builder method (:data:`_Builder.KINDS`), and a Service
 reference's servers get the balancer its ``strategy`` names in :data:`SERVERS_STRATEGIES`:
@@ -113,25 +113,25 @@ class _Builder:
         self.holders: dict[ServersTransport, ClientHolder] = {}
         self.pool = pool
         self.rng = rng
-        self.built: dict[int, ASGIApp] = {}
-        # Whether some node of a service's tree reads answers, by id of the service.
-        self.reads: dict[int, bool] = {}
+        self.built: dict[str, ASGIApp] = {}
+        # Whether some node of a service's tree reads answers, by service name.
+        self.reads: dict[str, bool] = {}
         self.health_checkers: list[ServerHealthChecker] = []
 
     def build(self, service: Service) -> ASGIApp:
-        handler = self.built.get(id(service))
+        handler = self.built.get(service.name)
         if handler is None:
             handler = self.KINDS[type(service)](self, service)
-            self.built[id(service)] = handler
+            self.built[service.name] = handler
         return handler
 
     def reads_answers(self, service: Service) -> bool:
         """Whether a node of ``service``'s (built) tree reads answers. A mirror's copies
         may leave their answers to the transport only when none does."""
-        return self.reads[id(service)]
+        return self.reads[service.name]
 
     def _node(self, service: Service, handler: ASGIApp, children: Sequence[Service]) -> ASGIApp:
-        self.reads[id(service)] = _reads_answers(handler) or any(
+        self.reads[service.name] = _reads_answers(handler) or any(
             self.reads_answers(child) for child in children
         )
         return handler
@@ -149,7 +149,7 @@ class _Builder:
             for url in service.servers
         ]
         # Whether the strategy reads answers, even where its balancer is left out below.
-        self.reads[id(service)] = SERVERS_STRATEGIES[service.strategy].reads_answers
+        self.reads[service.name] = SERVERS_STRATEGIES[service.strategy].reads_answers
         if not servers:
             return _no_server
         checked = service.health_check

@@ -14,11 +14,14 @@ from starlette.types import Send
 from .entrypoint.context import NO_BACKEND_ANSWER
 
 __all__ = [
+    "GO_STATUS_TEXT",
     "STATUS_TEXT",
+    "reason_phrase",
     "send_bad_request",
     "send_go_error",
     "send_options_star",
     "send_proxy_error",
+    "status_line",
 ]
 
 STATUS_TEXT = {
@@ -29,6 +32,89 @@ STATUS_TEXT = {
     503: "Service Unavailable",
     504: "Gateway Timeout",
 }
+
+
+GO_STATUS_TEXT: dict[int, str] = {
+    100: "Continue",
+    101: "Switching Protocols",
+    102: "Processing",
+    103: "Early Hints",
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    203: "Non-Authoritative Information",
+    204: "No Content",
+    205: "Reset Content",
+    206: "Partial Content",
+    207: "Multi-Status",
+    208: "Already Reported",
+    226: "IM Used",
+    300: "Multiple Choices",
+    301: "Moved Permanently",
+    302: "Found",
+    303: "See Other",
+    304: "Not Modified",
+    305: "Use Proxy",
+    307: "Temporary Redirect",
+    308: "Permanent Redirect",
+    400: "Bad Request",
+    401: "Unauthorized",
+    402: "Payment Required",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    407: "Proxy Authentication Required",
+    408: "Request Timeout",
+    409: "Conflict",
+    410: "Gone",
+    411: "Length Required",
+    412: "Precondition Failed",
+    413: "Request Entity Too Large",
+    414: "Request URI Too Long",
+    415: "Unsupported Media Type",
+    416: "Requested Range Not Satisfiable",
+    417: "Expectation Failed",
+    418: "I'm a teapot",
+    421: "Misdirected Request",
+    422: "Unprocessable Entity",
+    423: "Locked",
+    424: "Failed Dependency",
+    425: "Too Early",
+    426: "Upgrade Required",
+    428: "Precondition Required",
+    429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
+    451: "Unavailable For Legal Reasons",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    505: "HTTP Version Not Supported",
+    506: "Variant Also Negotiates",
+    507: "Insufficient Storage",
+    508: "Loop Detected",
+    510: "Not Extended",
+    511: "Network Authentication Required",
+}
+"""Go's ``http.StatusText`` (the Go release Traefik 3.7.15 is built with): the reason
+phrase net/http writes whatever the backend's was (its own, not Python's RFC 9110
+names: ``413 Request Entity Too Large``, ``422 Unprocessable Entity``)."""
+
+
+def reason_phrase(status: int) -> str:
+    """The reason phrase of Traefik's status line: Go's ``StatusText``, or
+    ``status code N`` for a code it does not name (``299``), as net/http writes it."""
+    return GO_STATUS_TEXT.get(status) or f"status code {status}"
+
+
+def status_line(status: int) -> bytes:
+    """Traefik's whole HTTP/1.1 status line, CRLF included (``HTTP/1.1 299 status code
+    299\r\n``): what an ASGI server's protocol should write in place of its own (uvicorn's
+    ``httptools_impl.STATUS_LINE`` / ``h11_impl.STATUS_PHRASES`` name only Python's
+    ``HTTPStatus`` codes and write an empty phrase for the others)."""
+    return f"HTTP/1.1 {status:03d} {reason_phrase(status)}\r\n".encode("ascii")
 
 
 async def send_go_error(send: Send, status: int, text: str) -> None:

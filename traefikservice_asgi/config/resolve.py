@@ -119,6 +119,10 @@ class _Resolver:
         self.endpoints: dict[tuple[str, str], list[EndpointSet]] = {}
         for e in res.endpoints:
             self.endpoints.setdefault((e.namespace, e.service), []).append(e)
+        # Each reference resolved once (by identity), and every definition of each
+        # Service child name in the order Traefik's CRD provider writes them.
+        self.servers_services: dict[int, ServersService | None] = {}
+        self.definitions = self._definitions()
 
     # ------------------------------------------------------------------ references
 
@@ -237,8 +241,61 @@ class _Resolver:
 
     # ------------------------------------------------------------ Kubernetes Services
 
+    def _definitions(self) -> dict[str, list[ServiceRef]]:
+        """Every reference that defines the servers load balancer of a Service child
+        name (``default-pair-80``), in the order Traefik's CRD provider writes them into
+        its one map of services: the routes' (of routes with several services; a route
+        with one names its balancer after itself), then each TraefikService's. The last
+        valid one is the definition every parent shares."""
+        out: dict[str, list[ServiceRef]] = {}
+
+        def add(ref: ServiceRef, parent_ns: str) -> None:
+            if ref.kind != "TraefikService" and (
+                ref.namespace == parent_ns or self.allow_cross_namespace
+            ):
+                out.setdefault(self.child_name(ref), []).append(ref)
+
+        for ir in self.res.ingress_routes:
+            for route in ir.routes:
+                if len(route.services) > 1:
+                    for ref in route.services:
+                        add(ref, ir.namespace)
+        for ts in self.res.traefik_services.values():
+            spec = ts.spec
+            if isinstance(spec, MirroringSpec):
+                refs = [spec.main, *(m.ref for m in spec.mirrors)]
+            elif isinstance(spec, FailoverSpec):
+                refs = [spec.main, spec.fallback]
+            else:
+                refs = list(spec.services)
+            for ref in refs:
+                add(ref, ts.namespace)
+        return out
+
     def kube_service(self, ref: ServiceRef, name: str | None) -> Service | None:
-        lb_name = name or self.child_name(ref)
+        """A Service reference's servers load balancer. A route with one service gets
+        one named after the route; otherwise it is the Service child name's one shared
+        balancer, as Traefik's service manager builds ``namespace-name-port`` once: every
+        reference is validated on its own, and all share the last valid definition."""
+        if name is not None:
+            return self._servers_service(ref, name)
+        lb_name = self.child_name(ref)
+        if self._servers_service(ref, lb_name) is None:
+            return None
+        for definition in reversed(self.definitions.get(lb_name, [ref])):
+            shared = self._servers_service(definition, lb_name)
+            if shared is not None:
+                self.services[lb_name] = shared
+                return shared
+        return None  # unreachable: ``ref`` itself is valid
+
+    def _servers_service(self, ref: ServiceRef, lb_name: str) -> ServersService | None:
+        key = id(ref)
+        if key not in self.servers_services:
+            self.servers_services[key] = self._resolve_servers(ref, lb_name)
+        return self.servers_services[key]
+
+    def _resolve_servers(self, ref: ServiceRef, lb_name: str) -> ServersService | None:
         found = self.servers_for(ref)
         if found is None:
             return None
@@ -287,9 +344,6 @@ class _Resolver:
             health_check=ref.health_check,
             strategy=ref.strategy,
         )
-        existing = self.services.get(lb_name)
-        if existing == service:
-            return existing  # one shared balancer per name, as Traefik builds it once
         self.services.setdefault(lb_name, service)
         return service
 

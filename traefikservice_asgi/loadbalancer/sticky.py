@@ -17,6 +17,8 @@ detail, and clients depend on them (a cookie set by Traefik must keep working he
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import string
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -78,21 +80,39 @@ def request_cookie(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str |
 
 
 def _sanitize_path(path: str) -> str:
+    # Go's sanitizeCookiePath drops every byte outside 0x20-0x7E and ';' (a non-ASCII
+    # character is all such bytes).
     return "".join(c for c in path if 0x20 <= ord(c) < 0x7F and c != ";")
 
 
-def _valid_domain(domain: str) -> bool:
-    # Go's isCookieDomainName, enough for the names a config carries.
-    if not domain or len(domain) > 255:
+def _valid_cookie_domain(domain: str) -> bool:
+    """Go's ``validCookieDomain``: a cookie domain name, or an IPv4 address as Go's
+    ``net.ParseIP`` reads one (no leading zeros)."""
+    if _is_cookie_domain_name(domain):
+        return True
+    if ":" in domain:
         return False
+    try:
+        ipaddress.IPv4Address(domain)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_cookie_domain_name(domain: str) -> bool:
+    # Go's isCookieDomainName, on the domain's bytes: ASCII letters, digits, '-', '.'.
+    if not domain or len(domain.encode()) > 255:
+        return False
+    if domain[0] == ".":
+        domain = domain[1:]
     last = "."
     ok = False
     part_len = 0
     for c in domain:
-        if c.isascii() and c.isalpha():
+        if c in _ASCII_LETTERS:
             ok = True
             part_len += 1
-        elif c.isdigit():
+        elif c in _ASCII_DIGITS:
             part_len += 1
         elif c == "-":
             if last == ".":
@@ -108,19 +128,21 @@ def _valid_domain(domain: str) -> bool:
     return last != "-" and part_len <= 63 and ok
 
 
+_ASCII_LETTERS = frozenset(string.ascii_letters)
+_ASCII_DIGITS = frozenset(string.digits)
 _SAME_SITE = {"none": "None", "lax": "Lax", "strict": "Strict"}
 
 
 def set_cookie_header(options: CookieOptions, value: str) -> bytes:
     """The ``Set-Cookie`` header value pinning ``value``, byte for byte as Go's
-    ``http.Cookie.String`` serialises ``options``."""
+    ``http.Cookie.String`` serialises ``options``: an empty path writes no ``Path``, an
+    invalid domain is dropped (a leading dot stripped from a valid one)."""
     parts = [f"{options.name}={value}"]
     if options.path:
         parts.append(f"Path={_sanitize_path(options.path)}")
-    if options.domain:
+    if options.domain and _valid_cookie_domain(options.domain):
         domain = options.domain[1:] if options.domain.startswith(".") else options.domain
-        if _valid_domain(domain):
-            parts.append(f"Domain={domain}")
+        parts.append(f"Domain={domain}")
     if options.max_age > 0:
         parts.append(f"Max-Age={options.max_age}")
     elif options.max_age < 0:

@@ -53,6 +53,7 @@ __all__ = [
 # client then slows the backend instead of the gateway buffering the whole body.
 _HIGH_WATER = 256 * 1024
 _NO_BODY_STATUSES = frozenset({204, 304})
+_OWS = b" \t"  # a header value's optional whitespace (bytes: `in` tests an int)
 
 
 class ConnectionState(enum.Enum):
@@ -342,6 +343,9 @@ class HTTP11Connection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         exchange = self.exchange
         if exchange is not None and not exchange.head_done:  # else: a trailer, dropped
+            if value and value[-1] in _OWS:
+                # Go's textproto trims trailing spaces and tabs (llhttp only leading ones)
+                value = value.rstrip(b" \t")
             exchange.headers.append((name, value))
 
     def on_headers_complete(self) -> None:

@@ -87,6 +87,10 @@ def sanitize_cookie_name(name: str) -> str:
     return "".join(c if c.isascii() and _TOKEN.fullmatch(c) else "_" for c in name)
 
 
+def _or_default(value: str | None, default: str) -> str:
+    return default if value is None else value
+
+
 def sticky_cookie(r: Reader, value: Any, path: Path) -> CookieOptions | None:
     m = r.mapping(value, path, {"cookie"})
     if m is None or m.get("cookie") is None:
@@ -114,7 +118,8 @@ def sticky_cookie(r: Reader, value: Any, path: Path) -> CookieOptions | None:
         http_only=r.boolean(c, cpath, "httpOnly", False),
         same_site=same_site,
         max_age=r.integer(c, cpath, "maxAge") or 0,
-        path=r.string(c, cpath, "path") or DEFAULT_COOKIE_PATH,
+        # An empty path is kept: Go then writes no Path attribute.
+        path=_or_default(r.string(c, cpath, "path"), DEFAULT_COOKIE_PATH),
         domain=r.string(c, cpath, "domain"),
     )
 
