@@ -56,6 +56,16 @@ def read_all(sock: socket.socket) -> bytes:
     return out
 
 
+def read_until(sock: socket.socket, marker: bytes) -> bytes:
+    """What the server sent up to ``marker``; an AssertionError if it closed before."""
+    out = b""
+    while marker not in out:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed before {marker!r}: {out!r}"
+        out += chunk
+    return out
+
+
 def chunked_backend() -> tuple[socket.socket, str]:
     """A backend that answers every request ``hello`` with Transfer-Encoding: chunked."""
     server = socket.create_server(("127.0.0.1", 0))
@@ -237,9 +247,7 @@ def test_requests_within_the_timeouts_keep_their_connection(strict: Gateway) -> 
     with strict.connect() as sock:
         for _ in range(3):  # 3 x 0.3 s: longer than the read timeout, each request shorter
             sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            said = b""
-            while b"Hello app" not in said:
-                said += sock.recv(65536)
+            read_until(sock, b"Hello app")
             time.sleep(0.3)
 
 
@@ -253,9 +261,7 @@ def test_extension_and_lower_case_methods_are_forwarded_as_sent(
     gateway.app.clear()
     with gateway.connect() as sock:
         sock.sendall(method + b" /purge HTTP/1.1\r\nHost: x\r\n\r\n")
-        said = b""
-        while b"Hello app" not in said:
-            said += sock.recv(65536)
+        said = read_until(sock, b"Hello app")
         assert said.startswith(b"HTTP/1.1 200 OK\r\n")
         sock.sendall(b"GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert read_all(sock).startswith(b"HTTP/1.1 200 OK\r\n")  # the connection goes on
