@@ -12,6 +12,8 @@ import sys
 import click
 
 from .config import load_config
+from .config._duration import parse_duration
+from .entrypoint.server import DEFAULT_MAX_HEADER_BYTES
 from .exceptions import ConfigError
 from .loadbalancer.mirror_pool import (
     DEFAULT_BUFFER_BUDGET,
@@ -33,6 +35,20 @@ def _parse_backends(values: tuple[str, ...]) -> dict[str, list[str]]:
             )
         backends.setdefault(key, []).append(url)
     return backends
+
+
+def _duration(option: str, value: str) -> float:
+    """A Go duration (``60s``, ``1m30s``) or plain seconds (``0.5``)."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise click.BadParameter(f"{value!r} {exc}", param_hint=option) from None
+    if seconds < 0:
+        raise click.BadParameter(f"{value!r} must not be negative", param_hint=option)
+    return seconds
 
 
 _paths = click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
@@ -146,6 +162,35 @@ def check(
     help="Seconds a mirror copy may take before it is cut off.",
 )
 @click.option(
+    "--max-header-bytes",
+    default=DEFAULT_MAX_HEADER_BYTES,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Bytes of request line and headers at most; more is answered 431 (Traefik's "
+    "maxHeaderBytes).",
+)
+@click.option(
+    "--read-timeout",
+    default="60s",
+    show_default=True,
+    metavar="DURATION",
+    help="Time to read a request, head and body (respondingTimeouts.readTimeout; 0 = none).",
+)
+@click.option(
+    "--write-timeout",
+    default="0s",
+    show_default=True,
+    metavar="DURATION",
+    help="Time to write a response (respondingTimeouts.writeTimeout; 0 = none).",
+)
+@click.option(
+    "--idle-timeout",
+    default="180s",
+    show_default=True,
+    metavar="DURATION",
+    help="Keep-alive wait between requests (respondingTimeouts.idleTimeout).",
+)
+@click.option(
     "--workers",
     default=1,
     show_default=True,
@@ -177,14 +222,24 @@ def serve(
     mirror_max_in_flight: int,
     mirror_buffer_budget: int,
     mirror_timeout: float,
+    max_header_bytes: int,
+    read_timeout: str,
+    write_timeout: str,
+    idle_timeout: str,
     workers: int,
     access_log: bool,
     log_level: str,
 ) -> None:
     """Run the gateway under uvicorn."""
+    from .entrypoint.server import RespondingTimeouts
     from .options import GatewayOptions
     from .serve import run
 
+    timeouts = RespondingTimeouts(
+        read=_duration("--read-timeout", read_timeout),
+        write=_duration("--write-timeout", write_timeout),
+        idle=_duration("--idle-timeout", idle_timeout),
+    )
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s: %(name)s: %(message)s")
     options = GatewayOptions(
         backends=_parse_backends(backends),
@@ -208,6 +263,8 @@ def serve(
             workers=workers,
             log_level=log_level,
             access_log=access_log,
+            max_header_bytes=max_header_bytes,
+            timeouts=timeouts,
         )
     except ConfigError as exc:
         for issue in exc.issues:
@@ -215,6 +272,9 @@ def serve(
         sys.exit(1)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    except RuntimeError as exc:  # uvicorn did not start (the port is taken, ...)
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(3)
 
 
 @main.command()

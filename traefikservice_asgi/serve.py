@@ -19,8 +19,10 @@ import gc
 import json
 import os
 from collections.abc import Sequence
+from typing import Any
 
 from .app import create_app
+from .entrypoint.server import DEFAULT_MAX_HEADER_BYTES, EntryPointConfig, RespondingTimeouts
 from .middleware import TraefikServiceMiddleware
 from .options import GatewayOptions
 
@@ -63,6 +65,8 @@ def run(
     workers: int = 1,
     log_level: str = "info",
     access_log: bool = False,
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+    timeouts: RespondingTimeouts | None = None,
 ) -> TraefikServiceMiddleware:
     """Serve the gateway on the YAML files or folders ``paths`` until interrupted.
     Raises ``ConfigError`` before listening if the configuration is invalid; returns the
@@ -71,13 +75,19 @@ def run(
     Traefik trusts no client ``X-Forwarded-*`` by default, so uvicorn must not either
     (``proxy_headers``); it adds no ``Server`` header of its own and logs no access by
     default.
+
+    The client side is Traefik's entry point (:mod:`.entrypoint.server`): the request
+    head is bounded by ``max_header_bytes`` and connections by ``timeouts``.
     """
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     options = options or GatewayOptions()
     app = create_app(list(paths), options)  # validates: errors surface here, once
     _freeze_startup_objects()
-    common = {
+    common: dict[str, Any] = {
+        "max_header_bytes": max_header_bytes,
+        "timeouts": timeouts or RespondingTimeouts(),
         "host": host,
         "port": port,
         "log_level": log_level,
@@ -86,15 +96,19 @@ def run(
         "server_header": False,
         "lifespan": "on",
     }
-    if workers <= 1:
-        uvicorn.run(app, **common)  # type: ignore[arg-type]
-    else:
-        os.environ[ENV_CONFIG] = json.dumps(list(paths))
-        os.environ[ENV_OPTIONS] = options.to_json()
-        uvicorn.run(
-            "traefikservice_asgi.serve:app_from_env",
-            factory=True,
-            workers=workers,
-            **common,  # type: ignore[arg-type]
-        )
+    try:
+        if workers <= 1:
+            server = uvicorn.Server(EntryPointConfig(app, **common))
+            server.run()
+            if not server.started:
+                raise RuntimeError(f"uvicorn could not start on {host}:{port}")
+        else:  # as uvicorn.run does; the config (and its protocol) is each worker's
+            os.environ[ENV_CONFIG] = json.dumps(list(paths))
+            os.environ[ENV_OPTIONS] = options.to_json()
+            config = EntryPointConfig(
+                "traefikservice_asgi.serve:app_from_env", factory=True, workers=workers, **common
+            )
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
+    except KeyboardInterrupt:
+        pass
     return app

@@ -1,0 +1,294 @@
+"""``serve``'s client side, with raw sockets against the real CLI: the head limit, the
+responding timeouts, token methods, trailers and HTTP/1.0 bodies, as Traefik 3.7.15's
+entry point answers them (measured with the binary; the expected bytes below are its)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.backends import RecordingBackend
+from tests.support.gateway import serve_cli
+
+CONFIG = """\
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {name: web, namespace: default}
+spec:
+  routes:
+    - match: Host(`chunked.test`)
+      services: [{name: chunked, port: 80}]
+    - match: PathPrefix(`/`)
+      services: [{name: app, port: 80}]
+"""
+TOO_LARGE = (  # Traefik's answer, byte for byte
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Connection: close\r\n\r\n"
+    b"431 Request Header Fields Too Large"
+)
+HEAD_ALLOWANCE = 4110  # Traefik serves a head of maxHeaderBytes + 4110 bytes, not one more
+WAIT = 10.0  # upper bound of any read; never a sleep to assert on
+
+
+class Gateway:
+    def __init__(self, url: str, app: RecordingBackend) -> None:
+        self.port = int(url.rsplit(":", 1)[1])
+        self.url = url
+        self.app = app
+
+    def connect(self) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=WAIT)
+        return sock
+
+
+def read_all(sock: socket.socket) -> bytes:
+    """Everything until the server closes the connection (bounded by ``WAIT``)."""
+    out = b""
+    while chunk := sock.recv(65536):
+        out += chunk
+    return out
+
+
+def read_until(sock: socket.socket, marker: bytes) -> bytes:
+    """What the server sent up to ``marker``; an AssertionError if it closed before."""
+    out = b""
+    while marker not in out:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed before {marker!r}: {out!r}"
+        out += chunk
+    return out
+
+
+def chunked_backend() -> tuple[socket.socket, str]:
+    """A backend that answers every request ``hello`` with Transfer-Encoding: chunked."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def handle(conn: socket.socket) -> None:
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data and (chunk := conn.recv(1 << 20)):
+                data += chunk
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+            )
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.getsockname()[1]}"
+
+
+@pytest.fixture(scope="module")
+def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("server") / "routes.yaml"
+    path.write_text(CONFIG)
+    return path
+
+
+def _serve(config_dir: Path, *args: str) -> Iterator[Gateway]:
+    server, chunked_url = chunked_backend()
+    try:
+        with RecordingBackend("app") as app:
+            backends = {"default/app:80": app.url, "default/chunked:80": chunked_url}
+            with serve_cli([str(config_dir)], backends, *args) as url:
+                yield Gateway(url, app)
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="module")
+def gateway(config_dir: Path) -> Iterator[Gateway]:
+    """serve with its defaults."""
+    yield from _serve(config_dir)
+
+
+@pytest.fixture(scope="module")
+def strict(config_dir: Path) -> Iterator[Gateway]:
+    """serve with small limits: 1000 header bytes, 0.5 s to read, 1 s idle."""
+    yield from _serve(
+        config_dir, "--max-header-bytes", "1000", "--read-timeout", "500ms", "--idle-timeout", "1"
+    )
+
+
+def head_of(size: int) -> bytes:
+    """A GET whose request line and headers, blank line included, are ``size`` bytes, for
+    the backend without a head limit of its own."""
+    start = b"GET / HTTP/1.1\r\nHost: chunked.test\r\nConnection: close\r\n"
+    filler = size - len(start) - len(b"X-Fill: \r\n\r\n")
+    return start + b"X-Fill: " + b"f" * filler + b"\r\n\r\n"
+
+
+# -- 4: the request head is bounded --------------------------------------------------------
+
+
+def test_a_head_one_byte_over_the_limit_is_answered_431_and_closed(gateway: Gateway) -> None:
+    limit = (1 << 20) + HEAD_ALLOWANCE  # Traefik: 1052686 bytes served, 1052687 refused
+    with gateway.connect() as sock:
+        sock.sendall(head_of(limit))
+        assert read_all(sock).startswith(b"HTTP/1.1 200 OK\r\n")
+    with gateway.connect() as sock:
+        sock.sendall(head_of(limit + 1))
+        assert read_all(sock) == TOO_LARGE
+
+
+def test_max_header_bytes_sets_the_limit(strict: Gateway) -> None:
+    with strict.connect() as sock:
+        sock.sendall(head_of(1000 + HEAD_ALLOWANCE))
+        assert read_all(sock).startswith(b"HTTP/1.1 200 OK\r\n")
+    with strict.connect() as sock:
+        sock.sendall(head_of(1001 + HEAD_ALLOWANCE))
+        assert read_all(sock) == TOO_LARGE
+
+
+def test_a_header_flood_is_cut_at_the_limit_while_other_clients_are_served(
+    gateway: Gateway,
+) -> None:
+    sent = 0
+    answer: list[bytes] = []
+
+    def flood() -> None:
+        nonlocal sent
+        with gateway.connect() as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            line = b"X-Flood: " + b"a" * 1000 + b"\r\n"
+            try:
+                while sent < 200 * (1 << 20):
+                    sock.sendall(line)
+                    sent += len(line)
+            except OSError:  # the server closed: what it said is still readable
+                pass
+            try:
+                answer.append(read_all(sock))
+            except OSError:
+                answer.append(b"<reset>")
+
+    flooder = threading.Thread(target=flood, daemon=True)
+    flooder.start()
+    with httpx.Client(base_url=gateway.url, timeout=WAIT) as client:
+        while flooder.is_alive() and sent < 64 * 1024:
+            time.sleep(0.01)
+        statuses = [client.get("/other").status_code for _ in range(20)]
+    flooder.join(WAIT)
+    assert statuses == [200] * 20
+    assert not flooder.is_alive()
+    assert sent < 8 * (1 << 20)  # refused near 1 MiB, not 200 MiB later
+    assert answer in ([TOO_LARGE], [b"<reset>"], [b""])
+
+
+# -- 5: respondingTimeouts -----------------------------------------------------------------
+
+
+def closed_after(sock: socket.socket, pieces: list[bytes], pause: float) -> tuple[bytes, float]:
+    """Send ``pieces`` a ``pause`` apart until the server closes; what it sent, and when."""
+    start = time.monotonic()
+    for piece in pieces:
+        try:
+            sock.sendall(piece)
+        except OSError:
+            break
+        time.sleep(pause)
+    try:
+        return read_all(sock), time.monotonic() - start
+    except ConnectionResetError:
+        return b"<reset>", time.monotonic() - start
+
+
+def test_an_idle_connection_is_closed_at_the_read_timeout(strict: Gateway) -> None:
+    with strict.connect() as sock:
+        start = time.monotonic()
+        assert read_all(sock) == b""
+        assert 0.4 < time.monotonic() - start < 5
+
+
+def test_a_slowloris_head_is_closed_at_the_read_timeout_without_an_answer(
+    strict: Gateway,
+) -> None:
+    lines = [b"GET / HTTP/1.1\r\n", b"Host: x\r\n"] + [b"X-Slow: 1\r\n"] * 40
+    with strict.connect() as sock:
+        said, after = closed_after(sock, lines, 0.1)
+    assert said in (b"", b"<reset>")
+    assert 0.4 < after < 5
+
+
+def test_a_slow_body_is_answered_499_at_the_read_timeout(strict: Gateway) -> None:
+    pieces = [b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n"] + [b"a"] * 40
+    with strict.connect() as sock:
+        said, after = closed_after(sock, pieces, 0.1)
+    head, _, body = said.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 499 status code 499\r\n")
+    assert b"Content-Length: 21\r\nConnection: close" in head
+    assert body == b"Client Closed Request"
+    assert 0.4 < after < 5
+
+
+def test_a_keep_alive_connection_is_closed_at_the_idle_timeout(strict: Gateway) -> None:
+    with strict.connect() as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        start = time.monotonic()
+        said = read_all(sock)
+        assert said.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert 0.8 < time.monotonic() - start < 6
+
+
+def test_requests_within_the_timeouts_keep_their_connection(strict: Gateway) -> None:
+    with strict.connect() as sock:
+        for _ in range(3):  # 3 x 0.3 s: longer than the read timeout, each request shorter
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            read_until(sock, b"Hello app")
+            time.sleep(0.3)
+
+
+# -- 9: every token method -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", [b"BAN", b"get", b"X_CUSTOM", b"PURGE"])
+def test_extension_and_lower_case_methods_are_forwarded_as_sent(
+    gateway: Gateway, method: bytes
+) -> None:
+    gateway.app.clear()
+    with gateway.connect() as sock:
+        sock.sendall(method + b" /purge HTTP/1.1\r\nHost: x\r\n\r\n")
+        said = read_until(sock, b"Hello app")
+        assert said.startswith(b"HTTP/1.1 200 OK\r\n")
+        sock.sendall(b"GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert read_all(sock).startswith(b"HTTP/1.1 200 OK\r\n")  # the connection goes on
+    recorded = gateway.app.wait_for_requests(2)
+    assert [(r.method, r.path) for r in recorded] == [(method.decode(), "/purge"), ("GET", "/next")]
+
+
+# -- 12 and 13: trailers, HTTP/1.0 ---------------------------------------------------------
+
+
+def test_request_trailers_never_reach_the_backend(gateway: Gateway) -> None:
+    gateway.app.clear()
+    with gateway.connect() as sock:
+        sock.sendall(
+            b"POST /t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n"
+            b"Connection: close\r\n\r\n3\r\nabc\r\n0\r\nX-T: yes\r\n\r\n"
+        )
+        assert read_all(sock).startswith(b"HTTP/1.1 200 OK\r\n")
+    (recorded,) = gateway.app.wait_for_requests(1)
+    assert recorded.body == b"abc"
+    assert recorded.header("x-t") is None
+
+
+def test_an_http_1_0_client_gets_a_close_delimited_body(gateway: Gateway) -> None:
+    with gateway.connect() as sock:
+        sock.sendall(b"GET / HTTP/1.0\r\nHost: chunked.test\r\n\r\n")
+        head, _, body = read_all(sock).partition(b"\r\n\r\n")
+    assert b"transfer-encoding" not in head.lower()
+    assert b"content-length" not in head.lower()
+    assert body == b"hello"

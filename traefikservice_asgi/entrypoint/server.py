@@ -1,0 +1,380 @@
+"""The entry point's HTTP server: what ``serve`` does on the client side of a connection.
+
+Traefik's entry point is a Go ``http.Server``; ``serve`` runs uvicorn. This module makes
+uvicorn's HTTP/1.1 protocol behave as Traefik 3.7's entry point does where a client can
+tell the difference (every behaviour measured against the real binary, see the tests in
+``tests/entrypoint/test_server.py``):
+
+* **The request head is bounded** (Go's ``MaxHeaderBytes``, 1 MiB): a request line plus
+  headers longer than the limit is answered ``431 Request Header Fields Too Large`` and
+  the connection closed, as Go does. Go reads ``MaxHeaderBytes + 4096`` bytes before it
+  gives up, and Traefik 3.7.15 accepted 14 bytes more in every measurement; the
+  allowance is :data:`HEAD_ALLOWANCE`.
+* **respondingTimeouts**: ``readTimeout`` (default 60 s) runs from the first byte of a
+  request (the accept for the first one) until its body is read; a head not received in
+  time closes the connection silently, a body not received in time is answered Traefik's
+  ``499`` (its reverse proxy's answer to a body that cannot be read). ``writeTimeout``
+  (default none) runs from the end of the head until the response is written, and closes
+  the connection. ``idleTimeout`` (default 180 s) is the keep-alive wait between requests.
+* **Every token method is served** (``BAN``, ``get``, ``X_CUSTOM``): llhttp only knows a
+  fixed list, so a connection whose request llhttp refuses for its method is handed, with
+  the bytes it sent, to uvicorn's h11 protocol (:class:`TokenMethodProtocol`), which
+  accepts any token. Common methods keep llhttp's speed.
+* **Request trailers are dropped**, never merged into the headers.
+* **An HTTP/1.0 client gets a close-delimited body** when the response has no length, as
+  Go's server does, not ``Transfer-Encoding: chunked`` which HTTP/1.0 does not know.
+
+These are ``serve``'s behaviours: :class:`~traefikservice_asgi.TraefikServiceMiddleware`
+inside a user's own app runs under whatever server the user picked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import sys
+from typing import Any
+
+import h11
+import httptools
+import uvicorn
+from uvicorn.protocols.http import httptools_impl
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+__all__ = [
+    "DEFAULT_MAX_HEADER_BYTES",
+    "HEAD_ALLOWANCE",
+    "EntryPointConfig",
+    "EntryPointProtocol",
+    "RespondingTimeouts",
+    "TokenMethodProtocol",
+]
+
+DEFAULT_MAX_HEADER_BYTES = 1 << 20
+"""Go's ``http.DefaultMaxHeaderBytes``, Traefik's default ``maxHeaderBytes``."""
+HEAD_ALLOWANCE = 4096 + 14
+"""Bytes of head read beyond ``max_header_bytes`` before answering 431: Go's
+``initialReadLimitSize`` adds 4096; Traefik 3.7.15 accepts 14 more (measured)."""
+
+TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Connection: close\r\n\r\n"
+    b"431 Request Header Fields Too Large"
+)
+"""Go's answer, byte for byte: no Content-Length, the body ends with the connection."""
+CLIENT_CLOSED = b"Content-Length: 21\r\nConnection: close\r\n\r\nClient Closed Request"
+"""Traefik's answer when the request body could not be read in time, after its status
+line ``HTTP/1.1 499 status code 499`` and Date."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RespondingTimeouts:
+    """Traefik's ``entryPoints.<name>.transport.respondingTimeouts``, in seconds; ``0`` is
+    no timeout (an ``idle`` of 0 uses ``read``, as Go does)."""
+
+    read: float = 60.0
+    write: float = 0.0
+    idle: float = 180.0
+
+    def __post_init__(self) -> None:
+        for field in ("read", "write", "idle"):
+            if getattr(self, field) < 0:
+                raise ValueError(
+                    f"{field} timeout must not be negative, got {getattr(self, field)}"
+                )
+
+
+class EntryPointConfig(uvicorn.Config):
+    """uvicorn's ``Config`` with the entry point's settings; it travels to ``--workers``
+    processes as the config itself does (pickled), so every worker serves alike."""
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+        timeouts: RespondingTimeouts = RespondingTimeouts(),
+        **options: Any,
+    ) -> None:
+        if max_header_bytes < 1:
+            raise ValueError(f"max_header_bytes must be positive, got {max_header_bytes}")
+        idle = timeouts.idle or timeouts.read
+        super().__init__(app, http=EntryPointProtocol, **options)
+        self.timeout_keep_alive = idle or sys.maxsize  # type: ignore[assignment]
+        self.max_header_bytes = max_header_bytes
+        self.timeouts = timeouts
+        # the fallback protocol's head limit: h11 counts the same bytes
+        self.h11_max_incomplete_event_size = max_header_bytes + HEAD_ALLOWANCE
+
+
+def _settings(config: uvicorn.Config) -> tuple[int, RespondingTimeouts]:
+    if isinstance(config, EntryPointConfig):
+        return config.max_header_bytes + HEAD_ALLOWANCE, config.timeouts
+    return DEFAULT_MAX_HEADER_BYTES + HEAD_ALLOWANCE, RespondingTimeouts()
+
+
+class _HeadTooLarge(Exception):
+    """Raised from llhttp's headers-complete callback: the head ended past the limit."""
+
+
+class _CloseDelimitedCycle(httptools_impl.RequestResponseCycle):
+    """An HTTP/1.0 exchange: a response without Content-Length is sent as is and ended by
+    closing the connection (Go's server), not chunked."""
+
+    close_delimited = False
+
+    async def send(self, message: Any) -> None:
+        if not self.response_started and message["type"] == "http.response.start":
+            headers = message.get("headers", [])
+            if (
+                self.scope["method"] != "HEAD"
+                and message["status"] not in (204, 304)
+                and not any(name.lower() == b"content-length" for name, _ in headers)
+            ):
+                self.close_delimited = True
+                self.chunked_encoding = False
+                self.keep_alive = False
+                self.expected_content_length = sys.maxsize
+                message = {
+                    **message,
+                    "headers": [
+                        (name, value)
+                        for name, value in headers
+                        if name.lower() != b"transfer-encoding"
+                    ],
+                }
+        elif (
+            self.close_delimited
+            and message["type"] == "http.response.body"
+            and not message.get("more_body", False)
+        ):  # uvicorn checks the length at the end
+            self.expected_content_length = len(message.get("body", b""))
+        await super().send(message)
+
+
+class EntryPointProtocol(HttpToolsProtocol):
+    """uvicorn's llhttp protocol with the entry point's limits and timeouts.
+
+    Hooks, each named for what it adds: the head is counted in :meth:`data_received`
+    and checked in :meth:`on_headers_complete`; the read timer starts in
+    :meth:`connection_made` and :meth:`on_message_begin` and stops in
+    :meth:`on_message_complete`; :meth:`on_header` drops trailers; a method llhttp does
+    not know hands the connection to :class:`TokenMethodProtocol`.
+    """
+
+    def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)
+        self.head_limit, self.responding = _settings(config)
+        self._head: list[bytes] | None = []  # the chunks of a head being read
+        self._head_size = 0
+        self._head_exact = True  # the head began at the start of a chunk
+        self._completed_in_chunk = False
+        self._in_body = False
+        self._read_timer: asyncio.TimerHandle | None = None
+        self._write_timer: asyncio.TimerHandle | None = None
+
+    # -- timers ---------------------------------------------------------------------------
+
+    def _arm_read_timer(self) -> None:
+        if self.responding.read and self._read_timer is None:
+            self._read_timer = self.loop.call_later(self.responding.read, self._read_timed_out)
+
+    def _stop_read_timer(self) -> None:
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
+
+    def _stop_write_timer(self) -> None:
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+
+    def _read_timed_out(self) -> None:
+        """readTimeout fired: mid-head (or before any byte) the connection is closed;
+        mid-body the request is over, answered 499 unless an answer has begun."""
+        self._read_timer = None
+        cycle = self.cycle
+        if self._in_body and cycle is not None and not cycle.response_complete:
+            cycle.keep_alive = False
+            if not cycle.response_started:
+                head = [b"HTTP/1.1 499 status code 499\r\n"]
+                head += [b"%s: %s\r\n" % pair for pair in self.server_state.default_headers]
+                self.transport.write(b"".join(head) + CLIENT_CLOSED)
+            cycle.disconnected = True
+            cycle.message_event.set()
+        self.transport.close()
+
+    def _write_timed_out(self) -> None:
+        self._write_timer = None
+        self.transport.close()
+
+    # -- uvicorn's protocol, with the hooks ---------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_read_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_read_timer()
+        self._stop_write_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        head = self._head
+        if head is not None:
+            head.append(data)
+            self._head_size += len(data)
+        self._completed_in_chunk = False
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserInvalidMethodError:
+            if not self._hand_to_token_method_protocol():
+                self._bad_request()
+            return
+        except httptools.HttpParserCallbackError as exc:
+            if isinstance(exc.__context__, _HeadTooLarge):
+                self._head_too_large()
+                return
+            self._bad_request()
+            return
+        except httptools.HttpParserError:
+            self._bad_request()
+            return
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self._stop_read_timer()
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        if self._head is not None and self._head_size > self.head_limit:
+            self._head_too_large()
+
+    def _bad_request(self) -> None:
+        msg = "Invalid HTTP request received."
+        self.logger.warning(msg)
+        self.send_400_response(msg)
+
+    def _head_too_large(self) -> None:
+        self.logger.debug("431 Request Header Fields Too Large from %s", self.client)
+        self.transport.write(TOO_LARGE)
+        self.transport.close()
+
+    def _hand_to_token_method_protocol(self) -> bool:
+        """Replay the refused request to uvicorn's h11 protocol, which serves any token
+        method; only if every byte of it is known (it began at a chunk's start) and no
+        response is in progress on the connection."""
+        if self._head is None or not self._head_exact:
+            return False
+        if self.cycle is not None and not self.cycle.response_complete:
+            return False
+        self._stop_read_timer()
+        self._stop_write_timer()
+        self.connections.discard(self)
+        protocol = TokenMethodProtocol(
+            config=self.config,
+            server_state=self.server_state,
+            app_state=self.app_state,
+            _loop=self.loop,
+        )
+        protocol.connection_made(self.transport)
+        self.transport.set_protocol(protocol)
+        protocol.data_received(b"".join(self._head))
+        return True
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_body = False
+        self._head_exact = not self._completed_in_chunk
+        if self._head is None:
+            self._head = []
+            self._head_size = 0
+        self._arm_read_timer()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self._in_body:  # after the head, llhttp reports trailers here: dropped
+            super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        if self._head_size > self.head_limit and self._head_ends_past_limit():
+            raise _HeadTooLarge
+        self._head = None
+        self._in_body = True
+        super().on_headers_complete()
+        if self.cycle.scope["http_version"] == "1.0":
+            self.cycle.__class__ = _CloseDelimitedCycle  # the same cycle, another send
+        if self.responding.write:
+            self._stop_write_timer()
+            self._write_timer = self.loop.call_later(self.responding.write, self._write_timed_out)
+
+    def _head_ends_past_limit(self) -> bool:
+        """The exact size of a head that ended in the last chunk, which may also hold
+        the beginning of the body."""
+        assert self._head is not None
+        last = self._head[-1]
+        before = self._head_size - len(last)
+        tail = self._head[-2][-3:] if len(self._head) > 1 else b""
+        end = (tail + last).find(b"\r\n\r\n")
+        if end < 0:
+            return True
+        return before - len(tail) + end + 4 > self.head_limit
+
+    def on_message_complete(self) -> None:
+        self._stop_read_timer()
+        self._in_body = False
+        self._completed_in_chunk = True
+        self._head = []
+        self._head_size = 0
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        self._stop_write_timer()
+        super().on_response_complete()
+
+
+class TokenMethodProtocol(H11Protocol):
+    """uvicorn's h11 protocol for a connection whose method llhttp refused: h11 accepts
+    any RFC 9110 token as method, case-sensitive, as Go does. Its head limit is h11's
+    (``h11_max_incomplete_event_size``, set by :class:`EntryPointConfig`), answered as
+    Go answers; its read timeout closes the connection (no 499)."""
+
+    def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)
+        _, self.responding = _settings(config)
+        self._read_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_read_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
+        super().connection_lost(exc)
+
+    def _arm_read_timer(self) -> None:
+        if self.responding.read and self._read_timer is None:
+            self._read_timer = self.loop.call_later(self.responding.read, self.transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        if self.conn.their_state is h11.IDLE:
+            self._arm_read_timer()
+        super().data_received(data)
+        if self.conn.their_state in (h11.DONE, h11.MUST_CLOSE) and self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
+
+    def send_400_response(self, msg: str) -> None:
+        if self.conn.their_state is h11.ERROR and self._too_large():
+            self.transport.write(TOO_LARGE)
+            self.transport.close()
+            return
+        super().send_400_response(msg)
+
+    def _too_large(self) -> bool:
+        size = len(self.conn.trailing_data[0])
+        return size > self.config.h11_max_incomplete_event_size  # type: ignore[operator]
