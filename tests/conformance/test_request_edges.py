@@ -18,6 +18,7 @@ from tests.support.backends import RecordedRequest, RecordingBackend
 from tests.support.gateway import serve_app
 from tests.support.traefik import TraefikProcess
 from traefikservice_asgi import create_app
+from traefikservice_asgi.entrypoint.server import EntryPointProtocol
 
 pytestmark = requires_traefik
 
@@ -36,7 +37,9 @@ class Answer:
 @dataclass(frozen=True)
 class Targets:
     backends: dict[str, RecordingBackend]
-    ports: dict[str, int]  # "traefik", "gateway" (uvicorn's default parser), "gateway-h11"
+    # "traefik", "gateway" (uvicorn's default parser), "gateway-h11", and "serve" (the
+    # entry point's protocol that `serve` runs: httptools with Go's server behaviours)
+    ports: dict[str, int]
 
     def send(self, target: str, request: bytes) -> Answer:
         for backend in self.backends.values():
@@ -69,6 +72,7 @@ def targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Targets]:
             TraefikProcess(dynamic, tmp_path=tmp_path) as traefik,
             serve_app(create_app(paths, backends=urls)) as gateway,
             serve_app(create_app(paths, backends=urls), http="h11") as gateway_h11,
+            serve_app(create_app(paths, backends=urls), http=EntryPointProtocol) as entry,
         ):
             ports = {
                 name: int(url.rsplit(":", 1)[1])
@@ -76,6 +80,7 @@ def targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Targets]:
                     ("traefik", traefik.url),
                     ("gateway", gateway),
                     ("gateway-h11", gateway_h11),
+                    ("serve", entry),
                 )
             }
             yield Targets(by_name, ports)
@@ -169,10 +174,11 @@ def test_unsafe_path_bytes_are_escaped_as_traefik_sends_them(
         pytest.param("http://admin.example/a\\b", "/a%5Cb", id="unsafe-byte"),
     ],
 )
+@pytest.mark.parametrize("gateway", ["gateway-h11", "serve"])
 def test_an_absolute_form_target_is_routed_and_sent_by_its_authority_as_by_traefik(
-    targets: Targets, target: str, sent: str
+    targets: Targets, target: str, sent: str, gateway: str
 ) -> None:
-    theirs, ours = targets.both(request(target, "Host: direct.example"), "gateway-h11")
+    theirs, ours = targets.both(request(target, "Host: direct.example"), gateway)
     for answer in (theirs, ours):
         [(name, received)] = answer.reached
         assert (name, received.target, received.header("Host")) == (
@@ -192,8 +198,9 @@ def test_an_absolute_form_target_still_needs_a_host_header_as_in_go(targets: Tar
 def test_an_absolute_form_target_under_httptools_is_routed_by_the_host_header(
     targets: Targets,
 ) -> None:
-    """A difference (docs/differences.md): uvicorn's httptools parser drops the authority
-    from the scope, so the Host header is all there is to route by."""
+    """A difference (docs/differences.md) of the middleware under plain uvicorn:
+    httptools drops the authority from the scope, so the Host header is all there is to
+    route by (`serve`'s own protocol keeps it: the test above)."""
     ours = targets.send("gateway", request("http://admin.example/x", "Host: direct.example"))
     assert [(name, r.target) for name, r in ours.reached] == [("edge-direct", "/x")]
 

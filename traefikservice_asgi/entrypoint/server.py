@@ -303,7 +303,13 @@ class EntryPointProtocol(HttpToolsProtocol):
             raise _HeadTooLarge
         self._head = None
         self._in_body = True
+        absolute = self.url[:1] not in (b"/", b"*")
         super().on_headers_complete()
+        if absolute and self.cycle is not None:
+            # An absolute-form target (``GET http://a.example/x``): httptools' parse_url
+            # keeps only the path, so the authority Go's server routes by would be lost.
+            # Keep the whole target as h11 does; the entry point reads it from raw_path.
+            self.cycle.scope["raw_path"] = self.url.partition(b"?")[0]
         if self.cycle.scope["http_version"] == "1.0":
             self.cycle.__class__ = _CloseDelimitedCycle  # the same cycle, another send
         if self.responding.write:
