@@ -40,7 +40,10 @@ class GatewayOptions:
 
     ``backends`` maps ``"namespace/name:port"`` to a server URL (or several, a servers
     load balancer); ``allow_cross_namespace`` lets references cross namespaces, as
-    Traefik's ``allowCrossNamespace``. ``forwarded_trusted_ips`` (IPs or CIDRs) and
+    Traefik's ``allowCrossNamespace``. ``cluster_dns=False`` makes a Service reference
+    with no backends entry, Endpoints or ExternalName an error instead of the in-cluster
+    DNS name ``http://name.ns.svc:port`` (which resolves only inside a cluster).
+    ``forwarded_trusted_ips`` (IPs or CIDRs) and
     ``forwarded_insecure`` say whose ``X-Forwarded-*`` headers are kept, as Traefik's
     entry point ``forwardedHeaders.trustedIPs``/``insecure`` (by default nobody's).
     ``mirror_limits`` bounds mirror copies. ``client`` is an ``httpx.AsyncClient`` to use
@@ -51,6 +54,7 @@ class GatewayOptions:
 
     backends: Mapping[str, str | Sequence[str]] = field(default_factory=dict)
     allow_cross_namespace: bool = False
+    cluster_dns: bool = True
     forwarded_trusted_ips: Sequence[str] = ()
     forwarded_insecure: bool = False
     mirror_limits: MirrorLimits = field(default_factory=MirrorLimits)
@@ -92,6 +96,7 @@ class GatewayOptions:
             {
                 "backends": {key: list(urls) for key, urls in self.backends.items()},
                 "allow_cross_namespace": self.allow_cross_namespace,
+                "cluster_dns": self.cluster_dns,
                 "forwarded_trusted_ips": list(self.forwarded_trusted_ips),
                 "forwarded_insecure": self.forwarded_insecure,
                 "mirror_limits": dataclasses.asdict(self.mirror_limits),
@@ -111,6 +116,7 @@ class OptionKeywords(TypedDict, total=False):
 
     backends: Mapping[str, str | Sequence[str]] | None
     allow_cross_namespace: bool
+    cluster_dns: bool
     forwarded_trusted_ips: Sequence[str]
     forwarded_insecure: bool
     mirror_limits: MirrorLimits | None

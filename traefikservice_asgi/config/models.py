@@ -268,6 +268,9 @@ class IngressRoute:
     name: str
     origin: Origin
     routes: tuple[RouteSpec, ...]
+    # the services of routes dropped for a missing or invalid `match`: resolved only so
+    # that their own errors are reported beside the rule's
+    unrouted: tuple[ServiceRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from ...exceptions import RuleError
 from ...rules import compile_rule
 from .._fields import Reader, show
 from .._yaml import Path
-from ..models import IngressRoute, RouteSpec
+from ..models import IngressRoute, RouteSpec, ServiceRef
 from .serviceref import service_ref
 
 __all__ = ["ingress_route"]
@@ -40,6 +40,7 @@ def ingress_route(
     ):
         r.error(("spec", "entryPoints"), f"must be a list of strings, got {show(entry_points)}")
     routes: list[RouteSpec] = []
+    unrouted: list[ServiceRef] = []
     for i, item in enumerate(r.items(m, ("spec",), "routes", required=True)):
         path: Path = ("spec", "routes", i)
         rm = r.mapping(
@@ -65,11 +66,13 @@ def ingress_route(
         if "services" in rm and isinstance(rm["services"], list) and not rm["services"]:
             r.error((*path, "services"), "must list at least one service")
         if match is None:
+            unrouted.extend(x for x in refs if x is not None)
             continue
         try:
             rule = compile_rule(match, syntax=syntax)  # type: ignore[arg-type]
         except RuleError as exc:
             r.error((*path, "match"), f"invalid rule: {exc}")
+            unrouted.extend(x for x in refs if x is not None)
             continue
         routes.append(
             RouteSpec(
@@ -79,4 +82,4 @@ def ingress_route(
                 origin=r.origin(path),
             )
         )
-    return IngressRoute(namespace, name, r.origin(()), tuple(routes))
+    return IngressRoute(namespace, name, r.origin(()), tuple(routes), tuple(unrouted))
