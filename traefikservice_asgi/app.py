@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 from starlette.types import Receive, Scope, Send
 
-from .config import Config, ConfigSource
-from .middleware import TraefikServiceMiddleware
+from .config import Config, ConfigError, ConfigIssue, ConfigSource, load_config
+from .config.loader import no_route_message
+from .middleware import TraefikServiceMiddleware, _reusable, log_warnings
 from .options import GatewayOptions
 from .responses import send_go_error
 
@@ -46,5 +47,25 @@ def create_app(
     **keywords: Unpack[OptionKeywords],
 ) -> TraefikServiceMiddleware:
     """A standalone gateway: the middleware around a 404 app. Options as for
-    :class:`TraefikServiceMiddleware`."""
-    return TraefikServiceMiddleware(not_found, config, options, **keywords)
+    :class:`TraefikServiceMiddleware`.
+
+    A configuration without any route is a :class:`ConfigError` here: the gateway
+    would answer 404 to every request. Traefik starts anyway, since its providers may
+    add routers later; ours come from these files only, so it is always a mistake (an
+    empty file, a wrong folder, a misspelt ``apiVersion``). The middleware accepts it
+    (every request then goes to the wrapped app) and logs a warning.
+    """
+    options = GatewayOptions.of(options, **keywords)
+    where: ConfigSource = "the configuration"
+    if not isinstance(config, Config):
+        where = config = _reusable(config)
+        config = load_config(
+            config,
+            backends=options.backends,
+            allow_cross_namespace=options.allow_cross_namespace,
+            cluster_dns=options.cluster_dns,
+        )
+        log_warnings(config)
+    if not config.routes:
+        raise ConfigError([ConfigIssue(no_route_message(where))])
+    return TraefikServiceMiddleware(not_found, config, options)

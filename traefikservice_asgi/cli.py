@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import NoReturn
 
 import click
 
-from .config import load_config
-from .exceptions import ConfigError
+from .config import load_config, no_route_message
+from .exceptions import ConfigError, ConfigIssue
 from .loadbalancer.mirror_pool import (
     DEFAULT_BUFFER_BUDGET,
     DEFAULT_MAX_IN_FLIGHT,
@@ -35,6 +36,15 @@ def _parse_backends(values: tuple[str, ...]) -> dict[str, list[str]]:
     return backends
 
 
+def _fail(exc: ConfigError) -> NoReturn:
+    """Every error, then how many: the same for ``check`` and ``serve``."""
+    for issue in exc.issues:
+        click.echo(f"error: {issue}", err=True)
+    click.echo(f"{len(exc.issues)} error(s)", err=True)
+    sys.exit(1)
+
+
+_CONTEXT = {"help_option_names": ["-h", "--help"]}
 _paths = click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 _backend = click.option(
     "--backend",
@@ -49,9 +59,17 @@ _cross = click.option(
     is_flag=True,
     help="Allow references to services in other namespaces (off by default, as in Traefik).",
 )
+_cluster_dns = click.option(
+    "--no-cluster-dns",
+    "no_cluster_dns",
+    is_flag=True,
+    help="Make a Service reference with no --backend, Endpoints or ExternalName an error, "
+    "instead of using its in-cluster DNS name (name.namespace.svc), which resolves only "
+    "inside a Kubernetes cluster.",
+)
 
 
-@click.group()
+@click.group(context_settings=_CONTEXT)
 @click.version_option(package_name="traefikservice-asgi")
 def main() -> None:
     """Traefik's TraefikService (canary, sticky, mirroring) as an ASGI gateway."""
@@ -61,21 +79,29 @@ def main() -> None:
 @_paths
 @_backend
 @_cross
-def check(paths: tuple[str, ...], backends: tuple[str, ...], allow_cross_namespace: bool) -> None:
+@_cluster_dns
+def check(
+    paths: tuple[str, ...],
+    backends: tuple[str, ...],
+    allow_cross_namespace: bool,
+    no_cluster_dns: bool,
+) -> None:
     """Validate YAML files or folders; print the routes and each service's tree."""
     from ._describe import describe
 
     try:
         config = load_config(
-            paths, backends=_parse_backends(backends), allow_cross_namespace=allow_cross_namespace
+            paths,
+            backends=_parse_backends(backends),
+            allow_cross_namespace=allow_cross_namespace,
+            cluster_dns=not no_cluster_dns,
         )
     except ConfigError as exc:
-        for issue in exc.issues:
-            click.echo(f"error: {issue}", err=True)
-        click.echo(f"{len(exc.issues)} error(s)", err=True)
-        sys.exit(1)
+        _fail(exc)
     for warning in config.warnings:
         click.echo(f"warning: {warning}", err=True)
+    if not config.routes:  # `serve` would answer 404 to everything
+        _fail(ConfigError([ConfigIssue(no_route_message(paths))]))
     click.echo(describe(config))
 
 
@@ -83,8 +109,15 @@ def check(paths: tuple[str, ...], backends: tuple[str, ...], allow_cross_namespa
 @_paths
 @_backend
 @_cross
+@_cluster_dns
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free port).",
+)
 @click.option(
     "--forwarded-trusted-ip",
     "trusted_ips",
@@ -141,6 +174,7 @@ def serve(
     paths: tuple[str, ...],
     backends: tuple[str, ...],
     allow_cross_namespace: bool,
+    no_cluster_dns: bool,
     host: str,
     port: int,
     trusted_ips: tuple[str, ...],
@@ -160,6 +194,7 @@ def serve(
     options = GatewayOptions(
         backends=_parse_backends(backends),
         allow_cross_namespace=allow_cross_namespace,
+        cluster_dns=not no_cluster_dns,
         forwarded_trusted_ips=trusted_ips,
         forwarded_insecure=forwarded_insecure,
         mirror_limits=MirrorLimits(
@@ -179,9 +214,7 @@ def serve(
             access_log=access_log,
         )
     except ConfigError as exc:
-        for issue in exc.issues:
-            click.echo(f"error: {issue}", err=True)
-        sys.exit(1)
+        _fail(exc)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
 

@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
+import signal
+import threading
 from collections.abc import Sequence
 
 from .app import create_app
+from .config import load_config
 from .middleware import TraefikServiceMiddleware
 from .options import GatewayOptions
 
@@ -30,6 +34,14 @@ ENV_CONFIG = "TRAEFIKSERVICE_ASGI_CONFIG"
 """The configuration paths, as a JSON list, for the workers."""
 ENV_OPTIONS = "TRAEFIKSERVICE_ASGI_OPTIONS"
 """The options, as :meth:`GatewayOptions.to_json` writes them, for the workers."""
+
+logger = logging.getLogger("traefikservice_asgi.serve")
+
+
+def _on_sighup(signum: int, frame: object) -> None:
+    logger.warning(
+        "SIGHUP received: configuration reload is not supported yet; restart to apply changes"
+    )
 
 
 def _freeze_startup_objects() -> None:
@@ -49,7 +61,15 @@ def app_from_env() -> TraefikServiceMiddleware:
             f"{ENV_CONFIG} or {ENV_OPTIONS} is not set: "
             "start workers with traefikservice_asgi.serve.run"
         )
-    app = create_app(json.loads(paths), GatewayOptions.from_json(options))
+    gateway_options = GatewayOptions.from_json(options)
+    # Loaded here, not by create_app, so that the parent alone logs the warnings.
+    config = load_config(
+        json.loads(paths),
+        backends=gateway_options.backends,
+        allow_cross_namespace=gateway_options.allow_cross_namespace,
+        cluster_dns=gateway_options.cluster_dns,
+    )
+    app = create_app(config, gateway_options)
     _freeze_startup_objects()
     return app
 
@@ -87,7 +107,16 @@ def run(
         "lifespan": "on",
     }
     if workers <= 1:
-        uvicorn.run(app, **common)  # type: ignore[arg-type]
+        # SIGHUP would kill the process without a word; until live reload exists, say so
+        # and keep serving. (With workers, uvicorn's supervisor restarts them on SIGHUP.)
+        hup = getattr(signal, "SIGHUP", None)
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(hup, _on_sighup) if hup and main_thread else None
+        try:
+            uvicorn.run(app, **common)  # type: ignore[arg-type]
+        finally:
+            if hup and previous is not None:
+                signal.signal(hup, previous)
     else:
         os.environ[ENV_CONFIG] = json.dumps(list(paths))
         os.environ[ENV_OPTIONS] = options.to_json()
