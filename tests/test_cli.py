@@ -133,7 +133,7 @@ def test_demo_replays_the_walkthrough_and_exits_0() -> None:
     assert "=> app-v1 3 times, app-v2 6 times" in out
     assert "=> app-v1 5 times out of 5" in out and "=> app-v2 5 times out of 5" in out
     assert (
-        "=> clients got Hello app-v1 9 times out of 9; app-v2 received 1 mirrored copies, of requests: 1"
+        "=> clients got Hello app-v1 9 times out of 9; app-v2 received 1 mirrored copy, of requests: 1"
         in out
     )
     wrr = out.split("# 1.")[1].split("=>")[0].splitlines()[1:]
