@@ -3,9 +3,15 @@
 Requests for the walkthrough's hosts go to app-v1/app-v2 exactly as Traefik would send
 them; every other request reaches FastAPI untouched.
 
-    pip install fastapi
+    pip install fastapi uvicorn     # FastAPI is not a dependency of traefikservice-asgi
     # two backends, e.g. python -m http.server 9001 / 9002 (or anything answering HTTP)
-    uvicorn examples.fastapi_app:app --port 8000 --no-server-header --no-proxy-headers
+    uvicorn examples.fastapi_app:app --port 8000 --lifespan on \
+        --no-server-header --no-proxy-headers
+
+``--lifespan on``: a bad configuration then stops uvicorn at startup; under the default
+``--lifespan auto`` uvicorn takes the failure for "lifespan unsupported" and answers
+every request 500. The folder is found from this file (``BLOG``), not from the working
+directory, as a relative ``config="examples/blog/"`` would be.
     curl -H 'Host: traefikservice-wrr.kubesre.lc' http://127.0.0.1:8000/   # proxied
     curl http://127.0.0.1:8000/health                                       # FastAPI
 

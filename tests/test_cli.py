@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -127,7 +133,7 @@ def test_demo_replays_the_walkthrough_and_exits_0() -> None:
     assert "=> app-v1 3 times, app-v2 6 times" in out
     assert "=> app-v1 5 times out of 5" in out and "=> app-v2 5 times out of 5" in out
     assert (
-        "=> clients got Hello app-v1 9 times out of 9; app-v2 received 1 mirrored copies, of requests: 1"
+        "=> clients got Hello app-v1 9 times out of 9; app-v2 received 1 mirrored copy, of requests: 1"
         in out
     )
     wrr = out.split("# 1.")[1].split("=>")[0].splitlines()[1:]
@@ -164,3 +170,188 @@ def test_gateway_options_survive_the_trip_to_a_worker() -> None:
         forwarded_trusted_ips=["10.0.0.0/8"],
         mirror_limits=MirrorLimits(timeout=2.5),
     )
+
+
+# ---------------------------------------------------------------- a newcomer's first hour
+
+ONE_ROUTE = """\
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {name: web, namespace: default}
+spec:
+  routes:
+    - match: Host(`a.test`)
+      services:
+        - {name: %s, port: 80}
+"""
+
+
+def test_check_warns_about_a_backend_no_reference_uses() -> None:
+    result = CliRunner().invoke(
+        main,
+        ["check", str(ROOT / "examples" / "blog"), "--backend", "default/app-v3:80=http://x:1"],
+    )
+    assert result.exit_code == 0
+    assert (
+        "warning: backends 'default/app-v3:80' matches no Service reference in the "
+        "configuration and is ignored (references: default/app-v1:80, default/app-v2:80); "
+        'did you mean "default/app-v2:80"?'
+    ) in result.stderr.splitlines()
+
+
+def test_check_no_cluster_dns_refuses_a_misspelt_service(tmp_path: Path) -> None:
+    (tmp_path / "routes.yaml").write_text(ONE_ROUTE % "app-v3")
+    relaxed = CliRunner().invoke(main, ["check", str(tmp_path)])
+    assert relaxed.exit_code == 0
+    assert "default/app-v3:80 -> http://app-v3.default.svc:80" in relaxed.stderr
+    strict = CliRunner().invoke(main, ["check", str(tmp_path), "--no-cluster-dns"])
+    assert strict.exit_code == 1
+    assert "the cluster DNS fallback (http://app-v3.default.svc:80) is off" in strict.stderr
+    assert strict.stderr.splitlines()[-1] == "1 error(s)"
+
+
+def test_check_of_a_config_without_routes_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "empty.yaml").write_text("")
+    result = CliRunner().invoke(main, ["check", str(tmp_path / "empty.yaml")])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"warning: {tmp_path / 'empty.yaml'}: no YAML document in this file (empty, or only "
+        "comments)",
+        f"error: no IngressRoute with a route found in {tmp_path / 'empty.yaml'}: no request "
+        "would be routed (a standalone gateway, like Traefik with no router, answers 404 page "
+        "not found to every request); add an IngressRoute (apiVersion: traefik.io/v1alpha1), "
+        "see examples/blog/",
+        "1 error(s)",
+    ]
+
+
+def test_serve_of_a_config_without_routes_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "empty.yaml").write_text("")
+    result = subprocess.run(  # a subprocess: a serve that starts would never return
+        [sys.executable, "-m", "traefikservice_asgi", "serve", "--port", "0", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "error: no IngressRoute with a route found in" in result.stderr
+
+
+def test_serve_prints_the_error_count_as_check_does(tmp_path: Path) -> None:
+    (tmp_path / "routes.yaml").write_text(BROKEN)
+    result = CliRunner().invoke(main, ["serve", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == "3 error(s)"
+
+
+def test_serve_refuses_a_port_out_of_range() -> None:
+    result = subprocess.run(  # a subprocess: a serve that starts would never return
+        [sys.executable, "-m", "traefikservice_asgi", "serve", "--port", "99999", str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "Invalid value for '--port': 99999 is not in the range 0<=x<=65535" in result.stderr
+
+
+def test_dash_h_is_help() -> None:
+    for args in (["-h"], ["check", "-h"], ["serve", "-h"]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, args
+        assert result.output.startswith("Usage:")
+
+
+@contextlib.contextmanager
+def _serve_logging(
+    paths: list[str], *args: str, log: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``serve`` as a subprocess at the default log level, its output in ``log``."""
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "traefikservice_asgi",
+                "serve",
+                *paths,
+                "--port",
+                str(port),
+                *args,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.05)
+        yield proc, url
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _wait_for(log: Path, text: str) -> str:
+    deadline = time.monotonic() + 10
+    while text not in log.read_text():
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
+    return log.read_text()
+
+
+def test_serve_says_at_startup_which_references_use_cluster_dns_and_logs_the_502s(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "routes.yaml").write_text(ONE_ROUTE % "app-v3")
+    log = tmp_path / "serve.log"
+    with _serve_logging([str(tmp_path / "routes.yaml")], log=log) as (_, url):
+        startup = log.read_text()
+        assert "WARNING: traefikservice_asgi.config: 1 Service reference(s)" in startup
+        assert "default/app-v3:80 -> http://app-v3.default.svc:80" in startup
+        for _ in range(3):
+            r = httpx.get(url + "/x", headers={"Host": "a.test"}, timeout=30)
+            assert r.status_code == 502
+        text = _wait_for(log, "502 Bad Gateway: server")
+    lines = [line for line in text.splitlines() if "502 Bad Gateway: server" in line]
+    assert len(lines) == 1  # rate-limited: once per server every 10 s
+    assert lines[0].startswith(
+        "WARNING: traefikservice_asgi.proxy: 502 Bad Gateway: server "
+        "http://app-v3.default.svc:80 failed for GET a.test/x: "
+    )
+
+
+def test_serve_survives_sighup_and_says_reload_is_not_supported(tmp_path: Path) -> None:
+    log = tmp_path / "serve.log"
+    with RecordingBackend("app-v1") as v1, RecordingBackend("app-v2") as v2:
+        backends = [
+            f"--backend=default/app-v1:80={v1.url}",
+            f"--backend=default/app-v2:80={v2.url}",
+        ]
+        with _serve_logging([str(ROOT / "examples" / "blog")], *backends, log=log) as (proc, url):
+            proc.send_signal(signal.SIGHUP)
+            text = _wait_for(log, "SIGHUP received")
+            host = {"Host": "traefikservice-wrr.kubesre.lc"}
+            assert httpx.get(url, headers=host).status_code == 200
+            assert proc.poll() is None
+    assert (
+        "WARNING: traefikservice_asgi.serve: SIGHUP received: configuration reload is not "
+        "supported yet; restart to apply changes"
+    ) in text.splitlines()

@@ -272,3 +272,28 @@ def test_the_readme_layout_names_every_module() -> None:
             if f"{folder.name}/" not in section:
                 missing.append(f"{folder}/")
     assert sorted(set(missing)) == []
+
+
+def test_the_streaming_rss_figure_is_the_same_measured_number_everywhere() -> None:
+    figure = "by 2.0 MiB (`python bench/stream_rss.py --gib 1`)"
+    for page in (ROOT / "README.md", DOCS / "guides" / "production.md"):
+        text = " ".join(page.read_text().split())
+        assert figure in text, page
+
+
+def test_the_fastapi_sections_say_what_a_newcomer_trips_over() -> None:
+    for page in (ROOT / "README.md", DOCS / "guides" / "getting-started.md"):
+        text = " ".join(page.read_text().split())
+        assert "FastAPI is not a dependency" in text and "pip install fastapi" in text, page
+        assert "relative to the working directory" in text, page
+        assert "--lifespan on" in text, page
+
+
+def test_shell_completion_and_the_examples_spelling_are_documented() -> None:
+    assert (
+        "_TRAEFIKSERVICE_ASGI_COMPLETE=bash_source" in (DOCS / "reference" / "cli.md").read_text()
+    )
+    assert "`cokie`" in (ROOT / "examples" / "blog" / "README.md").read_text()
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert "failover, highest random weight" in pyproject
+    assert "pip install uvloop httptools" not in (ROOT / "bench" / "README.md").read_text()

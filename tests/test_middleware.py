@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -235,3 +240,84 @@ def test_inside_an_app_a_matched_request_with_two_hosts_is_refused_as_go_refuses
     assert sent[0]["status"] == 400
     assert (b"connection", b"close") in sent[0]["headers"]
     assert sent[1]["body"] == b"400 Bad Request"
+
+
+# ------------------------------------------- a bad configuration under a real uvicorn
+
+FASTAPI_APP = """\
+from fastapi import FastAPI
+from traefikservice_asgi import TraefikServiceMiddleware
+
+app = FastAPI()
+app.add_middleware(TraefikServiceMiddleware, config="broken.yaml")
+"""
+
+BROKEN_ROUTE = """\
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {name: r, namespace: default}
+spec:
+  routes:
+    - match: Host(`a.test`)
+      services: [{name: app, port: 80, wieght: 2}]
+"""
+
+
+def _uvicorn(tmp_path: Path, *flags: str) -> tuple[subprocess.Popen[str], str]:
+    (tmp_path / "app.py").write_text(FASTAPI_APP)
+    (tmp_path / "broken.yaml").write_text(BROKEN_ROUTE)
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app:app", "--port", str(port), *flags],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return proc, f"http://127.0.0.1:{port}/"
+
+
+def test_fastapi_with_a_bad_config_stops_uvicorn_at_startup_with_lifespan_on(
+    tmp_path: Path,
+) -> None:
+    """What the README and the getting-started guide promise with ``--lifespan on``."""
+    proc, _ = _uvicorn(tmp_path, "--lifespan", "on")
+    try:
+        output, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 3, output
+    assert "unknown field \"wieght\" (did you mean 'weight'?)" in output
+    assert "Application startup failed. Exiting." in output
+
+
+def test_fastapi_with_a_bad_config_keeps_serving_500_under_the_default_lifespan(
+    tmp_path: Path,
+) -> None:
+    """Why the docs ask for ``--lifespan on``: Starlette builds the middleware on the
+    lifespan call, and uvicorn's ``auto`` takes the failure for "unsupported". If this
+    starts failing, uvicorn or Starlette changed, and the docs can drop the flag."""
+    proc, url = _uvicorn(tmp_path)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert proc.poll() is None
+            try:
+                status = httpx.get(url, timeout=1).status_code
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        assert status == 500
+    finally:
+        proc.kill()
+        proc.wait()
+    for doc in ("README.md", "docs/guides/getting-started.md", "docs/index.md"):
+        text = (Path(__file__).resolve().parents[1] / doc).read_text()
+        assert "uvicorn app:app --lifespan on" in text, doc

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 from starlette.types import Receive, Scope, Send
 
-from .config import Config, ConfigSource
-from .middleware import TraefikServiceMiddleware
+from .config import Config, ConfigError, ConfigIssue, ConfigSource
+from .config.loader import no_route_message
+from .middleware import TraefikServiceMiddleware, _reusable, log_warnings
 from .options import GatewayOptions
 from .responses import send_go_error
 
@@ -53,5 +54,20 @@ def create_app(
 ) -> TraefikServiceMiddleware:
     """A standalone gateway: the middleware around a 404 app, answering as Traefik's
     server does before routing (``400`` for a malformed, missing or repeated ``Host``,
-    ``200`` for ``OPTIONS *``). Options as for :class:`TraefikServiceMiddleware`."""
-    return _Gateway(not_found, config, options, **keywords)
+    ``200`` for ``OPTIONS *``). Options as for :class:`TraefikServiceMiddleware`.
+
+    A configuration without any route is a :class:`ConfigError` here: the gateway
+    would answer 404 to every request. Traefik starts anyway, since its providers may
+    add routers later; ours come from these files only, so it is always a mistake (an
+    empty file, a wrong folder, a misspelt ``apiVersion``). The middleware accepts it
+    (every request then goes to the wrapped app) and logs a warning.
+    """
+    options = GatewayOptions.of(options, **keywords)
+    where: ConfigSource = "the configuration"
+    if not isinstance(config, Config):
+        where = config = _reusable(config)
+        config = options.load(config)
+        log_warnings(config)
+    if not config.routes:
+        raise ConfigError([ConfigIssue(no_route_message(where))])
+    return _Gateway(not_found, config, options)

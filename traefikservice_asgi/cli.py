@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import NoReturn
 
 import click
 
-from .config import load_config
+from .config import no_route_message
 from .config._duration import parse_duration
 from .entrypoint.server import DEFAULT_MAX_HEADER_BYTES
-from .exceptions import ConfigError
+from .exceptions import ConfigError, ConfigIssue
 from .loadbalancer.mirror_pool import (
     DEFAULT_BUFFER_BUDGET,
     DEFAULT_MAX_IN_FLIGHT,
@@ -51,6 +52,15 @@ def _duration(option: str, value: str) -> float:
     return seconds
 
 
+def _fail(exc: ConfigError) -> NoReturn:
+    """Every error, then how many: the same for ``check`` and ``serve``."""
+    for issue in exc.issues:
+        click.echo(f"error: {issue}", err=True)
+    click.echo(f"{len(exc.issues)} error(s)", err=True)
+    sys.exit(1)
+
+
+_CONTEXT = {"help_option_names": ["-h", "--help"]}
 _paths = click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 _backend = click.option(
     "--backend",
@@ -64,6 +74,14 @@ _cross = click.option(
     "--allow-cross-namespace",
     is_flag=True,
     help="Allow references to services in other namespaces (off by default, as in Traefik).",
+)
+_cluster_dns = click.option(
+    "--no-cluster-dns",
+    "no_cluster_dns",
+    is_flag=True,
+    help="Make a Service reference with no --backend, Endpoints or ExternalName an error, "
+    "instead of using its in-cluster DNS name (name.namespace.svc), which resolves only "
+    "inside a Kubernetes cluster.",
 )
 
 _external = click.option(
@@ -80,7 +98,7 @@ _ingress_class = click.option(
 )
 
 
-@click.group()
+@click.group(context_settings=_CONTEXT)
 @click.version_option(package_name="traefikservice-asgi")
 def main() -> None:
     """Traefik's TraefikService (canary, sticky, mirroring) as an ASGI gateway."""
@@ -92,31 +110,33 @@ def main() -> None:
 @_cross
 @_external
 @_ingress_class
+@_cluster_dns
 def check(
     paths: tuple[str, ...],
     backends: tuple[str, ...],
     allow_cross_namespace: bool,
     allow_external_name_services: bool,
     ingress_class: str,
+    no_cluster_dns: bool,
 ) -> None:
     """Validate YAML files or folders; print the routes and each service's tree."""
     from ._describe import describe
+    from .options import GatewayOptions
 
     try:
-        config = load_config(
-            paths,
+        config = GatewayOptions(
             backends=_parse_backends(backends),
             allow_cross_namespace=allow_cross_namespace,
             allow_external_name_services=allow_external_name_services,
             ingress_class=ingress_class,
-        )
+            cluster_dns=not no_cluster_dns,
+        ).load(paths)
     except ConfigError as exc:
-        for issue in exc.issues:
-            click.echo(f"error: {issue}", err=True)
-        click.echo(f"{len(exc.issues)} error(s)", err=True)
-        sys.exit(1)
+        _fail(exc)
     for warning in config.warnings:
         click.echo(f"warning: {warning}", err=True)
+    if not config.routes:  # `serve` would answer 404 to everything
+        _fail(ConfigError([ConfigIssue(no_route_message(paths))]))
     click.echo(describe(config))
 
 
@@ -126,8 +146,15 @@ def check(
 @_cross
 @_external
 @_ingress_class
+@_cluster_dns
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free port).",
+)
 @click.option(
     "--forwarded-trusted-ip",
     "trusted_ips",
@@ -215,6 +242,7 @@ def serve(
     allow_cross_namespace: bool,
     allow_external_name_services: bool,
     ingress_class: str,
+    no_cluster_dns: bool,
     host: str,
     port: int,
     trusted_ips: tuple[str, ...],
@@ -246,6 +274,7 @@ def serve(
         allow_cross_namespace=allow_cross_namespace,
         allow_external_name_services=allow_external_name_services,
         ingress_class=ingress_class,
+        cluster_dns=not no_cluster_dns,
         forwarded_trusted_ips=trusted_ips,
         forwarded_insecure=forwarded_insecure,
         mirror_limits=MirrorLimits(
@@ -267,9 +296,7 @@ def serve(
             timeouts=timeouts,
         )
     except ConfigError as exc:
-        for issue in exc.issues:
-            click.echo(f"error: {issue}", err=True)
-        sys.exit(1)
+        _fail(exc)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     except RuntimeError as exc:  # uvicorn did not start (the port is taken, ...)

@@ -143,9 +143,10 @@ async def run_demo(count: int = 9, *, echo: Callable[[str], object] = print) -> 
                     mirrored.append(n)
             failures += count - answers
             listed = ", ".join(map(str, mirrored)) or "none"
+            copies = "mirrored copy" if len(mirrored) == 1 else "mirrored copies"
             echo(
                 f"=> clients got Hello app-v1 {answers} times out of {count}; "
-                f"app-v2 received {len(mirrored)} mirrored copies, of requests: {listed}"
+                f"app-v2 received {len(mirrored)} {copies}, of requests: {listed}"
             )
     if failures:
         echo(f"\n{failures} request(s) were not answered as the walkthrough expects")

@@ -1,7 +1,11 @@
 """``TraefikServiceMiddleware``: route matching requests into TraefikService trees.
 
 A pure ASGI middleware in Starlette's style: ``__init__`` loads, validates and builds
-everything (a bad config fails at startup, not on the first request); ``__call__``
+everything (a bad config fails at startup, not on the first request: Starlette builds
+its middleware on the first ASGI call, the lifespan, so run uvicorn with
+``--lifespan on`` or its ``lifespan="auto"`` takes the failure for "lifespan
+unsupported" and keeps serving 500s); the warnings of a configuration it loads are
+logged once, on ``traefikservice_asgi.config``; ``__call__``
 looks at ``scope["type"]`` first and hands anything it does not own to the wrapped app
 untouched. What the configuration became is one :class:`~.runtime.Runtime` (routes,
 clients, health checks, mirror pool), held by one reference that a reload will swap.
@@ -12,13 +16,15 @@ checks, then waits for the mirrors, then closes the clients, within a bounded ti
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from typing import TYPE_CHECKING, ClassVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .builder import build_runtime
-from .config import Config, ConfigSource, load_config
+from .config import Config, ConfigSource, no_route_message
 from .entrypoint.context import set_forward
 from .entrypoint.forwarding import Forward, InvalidRequest, prepare, trusted_peers
 from .entrypoint.lifecycle import serve_watched
@@ -38,7 +44,20 @@ if TYPE_CHECKING:
 
     from .options import OptionKeywords
 
-__all__ = ["TraefikServiceMiddleware"]
+__all__ = ["TraefikServiceMiddleware", "log_warnings"]
+
+config_logger = logging.getLogger("traefikservice_asgi.config")
+
+
+def _reusable(source: ConfigSource) -> ConfigSource:
+    """``source`` as something that can be read twice (an iterator cannot)."""
+    return source if isinstance(source, (str, os.PathLike)) else list(source)
+
+
+def log_warnings(config: Config) -> None:
+    """Log each of ``config.warnings`` once, at warning level (``check`` prints them)."""
+    for warning in config.warnings:
+        config_logger.warning("%s", warning)
 
 
 class TraefikServiceMiddleware:
@@ -78,14 +97,13 @@ class TraefikServiceMiddleware:
     ) -> None:
         self.app = app
         self.options = options = GatewayOptions.of(options, **keywords)
+        config_source_name: ConfigSource = "the configuration"
         if not isinstance(config, Config):
-            config = load_config(
-                config,
-                backends=options.backends,
-                allow_cross_namespace=options.allow_cross_namespace,
-                allow_external_name_services=options.allow_external_name_services,
-                ingress_class=options.ingress_class,
-            )
+            config_source_name = config = _reusable(config)
+            config = options.load(config)
+            log_warnings(config)
+        if not config.routes:
+            config_logger.warning("%s", no_route_message(config_source_name))
         self.config = config
         self._trusted = trusted_peers(
             options.forwarded_trusted_ips, insecure=options.forwarded_insecure

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import httpx
 
+from .config import Config, ConfigSource, load_config
 from .loadbalancer.mirror_pool import MirrorLimits
 
 if TYPE_CHECKING:
@@ -43,7 +44,10 @@ class GatewayOptions:
     Traefik's ``allowCrossNamespace``; ``allow_external_name_services`` lets routes reach
     ``type: ExternalName`` Services, as its ``allowExternalNameServices`` (off by
     default: such a Service may point anywhere); ``ingress_class`` serves only the
-    IngressRoutes of that class, as its ``ingressClass``. ``forwarded_trusted_ips`` (IPs or CIDRs) and
+    IngressRoutes of that class, as its ``ingressClass``. ``cluster_dns=False`` makes a
+    Service reference with no backends entry, Endpoints or ExternalName an error instead
+    of the in-cluster DNS name ``http://name.ns.svc:port`` (which resolves only inside a
+    cluster). ``forwarded_trusted_ips`` (IPs or CIDRs) and
     ``forwarded_insecure`` say whose ``X-Forwarded-*`` headers are kept, as Traefik's
     entry point ``forwardedHeaders.trustedIPs``/``insecure`` (by default nobody's).
     ``mirror_limits`` bounds mirror copies. ``client`` is an ``httpx.AsyncClient`` to use
@@ -56,6 +60,7 @@ class GatewayOptions:
     allow_cross_namespace: bool = False
     allow_external_name_services: bool = False
     ingress_class: str = ""
+    cluster_dns: bool = True
     forwarded_trusted_ips: Sequence[str] = ()
     forwarded_insecure: bool = False
     mirror_limits: MirrorLimits = field(default_factory=MirrorLimits)
@@ -88,6 +93,19 @@ class GatewayOptions:
         }
         return dataclasses.replace(base, **changes) if changes else base
 
+    def load(self, source: ConfigSource) -> Config:
+        """Load and validate ``source`` with the options that shape a configuration
+        (backends, namespaces, ExternalName, ingress class, cluster DNS): the one place
+        they are passed on, whoever loads (middleware, gateway, ``check``, ``serve``)."""
+        return load_config(
+            source,
+            backends=self.backends,
+            allow_cross_namespace=self.allow_cross_namespace,
+            allow_external_name_services=self.allow_external_name_services,
+            ingress_class=self.ingress_class,
+            cluster_dns=self.cluster_dns,
+        )
+
     def to_json(self) -> str:
         """The options as JSON, for a uvicorn worker. Refuses ``client`` and ``rng``,
         which cannot leave this process."""
@@ -99,6 +117,7 @@ class GatewayOptions:
                 "allow_cross_namespace": self.allow_cross_namespace,
                 "allow_external_name_services": self.allow_external_name_services,
                 "ingress_class": self.ingress_class,
+                "cluster_dns": self.cluster_dns,
                 "forwarded_trusted_ips": list(self.forwarded_trusted_ips),
                 "forwarded_insecure": self.forwarded_insecure,
                 "mirror_limits": dataclasses.asdict(self.mirror_limits),
@@ -120,6 +139,7 @@ class OptionKeywords(TypedDict, total=False):
     allow_cross_namespace: bool
     allow_external_name_services: bool
     ingress_class: str
+    cluster_dns: bool
     forwarded_trusted_ips: Sequence[str]
     forwarded_insecure: bool
     mirror_limits: MirrorLimits | None

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
+import signal
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,6 +35,14 @@ ENV_CONFIG = "TRAEFIKSERVICE_ASGI_CONFIG"
 """The configuration paths, as a JSON list, for the workers."""
 ENV_OPTIONS = "TRAEFIKSERVICE_ASGI_OPTIONS"
 """The options, as :meth:`GatewayOptions.to_json` writes them, for the workers."""
+
+logger = logging.getLogger("traefikservice_asgi.serve")
+
+
+def _on_sighup(signum: int, frame: object) -> None:
+    logger.warning(
+        "SIGHUP received: configuration reload is not supported yet; restart to apply changes"
+    )
 
 
 def _freeze_startup_objects() -> None:
@@ -51,7 +62,10 @@ def app_from_env() -> TraefikServiceMiddleware:
             f"{ENV_CONFIG} or {ENV_OPTIONS} is not set: "
             "start workers with traefikservice_asgi.serve.run"
         )
-    app = create_app(json.loads(paths), GatewayOptions.from_json(options))
+    gateway_options = GatewayOptions.from_json(options)
+    # Loaded here, not by create_app, so that the parent alone logs the warnings.
+    config = gateway_options.load(json.loads(paths))
+    app = create_app(config, gateway_options)
     _freeze_startup_objects()
     return app
 
@@ -98,8 +112,17 @@ def run(
     }
     try:
         if workers <= 1:
-            server = uvicorn.Server(EntryPointConfig(app, **common))
-            server.run()
+            # SIGHUP would kill the process without a word; until live reload exists, say
+            # so and keep serving. (With workers, uvicorn's supervisor restarts them.)
+            hup = getattr(signal, "SIGHUP", None)
+            main_thread = threading.current_thread() is threading.main_thread()
+            previous = signal.signal(hup, _on_sighup) if hup and main_thread else None
+            try:
+                server = uvicorn.Server(EntryPointConfig(app, **common))
+                server.run()
+            finally:
+                if hup and previous is not None:
+                    signal.signal(hup, previous)
             if not server.started:
                 raise RuntimeError(f"uvicorn could not start on {host}:{port}")
         else:  # as uvicorn.run does; the config (and its protocol) is each worker's

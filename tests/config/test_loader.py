@@ -61,7 +61,9 @@ spec:
 
 
 def test_warnings_are_located_like_errors_and_print_as_before() -> None:
-    config = load_config_text(SKIPPED_AND_IGNORED, filename="routes.yaml")
+    config = load_config_text(
+        SKIPPED_AND_IGNORED, filename="routes.yaml", backends={"shop/web:80": "http://127.0.0.1:9"}
+    )
     assert all(isinstance(w, ConfigWarning) for w in config.warnings)
     skipped, tls = config.warnings
     assert (skipped.file, skipped.line, skipped.resource, skipped.path) == (
@@ -81,7 +83,10 @@ def test_warnings_are_located_like_errors_and_print_as_before() -> None:
 
 def test_check_prints_each_warning_on_stderr_and_exits_0(tmp_path: Path) -> None:
     (tmp_path / "routes.yaml").write_text(SKIPPED_AND_IGNORED)
-    result = CliRunner().invoke(main, ["check", str(tmp_path / "routes.yaml")])
+    result = CliRunner().invoke(
+        main,
+        ["check", str(tmp_path / "routes.yaml"), "--backend", "shop/web:80=http://127.0.0.1:9"],
+    )
     assert result.exit_code == 0
     assert result.stderr.splitlines() == [
         f"warning: {tmp_path / 'routes.yaml'}:1: Middleware: skipped, not supported by "

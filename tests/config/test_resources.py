@@ -19,7 +19,9 @@ def test_a_resource_in_both_api_groups_is_the_traefik_io_one(io_first: bool) -> 
     io = (SHOP_ROUTE % "80").replace("shop.test", "io.test")
     legacy = (SHOP_ROUTE % "80").replace("traefik.io/", "traefik.containo.us/")
     documents = [io, legacy] if io_first else [legacy, io]
-    config = load_config_text(SHOP_SERVICE + "---\n".join(documents))
+    config = load_config_text(
+        SHOP_SERVICE + "---\n".join(documents), backends={"shop/web:80": "http://127.0.0.1:9"}
+    )
     (route,) = config.routes
     assert route.rule.text == "Host(`io.test`)"
     (warning,) = map(str, config.warnings)

@@ -22,7 +22,7 @@ resolve.py     references followed, servers found, cycles refused: the service g
 from __future__ import annotations
 
 from ..exceptions import ConfigError, ConfigIssue, ConfigWarning
-from .loader import ConfigSource, load_config, load_config_text
+from .loader import ConfigSource, load_config, load_config_text, no_route_message
 from .models import (
     DEFAULT_COOKIE_PATH,
     DEFAULT_DIAL_TIMEOUT,
@@ -84,5 +84,6 @@ __all__ = [
     "WeightedService",
     "load_config",
     "load_config_text",
+    "no_route_message",
     "normalize",
 ]

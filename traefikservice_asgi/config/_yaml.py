@@ -141,7 +141,10 @@ def parse_documents(text: str) -> tuple[list[Document], list[YamlProblem]]:
         if exc.context and exc.problem:
             detail = f"{exc.problem} ({exc.context})"
         builder.problems.append(
-            YamlProblem(f"YAML syntax error: {detail}", mark.line + 1 if mark else None)
+            YamlProblem(
+                f"YAML syntax error: {detail}; the rest of this file is not read",
+                mark.line + 1 if mark else None,
+            )
         )
     except yaml.YAMLError as exc:
         builder.problems.append(YamlProblem(f"YAML error: {exc}", None))

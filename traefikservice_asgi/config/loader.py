@@ -1,6 +1,13 @@
 """Files and folders -> YAML documents -> :class:`~.resources.Resources` -> a resolved
 :class:`~.models.Config`, or one :class:`ConfigError` listing every problem with its
-file, line, resource and field path, in reading order."""
+file, line, resource and field path, in reading order.
+
+Problems with the files themselves (missing, unreadable, YAML syntax) come first: a
+syntax error stops its file, so errors about what the rest of it defined ("TraefikService
+... not found") may follow from it, and its cause should be read first. A file with no
+document is a warning. A load with no route at all is valid here;
+:func:`~traefikservice_asgi.create_app` and the CLI refuse it (:func:`no_route_message`),
+the middleware logs it."""
 
 from __future__ import annotations
 
@@ -8,13 +15,19 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from ..exceptions import ConfigError, ConfigIssue
+from ..exceptions import ConfigError, ConfigIssue, ConfigWarning
 from ._yaml import parse_documents
 from .models import Config
 from .resolve import resolve
 from .resources import Resources, parse_document
 
-__all__ = ["MAX_FILE_BYTES", "ConfigSource", "load_config", "load_config_text"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "ConfigSource",
+    "load_config",
+    "load_config_text",
+    "no_route_message",
+]
 
 ConfigSource = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
 
@@ -23,6 +36,21 @@ _SUFFIXES = (".yaml", ".yml", ".json")
 # Kubernetes itself refuses objects over ~1.5 MiB (etcd's limit); a file of manifests
 # many times that is a mistake, and parsing it would take seconds and hundreds of MiB.
 MAX_FILE_BYTES = 10 * 1024 * 1024
+
+
+def _where(paths: ConfigSource) -> str:
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    return ", ".join(str(p) for p in items) or "no path"
+
+
+def no_route_message(where: ConfigSource) -> str:
+    """What a load of ``where`` without any route means, for the warning and the error
+    of ``create_app`` and the CLI."""
+    return (
+        f"no IngressRoute with a route found in {_where(where)}: no request would be routed (a standalone gateway, like "
+        "Traefik with no router, answers 404 page not found to every request); add an "
+        "IngressRoute (apiVersion: traefik.io/v1alpha1), see examples/blog/"
+    )
 
 
 def _files(paths: ConfigSource, issues: list[ConfigIssue]) -> list[Path]:
@@ -48,27 +76,34 @@ def _finish(
     issues: list[ConfigIssue],
     backends: Mapping[str, str | Sequence[str]] | None,
     allow_cross_namespace: bool,
-    allow_external_name_services: bool = False,
-    ingress_class: str = "",
+    allow_external_name_services: bool,
+    ingress_class: str,
+    cluster_dns: bool,
 ) -> Config:
-    issues.extend(res.issues)
+    # The files' own problems (issues so far) first: later errors may follow from them.
+    first = sorted(issues, key=lambda i: (i.file or "", i.line or 0))
     config, more = resolve(
         res,
         backends,
         allow_cross_namespace=allow_cross_namespace,
         allow_external_name_services=allow_external_name_services,
         ingress_class=ingress_class,
+        cluster_dns=cluster_dns,
     )
-    issues.extend(more)
-    if issues:
+    rest = [*res.issues, *more]
+    if first or rest:
         # In reading order, as a compiler lists them; file-less problems first.
-        raise ConfigError(sorted(issues, key=lambda i: (i.file or "", i.line or 0)))
+        raise ConfigError([*first, *sorted(rest, key=lambda i: (i.file or "", i.line or 0))])
     return config
 
 
 def _parse_text(text: str, file: str, res: Resources, issues: list[ConfigIssue]) -> None:
     documents, problems = parse_documents(text)
     issues.extend(ConfigIssue(p.message, file, p.line) for p in problems)
+    if not documents and not problems:
+        res.warnings.append(
+            ConfigWarning("no YAML document in this file (empty, or only comments)", file)
+        )
     for doc in documents:
         parse_document(doc, file, res)
 
@@ -80,6 +115,7 @@ def load_config(
     allow_cross_namespace: bool = False,
     allow_external_name_services: bool = False,
     ingress_class: str = "",
+    cluster_dns: bool = True,
 ) -> Config:
     """Load every YAML document of ``paths`` (files or folders, like ``kubectl apply -f``).
 
@@ -87,8 +123,10 @@ def load_config(
     takes precedence over Endpoints documents and cluster DNS. As in Traefik's
     Kubernetes CRD provider, ``type: ExternalName`` Services are refused unless
     ``allow_external_name_services``, and only IngressRoutes of ``ingress_class`` are
-    served (without one: those with no class or the class ``traefik``). Raises
-    :class:`ConfigError` with every problem of every file.
+    served (without one: those with no class or the class ``traefik``).
+    ``cluster_dns=False`` makes a Service reference with no backends entry, Endpoints
+    or ExternalName an error instead of the in-cluster DNS name (which works only inside
+    a cluster). Raises :class:`ConfigError` with every problem of every file.
     """
     issues: list[ConfigIssue] = []
     res = Resources()
@@ -110,7 +148,13 @@ def load_config(
             continue
         _parse_text(text, str(file), res, issues)
     return _finish(
-        res, issues, backends, allow_cross_namespace, allow_external_name_services, ingress_class
+        res,
+        issues,
+        backends,
+        allow_cross_namespace,
+        allow_external_name_services,
+        ingress_class,
+        cluster_dns,
     )
 
 
@@ -122,6 +166,7 @@ def load_config_text(
     allow_cross_namespace: bool = False,
     allow_external_name_services: bool = False,
     ingress_class: str = "",
+    cluster_dns: bool = True,
 ) -> Config:
     """:func:`load_config` for YAML held in a string (tests, generated config)."""
     issues: list[ConfigIssue] = []
@@ -133,5 +178,11 @@ def load_config_text(
     else:
         _parse_text(text, filename, res, issues)
     return _finish(
-        res, issues, backends, allow_cross_namespace, allow_external_name_services, ingress_class
+        res,
+        issues,
+        backends,
+        allow_cross_namespace,
+        allow_external_name_services,
+        ingress_class,
+        cluster_dns,
     )

@@ -305,6 +305,9 @@ class IngressRoute:
     parent_refs: tuple[ParentRef, ...] = ()
     # spec.ingressClassName, else the kubernetes.io/ingress.class annotation ("" if none)
     ingress_class: str = ""
+    # the services of routes dropped for a missing or invalid `match`: resolved only so
+    # that their own errors are reported beside the rule's
+    unrouted: tuple[ServiceRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

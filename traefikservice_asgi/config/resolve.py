@@ -15,7 +15,13 @@ A Kubernetes Service reference (name, port, namespace) finds its servers in this
    addresses form a servers load balancer;
 3. a Service of ``type: ExternalName``: ``scheme://externalName:port``;
 4. the in-cluster DNS name ``http://name.ns.svc:port``, so the same YAML works unchanged
-   inside a cluster.
+   inside a cluster. Outside one that name does not resolve and every request is a 502,
+   so the references that fell back to it are listed in one warning (a misspelled name
+   lands here too), and ``cluster_dns=False`` makes each of them an error instead.
+
+A ``backends`` entry that no reference uses is a warning (with the closest reference),
+and a ``backends`` URL that is not ``http(s)://`` or ``h2c://`` is an error reported
+once, with the ``http://`` spelling suggested.
 
 With ``nativeLB: true`` (Traefik's native Kubernetes load balancing) step 2 is replaced:
 the one server is the Service document's ``spec.clusterIP`` with the *Service* port (not
@@ -30,6 +36,7 @@ otherwise, as in Traefik.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
@@ -104,6 +111,7 @@ class _Resolver:
         allow_cross_namespace: bool,
         allow_external_name_services: bool = False,
         ingress_class: str = "",
+        cluster_dns: bool = True,
     ) -> None:
         self.res = res
         self.backends = backends
@@ -113,6 +121,14 @@ class _Resolver:
         self.issues: list[ConfigIssue] = []
         self.named_as_parent: set[tuple[str, str]] = set()
         self.selected: list[IngressRoute] = []
+        self.cluster_dns = cluster_dns
+        self.warnings: list[ConfigWarning] = []
+        # backends keys a reference used, and every spelling a reference would accept
+        self.used_backends: set[str] = set()
+        self.reference_keys: dict[str, str] = {}  # key -> the reference's own key
+        # "ns/name:port" -> (cluster DNS URL, where the first such reference is)
+        self.dns_fallbacks: dict[str, tuple[str, Origin]] = {}
+        self.bad_backends = self.check_backend_urls()
         self.services: dict[str, Service] = {}
         self.failed: set[tuple[str, str]] = set()
         self.stack: list[tuple[str, str]] = []
@@ -123,6 +139,102 @@ class _Resolver:
         # Service child name in the order Traefik's CRD provider writes them.
         self.servers_services: dict[int, ServersService | None] = {}
         self.definitions = self._definitions()
+
+    def check_backend_urls(self) -> set[str]:
+        """Report each ``backends`` entry with a bad URL once (not once per reference),
+        showing the value and the likely fix."""
+        bad: set[str] = set()
+        for key, value in self.backends.items():
+            given = [value] if isinstance(value, str) else list(value)
+            if not given:
+                self.issues.append(ConfigIssue(f"backends {key!r}: no URL given"))
+                bad.add(key)
+            for url in given:
+                if _valid_url(url):
+                    continue
+                bad.add(key)
+                hint = ""
+                if isinstance(url, str) and "://" not in url and _valid_url(f"http://{url}"):
+                    hint = f'; did you mean "http://{url}"?'
+                shown = f'"{url}"' if isinstance(url, str) else repr(url)
+                self.issues.append(
+                    ConfigIssue(
+                        f"backends {key!r}: {shown} is not an http://, https:// or h2c:// URL "
+                        f"with a host and port and no path{hint}"
+                    )
+                )
+        return bad
+
+    def unused_backend_warnings(self) -> None:
+        """A ``backends`` key no reference uses is a silent no-op otherwise (a typo in
+        the name or port): one warning each, with the closest reference key."""
+        refs = sorted(set(self.reference_keys.values()))
+        for key in self.backends:
+            if key in self.used_backends:
+                continue
+            if key in self.reference_keys:
+                own = self.reference_keys[key]
+                winner = next(
+                    (k for k in self.used_backends if self.reference_keys.get(k) == own), own
+                )
+                message = (
+                    f"backends {key!r} is not used: the reference {own} is served by "
+                    f"backends {winner!r}, another spelling of the same port"
+                )
+            else:
+                close = difflib.get_close_matches(key, refs, n=1, cutoff=0.6)
+                hint = f'; did you mean "{close[0]}"?' if close else ""
+                known = ", ".join(refs) if refs else "none"
+                message = (
+                    f"backends {key!r} matches no Service reference in the configuration "
+                    f"and is ignored (references: {known}){hint}"
+                )
+            self.warnings.append(ConfigWarning(message))
+
+    def dns_warning(self) -> None:
+        """One warning listing every reference that fell back to the cluster DNS name."""
+        if not self.dns_fallbacks:
+            return
+        listed = "; ".join(
+            f"{key} -> {url} ({origin.file}:{origin.line})" if origin.file else f"{key} -> {url}"
+            for key, (url, origin) in sorted(self.dns_fallbacks.items())
+        )
+        self.warnings.append(
+            ConfigWarning(
+                f"{len(self.dns_fallbacks)} Service reference(s) have no backends entry, "
+                f"Endpoints or ExternalName Service and use the in-cluster DNS name, which "
+                f"resolves only inside a Kubernetes cluster (elsewhere every request to them "
+                f"is a 502): {listed}. Outside a cluster, map each with "
+                f"--backend NS/NAME:PORT=URL (backends={{...}}), or make this an error with "
+                f"--no-cluster-dns (cluster_dns=False)"
+            )
+        )
+
+    def via_cluster_dns(
+        self, ref: ServiceRef, scheme: str, port: int | str | None
+    ) -> tuple[list[str], str] | None:
+        """Step 4: the cluster DNS name, recorded for :meth:`dns_warning`, or an error
+        when ``cluster_dns`` is off."""
+        url = f"{scheme}://{ref.name}.{ref.namespace}.svc:{port}"
+        key = f"{ref.namespace}/{ref.name}:{ref.port}"
+        if self.cluster_dns:
+            self.dns_fallbacks.setdefault(key, (url, ref.origin))
+            return [url], "cluster DNS"
+        known = {f"{ns}/{name}" for ns, name in self.res.services}
+        known |= {f"{e.namespace}/{e.service}" for e in self.res.endpoints}
+        known |= {k.rpartition(":")[0] for k in self.backends}
+        close = difflib.get_close_matches(f"{ref.namespace}/{ref.name}", sorted(known), n=1)
+        hint = f' (did you mean "{close[0]}"?)' if close else ""
+        self.issues.append(
+            _issue(
+                ref.origin,
+                f"Service {ref.namespace}/{ref.name}{hint} has no backends entry, Endpoints or "
+                f"ExternalName Service, and the cluster DNS fallback ({url}) is off "
+                f"(--no-cluster-dns): add --backend {key}=URL (backends={{{key!r}: URL}})",
+                "name",
+            )
+        )
+        return None
 
     # ------------------------------------------------------------------ references
 
@@ -447,20 +559,16 @@ class _Resolver:
                 )
                 return None
 
-        for key in self.backend_keys(ref, port):
+        keys = self.backend_keys(ref, port)
+        for key in keys:
+            self.reference_keys.setdefault(key, keys[0])
+        for key in keys:
             if key in self.backends:
+                self.used_backends.add(key)
+                if key in self.bad_backends:
+                    return None  # reported once, by check_backend_urls
                 value = self.backends[key]
                 given = [value] if isinstance(value, str) else list(value)
-                bad = [u for u in given if not _valid_url(u)]
-                if bad or not given:
-                    self.issues.append(
-                        _issue(
-                            ref.origin,
-                            f"backend {key}: must be an http(s)://host:port or h2c://host:port "
-                            f"URL, got {bad or given!r}",
-                        )
-                    )
-                    return None
                 listed = [u.rstrip("/") for u in given]
                 if ref.scheme == "h2c":
                     listed = ["h2c" + u[4:] if u.startswith("http://") else u for u in listed]
@@ -490,7 +598,7 @@ class _Resolver:
                 return urls, "endpoints"
             if svc.type == "ExternalName" and svc.external_name:
                 return [f"{scheme}://{svc.external_name}:{port.port}"], "ExternalName"
-            return [f"{scheme}://{ref.name}.{ref.namespace}.svc:{port.port}"], "cluster DNS"
+            return self.via_cluster_dns(ref, scheme, port.port)
         if isinstance(ref.port, str):
             self.issues.append(
                 _issue(
@@ -501,7 +609,7 @@ class _Resolver:
                 )
             )
             return None
-        return [f"{scheme}://{ref.name}.{ref.namespace}.svc:{ref.port}"], "cluster DNS"
+        return self.via_cluster_dns(ref, scheme, ref.port)
 
     def native_server(
         self, ref: ServiceRef, cluster_ip: str | None, port: ServicePort, scheme: str
@@ -567,6 +675,8 @@ class _Resolver:
         self.selected = [ir for ir in self.res.ingress_routes if self.of_our_class(ir)]
         flat: dict[tuple[str, str], list[Route]] = {}
         for ir in self.selected:
+            for ref in ir.unrouted:  # every independent error is reported, not the rule's only
+                self.ref(ref, ir.namespace)
             flat[(ir.namespace, ir.name)] = [self.route(ir, spec) for spec in ir.routes]
         children = self.parents()
         built: dict[tuple[str, str], list[Route]] = {}
@@ -765,14 +875,23 @@ def resolve(
     allow_cross_namespace: bool = False,
     allow_external_name_services: bool = False,
     ingress_class: str = "",
+    cluster_dns: bool = True,
 ) -> tuple[Config, list[ConfigIssue]]:
     """Resolve every route of the ``ingress_class`` (and every TraefikService, used or
-    not, so errors in an unused one are still reported)."""
+    not, so errors in an unused one are still reported). ``cluster_dns=False`` makes a
+    reference that would fall back to the in-cluster DNS name an error."""
     resolver = _Resolver(
-        res, backends or {}, allow_cross_namespace, allow_external_name_services, ingress_class
+        res,
+        backends or {},
+        allow_cross_namespace,
+        allow_external_name_services,
+        ingress_class,
+        cluster_dns,
     )
     routes = resolver.routes()
     for ts in res.traefik_services.values():
         resolver.traefik_service(ServiceRef(ts.name, "TraefikService", ts.namespace, ts.origin))
-    config = Config(tuple(routes), dict(resolver.services), tuple(res.warnings))
+    resolver.unused_backend_warnings()
+    resolver.dns_warning()
+    config = Config(tuple(routes), dict(resolver.services), (*res.warnings, *resolver.warnings))
     return config, resolver.issues

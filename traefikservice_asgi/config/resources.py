@@ -11,10 +11,15 @@ HTTP route here (``Middleware``, ``TLSOption``...) are skipped with a warning. C
 Kubernetes resources are read leniently (only the fields used are checked), and other
 kinds are skipped. A resource in both API groups is the ``traefik.io`` one, as in
 Traefik.
+
+An ``apiVersion`` of Traefik's groups other than ``v1alpha1`` (``traefik.io/v1``) is an
+error naming the known versions, and a kind that is a near miss of one read here
+(``TraefikServce``, ``Servce``) gets a "did you mean": neither is skipped in silence.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +47,18 @@ logger = logging.getLogger("traefikservice_asgi.config")
 
 ANNOTATION_INGRESS_CLASS = "kubernetes.io/ingress.class"
 TRAEFIK_GROUPS = ("traefik.io/v1alpha1", "traefik.containo.us/v1alpha1")
+_TRAEFIK_KINDS = ("IngressRoute", "TraefikService", "ServersTransport")
+_CORE = (
+    ("v1", "Service"),
+    ("v1", "Endpoints"),
+    ("v1", "Secret"),
+    ("v1", "ConfigMap"),
+    ("v1", "Node"),
+    ("discovery.k8s.io/v1", "EndpointSlice"),
+)
+"""The core kinds read (IngressClass documents are not among them: Traefik's CRD
+provider selects IngressRoutes by class name alone, spec.ingressClassName or the
+annotation)."""
 
 # Traefik kinds that configure things this package does not serve. They are skipped
 # with a warning: they add listeners or objects, they do not change an HTTP route here.
@@ -152,6 +169,18 @@ def parse_document(doc: Document, file: str | None, out: Resources) -> None:
     if not isinstance(api, str) or not isinstance(kind, str):
         out.issues.append(ConfigIssue("a document needs apiVersion and kind", file, doc.line))
         return
+    if api not in TRAEFIK_GROUPS and api.split("/")[0] in ("traefik.io", "traefik.containo.us"):
+        out.issues.append(
+            ConfigIssue(
+                f'unknown apiVersion "{api}": Traefik\'s resources are '
+                f"{' and '.join(TRAEFIK_GROUPS)}",
+                file,
+                doc.line_of(("apiVersion",)),
+                kind,
+                "apiVersion",
+            )
+        )
+        return
     if api in TRAEFIK_GROUPS:
         if kind in _OTHER_TRAEFIK_KINDS:
             out.warnings.append(
@@ -163,19 +192,32 @@ def parse_document(doc: Document, file: str | None, out: Resources) -> None:
                 )
             )
             return
-        if kind not in ("IngressRoute", "TraefikService", "ServersTransport"):
-            out.issues.append(ConfigIssue(f'unknown kind "{kind}" in {api}', file, doc.line))
+        if kind not in _TRAEFIK_KINDS:
+            close = difflib.get_close_matches(kind, [*_TRAEFIK_KINDS, *_OTHER_TRAEFIK_KINDS], 1)
+            hint = f' (did you mean "{close[0]}"?)' if close else ""
+            known = ", ".join(_TRAEFIK_KINDS)
+            out.issues.append(
+                ConfigIssue(
+                    f'unknown kind "{kind}" in {api}{hint}; the kinds read are {known}',
+                    file,
+                    doc.line_of(("kind",)),
+                    None,
+                    "kind",
+                )
+            )
             return
-    elif (api, kind) not in (
-        ("v1", "Service"),
-        ("v1", "Endpoints"),
-        ("v1", "Secret"),
-        ("v1", "ConfigMap"),
-        ("v1", "Node"),
-        ("discovery.k8s.io/v1", "EndpointSlice"),
-    ):
-        # IngressClass documents among them: Traefik's CRD provider selects
-        # IngressRoutes by class name alone (spec.ingressClassName, the annotation).
+    elif (api, kind) not in _CORE:
+        close = difflib.get_close_matches(kind, [k for a, k in _CORE if a == api], 1, 0.8)
+        if close:  # `Servce` in v1: a typo, not one of the many kinds skipped on purpose
+            out.warnings.append(
+                ConfigWarning(
+                    f'skipped: kind "{kind}" is not read (did you mean "{close[0]}"?)',
+                    file,
+                    doc.line_of(("kind",)),
+                    None,
+                    "kind",
+                )
+            )
         logger.debug("%s:%d: skipping %s %s (not used for routing)", file, doc.line, api, kind)
         return
     ident = _metadata(doc, file, kind, out)

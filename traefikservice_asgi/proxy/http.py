@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import zlib
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Protocol
@@ -281,6 +282,7 @@ class Server:
             return
         except (httpx.TransportError, httpx.DecodingError) as exc:
             logger.debug("502 Bad Gateway from %s: %r", self.url, exc)
+            _log_bad_gateway(self.url, scope, forward.method, forward.target, exc)
             await self._fail(stream, send, 502)
             return
         body: AsyncIterable[bytes]
@@ -395,3 +397,36 @@ async def _inflate(body: AsyncIterable[bytes], send: Send) -> None:
     tail = decoder.flush()  # at most a few bytes: every input byte was inflated above
     if tail:
         await send({"type": "http.response.body", "body": tail, "more_body": True})
+
+
+BAD_GATEWAY_LOG_INTERVAL = 10.0
+"""Seconds between two warnings about the same unreachable server."""
+_bad_gateway_logged: dict[str, float] = {}  # server URL -> when; the config's servers only
+
+
+def _log_bad_gateway(
+    url: str, scope: Scope, method: str, target: bytes, exc: BaseException
+) -> None:
+    """A 502 for a server that cannot be reached is otherwise silent at the default log
+    level (a misspelt name resolved to cluster DNS answers 502 to everything): a warning
+    naming the server, the request and the cause, at most once per server every
+    :data:`BAD_GATEWAY_LOG_INTERVAL` seconds."""
+    now = time.monotonic()
+    last = _bad_gateway_logged.get(url)
+    if last is not None and now - last < BAD_GATEWAY_LOG_INTERVAL:
+        return
+    _bad_gateway_logged[url] = now
+    headers = dict(scope.get("headers") or ())
+    host = headers.get(b"host", b"").decode("latin-1")
+    logger.warning(
+        "502 Bad Gateway: %sserver %s failed for %s %s%s: %s: %s "
+        "(logged once per server every %.0f s)",
+        "mirror copy: " if is_copy(scope) else "",
+        url,
+        method,
+        host,
+        target.decode("latin-1"),
+        type(exc).__name__,
+        str(exc) or "no detail",
+        BAD_GATEWAY_LOG_INTERVAL,
+    )

@@ -21,6 +21,7 @@ Matcher names are *not* resolved here (they depend on the v2/v3 syntax); see
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Union
@@ -122,6 +123,22 @@ def _is_digit(ch: str) -> bool:
     return unicodedata.category(ch) == "Nd"
 
 
+_UNQUOTED_CALL = re.compile(r"([A-Za-z][A-Za-z0-9]*)\(([^()`\"']+)\)")
+
+
+def _quoting_hint(rule: str, position: int) -> str:
+    """``; did you mean Host(`example.com`)?`` when ``position`` falls inside a matcher
+    call whose arguments were written without quotes, the commonest first mistake."""
+    for call in _UNQUOTED_CALL.finditer(rule):
+        if call.start(2) <= position < call.end(2):
+            args = ", ".join(f"`{a.strip()}`" for a in call.group(2).split(",") if a.strip())
+            return (
+                f"; did you mean {call.group(1)}({args})? "
+                "(matcher arguments are quoted with backquotes or double quotes)"
+            )
+    return ""
+
+
 class _Lexer:
     """Go's scanner, reduced to the tokens a rule can contain."""
 
@@ -141,7 +158,7 @@ class _Lexer:
             self.pos = 1
 
     def error(self, message: str, position: int) -> RuleError:
-        return RuleError(message, self.rule, position)
+        return RuleError(message + _quoting_hint(self.rule, position), self.rule, position)
 
     def tokens(self) -> list[_Token]:
         out: list[_Token] = []
@@ -301,7 +318,7 @@ class _Parser:
         return self.tokens[self.index]
 
     def error(self, message: str, position: int) -> RuleError:
-        return RuleError(message, self.rule, position)
+        return RuleError(message + _quoting_hint(self.rule, position), self.rule, position)
 
     def unexpected(self, expected: str) -> RuleError:
         tok = self.tok

@@ -32,7 +32,9 @@ def test_strategy_defaults_to_wrr_and_empty_means_wrr_as_in_traefik() -> None:
 
 def test_round_robin_is_the_deprecated_wrr_and_warns_where_it_is_written() -> None:
     config = load_config_text(
-        one_route("{name: app, port: 80, strategy: RoundRobin}"), filename="routes.yaml"
+        one_route("{name: app, port: 80, strategy: RoundRobin}"),
+        filename="routes.yaml",
+        backends={"default/app:80": "http://127.0.0.1:9"},
     )
     assert isinstance(config.routes[0].service, ServersService)
     assert config.routes[0].service.strategy == "wrr"
@@ -98,7 +100,9 @@ def test_wrr_on_a_traefik_service_reference_changes_nothing_and_is_accepted() ->
 
 def test_sticky_with_hrw_is_ignored_as_in_traefik_with_a_warning() -> None:
     text = one_route("{name: app, port: 80, strategy: hrw, sticky: {cookie: {name: pin}}}")
-    config = load_config_text(text, filename="routes.yaml")
+    config = load_config_text(
+        text, filename="routes.yaml", backends={"default/app:80": "http://127.0.0.1:9"}
+    )
     assert [str(w) for w in config.warnings] == [
         "routes.yaml:8: IngressRoute default/r: spec.routes[0].services[0].sticky: ignored: "
         "the hrw strategy keeps a client on its server by IP, without a cookie "

@@ -16,7 +16,7 @@ from ...exceptions import RuleError
 from ...rules import compile_rule
 from .._fields import Reader, show
 from .._yaml import Path
-from ..models import IngressRoute, ParentRef, RouteObservability, RouteSpec
+from ..models import IngressRoute, ParentRef, RouteObservability, RouteSpec, ServiceRef
 from .serviceref import service_ref
 
 __all__ = ["ingress_route"]
@@ -66,6 +66,7 @@ def ingress_route(
             "Entrypoints configuration)",
         )
     routes: list[RouteSpec] = []
+    unrouted: list[ServiceRef] = []
     for i, item in enumerate(r.items(m, ("spec",), "routes", required=True)):
         path: Path = ("spec", "routes", i)
         rm = r.mapping(
@@ -90,12 +91,16 @@ def ingress_route(
             service_ref(r, s, (*path, "services", j), namespace)
             for j, s in enumerate(r.items(rm, path, "services"))
         ]
-        if match is None or None in refs:
+        if match is None:
+            unrouted.extend(x for x in refs if x is not None)
+            continue
+        if None in refs:
             continue  # reported; a route left without its refused services is no parent
         try:
             rule = compile_rule(match, syntax=syntax)  # type: ignore[arg-type]
         except RuleError as exc:
             r.error((*path, "match"), f"invalid rule: {exc}")
+            unrouted.extend(x for x in refs if x is not None)
             continue
         routes.append(
             RouteSpec(
@@ -112,6 +117,7 @@ def ingress_route(
         r.origin(()),
         tuple(routes),
         parent_refs=parents,
+        unrouted=tuple(unrouted),
         ingress_class=ingress_class,
     )
 
