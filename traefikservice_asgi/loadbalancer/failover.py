@@ -98,6 +98,7 @@ class Failover:
         "_ranges",
         "_updaters",
         "name",
+        "__weakref__",  # a reloaded main holds its new failover weakly (builder.py)
     )
 
     reads_answers: ClassVar[bool] = True
