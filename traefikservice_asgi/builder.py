@@ -178,7 +178,9 @@ class _Builder:
         self._reused.add(id(service))
         self.nodes.setdefault(key, []).append(node)
         self.reused += 1
-        for child, (child_key, child_node) in zip(_children_of(service), node.children):
+        for child, (child_key, child_node) in zip(
+            _children_of(service), node.children, strict=True
+        ):
             if id(child) in self.built:
                 continue  # shared below two parents, taken already
             left = self._previous.get(child_key, [])
