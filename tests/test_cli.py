@@ -336,22 +336,3 @@ def test_serve_says_at_startup_which_references_use_cluster_dns_and_logs_the_502
         "WARNING: traefikservice_asgi.proxy: 502 Bad Gateway: server "
         "http://app-v3.default.svc:80 failed for GET a.test/x: "
     )
-
-
-def test_serve_survives_sighup_and_says_reload_is_not_supported(tmp_path: Path) -> None:
-    log = tmp_path / "serve.log"
-    with RecordingBackend("app-v1") as v1, RecordingBackend("app-v2") as v2:
-        backends = [
-            f"--backend=default/app-v1:80={v1.url}",
-            f"--backend=default/app-v2:80={v2.url}",
-        ]
-        with _serve_logging([str(ROOT / "examples" / "blog")], *backends, log=log) as (proc, url):
-            proc.send_signal(signal.SIGHUP)
-            text = _wait_for(log, "SIGHUP received")
-            host = {"Host": "traefikservice-wrr.kubesre.lc"}
-            assert httpx.get(url, headers=host).status_code == 200
-            assert proc.poll() is None
-    assert (
-        "WARNING: traefikservice_asgi.serve: SIGHUP received: configuration reload is not "
-        "supported yet; restart to apply changes"
-    ) in text.splitlines()

@@ -64,10 +64,13 @@ def create_app(
     """
     options = GatewayOptions.of(options, **keywords)
     where: ConfigSource = "the configuration"
+    source: ConfigSource | None = None
     if not isinstance(config, Config):
-        where = config = _reusable(config)
+        source = where = config = _reusable(config)
         config = options.load(config)
         log_warnings(config)
     if not config.routes:
         raise ConfigError([ConfigIssue(no_route_message(where))])
-    return _Gateway(not_found, config, options)
+    gateway = _Gateway(not_found, config, options)
+    gateway.source = source  # what a reload reads again
+    return gateway

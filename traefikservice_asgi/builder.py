@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, ClassVar, Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -35,7 +36,6 @@ from .config import (
     HRWService,
     MirroringService,
     ServersService,
-    ServersTransport,
     Service,
     WeightedService,
 )
@@ -54,6 +54,7 @@ from .loadbalancer.wrr import Child, WeightedRoundRobin
 from .options import GatewayOptions
 from .proxy import Server
 from .responses import send_go_error
+from .reuse import BuiltNode, KeyMaker
 from .runtime import Route, Runtime
 from .transport import ClientHolder
 
@@ -108,9 +109,29 @@ class _Builder:
     KINDS: ClassVar[dict[type[Any], Callable[[_Builder, Any], ASGIApp]]]
     """The builder method of each kind of service node."""
 
-    def __init__(self, holder: ClientHolder, pool: MirrorPool, rng: random.Random) -> None:
+    def __init__(
+        self,
+        holder: ClientHolder,
+        pool: MirrorPool,
+        rng: random.Random,
+        previous: Runtime | None = None,
+    ) -> None:
         self.holder = holder
-        self.holders: dict[ServersTransport, ClientHolder] = {}
+        # One holder per ServersTransport, by value (reuse.node_key): an unchanged one
+        # keeps the previous runtime's client and pool.
+        self.holders: dict[Hashable, ClientHolder] = {}
+        self._previous_holders = dict(previous.transports) if previous is not None else {}
+        # Live reload (reuse.py): the previous runtime's nodes, each claimed at most once.
+        self._previous: dict[Hashable, list[BuiltNode]] = (
+            {key: list(nodes) for key, nodes in previous.nodes.items()}
+            if previous is not None
+            else {}
+        )
+        self.keys = KeyMaker()
+        self.nodes: dict[Hashable, list[BuiltNode]] = {}
+        self._records: dict[str, tuple[Hashable, BuiltNode]] = {}
+        self._reused: set[str] = set()
+        self.reused = 0
         self.pool = pool
         self.rng = rng
         self.built: dict[str, ASGIApp] = {}
@@ -121,9 +142,76 @@ class _Builder:
     def build(self, service: Service) -> ASGIApp:
         handler = self.built.get(service.name)
         if handler is None:
+            fresh = len(self.health_checkers)
             handler = self.KINDS[type(service)](self, service)
+            self._record(service, handler, tuple(self.health_checkers[fresh:]))
             self.built[service.name] = handler
         return handler
+
+    def claim(self, roots: Sequence[Service]) -> None:
+        """Before building: give every node of the new configuration whose value the
+        previous runtime built its handler (reuse.py). Level by level from the routes,
+        so a whole unchanged subtree is claimed before any of its nodes could be taken
+        by a changed parent elsewhere: equal nodes that were separate stay separate,
+        and one shared stays shared."""
+        if not self._previous:
+            return
+        level = list({r.name: r for r in roots}.values())
+        while level:
+            below: dict[str, Service] = {}
+            for node in level:
+                if node.name in self.built:
+                    continue
+                candidates = self._previous.get(self.keys(node))
+                if candidates:
+                    self._take(node, candidates.pop())
+                else:
+                    for child in _children_of(node):
+                        below.setdefault(child.name, child)
+            level = list(below.values())
+
+    def _take(self, service: Service, node: BuiltNode) -> None:
+        """``service`` (and its subtree, child by child) gets ``node``'s handler."""
+        key = self.keys(service)
+        self.built[service.name] = node.handler
+        self.reads[service.name] = node.reads
+        self._records[service.name] = (key, node)
+        self._reused.add(service.name)
+        self.nodes.setdefault(key, []).append(node)
+        self.reused += 1
+        for child, (child_key, child_node) in zip(
+            _children_of(service), node.children, strict=True
+        ):
+            if child.name in self.built:
+                continue  # shared below two parents, taken already
+            left = self._previous.get(child_key, [])
+            for i, other in enumerate(left):
+                if other is child_node:
+                    del left[i]
+                    break
+            self._take(child, child_node)
+
+    def _record(self, service: Service, handler: ASGIApp, checkers: tuple[object, ...]) -> None:
+        """Remember a freshly built node for the next reload (reuse.py)."""
+        if isinstance(service, ServersService):
+            checkers = checkers[-1:] if service.health_check is not None else ()
+        else:
+            checkers = ()
+        children = tuple(self._records[child.name] for child in _children_of(service))
+        key = self.keys(service)
+        node = BuiltNode(handler, self.reads[service.name], checkers, children)
+        self.nodes.setdefault(key, []).append(node)
+        self._records[service.name] = (key, node)
+
+    def all_checkers(self) -> list[ServerHealthChecker]:
+        """Every health checker of the runtime: fresh ones and those of reused nodes."""
+        seen: dict[int, ServerHealthChecker] = {}
+        for nodes in self.nodes.values():
+            for node in nodes:
+                for checker in node.checkers:
+                    if isinstance(checker, ServerHealthChecker):
+                        seen[id(checker)] = checker
+        return list(seen.values())
 
     def reads_answers(self, service: Service) -> bool:
         """Whether a node of ``service``'s (built) tree reads answers. A mirror's copies
@@ -140,10 +228,13 @@ class _Builder:
         holder = self.holder
         if service.transport is not None:
             # One client (pool, TLS, timeouts) per ServersTransport, as in Traefik.
-            holder = self.holders.setdefault(
-                service.transport,
-                ClientHolder(transport=service.transport, copy_idle=self.pool.limits.max_in_flight),
-            )
+            key = self.keys(service.transport)
+            found = self.holders.get(key) or self._previous_holders.get(key)
+            if found is None:
+                found = ClientHolder(
+                    transport=service.transport, copy_idle=self.pool.limits.max_in_flight
+                )
+            holder = self.holders[key] = found
         servers = [
             Server(url, holder, pass_host_header=service.pass_host_header)
             for url in service.servers
@@ -239,9 +330,48 @@ class _Builder:
             # As Traefik's getFailoverServiceHandler: a main without a health check
             # refuses, which is fine as long as status ranges decide (the parser
             # refuses a failover with neither).
-            with contextlib.suppress(HealthCheckNotEnabled):
-                main.register_status_updater(failover.set_handler_status)
+            if service.main.name in self._reused:
+                # A main kept from the previous runtime: hold the new failover weakly
+                # (the old one dies with its runtime) and tell it the main's health now.
+                updater = _weak_updater(failover.set_handler_status)
+                with contextlib.suppress(HealthCheckNotEnabled):
+                    main.register_status_updater(updater)
+                    up = _aggregate_up(main)
+                    if up is not None and not up:
+                        failover.set_handler_status(False)
+            else:
+                with contextlib.suppress(HealthCheckNotEnabled):
+                    main.register_status_updater(failover.set_handler_status)
         return self._node(service, failover, [service.main, service.fallback])
+
+
+def _children_of(service: Service) -> list[Service]:
+    if isinstance(service, (WeightedService, HRWService)):
+        return [c.service for c in service.children]
+    if isinstance(service, MirroringService):
+        return [service.main, *(m.service for m in service.mirrors)]
+    if isinstance(service, FailoverService):
+        return [service.main, service.fallback]
+    return []
+
+
+def _weak_updater(method: Callable[[bool], None]) -> Callable[[bool], None]:
+    """A status updater that does not keep its (bound) method's object alive."""
+    ref = weakref.WeakMethod(method)
+
+    def updater(up: bool) -> None:
+        target = ref()
+        if target is not None:
+            target(up)
+
+    return updater
+
+
+def _aggregate_up(handler: object) -> bool | None:
+    """Whether a health-checked balancer has a child UP now (None: unknown)."""
+    status = getattr(handler, "_status", None)
+    up = getattr(status, "up", None)
+    return bool(up) if isinstance(up, set) else None
 
 
 _Builder.KINDS = {
@@ -267,17 +397,43 @@ def _route(route: ConfigRoute, builder: _Builder) -> Route:
     return Route(route.name, route.rule, builder.build(route.service))
 
 
-def build_runtime(config: Config, options: GatewayOptions | None = None) -> Runtime:
+def _services(routes: Sequence[ConfigRoute]) -> list[Service]:
+    """Every route's service, children routers included (what reuse claims from)."""
+    found: list[Service] = []
+    for route in routes:
+        if route.service is not None:
+            found.append(route.service)
+        found.extend(_services(route.children))
+    return found
+
+
+def build_runtime(
+    config: Config, options: GatewayOptions | None = None, *, previous: Runtime | None = None
+) -> Runtime:
     """Turn ``config`` into a :class:`~.runtime.Runtime`, each service built once, with
-    the mirror pool, the clients and the balancer order ``options`` ask for."""
+    the mirror pool, the clients and the balancer order ``options`` ask for.
+
+    With ``previous`` (a live reload, the same ``options``), every service node whose
+    resolved value did not change keeps ``previous``' handler, state included, and so
+    does every unchanged ServersTransport's client; the mirror pool and the default
+    client are ``previous``' own (see ``reuse.py``). Builds no task and needs no event
+    loop, so a reload may run it in a thread.
+    """
     options = options or GatewayOptions()
-    pool = MirrorPool(options.mirror_limits)
-    holder = ClientHolder(options.client, copy_idle=pool.limits.max_in_flight)
-    builder = _Builder(holder, pool, options.rng or random.Random())
+    if previous is not None:
+        pool, holder = previous.mirror_pool, previous.holder
+    else:
+        pool = MirrorPool(options.mirror_limits)
+        holder = ClientHolder(options.client, copy_idle=pool.limits.max_in_flight)
+    builder = _Builder(holder, pool, options.rng or random.Random(), previous)
+    builder.claim(_services(config.routes))
     routes = tuple(_route(r, builder) for r in config.routes)
     return Runtime(
         routes=routes,
         holders=(holder, *builder.holders.values()),
-        health_checks=HealthChecks(builder.health_checkers),
+        health_checks=HealthChecks(builder.all_checkers()),
         mirror_pool=pool,
+        nodes={key: tuple(nodes) for key, nodes in builder.nodes.items()},
+        transports=dict(builder.holders),
+        reused=builder.reused,
     )

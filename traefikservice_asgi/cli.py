@@ -225,6 +225,19 @@ def check(
     help="Worker processes; each keeps its own balancer state, as Traefik replicas do.",
 )
 @click.option(
+    "--watch/--no-watch",
+    default=True,
+    show_default=True,
+    help="Reload the configuration when its files or folders change (SIGHUP always reloads).",
+)
+@click.option(
+    "--throttle",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds between two reloads at least (Traefik's providersThrottleDuration).",
+)
+@click.option(
     "--access-log/--no-access-log",
     default=False,
     show_default=True,
@@ -255,6 +268,8 @@ def serve(
     write_timeout: str,
     idle_timeout: str,
     workers: int,
+    watch: bool,
+    throttle: float,
     access_log: bool,
     log_level: str,
 ) -> None:
@@ -282,6 +297,8 @@ def serve(
             buffer_budget=mirror_buffer_budget,
             timeout=mirror_timeout,
         ),
+        watch=watch,
+        throttle=throttle,
     )
     try:
         run(

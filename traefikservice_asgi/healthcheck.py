@@ -171,37 +171,72 @@ class HealthChecks:
     ``asyncio.run``). After :meth:`aclose` nothing starts again.
     """
 
-    __slots__ = ("_closed", "_loop", "_stopped", "_tasks", "checkers")
+    __slots__ = ("_closed", "_lent", "_loop", "_stopped", "_tasks", "checkers")
 
     def __init__(self, checkers: Sequence[ServerHealthChecker]) -> None:
         self.checkers = tuple(checkers)
-        self._tasks: set[asyncio.Task[None]] = set()
+        # The probe tasks of each checker (by id), in the loop that started them.
+        self._tasks: dict[int, list[asyncio.Task[None]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped: asyncio.Event | None = None
         self._closed = False
+        self._lent = False  # some tasks were adopted by a successor (a live reload)
 
     def __len__(self) -> int:
         """The number of probe tasks running."""
-        return sum(1 for task in self._tasks if not task.done())
+        return sum(1 for tasks in self._tasks.values() for task in tasks if not task.done())
+
+    @property
+    def started(self) -> bool:
+        """Whether the probes were started (and not closed)."""
+        return self._loop is not None and not self._closed
 
     def start(self) -> None:
         if self._closed or not self.checkers:
             return
         loop = asyncio.get_running_loop()
-        if loop is self._loop:
+        if loop is self._loop and len(self._tasks) == len(self.checkers):
             return
-        self._loop = loop
-        self._tasks = set()
-        self._stopped = stopped = asyncio.Event()
+        if loop is not self._loop:
+            self._loop = loop
+            self._tasks = {}
+            self._stopped = asyncio.Event()
+        stopped = self._stopped
+        assert stopped is not None  # set with _loop, just above or by adopt()
         started = loop.time()
         for checker in self.checkers:
+            if id(checker) in self._tasks:
+                continue  # running already (adopted from the previous runtime)
+            tasks = self._tasks[id(checker)] = []
             for server in checker.servers:
                 task = loop.create_task(
                     checker.watch(server, started, stopped),
                     name=f"healthcheck {checker.name} {server}",
                 )
-                self._tasks.add(task)
+                tasks.append(task)
                 task.add_done_callback(self._done)
+
+    def adopt(self, previous: HealthChecks) -> int:
+        """Take over ``previous``' running probes of the checkers both hold (a live
+        reload keeps an unchanged service's checker, and its health, running); the
+        others stay ``previous``' to stop. Call in the loop, before :meth:`start`.
+        Returns the number of checkers adopted."""
+        if previous._loop is None or previous._closed or self._closed:
+            return 0
+        if self._loop is not None and self._loop is not previous._loop:
+            return 0
+        adopted = 0
+        for checker in self.checkers:
+            tasks = previous._tasks.pop(id(checker), None)
+            if tasks is not None:
+                self._tasks[id(checker)] = tasks
+                adopted += 1
+        if adopted:
+            previous._lent = True
+            # The adopted tasks wait on previous' event: it becomes this one's too,
+            # and previous no longer sets it when closing.
+            self._loop, self._stopped = previous._loop, previous._stopped
+        return adopted
 
     def _done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -210,12 +245,12 @@ class HealthChecks:
     async def aclose(self) -> None:
         """Stop every probe and wait until each task has ended."""
         self._closed = True
-        tasks = [task for task in self._tasks if not task.done()]
-        self._tasks = set()
+        tasks = [task for group in self._tasks.values() for task in group if not task.done()]
+        self._tasks = {}
         if not tasks or self._loop is None:
             return
         if self._loop is asyncio.get_running_loop():
-            if self._stopped is not None:
+            if self._stopped is not None and not self._lent:
                 self._stopped.set()
             for task in tasks:
                 task.cancel()

@@ -32,6 +32,7 @@ from .healthcheck import HealthChecks
 from .loadbalancer.mirror_pool import MirrorPool
 from .options import GatewayOptions
 from .proxy import http_responses_as_websocket
+from .reload import Reloader, ReloadStats, ReloadSummary
 from .responses import send_bad_request, send_options_star
 from .rules import RequestView
 from .runtime import Route, Runtime
@@ -98,8 +99,11 @@ class TraefikServiceMiddleware:
         self.app = app
         self.options = options = GatewayOptions.of(options, **keywords)
         config_source_name: ConfigSource = "the configuration"
+        #: The paths the configuration was read from (None: given a Config), re-read
+        #: by :meth:`reload`.
+        self.source: ConfigSource | None = None
         if not isinstance(config, Config):
-            config_source_name = config = _reusable(config)
+            self.source = config_source_name = config = _reusable(config)
             config = options.load(config)
             log_warnings(config)
         if not config.routes:
@@ -109,6 +113,27 @@ class TraefikServiceMiddleware:
             options.forwarded_trusted_ips, insecure=options.forwarded_insecure
         )
         self.runtime: Runtime = build_runtime(config, options)
+        self._reloader = Reloader(self)
+
+    # ------------------------------------------------------------- live configuration
+    async def reload(self, config: Config | None = None) -> ReloadSummary:
+        """Apply a new configuration without a restart: ``config``, or the same paths
+        read again. It is built to the side (in a thread), then swapped in one
+        assignment; requests in flight finish on the previous one, which is closed
+        once they are done; unchanged services keep their state (``reuse.py``).
+        Returns what changed; raises ``ConfigError`` and keeps serving the current
+        configuration if the new one is invalid. Reloads run one at a time."""
+        return await self._reloader.reload(config)
+
+    @property
+    def reload_stats(self) -> ReloadStats:
+        """Reloads applied and failed, and when (for metrics)."""
+        return self._reloader.stats
+
+    @property
+    def reloader(self) -> Reloader:
+        """The reloads, the file watcher and the SIGHUP handler of this middleware."""
+        return self._reloader
 
     @property
     def routes(self) -> tuple[Route, ...]:
@@ -126,6 +151,19 @@ class TraefikServiceMiddleware:
         return self.runtime.health_checks
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            # Counted on the runtime _handle reads next (no await in between): a reload
+            # closes the runtime it replaced once its count is back to 0.
+            in_flight = self.runtime.in_flight
+            in_flight.count += 1
+            try:
+                await self._handle(scope, receive, send)
+            finally:
+                in_flight.count -= 1
+        else:
+            await self._handle(scope, receive, send)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
             runtime = self.runtime  # one runtime for the whole request
             if runtime.checking:
@@ -182,6 +220,7 @@ class TraefikServiceMiddleware:
         async def sender(message: Message) -> None:
             if message["type"] == "lifespan.startup.complete":
                 self.runtime.start()
+                self._reloader.start(watch=self.options.watch, throttle=self.options.throttle)
             elif message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
                 await self.aclose()
             await send(message)
@@ -190,5 +229,6 @@ class TraefikServiceMiddleware:
 
     async def aclose(self) -> None:
         """Stop the health checks, wait (bounded) for mirror copies in flight, then
-        close the clients."""
+        close the clients (and stop watching the configuration)."""
+        await self._reloader.aclose()
         await self.runtime.aclose()

@@ -53,7 +53,9 @@ class GatewayOptions:
     ``mirror_limits`` bounds mirror copies. ``client`` is an ``httpx.AsyncClient`` to use
     instead of the gateway's own (it is not closed by the gateway). ``rng`` seeds the
     order in which children are added to balancers, which Traefik randomises (it decides
-    only ties, e.g. which of two equal-weight children goes first).
+    only ties, e.g. which of two equal-weight children goes first). ``watch`` reloads the
+    configuration files when they change (from the lifespan's startup to its shutdown),
+    at most once every ``throttle`` seconds (Traefik's ``providersThrottleDuration``).
     """
 
     backends: Mapping[str, str | Sequence[str]] = field(default_factory=dict)
@@ -66,6 +68,8 @@ class GatewayOptions:
     mirror_limits: MirrorLimits = field(default_factory=MirrorLimits)
     client: httpx.AsyncClient | None = None
     rng: random.Random | None = None
+    watch: bool = False
+    throttle: float = 2.0
 
     def __post_init__(self) -> None:
         # Normalised, so that options equal after a trip through JSON compare equal.
@@ -77,6 +81,8 @@ class GatewayOptions:
         if isinstance(self.forwarded_trusted_ips, str):
             raise TypeError("forwarded_trusted_ips must be a sequence of IPs or CIDRs, not a str")
         object.__setattr__(self, "forwarded_trusted_ips", tuple(self.forwarded_trusted_ips))
+        if not self.throttle >= 0:
+            raise ValueError(f"throttle must be 0 or more seconds, not {self.throttle!r}")
 
     @classmethod
     def of(
@@ -121,6 +127,8 @@ class GatewayOptions:
                 "forwarded_trusted_ips": list(self.forwarded_trusted_ips),
                 "forwarded_insecure": self.forwarded_insecure,
                 "mirror_limits": dataclasses.asdict(self.mirror_limits),
+                "watch": self.watch,
+                "throttle": self.throttle,
             }
         )
 
@@ -145,3 +153,5 @@ class OptionKeywords(TypedDict, total=False):
     mirror_limits: MirrorLimits | None
     client: httpx.AsyncClient | None
     rng: random.Random | None
+    watch: bool
+    throttle: float

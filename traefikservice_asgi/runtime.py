@@ -4,22 +4,36 @@ The routes with their service trees, the client holders they send through, the h
 checks that follow their servers and the pool their mirror copies run in are made
 together by :func:`~traefikservice_asgi.builder.build_runtime` and live and die together:
 a reload will build a new runtime, swap the middleware's one reference, and close the
-old one. Nothing in here is shared between two runtimes but a client the user passed in,
-which no runtime closes.
+old one once its requests are done (``reload.py``). A runtime built from a previous one
+shares with it the nodes, ServersTransport clients, health checkers, default client and
+mirror pool that did not change (``reuse.py``); closing the old one closes only what the
+new one does not hold. A client the user passed in is closed by no runtime.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
 
 from starlette.types import ASGIApp
 
 from .healthcheck import HealthChecks
 from .loadbalancer.mirror_pool import MirrorPool
+from .reuse import BuiltNode
 from .rules import RequestView, Rule
 from .transport import ClientHolder
 
-__all__ = ["Route", "Runtime"]
+__all__ = ["InFlight", "Route", "Runtime"]
+
+
+class InFlight:
+    """The requests (and WebSocket sessions) a runtime is serving: a reload closes the
+    runtime it replaced once this falls to zero (or after a bounded wait)."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +81,12 @@ class Runtime:
     holders: tuple[ClientHolder, ...]
     health_checks: HealthChecks
     mirror_pool: MirrorPool
+    # Live reload (reuse.py): the built nodes by value, the ServersTransport clients by
+    # value, how many nodes came from the previous runtime, the requests in flight.
+    nodes: Mapping[Hashable, tuple[BuiltNode, ...]] = field(default_factory=dict)
+    transports: Mapping[Hashable, ClientHolder] = field(default_factory=dict)
+    reused: int = 0
+    in_flight: InFlight = field(default_factory=InFlight, compare=False)
 
     @property
     def holder(self) -> ClientHolder:

@@ -8,6 +8,13 @@ travel to each worker as JSON in two environment variables. The configuration is
 and validated once in the parent first, so a bad file is reported once and no worker
 starts.
 
+Live configuration: the files are watched (``options.watch``, on for the ``serve``
+command), and ``SIGHUP`` reloads them at once, in place: with one worker the gateway's
+own loop handles it; with several, the parent process (uvicorn's supervisor, which
+would restart its workers on ``SIGHUP``) forwards it to each worker instead, so no
+process restarts and every worker keeps its balancer state (see ``reload.py``). Each
+worker watches the files itself.
+
 Each worker keeps its own balancer state (EDF schedule, sticky tables, mirror counters),
 exactly as several Traefik replicas behind one Service do: the pick sequence of a
 worker is Traefik's; the interleaving of the workers' sequences is the kernel's.
@@ -15,12 +22,12 @@ worker is Traefik's; the interleaving of the workers' sequences is the kernel's.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import logging
 import os
 import signal
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,12 +44,6 @@ ENV_OPTIONS = "TRAEFIKSERVICE_ASGI_OPTIONS"
 """The options, as :meth:`GatewayOptions.to_json` writes them, for the workers."""
 
 logger = logging.getLogger("traefikservice_asgi.serve")
-
-
-def _on_sighup(signum: int, frame: object) -> None:
-    logger.warning(
-        "SIGHUP received: configuration reload is not supported yet; restart to apply changes"
-    )
 
 
 def _freeze_startup_objects() -> None:
@@ -62,12 +63,42 @@ def app_from_env() -> TraefikServiceMiddleware:
             f"{ENV_CONFIG} or {ENV_OPTIONS} is not set: "
             "start workers with traefikservice_asgi.serve.run"
         )
-    gateway_options = GatewayOptions.from_json(options)
-    # Loaded here, not by create_app, so that the parent alone logs the warnings.
-    config = gateway_options.load(json.loads(paths))
-    app = create_app(config, gateway_options)
+    _hold_sighup()
+    if not logging.getLogger().handlers:  # a spawned worker: log as the parent does (cli.py)
+        logging.basicConfig(
+            level=logging.getLogger("uvicorn.error").getEffectiveLevel(),
+            format="%(levelname)s: %(name)s: %(message)s",
+        )
+    app = create_app(json.loads(paths), GatewayOptions.from_json(options))
+    app.reloader.enable_sighup()
     _freeze_startup_objects()
     return app
+
+
+def _hold_sighup() -> None:
+    """Ignore ``SIGHUP`` until the lifespan installs the reload handler: its default
+    action would end the process."""
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
+def _forwarding_supervisor(config: Any, sockets: list[Any]) -> Any:
+    """uvicorn's multi-process supervisor, except that ``SIGHUP`` is passed on to every
+    worker (each reloads its configuration in place) instead of restarting them."""
+    from uvicorn.supervisors import Multiprocess
+
+    class ForwardingSupervisor(Multiprocess):
+        def handle_hup(self) -> None:
+            pids = [process.pid for process in self.processes if process.pid is not None]
+            logging.getLogger("traefikservice_asgi.reload").info(
+                "SIGHUP: reloading the configuration in workers %s", pids
+            )
+            for pid in pids:
+                # A worker that just died is restarted by uvicorn, with the new files.
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGHUP)
+
+    return ForwardingSupervisor(config, sockets=sockets)
 
 
 def run(
@@ -94,7 +125,6 @@ def run(
     head is bounded by ``max_header_bytes`` and connections by ``timeouts``.
     """
     import uvicorn
-    from uvicorn.supervisors import Multiprocess
 
     options = options or GatewayOptions()
     app = create_app(list(paths), options)  # validates: errors surface here, once
@@ -110,28 +140,27 @@ def run(
         "server_header": False,
         "lifespan": "on",
     }
+    _hold_sighup()
     try:
         if workers <= 1:
-            # SIGHUP would kill the process without a word; until live reload exists, say
-            # so and keep serving. (With workers, uvicorn's supervisor restarts them.)
-            hup = getattr(signal, "SIGHUP", None)
-            main_thread = threading.current_thread() is threading.main_thread()
-            previous = signal.signal(hup, _on_sighup) if hup and main_thread else None
-            try:
-                server = uvicorn.Server(EntryPointConfig(app, **common))
-                server.run()
-            finally:
-                if hup and previous is not None:
-                    signal.signal(hup, previous)
+            app.reloader.enable_sighup()
+            server = uvicorn.Server(EntryPointConfig(app, **common))
+            server.run()
             if not server.started:
                 raise RuntimeError(f"uvicorn could not start on {host}:{port}")
-        else:  # as uvicorn.run does; the config (and its protocol) is each worker's
+        else:
             os.environ[ENV_CONFIG] = json.dumps(list(paths))
             os.environ[ENV_OPTIONS] = options.to_json()
+            # uvicorn.run's multi-process branch, with SIGHUP forwarded, not restarting;
+            # the config (and its entry point protocol) is each worker's.
             config = EntryPointConfig(
                 "traefikservice_asgi.serve:app_from_env", factory=True, workers=workers, **common
             )
-            Multiprocess(config, sockets=[config.bind_socket()]).run()
+            sock = config.bind_socket()
+            try:
+                _forwarding_supervisor(config, [sock]).run()
+            finally:
+                sock.close()
     except KeyboardInterrupt:
         pass
     return app

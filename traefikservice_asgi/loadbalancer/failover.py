@@ -90,6 +90,7 @@ class Failover:
     down or (with ``status`` ranges) answers one of those statuses."""
 
     __slots__ = (
+        "__weakref__",  # a reloaded main holds its new failover weakly (builder.py)
         "_fallback",
         "_fallback_up",
         "_main",

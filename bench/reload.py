@@ -1,0 +1,166 @@
+"""Reload a 1,000-route configuration under load: the reload time (from the gateway's
+log), and the latency of requests during reloads against steady state, measured from
+outside (p50, p99, max: a stalled event loop shows as a latency spike).
+
+    python bench/reload.py [--routes 1000] [--clients 16] [--reloads 5] [--steady 4]
+
+Everything on 127.0.0.1: one backend process, the gateway (`serve --no-watch`, reloaded
+by SIGHUP so the moment is known), the clients in this process. Bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+BACKEND = r"""
+import asyncio, sys
+async def handle(reader, writer):
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            await writer.drain()
+    except Exception:
+        writer.close()
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", int(sys.argv[1]))
+    await server.serve_forever()
+asyncio.run(main())
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def manifest(routes: int, generation: int) -> str:
+    docs = []
+    for i in range(routes):
+        # Each reload changes one service's weights (the others keep their state).
+        w = 1 + (generation if i == 0 else 0)
+        docs.append(
+            f"apiVersion: traefik.io/v1alpha1\nkind: TraefikService\n"
+            f"metadata: {{name: s{i}, namespace: default}}\nspec:\n  weighted:\n"
+            f"    services: [{{name: a, port: 80, weight: {w}}}, {{name: b, port: 80, weight: 1}}]\n"
+        )
+    matches = "\n".join(
+        f"    - match: Host(`h{i}.test`)\n      services: [{{name: s{i}, kind: TraefikService}}]"
+        for i in range(routes)
+    )
+    docs.append(
+        "apiVersion: traefik.io/v1alpha1\nkind: IngressRoute\n"
+        f"metadata: {{name: r, namespace: default}}\nspec:\n  routes:\n{matches}\n"
+    )
+    return "\n---\n".join(docs)
+
+
+async def load(port: int, clients: int, until: float, routes: int) -> list[tuple[float, float]]:
+    samples: list[tuple[float, float]] = []
+
+    async def one(k: int) -> None:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
+            i = k
+            while time.monotonic() < until:
+                t0 = time.monotonic()
+                r = await c.get("/", headers={"Host": f"h{i % routes}.test"})
+                samples.append((t0, time.monotonic() - t0))
+                assert r.status_code == 200, r.status_code
+                i += clients
+
+    await asyncio.gather(*(one(k) for k in range(clients)))
+    return samples
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=1000)[int(q * 1000) - 1] if len(values) > 1 else 0.0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--routes", type=int, default=1000)
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--reloads", type=int, default=5)
+    ap.add_argument("--steady", type=float, default=4.0)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp())
+    path = tmp / "routes.yaml"
+    path.write_text(manifest(args.routes, 0))
+    bport, gport = free_port(), free_port()
+    backend = subprocess.Popen([sys.executable, "-c", BACKEND, str(bport)])
+    log = (tmp / "gateway.log").open("wb")
+    gateway = subprocess.Popen(
+        [sys.executable, "-m", "traefikservice_asgi", "serve", str(path), "--no-watch",
+         "--port", str(gport), "--log-level", "info",
+         "--backend", f"default/a:80=http://127.0.0.1:{bport}",
+         "--backend", f"default/b:80=http://127.0.0.1:{bport}"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{gport}/", headers={"Host": "h0.test"}, timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or gateway.poll() is not None:
+                    print((tmp / "gateway.log").read_text())
+                    return 1
+                time.sleep(0.1)
+
+        async def scenario() -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+            steady = await load(gport, args.clients, time.monotonic() + args.steady, args.routes)
+            windows: list[tuple[float, float]] = []
+            until = time.monotonic() + args.reloads * 2.0 + 1.0
+            task = asyncio.create_task(load(gport, args.clients, until, args.routes))
+            await asyncio.sleep(0.5)
+            for g in range(1, args.reloads + 1):
+                path.write_text(manifest(args.routes, g))
+                t0 = time.monotonic()
+                gateway.send_signal(signal.SIGHUP)
+                await asyncio.sleep(2.0)
+                windows.append((t0, t0 + 2.0))
+            return steady, await task
+
+        steady, during = asyncio.run(scenario())
+    finally:
+        gateway.send_signal(signal.SIGINT)
+        try:
+            gateway.wait(15)
+        except subprocess.TimeoutExpired:
+            gateway.kill()
+        backend.terminate()
+        backend.wait(5)
+        log.close()
+    text = (tmp / "gateway.log").read_text()
+    times = [
+        float(m) for m in re.findall(r"configuration reloaded \(SIGHUP\).* in ([0-9.]+) ms", text)
+    ]
+    s = [d for _, d in steady]
+    r = [d for _, d in during]
+    print(f"routes {args.routes}, clients {args.clients}, reloads {len(times)} of {args.reloads}")
+    print(f"reload time (load+validate+build, ms): {', '.join(f'{t:.0f}' for t in times)}")
+    for label, v in (("steady", s), ("during reloads", r)):
+        print(
+            f"{label:>15}: {len(v)} requests, p50 {pct(v, 0.5) * 1000:.1f} ms, "
+            f"p99 {pct(v, 0.99) * 1000:.1f} ms, max {max(v) * 1000:.1f} ms"
+        )
+    print(f"p99 during reloads / steady: {pct(r, 0.99) / pct(s, 0.99):.2f}x")
+    return 0 if len(times) == args.reloads else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

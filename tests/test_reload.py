@@ -1,0 +1,302 @@
+"""Live reload, in process: what counts as "changed", which nodes keep their state, the
+summary and the counters, a bad configuration keeping the last good one."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+
+import pytest
+
+from traefikservice_asgi import ConfigError, load_config_text
+from traefikservice_asgi.app import create_app
+from traefikservice_asgi.builder import build_runtime
+from traefikservice_asgi.config import Config
+from traefikservice_asgi.loadbalancer.wrr import WeightedRoundRobin
+from traefikservice_asgi.options import GatewayOptions
+from traefikservice_asgi.reload import summarize
+from traefikservice_asgi.reuse import node_key
+
+BACKENDS = {
+    "default/a:80": ["http://127.0.0.1:9002", "http://127.0.0.1:9003"],
+    "default/b:80": "http://127.0.0.1:9004",
+    "default/c:80": "http://127.0.0.1:9005",
+    # p2c and leasttime each on a Service of their own: Traefik keeps one servers
+    # balancer per Service name (the last definition wins), so a strategy set on `a` in
+    # one TraefikService would be every parent's.
+    "default/d:80": ["http://127.0.0.1:9006", "http://127.0.0.1:9007"],
+    "default/e:80": ["http://127.0.0.1:9008", "http://127.0.0.1:9009"],
+}
+
+SERVICE_HC = """
+apiVersion: v1
+kind: Service
+metadata: {name: ext, namespace: default}
+spec: {type: ExternalName, externalName: ext.example.test, ports: [{port: 80}]}
+"""
+
+# One TraefikService per node kind; `{X}` placeholders let a test change one of them.
+KINDS = {
+    "wrr": "weighted: {services: [{name: a, port: 80, weight: 3}, {name: b, port: 80, weight: 1}]}",
+    "sticky": "weighted: {services: [{name: a, port: 80}, {name: b, port: 80}], "
+    "sticky: {cookie: {name: s}}}",
+    "mirror": "mirroring: {name: a, port: 80, mirrors: [{name: b, port: 80, percent: 10}]}",
+    "failover": "failover: {service: {name: ext, port: 80, healthCheck: {path: /h, interval: 1h}},"
+    " fallback: {name: b, port: 80}}",
+    "hrw": "highestRandomWeight: {services: [{name: a, port: 80}, {name: b, port: 80}]}",
+    "p2c": "weighted: {services: [{name: d, port: 80, strategy: p2c}, {name: b, port: 80}]}",
+    "leasttime": "weighted: {services: [{name: e, port: 80, strategy: leasttime}, "
+    "{name: b, port: 80}]}",
+}
+
+# A change to each kind's own definition (not to a child).
+CHANGED = {
+    "wrr": ("weight: 3", "weight: 4"),
+    "sticky": ("name: s}", "name: s, httpOnly: true}"),
+    "mirror": ("percent: 10", "percent: 20"),
+    "failover": ("fallback: {name: b", "fallback: {name: c"),
+    "hrw": ("{name: b, port: 80}]", "{name: b, port: 80, weight: 2}]"),
+    "p2c": ("strategy: p2c", "strategy: p2c, passHostHeader: false"),
+    "leasttime": ("strategy: leasttime", "strategy: leasttime, passHostHeader: false"),
+}
+
+
+def manifest(kinds: dict[str, str] = KINDS, *, preamble: str = "") -> str:
+    docs = [preamble + SERVICE_HC]
+    routes = []
+    for name, spec in kinds.items():
+        docs.append(
+            f"apiVersion: traefik.io/v1alpha1\nkind: TraefikService\n"
+            f"metadata: {{name: {name}, namespace: default}}\nspec:\n  {spec}\n"
+        )
+        routes.append(
+            f"    - match: Host(`{name}.test`)\n      services: [{{name: {name}, kind: TraefikService}}]"
+        )
+    docs.append(
+        "apiVersion: traefik.io/v1alpha1\nkind: IngressRoute\n"
+        "metadata: {name: r, namespace: default}\nspec:\n  routes:\n" + "\n".join(routes) + "\n"
+    )
+    return "\n---\n".join(docs)
+
+
+def load(text: str) -> Config:
+    return load_config_text(
+        text, filename="live.yaml", backends=BACKENDS, allow_external_name_services=True
+    )
+
+
+@functools.cache
+def _route_kinds() -> dict[str, str]:
+    # Route names are Traefik's (namespace-name-hash of the rule): map them back to kinds.
+    config = load(manifest({**KINDS, "extra": KINDS["wrr"]}))
+    return {r.name: r.rule.text.split("`")[1].split(".")[0] for r in config.routes}
+
+
+def _route_kind(name: str) -> str:
+    return _route_kinds().get(name, "")
+
+
+def test_the_same_values_written_elsewhere_are_unchanged() -> None:
+    # Moved lines (another file, a comment above): origins differ, values do not.
+    first = load(manifest())
+    second = load_config_text(
+        manifest(preamble="# a comment\n\n"),
+        filename="other.yaml",
+        backends=BACKENDS,
+        allow_external_name_services=True,
+    )
+    assert first != second  # the origins differ ...
+    for name, service in first.services.items():
+        assert node_key(service) == node_key(second.services[name])  # ... the values not
+    summary = summarize(first, second)
+    assert not summary.changed
+    assert str(summary).startswith("no change")
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_each_node_kind_keeps_its_handler_when_unchanged_and_is_rebuilt_when_changed(
+    kind: str,
+) -> None:
+    options = GatewayOptions(rng=random.Random(1))
+    old = build_runtime(load(manifest()), options)
+    changed_kinds = dict(KINDS)
+    before, after = CHANGED[kind]
+    assert before in changed_kinds[kind]
+    changed_kinds[kind] = changed_kinds[kind].replace(before, after)
+    new_config = load(manifest(changed_kinds, preamble="# moved\n"))
+    new = build_runtime(new_config, options, previous=old)
+    old_routes = {r.name: r.handler for r in old.routes}
+    new_routes = {r.name: r.handler for r in new.routes}
+    assert old_routes.keys() == new_routes.keys()
+    for name, handler in new_routes.items():
+        if _route_kind(name) == kind:
+            assert handler is not old_routes[name], f"{kind} changed but was kept"
+        else:
+            assert handler is old_routes[name], f"{name} unchanged but rebuilt"
+    summary = summarize(load(manifest()), new_config)
+    # p2c and leasttime balance a Service's servers: that servers node changes too.
+    servers = {"p2c": ("default-d-80",), "leasttime": ("default-e-80",)}.get(kind, ())
+    assert summary.services_changed == (*servers, f"default-{kind}")
+    assert summary.routes_changed == (_route_name(new_config, kind),)
+
+
+def _route_name(config: Config, kind: str) -> str:
+    (name,) = [r.name for r in config.routes if r.rule.text == f"Host(`{kind}.test`)"]
+    return name
+
+
+def test_a_changed_parent_rebuilds_itself_but_keeps_its_unchanged_children() -> None:
+    options = GatewayOptions(rng=random.Random(1))
+    old = build_runtime(load(manifest()), options)
+    kinds = dict(KINDS)
+    kinds["wrr"] = kinds["wrr"].replace("weight: 3", "weight: 5")
+    new = build_runtime(load(manifest(kinds)), options, previous=old)
+    old_wrr = _handler(old, "wrr")
+    new_wrr = _handler(new, "wrr")
+    assert isinstance(old_wrr, WeightedRoundRobin) and isinstance(new_wrr, WeightedRoundRobin)
+    assert new_wrr is not old_wrr
+    # The child Service `a` (a servers balancer of two URLs) is the same object.
+    old_children = {e.name: e.handler for e in old_wrr._heap}
+    new_children = {e.name: e.handler for e in new_wrr._heap}
+    assert new_children["default-a-80"] is old_children["default-a-80"]
+
+
+def _handler(runtime: object, kind: str) -> object:
+    (handler,) = [
+        r.handler
+        for r in runtime.routes  # type: ignore[attr-defined]
+        if _route_kind(r.name) == kind
+    ]
+    return handler
+
+
+def test_an_unchanged_wrr_continues_its_sequence_across_a_reload() -> None:
+    def picks(wrr: object, n: int) -> list[str | None]:
+        return [wrr.next_child() for _ in range(n)]  # type: ignore[attr-defined]
+
+    control = build_runtime(load(manifest()), GatewayOptions(rng=random.Random(7)))
+    expected = picks(_handler(control, "wrr"), 25)
+
+    options = GatewayOptions(rng=random.Random(7))
+    old = build_runtime(load(manifest()), options)
+    seen = picks(_handler(old, "wrr"), 10)
+    kinds = dict(KINDS)
+    kinds["hrw"] = kinds["hrw"].replace("{name: b, port: 80}]", "{name: c, port: 80}]")
+    new = build_runtime(load(manifest(kinds)), options, previous=old)
+    seen += picks(_handler(new, "wrr"), 15)
+    assert seen == expected
+
+    # A changed one restarts, as Traefik's does: its first picks are a fresh schedule's.
+    kinds["wrr"] = (
+        "weighted: {services: [{name: a, port: 80, weight: 5}, {name: b, port: 80, weight: 2}]}"
+    )
+    changed = build_runtime(load(manifest(kinds)), options, previous=new)
+    fresh = build_runtime(load(manifest(kinds)), GatewayOptions(rng=random.Random(3)))
+    assert picks(_handler(changed, "wrr"), 4) == picks(_handler(fresh, "wrr"), 4)
+
+
+def test_mirror_counters_and_transport_clients_survive_an_unrelated_change() -> None:
+    options = GatewayOptions(rng=random.Random(1))
+    old = build_runtime(load(manifest()), options)
+    mirroring = _handler(old, "mirror")
+    mirroring.total = 41  # type: ignore[attr-defined]
+    kinds = dict(KINDS)
+    kinds["wrr"] = kinds["wrr"].replace("weight: 3", "weight: 9")
+    new = build_runtime(load(manifest(kinds)), options, previous=old)
+    assert _handler(new, "mirror") is mirroring
+    assert mirroring.total == 41  # type: ignore[attr-defined]
+    assert new.mirror_pool is old.mirror_pool
+    assert new.holder is old.holder
+
+
+def test_health_checkers_of_unchanged_services_are_adopted_not_restarted() -> None:
+    async def scenario() -> None:
+        options = GatewayOptions(rng=random.Random(1))
+        old = build_runtime(load(manifest()), options)
+        old.start()
+        tasks = {t for group in old.health_checks._tasks.values() for t in group}
+        assert len(tasks) == 1
+        kinds = dict(KINDS)
+        kinds["wrr"] = kinds["wrr"].replace("weight: 3", "weight: 9")
+        new = build_runtime(load(manifest(kinds)), options, previous=old)
+        assert new.health_checks.checkers == old.health_checks.checkers
+        assert new.health_checks.adopt(old.health_checks) == 1
+        new.start()
+        await old.health_checks.aclose()  # the old runtime retired
+        kept = {t for group in new.health_checks._tasks.values() for t in group}
+        assert kept == tasks
+        assert not any(t.done() for t in kept)
+        # A changed health check is a new checker: the old one is stopped with its runtime.
+        kinds["failover"] = kinds["failover"].replace("interval: 1h", "interval: 2h")
+        third = build_runtime(load(manifest(kinds)), options, previous=new)
+        assert third.health_checks.adopt(new.health_checks) == 0
+        third.start()
+        await new.health_checks.aclose()
+        assert all(t.done() for t in kept)
+        assert len(third.health_checks) == 1
+        await third.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_reload_swaps_counts_and_summarises(caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        app = create_app(load(manifest()), GatewayOptions(rng=random.Random(1)))
+        before = app.runtime
+        kinds = dict(KINDS)
+        kinds["wrr"] = kinds["wrr"].replace("weight: 3", "weight: 9")
+        del kinds["hrw"]
+        kinds["extra"] = "weighted: {services: [{name: c, port: 80}]}"
+        with caplog.at_level(logging.INFO, logger="traefikservice_asgi.reload"):
+            summary = await app.reload(load(manifest(kinds)))
+        assert app.runtime is not before
+        assert summary.services_added == ("default-c-80", "default-extra")
+        assert summary.services_removed == ("default-hrw",)
+        assert summary.services_changed == ("default-wrr",)
+        assert summary.services_kept == len(app.config.services) - 3  # 2 added, 1 changed
+        assert len(summary.routes_added) == len(summary.routes_removed) == 1
+        assert app.reload_stats.reloads == 1 and app.reload_stats.failures == 0
+        assert app.reload_stats.last_success is not None
+        (line,) = [r.getMessage() for r in caplog.records if "reloaded" in r.getMessage()]
+        assert line.startswith("configuration reloaded (api): routes + 1")
+        # The same values again: nothing is applied.
+        again = await app.reload(load(manifest(kinds)))
+        assert not again.applied and app.reload_stats.reloads == 1
+        await app.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_a_bad_file_keeps_the_last_good_configuration(
+    tmp_path: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "live.yaml"
+    path.write_text(manifest())
+
+    async def scenario() -> None:
+        app = create_app(
+            [str(path)], GatewayOptions(backends=BACKENDS, allow_external_name_services=True)
+        )
+        good = app.runtime
+        path.write_text(manifest().replace("weight: 3", "weight: -3"))
+        with caplog.at_level(logging.ERROR, logger="traefikservice_asgi.reload"):
+            with pytest.raises(ConfigError):
+                await app.reload()
+            with pytest.raises(ConfigError):
+                await app.reload()
+        assert app.runtime is good
+        assert app.reload_stats.failures == 2 and app.reload_stats.reloads == 0
+        errors = [r.getMessage() for r in caplog.records if r.getMessage().startswith("error: ")]
+        (error,) = errors  # logged once, not on every attempt
+        assert error.startswith("error: ") and "live.yaml:" in error and "weight" in error
+        path.write_text(manifest().replace("weight: 3", "weight: 4"))
+        summary = await app.reload()
+        assert summary.services_changed == ("default-wrr",)
+        assert app.runtime is not good
+        await app.aclose()
+
+    asyncio.run(scenario())
