@@ -19,6 +19,7 @@ from tests.conformance.runner import requires_traefik
 from tests.support.gateway import serve_app
 from tests.support.traefik import TraefikProcess
 from tests.test_faults import gateway_for, raw_backend
+from traefikservice_asgi.entrypoint.server import EntryPointProtocol
 from traefikservice_asgi.responses import status_line
 
 pytestmark = requires_traefik
@@ -58,10 +59,11 @@ def _head(base: str, target: str) -> tuple[bytes, dict[bytes, bytes]]:
 
 
 @pytest.fixture(scope="module")
-def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, str]]:
     tmp = tmp_path_factory.mktemp("heads")
     (tmp / "traefik").mkdir()
     (tmp / "gateway").mkdir()
+    (tmp / "plain").mkdir()
     with raw_backend(_answer) as url:
         dynamic = {
             "http": {
@@ -71,15 +73,16 @@ def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
         }
         with (
             TraefikProcess(dynamic, tmp_path=tmp / "traefik") as traefik,
-            serve_app(gateway_for(tmp / "gateway", url)) as gateway,
+            serve_app(gateway_for(tmp / "gateway", url), http=EntryPointProtocol) as gateway,
+            serve_app(gateway_for(tmp / "plain", url)) as plain,
         ):
-            yield traefik.url, gateway
+            yield traefik.url, gateway, plain
 
 
 def test_header_values_lose_their_surrounding_whitespace_as_in_traefik(
-    both: tuple[str, str],
+    both: tuple[str, str, str],
 ) -> None:
-    traefik, gateway = both
+    traefik, gateway, _ = both
     _, expected = _head(traefik, "/")
     assert (expected[b"server"], expected[b"x-tab"], expected[b"x-blank"]) == (b"x", b"v", b"")
     assert expected[b"x-inner"] == b"a  b"
@@ -89,19 +92,23 @@ def test_header_values_lose_their_surrounding_whitespace_as_in_traefik(
 
 
 @pytest.mark.parametrize("status", STATUSES)
-def test_status_line_is_gos(both: tuple[str, str], status: int) -> None:
+def test_status_line_is_gos(both: tuple[str, str, str], status: int) -> None:
     # The table responses.status_line holds, checked against the oracle.
-    traefik, _ = both
+    traefik, _, _ = both
     assert _head(traefik, f"/status/{status}")[0] == status_line(status)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="uvicorn writes Python's reason phrases (empty for 299): the gateway's server "
-    "protocol must write responses.status_line (docs/differences.md)",
-)
-def test_the_gateway_writes_traefiks_reason_phrases(both: tuple[str, str]) -> None:
-    _, gateway = both
+def test_serve_writes_traefiks_reason_phrases(both: tuple[str, str, str]) -> None:
+    """`serve`'s entry point protocol writes Go's status line, whatever uvicorn's."""
+    _, gateway, _ = both
     assert [_head(gateway, f"/status/{s}")[0] for s in STATUSES] == [
         status_line(s) for s in STATUSES
     ]
+
+
+def test_under_plain_uvicorn_the_reason_phrase_is_pythons(both: tuple[str, str, str]) -> None:
+    """The documented difference of the middleware inside another server: uvicorn's
+    own phrases (none for 299), which `serve` replaces."""
+    _, _, plain = both
+    assert _head(plain, "/status/299")[0] == b"HTTP/1.1 299 \r\n"
+    assert _head(plain, "/status/200")[0] == status_line(200)

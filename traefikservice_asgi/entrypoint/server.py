@@ -42,6 +42,8 @@ from uvicorn.protocols.http import httptools_impl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from ..responses import status_line
+
 __all__ = [
     "DEFAULT_MAX_HEADER_BYTES",
     "HEAD_ALLOWANCE",
@@ -119,7 +121,57 @@ class _HeadTooLarge(Exception):
     """Raised from llhttp's headers-complete callback: the head ended past the limit."""
 
 
-class _CloseDelimitedCycle(httptools_impl.RequestResponseCycle):
+_PLACEHOLDER_STATUS = 599  # uvicorn knows every line up to 599; Go writes up to 999
+
+
+class _FirstLineRewriter:
+    """The connection's transport for one write: the status line uvicorn wrote is
+    replaced with Go's."""
+
+    __slots__ = ("line", "transport")
+
+    def __init__(self, transport: asyncio.Transport, line: bytes) -> None:
+        self.transport, self.line = transport, line
+
+    def write(self, data: bytes) -> None:
+        self.transport.write(self.line + data[data.index(b"\r\n") + 2 :])
+
+
+def _go_lines() -> dict[int, bytes]:
+    """Go's status line of each status whose line uvicorn writes otherwise (Python's
+    phrases differ: ``413 Content Too Large`` for Go's ``Request Entity Too Large``;
+    ``299`` has none in Python, ``status code 299`` in Go), and of 600-999."""
+    uvicorn_lines = httptools_impl.STATUS_LINE
+    lines = {status: status_line(status) for status in range(100, 1000)}
+    return {s: line for s, line in lines.items() if uvicorn_lines.get(s) != line}
+
+
+_GO_LINES = _go_lines()
+
+
+class _GoStatusCycle(httptools_impl.RequestResponseCycle):
+    """An exchange whose status line is Go's (``net/http``'s ``StatusText``, or
+    ``status code N``), as Traefik's server writes it; only the statuses where uvicorn's
+    line differs take the detour."""
+
+    async def send(self, message: Any) -> None:
+        line = None
+        if not self.response_started and message["type"] == "http.response.start":
+            line = _GO_LINES.get(message["status"])
+        if line is None:
+            await super().send(message)
+            return
+        if message["status"] >= 600:
+            message = {**message, "status": _PLACEHOLDER_STATUS}
+        transport = self.transport
+        self.transport = _FirstLineRewriter(transport, line)  # type: ignore[assignment]
+        try:
+            await super().send(message)
+        finally:
+            self.transport = transport
+
+
+class _CloseDelimitedCycle(_GoStatusCycle):
     """An HTTP/1.0 exchange: a response without Content-Length is sent as is and ended by
     closing the connection (Go's server), not chunked."""
 
@@ -310,8 +362,11 @@ class EntryPointProtocol(HttpToolsProtocol):
             # keeps only the path, so the authority Go's server routes by would be lost.
             # Keep the whole target as h11 does; the entry point reads it from raw_path.
             self.cycle.scope["raw_path"] = self.url.partition(b"?")[0]
+        # The same cycle, another send: Go's status lines, and for HTTP/1.0 its framing.
         if self.cycle.scope["http_version"] == "1.0":
-            self.cycle.__class__ = _CloseDelimitedCycle  # the same cycle, another send
+            self.cycle.__class__ = _CloseDelimitedCycle
+        else:
+            self.cycle.__class__ = _GoStatusCycle
         if self.responding.write:
             self._stop_write_timer()
             self._write_timer = self.loop.call_later(self.responding.write, self._write_timed_out)
