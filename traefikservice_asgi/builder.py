@@ -50,6 +50,8 @@ from .loadbalancer.mirror import Mirror, Mirroring
 from .loadbalancer.mirror_pool import MirrorPool
 from .loadbalancer.p2c import PowerOfTwoChoices
 from .loadbalancer.wrr import Child, WeightedRoundRobin
+from .observability.hooks import observe_servers, record_server_up
+from .observability.metrics import Metrics
 from .options import GatewayOptions
 from .proxy import Server
 from .responses import send_go_error
@@ -107,8 +109,15 @@ class _Builder:
     KINDS: ClassVar[dict[type[Any], Callable[[_Builder, Any], ASGIApp]]]
     """The builder method of each kind of service node."""
 
-    def __init__(self, holder: ClientHolder, pool: MirrorPool, rng: random.Random) -> None:
+    def __init__(
+        self,
+        holder: ClientHolder,
+        pool: MirrorPool,
+        rng: random.Random,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.holder = holder
+        self.metrics = metrics
         self.holders: dict[ServersTransport, ClientHolder] = {}
         self.pool = pool
         self.rng = rng
@@ -152,13 +161,21 @@ class _Builder:
         if not servers:
             return _no_server
         checked = service.health_check
+        if self.metrics is not None:  # Traefik's metrics middleware around each server
+            servers = observe_servers(self.metrics, service.name, servers)
         if len(servers) == 1 and service.sticky is None and checked is None:
             return servers[0]  # a balancer of one adds nothing observable
         balancer = self._servers_balancer(service, servers)
         if checked is not None:
             self.health_checkers.append(
                 ServerHealthChecker(
-                    service.name, checked, balancer, [s.url for s in servers], holder
+                    service.name,
+                    checked,
+                    balancer
+                    if self.metrics is None
+                    else record_server_up(self.metrics, service.name, balancer),
+                    [s.url for s in servers],
+                    holder,
                 )
             )
         return balancer
@@ -208,7 +225,8 @@ class _Builder:
                 m.name,
                 self.build(m.service),
                 m.percent,
-                detached=not self.reads_answers(m.service),
+                # A counted copy needs its answer's status: never detached then.
+                detached=not self.reads_answers(m.service) and self.metrics is None,
             )
             for m in service.mirrors
         ]
@@ -252,14 +270,25 @@ _Builder.KINDS = {
 }
 
 
-def build_runtime(config: Config, options: GatewayOptions | None = None) -> Runtime:
+def build_runtime(
+    config: Config, options: GatewayOptions | None = None, metrics: Metrics | None = None
+) -> Runtime:
     """Turn ``config`` into a :class:`~.runtime.Runtime`, each service built once, with
-    the mirror pool, the clients and the balancer order ``options`` ask for."""
+    the mirror pool, the clients and the balancer order ``options`` ask for; each server
+    counted in ``metrics`` if given."""
     options = options or GatewayOptions()
     pool = MirrorPool(options.mirror_limits)
     holder = ClientHolder(options.client, copy_idle=pool.limits.max_in_flight)
-    builder = _Builder(holder, pool, options.rng or random.Random())
-    routes = tuple(Route(r.name, r.rule, builder.build(r.service)) for r in config.routes)
+    builder = _Builder(holder, pool, options.rng or random.Random(), metrics)
+    routes = tuple(
+        Route(
+            r.name,
+            r.rule,
+            builder.build(r.service),
+            (f"{r.name}@kubernetescrd", f"{r.service.name}@kubernetescrd"),
+        )
+        for r in config.routes
+    )
     return Runtime(
         routes=routes,
         holders=(holder, *builder.holders.values()),

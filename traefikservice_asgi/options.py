@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import httpx
 
 from .loadbalancer.mirror_pool import MirrorLimits
+from .observability.options import ObservabilityOptions
 
 if TYPE_CHECKING:
     if sys.version_info >= (3, 11):
@@ -56,6 +57,7 @@ class GatewayOptions:
     mirror_limits: MirrorLimits = field(default_factory=MirrorLimits)
     client: httpx.AsyncClient | None = None
     rng: random.Random | None = None
+    observability: ObservabilityOptions = field(default_factory=ObservabilityOptions)
 
     def __post_init__(self) -> None:
         # Normalised, so that options equal after a trip through JSON compare equal.
@@ -95,6 +97,7 @@ class GatewayOptions:
                 "forwarded_trusted_ips": list(self.forwarded_trusted_ips),
                 "forwarded_insecure": self.forwarded_insecure,
                 "mirror_limits": dataclasses.asdict(self.mirror_limits),
+                "observability": dataclasses.asdict(self.observability),
             }
         )
 
@@ -102,6 +105,8 @@ class GatewayOptions:
     def from_json(cls, text: str) -> GatewayOptions:
         data = json.loads(text)
         data["mirror_limits"] = MirrorLimits(**data["mirror_limits"])
+        if "observability" in data:
+            data["observability"] = ObservabilityOptions(**data["observability"])
         return cls(**data)
 
 
@@ -116,3 +121,4 @@ class OptionKeywords(TypedDict, total=False):
     mirror_limits: MirrorLimits | None
     client: httpx.AsyncClient | None
     rng: random.Random | None
+    observability: ObservabilityOptions

@@ -29,6 +29,8 @@ class Route:
     name: str
     rule: Rule
     handler: ASGIApp
+    #: (router, top-level service), provider-qualified: the labels Traefik records.
+    observed: tuple[str, str] = ("", "")
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,6 +63,8 @@ def run(
     workers: int = 1,
     log_level: str = "info",
     access_log: bool = False,
+    admin_port: int | None = None,
+    admin_host: str = "127.0.0.1",
 ) -> TraefikServiceMiddleware:
     """Serve the gateway on the YAML files or folders ``paths`` until interrupted.
     Raises ``ConfigError`` before listening if the configuration is invalid; returns the
@@ -70,7 +72,8 @@ def run(
 
     Traefik trusts no client ``X-Forwarded-*`` by default, so uvicorn must not either
     (``proxy_headers``); it adds no ``Server`` header of its own and logs no access by
-    default.
+    default. ``access_log`` here is uvicorn's own; Traefik's is an observability
+    option. ``admin_port``: serve ``/metrics``, ``/ping`` and ``/api/*`` there.
     """
     import uvicorn
 
@@ -86,7 +89,11 @@ def run(
         "server_header": False,
         "lifespan": "on",
     }
-    if workers <= 1:
+    if admin_port is not None and workers <= 1:
+        from .observability.serving import run_with_admin
+
+        run_with_admin(app, common, admin_host, admin_port)
+    elif workers <= 1:
         uvicorn.run(app, **common)  # type: ignore[arg-type]
     else:
         os.environ[ENV_CONFIG] = json.dumps(list(paths))

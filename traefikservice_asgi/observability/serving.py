@@ -1,0 +1,87 @@
+"""The gateway and its admin listener in one process, on one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..middleware import TraefikServiceMiddleware
+
+__all__ = ["open_connections", "run_with_admin"]
+
+
+def open_connections(ports: dict[str, int]) -> dict[str, int]:
+    """Established TCP connections to each local port (by entry point), from the kernel's
+    tables (``/proc/net/tcp*``): what Traefik's ``traefik_open_connections`` counts,
+    read at scrape time at no cost per request, and summed over every process sharing
+    the port. 0 where the tables cannot be read."""
+    wanted = {port: name for name, port in ports.items()}
+    counts = dict.fromkeys(ports, 0)
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as lines:
+            next(lines, None)
+            for line in lines:
+                fields = line.split()
+                if len(fields) < 4 or fields[3] != "01":  # 01: ESTABLISHED
+                    continue
+                port = int(fields[1].rsplit(":", 1)[1], 16)
+                name = wanted.get(port)
+                if name is not None:
+                    counts[name] += 1
+    return counts
+
+
+def _quiet_server() -> type[Any]:
+    import uvicorn
+
+    class QuietServer(uvicorn.Server):
+        """A uvicorn server leaving the signals to the main one, which stops it."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return QuietServer
+
+
+def run_with_admin(
+    app: TraefikServiceMiddleware, common: dict[str, Any], admin_host: str, admin_port: int
+) -> None:
+    """Serve ``app`` with uvicorn options ``common`` and its admin app on
+    ``admin_host:admin_port``, until interrupted."""
+    import uvicorn
+
+    _QuietServer = _quiet_server()
+    admin = app.admin_app
+    if app.metrics is not None:
+        ports = {
+            app.observability.entry_point: int(common["port"]),
+            app.observability.admin_entry_point: admin_port,
+        }
+        app.metrics.open_connections = lambda: open_connections(ports)
+    main = uvicorn.Server(uvicorn.Config(app, **common))
+    side = _QuietServer(
+        uvicorn.Config(
+            admin,
+            host=admin_host,
+            port=admin_port,
+            log_level=common.get("log_level", "info"),
+            access_log=False,
+            lifespan="on",
+            server_header=False,
+        )
+    )
+
+    async def both() -> None:
+        task = asyncio.ensure_future(side.serve())
+        try:
+            await main.serve()
+        finally:
+            admin.shutting_down = True
+            side.should_exit = True
+            await task
+
+    asyncio.run(both())
