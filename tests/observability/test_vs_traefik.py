@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -197,12 +197,10 @@ def _renames(by_name: Mapping[str, Any]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def runs(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[Any, Any]]:
+def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
     traefik = run_traefik(tmp_path_factory.mktemp("traefik"))
     gateway = run_gateway(tmp_path_factory.mktemp("gateway"))
-    yield traefik, gateway
+    return traefik, gateway
 
 
 def test_same_traefik_series_names_and_label_sets(runs: tuple[Any, Any]) -> None:
