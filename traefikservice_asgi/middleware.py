@@ -103,7 +103,10 @@ class TraefikServiceMiddleware:
             Observer(self.metrics, self.access_log) if obs.enabled else None
         )
         self.shutting_down = False
-        self.runtime: Runtime = build_runtime(config, options, self.metrics)
+        # The servers are wrapped whenever something observes: the access log needs the
+        # service, URL and status of the server that answered, as the metrics do.
+        self._recorder = self.metrics or (Metrics(obs) if obs.enabled else None)
+        self.runtime: Runtime = build_runtime(config, options, self._recorder)
         if self.metrics is not None:
             self.metrics.extra.append(self._own_metrics)
         self._admin_app: AdminApp | None = None
