@@ -84,4 +84,7 @@ def run_with_admin(
             side.should_exit = True
             await task
 
-    asyncio.run(both())
+    # The main server's loop (uvloop where uvicorn picks it), as uvicorn.run would.
+    from uvicorn._compat import asyncio_run
+
+    asyncio_run(both(), loop_factory=main.config.get_loop_factory())
