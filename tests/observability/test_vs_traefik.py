@@ -1,5 +1,5 @@
-"""The same YAML and requests through Traefik 3.7.15 (``--metrics.prometheus``, JSON
-access log) and ``traefikservice-asgi serve --admin-port``: the same ``traefik_*``
+"""The same YAML and requests through Traefik 3.7.15 (``--metrics.prometheus`` with
+``addRoutersLabels``, JSON access log) and ``traefikservice-asgi serve --admin-port``: the same ``traefik_*``
 series (names and label sets), the same counter values (durations excepted) and access
 log lines with the same fields and values (times and durations excepted).
 
@@ -149,7 +149,7 @@ def run_traefik(tmp_path: Path) -> tuple[dict[Sample, float], set[Sample], list[
         renames = _renames(by_name)
         dynamic = translate_all([SCENARIO], urls).dynamic
         static = {
-            "metrics": {"prometheus": {}},
+            "metrics": {"prometheus": {"addRoutersLabels": True}},
             "accessLog": {"format": "json", "filePath": str(log)},
         }
         with TraefikProcess(dynamic, tmp_path=tmp_path, extra_static=static) as traefik:
@@ -167,7 +167,8 @@ def run_gateway(tmp_path: Path) -> tuple[dict[Sample, float], set[Sample], list[
     with _recording_backends(BACKENDS) as (by_name, urls):
         renames = _renames(by_name)
         flat = {k: v if isinstance(v, str) else v[0] for k, v in urls.items()}
-        args = ("--admin-port", str(admin), "--access-log", "--access-log-format", "json")
+        args = ("--admin-port", str(admin), "--metrics-routers", "--access-log")
+        args += ("--access-log-format", "json")
         args += ("--access-log-file", str(log))
         with serve_cli([str(SCENARIO)], flat, *args) as base_url:
             metrics_url = f"http://127.0.0.1:{admin}/metrics"
@@ -217,6 +218,11 @@ def test_same_counter_values_durations_excepted(runs: tuple[Any, Any]) -> None:
         if traefik.get(key) != gateway.get(key)
     }
     assert differing == {}
+
+
+def test_router_series_are_compared_too(runs: tuple[Any, Any]) -> None:
+    (traefik, _, _), _ = runs
+    assert any(name == "traefik_router_requests_total" for name, _ in traefik)
 
 
 def test_canary_counted_under_its_leaf_service_only(runs: tuple[Any, Any]) -> None:
