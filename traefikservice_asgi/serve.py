@@ -78,6 +78,11 @@ def run(
     import uvicorn
 
     options = options or GatewayOptions()
+    if admin_port is not None and workers > 1:
+        raise ValueError(
+            f"--admin-port with --workers {workers}: not supported yet (one scrape would "
+            "see one worker's counters); run one worker per port"
+        )
     app = create_app(list(paths), options)  # validates: errors surface here, once
     _freeze_startup_objects()
     common = {
