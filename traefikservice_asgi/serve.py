@@ -18,10 +18,13 @@ from __future__ import annotations
 import gc
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Sequence
 
 from .app import create_app
 from .middleware import TraefikServiceMiddleware
+from .observability.workers import ENV_METRICS_DIR, SnapshotWriter, WithSnapshots
 from .options import GatewayOptions
 
 __all__ = ["ENV_CONFIG", "ENV_OPTIONS", "app_from_env", "run"]
@@ -41,8 +44,9 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def app_from_env() -> TraefikServiceMiddleware:
-    """The app factory each uvicorn worker imports (``--workers N``)."""
+def app_from_env() -> TraefikServiceMiddleware | WithSnapshots:
+    """The app factory each uvicorn worker imports (``--workers N``); with an admin
+    port, its counters are written where the parent's ``/metrics`` adds them up."""
     paths, options = os.environ.get(ENV_CONFIG), os.environ.get(ENV_OPTIONS)
     if not paths or not options:
         raise RuntimeError(
@@ -51,6 +55,9 @@ def app_from_env() -> TraefikServiceMiddleware:
         )
     app = create_app(json.loads(paths), GatewayOptions.from_json(options))
     _freeze_startup_objects()
+    directory = os.environ.get(ENV_METRICS_DIR)
+    if directory and app.metrics is not None:
+        return WithSnapshots(app, SnapshotWriter(app.metrics, directory))
     return app
 
 
@@ -78,11 +85,6 @@ def run(
     import uvicorn
 
     options = options or GatewayOptions()
-    if admin_port is not None and workers > 1:
-        raise ValueError(
-            f"--admin-port with --workers {workers}: not supported yet (one scrape would "
-            "see one worker's counters); run one worker per port"
-        )
     app = create_app(list(paths), options)  # validates: errors surface here, once
     _freeze_startup_objects()
     common = {
@@ -103,10 +105,22 @@ def run(
     else:
         os.environ[ENV_CONFIG] = json.dumps(list(paths))
         os.environ[ENV_OPTIONS] = options.to_json()
-        uvicorn.run(
-            "traefikservice_asgi.serve:app_from_env",
-            factory=True,
-            workers=workers,
-            **common,  # type: ignore[arg-type]
-        )
+        stop_admin = None
+        if admin_port is not None:  # the parent serves the sum of the workers' counters
+            from .observability.serving import start_admin_thread
+
+            directory = tempfile.mkdtemp(prefix="traefikservice-asgi-metrics-")
+            os.environ[ENV_METRICS_DIR] = directory
+            stop_admin = start_admin_thread(app, port, admin_host, admin_port, directory)
+        try:
+            uvicorn.run(
+                "traefikservice_asgi.serve:app_from_env",
+                factory=True,
+                workers=workers,
+                **common,  # type: ignore[arg-type]
+            )
+        finally:
+            if stop_admin is not None:
+                stop_admin()
+                shutil.rmtree(os.environ.pop(ENV_METRICS_DIR), ignore_errors=True)
     return app

@@ -176,17 +176,3 @@ def test_open_connections_counts_established_connections_to_a_port() -> None:
             conn, _ = server.accept()
             with conn:
                 assert open_connections({"web": port}) == {"web": 1}  # the server's end
-
-
-def test_admin_port_with_several_workers_is_refused_not_ignored() -> None:
-    from click.testing import CliRunner
-
-    from traefikservice_asgi.cli import main
-
-    result = CliRunner().invoke(
-        main,
-        ["serve", str(SCENARIO), "--workers", "2", "--admin-port", "9100",
-         *[arg for key in BACKENDS for arg in ("--backend", f"{key}={UNREACHABLE}")]],
-    )  # fmt: skip
-    assert result.exit_code != 0
-    assert "--admin-port with --workers 2: not supported yet" in result.output

@@ -38,8 +38,9 @@ class AdminApp:
     """``/metrics`` (Prometheus text, OpenMetrics on request), ``/ping`` (``200 OK``,
     ``503`` once shutdown has begun) and ``/api/*`` of one middleware."""
 
-    def __init__(self, gateway: TraefikServiceMiddleware) -> None:
+    def __init__(self, gateway: TraefikServiceMiddleware, collector: Any = None) -> None:
         self.gateway = gateway
+        self.collector = collector  # by default, one over the gateway's own metrics
         self.shutting_down = False
         self.api = Api(gateway)
         self._registry: Any = None
@@ -57,7 +58,9 @@ class AdminApp:
 
             registry = CollectorRegistry(auto_describe=False)
             metrics = self.gateway.metrics
-            if metrics is not None:
+            if self.collector is not None:
+                registry.register(self.collector)
+            elif metrics is not None:
                 registry.register(MetricsCollector(metrics))
             self._registry = registry
         return self._registry

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..middleware import TraefikServiceMiddleware
 
-__all__ = ["open_connections", "run_with_admin"]
+__all__ = ["open_connections", "run_with_admin", "start_admin_thread"]
 
 
 def open_connections(ports: dict[str, int]) -> dict[str, int]:
@@ -88,3 +88,41 @@ def run_with_admin(
     from uvicorn._compat import asyncio_run
 
     asyncio_run(both(), loop_factory=main.config.get_loop_factory())
+
+
+def start_admin_thread(
+    app: TraefikServiceMiddleware, port: int, admin_host: str, admin_port: int, directory: str
+) -> Callable[[], None]:
+    """For ``--workers N``: serve, in a thread of the parent, an admin app whose
+    ``/metrics`` adds up the workers' snapshots in ``directory``. Returns the stopper."""
+    import threading
+
+    import uvicorn
+
+    from .admin import AdminApp
+    from .workers import MergedCollector, MergedMetrics
+
+    merged = MergedMetrics(app.observability, directory)
+    ports = {app.observability.entry_point: port, app.observability.admin_entry_point: admin_port}
+    merged.open_connections = lambda: open_connections(ports)
+    admin = AdminApp(app, collector=MergedCollector(merged))
+    server = _quiet_server()(
+        uvicorn.Config(
+            admin,
+            host=admin_host,
+            port=admin_port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            server_header=False,
+        )
+    )
+    thread = threading.Thread(target=server.run, name="traefikservice-asgi-admin", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        admin.shutting_down = True
+        server.should_exit = True
+        thread.join(10)
+
+    return stop
