@@ -25,6 +25,12 @@ __all__ = ["TRAEFIK_VERSION", "Api"]
 TRAEFIK_VERSION = "3.7.15"
 CODENAME = "langres"
 PROVIDER = "kubernetescrd"
+_OBSERVABILITY = {
+    "accessLogs": True,
+    "metrics": True,
+    "tracing": True,
+    "traceVerbosity": "minimal",
+}
 
 
 def _q(name: str) -> str:
@@ -58,42 +64,39 @@ class Api:
         return None
 
     def _routers(self) -> dict[str, Any]:
+        entry_point = self.gateway.observability.entry_point
         out: dict[str, Any] = {}
         for route in self.gateway.config.routes:
             out[_q(route.name)] = {
-                "entryPoints": [self.gateway.observability.entry_point],
+                "entryPoints": [entry_point],
                 "service": route.service.name,
-                "rule": str(getattr(route.rule, "source", route.rule)),
+                "rule": route.rule.text,
                 "priority": route.priority,
+                "observability": dict(_OBSERVABILITY),
                 "status": "enabled",
-                "using": [self.gateway.observability.entry_point],
+                "using": [entry_point],
                 "provider": PROVIDER,
+                "priorityStr": str(route.priority),
             }
         return out
 
     def _services(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        used: dict[str, list[str]] = {}
 
-        def walk(service: Service, router: str) -> None:
+        def walk(service: Service) -> None:
             name = _q(service.name)
-            users = used.setdefault(name, [])
-            if router not in users:
-                users.append(router)
             if name in out:
                 return
             entry: dict[str, Any]
             if isinstance(service, ServersService):
-                entry = {
-                    "loadBalancer": {
-                        "servers": [{"url": url} for url in service.servers],
-                        "passHostHeader": service.pass_host_header,
-                    },
-                    "type": "loadbalancer",
+                balancer: dict[str, Any] = {
+                    "servers": [{"url": url} for url in service.servers],
+                    "strategy": service.strategy,
+                    "passHostHeader": service.pass_host_header,
+                    "responseForwarding": {"flushInterval": "100ms"},
                 }
-                servers = self._server_status(name, service.servers)
-                if servers is not None:
-                    entry["serverStatus"] = servers
+                entry = {"loadBalancer": balancer, "type": "loadbalancer"}
+                entry["serverStatus"] = self._server_status(name, service.servers)
             elif isinstance(service, WeightedService):
                 entry = {
                     "weighted": {
@@ -102,48 +105,57 @@ class Api:
                     "type": "weighted",
                 }
                 for child in service.children:
-                    walk(child.service, router)
+                    walk(child.service)
             elif isinstance(service, HRWService):
-                entry = {"type": "highestrandomweight"}
+                entry = {
+                    "highestRandomWeight": {
+                        "services": [{"name": c.name, "weight": c.weight} for c in service.children]
+                    },
+                    "type": "highestrandomweight",
+                }
                 for child in service.children:
-                    walk(child.service, router)
+                    walk(child.service)
             elif isinstance(service, MirroringService):
                 entry = {
                     "mirroring": {
                         "service": service.main.name,
+                        "mirrorBody": service.mirror_body,
+                        "maxBodySize": service.max_body_size,
                         "mirrors": [
                             {"name": m.name, "percent": m.percent} for m in service.mirrors
                         ],
                     },
                     "type": "mirroring",
                 }
-                walk(service.main, router)
+                walk(service.main)
                 for mirror in service.mirrors:
-                    walk(mirror.service, router)
+                    walk(mirror.service)
             elif isinstance(service, FailoverService):
                 entry = {
-                    "failover": {"service": service.main.name, "fallback": service.fallback.name},
+                    "failover": {"service": service.main_name, "fallback": service.fallback_name},
                     "type": "failover",
                 }
-                walk(service.main, router)
-                walk(service.fallback, router)
+                walk(service.main)
+                walk(service.fallback)
             else:  # pragma: no cover - every kind is above
                 entry = {}
             entry["status"] = "enabled"
             entry["provider"] = PROVIDER
             out[name] = entry
 
+        used: dict[str, list[str]] = {}
         for route in self.gateway.config.routes:
-            walk(route.service, _q(route.name))
-        for name, entry in out.items():
-            entry["usedBy"] = sorted(used.get(name, []))
+            walk(route.service)
+            used.setdefault(_q(route.service.name), []).append(_q(route.name))
+        for name, routers in used.items():  # Traefik lists only the routers' own services
+            out[name]["usedBy"] = sorted(set(routers))
         return out
 
-    def _server_status(self, service: str, urls: tuple[str, ...]) -> dict[str, str] | None:
+    def _server_status(self, service: str, urls: tuple[str, ...]) -> dict[str, str]:
         metrics = self.gateway.metrics
-        if metrics is None:
-            return {url: "UP" for url in urls}
         status = {url: "UP" for url in urls}
+        if metrics is None:
+            return status
         for (name, url), value in metrics.server_up.items():
             if name == service:
                 status[url] = "UP" if value else "DOWN"
