@@ -36,6 +36,7 @@ class Exchange:
     """What is known of one request, filled in as it goes through the tree."""
 
     __slots__ = (
+        "body",
         "method",
         "origin_duration",
         "origin_size",
@@ -57,6 +58,7 @@ class Exchange:
         self.method = method_label(scope.get("method", "GET"))
         self.protocol = protocol_label(scope)
         self.status = 0
+        self.body = True  # False once the request is known to have no body
         self.request_bytes = 0
         self.response_bytes = 0
         self.router: tuple[str, str] | None = None  # (router, its top-level service)
@@ -100,8 +102,14 @@ class Observer:
                 exchange.status = message["status"]
             await send(message)
 
+        forward = args[0] if args else None
+        if forward is not None and not forward.has_body:
+            exchange.body = False  # nothing to count: no wrapper on receive
+            await_receive = receive
+        else:
+            await_receive = counted_receive
         try:
-            await handler(scope, counted_receive, counted_send, *args)
+            await handler(scope, await_receive, counted_send, *args)
         finally:
             seconds = _perf() - exchange.start
             if exchange.status == 0:
@@ -158,8 +166,9 @@ class ObservedServer:
                 status = message["status"]
             await send(message)
 
+        body = exchange is None or exchange.body
         try:
-            await self.server(scope, counted_receive, counted_send)
+            await self.server(scope, counted_receive if body else receive, counted_send)
         finally:
             seconds = _perf() - start
             if status == 0:

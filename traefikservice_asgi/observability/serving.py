@@ -16,8 +16,9 @@ __all__ = ["open_connections", "run_with_admin", "start_admin_thread"]
 def open_connections(ports: dict[str, int]) -> dict[str, int]:
     """Established TCP connections to each local port (by entry point), from the kernel's
     tables (``/proc/net/tcp*``): what Traefik's ``traefik_open_connections`` counts,
-    read at scrape time at no cost per request, and summed over every process sharing
-    the port. 0 where the tables cannot be read."""
+    summed over every process sharing the port (``--workers N``: read by the parent, off
+    the workers' loops; milliseconds per scrape on a busy machine). 0 where the tables
+    cannot be read."""
     wanted = {port: name for name, port in ports.items()}
     counts = dict.fromkeys(ports, 0)
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
@@ -56,12 +57,6 @@ def run_with_admin(
 
     _QuietServer = _quiet_server()
     admin = app.admin_app
-    if app.metrics is not None:
-        ports = {
-            app.observability.entry_point: int(common["port"]),
-            app.observability.admin_entry_point: admin_port,
-        }
-        app.metrics.open_connections = lambda: open_connections(ports)
     main = uvicorn.Server(uvicorn.Config(app, **common))
     side = _QuietServer(
         uvicorn.Config(
@@ -74,6 +69,15 @@ def run_with_admin(
             server_header=False,
         )
     )
+
+    if app.metrics is not None:
+        # uvicorn's own sets of open connections: exact, and free to read (the kernel's
+        # tables cost milliseconds per scrape on a busy machine).
+        names = (app.observability.entry_point, app.observability.admin_entry_point)
+        app.metrics.open_connections = lambda: {
+            names[0]: len(main.server_state.connections),
+            names[1]: len(side.server_state.connections),
+        }
 
     async def both() -> None:
         task = asyncio.ensure_future(side.serve())
