@@ -51,6 +51,8 @@ from .loadbalancer.mirror import Mirror, Mirroring
 from .loadbalancer.mirror_pool import MirrorPool
 from .loadbalancer.p2c import PowerOfTwoChoices
 from .loadbalancer.wrr import Child, WeightedRoundRobin
+from .observability.hooks import observe_servers, record_server_up
+from .observability.metrics import Metrics
 from .options import GatewayOptions
 from .proxy import Server
 from .responses import send_go_error
@@ -115,8 +117,10 @@ class _Builder:
         pool: MirrorPool,
         rng: random.Random,
         previous: Runtime | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.holder = holder
+        self.metrics = metrics
         # One holder per ServersTransport, by value (reuse.node_key): an unchanged one
         # keeps the previous runtime's client and pool.
         self.holders: dict[Hashable, ClientHolder] = {}
@@ -244,13 +248,21 @@ class _Builder:
         if not servers:
             return _no_server
         checked = service.health_check
+        if self.metrics is not None:  # Traefik's metrics middleware around each server
+            servers = observe_servers(self.metrics, service.name, servers)
         if len(servers) == 1 and service.sticky is None and checked is None:
             return servers[0]  # a balancer of one adds nothing observable
         balancer = self._servers_balancer(service, servers)
         if checked is not None:
             self.health_checkers.append(
                 ServerHealthChecker(
-                    service.name, checked, balancer, [s.url for s in servers], holder
+                    service.name,
+                    checked,
+                    balancer
+                    if self.metrics is None
+                    else record_server_up(self.metrics, service.name, balancer),
+                    [s.url for s in servers],
+                    holder,
                 )
             )
         return balancer
@@ -300,7 +312,8 @@ class _Builder:
                 m.name,
                 self.build(m.service),
                 m.percent,
-                detached=not self.reads_answers(m.service),
+                # A counted copy needs its answer's status: never detached then.
+                detached=not self.reads_answers(m.service) and self.metrics is None,
             )
             for m in service.mirrors
         ]
@@ -394,7 +407,9 @@ def _route(route: ConfigRoute, builder: _Builder) -> Route:
     if route.children or route.service is None:
         children = tuple(_route(child, builder) for child in route.children)
         return Route(route.name, route.rule, _no_matching_child, children)
-    return Route(route.name, route.rule, builder.build(route.service))
+    # (router, top-level service), provider-qualified: the labels Traefik records.
+    observed = (f"{route.name}@kubernetescrd", f"{route.service.name}@kubernetescrd")
+    return Route(route.name, route.rule, builder.build(route.service), observed=observed)
 
 
 def _services(routes: Sequence[ConfigRoute]) -> list[Service]:
@@ -408,7 +423,11 @@ def _services(routes: Sequence[ConfigRoute]) -> list[Service]:
 
 
 def build_runtime(
-    config: Config, options: GatewayOptions | None = None, *, previous: Runtime | None = None
+    config: Config,
+    options: GatewayOptions | None = None,
+    metrics: Metrics | None = None,
+    *,
+    previous: Runtime | None = None,
 ) -> Runtime:
     """Turn ``config`` into a :class:`~.runtime.Runtime`, each service built once, with
     the mirror pool, the clients and the balancer order ``options`` ask for.
@@ -417,7 +436,8 @@ def build_runtime(
     resolved value did not change keeps ``previous``' handler, state included, and so
     does every unchanged ServersTransport's client; the mirror pool and the default
     client are ``previous``' own (see ``reuse.py``). Builds no task and needs no event
-    loop, so a reload may run it in a thread.
+    loop, so a reload may run it in a thread. Each server is counted in ``metrics`` if
+    given (the same object across reloads, so counters carry on).
     """
     options = options or GatewayOptions()
     if previous is not None:
@@ -425,7 +445,7 @@ def build_runtime(
     else:
         pool = MirrorPool(options.mirror_limits)
         holder = ClientHolder(options.client, copy_idle=pool.limits.max_in_flight)
-    builder = _Builder(holder, pool, options.rng or random.Random(), previous)
+    builder = _Builder(holder, pool, options.rng or random.Random(), previous, metrics)
     builder.claim(_services(config.routes))
     routes = tuple(_route(r, builder) for r in config.routes)
     return Runtime(

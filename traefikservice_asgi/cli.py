@@ -241,7 +241,41 @@ def check(
     "--access-log/--no-access-log",
     default=False,
     show_default=True,
-    help="Log every request (uvicorn's access log); off by default, as in Traefik.",
+    help="Log every request as Traefik's access log does; off by default, as in Traefik.",
+)
+@click.option(
+    "--access-log-format",
+    default="common",
+    show_default=True,
+    type=click.Choice(["common", "json"]),
+    help="Traefik's access log format.",
+)
+@click.option(
+    "--access-log-file",
+    default=None,
+    help="Write the access log to this file (default: standard output).",
+)
+@click.option(
+    "--admin-port",
+    default=None,
+    type=int,
+    help="Serve /metrics (Traefik's Prometheus metrics), /ping and /api/* on this port; "
+    "off by default.",
+)
+@click.option(
+    "--admin-host", default="127.0.0.1", show_default=True, help="Address of the admin port."
+)
+@click.option(
+    "--entry-point-name",
+    default="web",
+    show_default=True,
+    help="The entrypoint label of the gateway's traffic in the metrics and access log.",
+)
+@click.option(
+    "--metrics-routers/--no-metrics-routers",
+    default=False,
+    show_default=True,
+    help="Also record Traefik's router metrics (addRoutersLabels).",
 )
 @click.option(
     "--log-level",
@@ -271,10 +305,17 @@ def serve(
     watch: bool,
     throttle: float,
     access_log: bool,
+    access_log_format: str,
+    access_log_file: str | None,
+    admin_port: int | None,
+    admin_host: str,
+    entry_point_name: str,
+    metrics_routers: bool,
     log_level: str,
 ) -> None:
     """Run the gateway under uvicorn."""
     from .entrypoint.server import RespondingTimeouts
+    from .observability import ObservabilityOptions
     from .options import GatewayOptions
     from .serve import run
 
@@ -299,6 +340,14 @@ def serve(
         ),
         watch=watch,
         throttle=throttle,
+        observability=ObservabilityOptions(
+            metrics=admin_port is not None,
+            entry_point=entry_point_name,
+            add_routers_labels=metrics_routers,
+            access_log=access_log,
+            access_log_format=access_log_format,
+            access_log_file=access_log_file,
+        ),
     )
     try:
         run(
@@ -308,9 +357,10 @@ def serve(
             port=port,
             workers=workers,
             log_level=log_level,
-            access_log=access_log,
             max_header_bytes=max_header_bytes,
             timeouts=timeouts,
+            admin_port=admin_port,
+            admin_host=admin_host,
         )
     except ConfigError as exc:
         _fail(exc)

@@ -19,7 +19,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,6 +31,9 @@ from .entrypoint.forwarding import Forward, InvalidRequest, prepare, trusted_pee
 from .entrypoint.lifecycle import serve_watched
 from .healthcheck import HealthChecks
 from .loadbalancer.mirror_pool import MirrorPool
+from .observability import AccessLog, AdminApp, Metrics, Observer
+from .observability.observe import EXCHANGE
+from .observability.own import own_metrics
 from .options import GatewayOptions
 from .proxy import http_responses_as_websocket
 from .reload import Reloader, ReloadStats, ReloadSummary
@@ -112,8 +116,42 @@ class TraefikServiceMiddleware:
         self._trusted = trusted_peers(
             options.forwarded_trusted_ips, insecure=options.forwarded_insecure
         )
-        self.runtime: Runtime = build_runtime(config, options)
+        self.observability = obs = options.observability
+        self.metrics: Metrics | None = Metrics(obs) if obs.metrics else None
+        self.access_log: AccessLog | None = (
+            AccessLog(obs.access_log_format, obs.access_log_file, obs.entry_point)
+            if obs.access_log
+            else None
+        )
+        self._observer: Observer | None = (
+            Observer(self.metrics, self.access_log) if obs.enabled else None
+        )
+        self.shutting_down = False
+        # The servers are wrapped whenever something observes: the access log needs the
+        # service, URL and status of the server that answered, as the metrics do.
+        self._recorder = self.metrics or (Metrics(obs) if obs.enabled else None)
+        self.runtime: Runtime = build_runtime(config, options, self._recorder)
         self._reloader = Reloader(self)
+        if self.metrics is not None:
+            self.metrics.extra.append(self._own_metrics)
+        self._admin_app: AdminApp | None = None
+
+    @property
+    def recorder(self) -> Metrics | None:
+        """What counts each server's exchanges (metrics, access log), the same object
+        across reloads so that counters carry on."""
+        return self._recorder
+
+    @property
+    def admin_app(self) -> AdminApp:
+        """The admin ASGI app (``/metrics``, ``/ping``, ``/api/*``) of this middleware:
+        serve it on a listener of its own; the main one never answers these paths."""
+        if self._admin_app is None:
+            self._admin_app = AdminApp(self)
+        return self._admin_app
+
+    def _own_metrics(self) -> Iterator[Any]:
+        return own_metrics(self.runtime)
 
     # ------------------------------------------------------------- live configuration
     async def reload(self, config: Config | None = None) -> ReloadSummary:
@@ -187,36 +225,57 @@ class TraefikServiceMiddleware:
                         send = http_responses_as_websocket(scope, send)
                     await send_bad_request(send, error.reply)
                     return
-            view = RequestView(scope)
-            for route in runtime.routes:
-                if route.rule.matches(view):
-                    if route.children:
-                        route = route.under(view)
-                    scope = dict(scope)
-                    websocket = scope["type"] == "websocket"
-                    if websocket:
-                        send = http_responses_as_websocket(scope, send)
-                    if forward is None:
-                        try:
-                            forward = prepare(scope, trusted=self._trusted)
-                        except InvalidRequest as error:
-                            await send_bad_request(send, error.reply)
-                            return
-                    set_forward(scope, forward)
-                    if websocket:
-                        # The WebSocket proxy watches the client itself (websocket.py).
-                        await route.handler(scope, receive, send)
-                    else:
-                        await serve_watched(
-                            route.handler, scope, receive, send, has_body=forward.has_body
-                        )
-                    return
+            if self._observer is not None and scope["type"] == "http":
+                await self._observer(self._route, scope, receive, send, forward)
+                return
+            await self._route(scope, receive, send, forward)
+            return
         elif scope["type"] == "lifespan":
             await self._lifespan(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
+    async def _route(
+        self, scope: Scope, receive: Receive, send: Send, forward: Forward | None = None
+    ) -> None:
+        """Send the request to the first route whose rule matches, else the app."""
+        runtime = self.runtime
+        view = RequestView(scope)
+        for route in runtime.routes:
+            if route.rule.matches(view):
+                if route.children:
+                    route = route.under(view)
+                scope = dict(scope)
+                websocket = scope["type"] == "websocket"
+                if websocket:
+                    send = http_responses_as_websocket(scope, send)
+                if forward is None:
+                    try:
+                        forward = prepare(scope, trusted=self._trusted)
+                    except InvalidRequest as error:
+                        await send_bad_request(send, error.reply)
+                        return
+                set_forward(scope, forward)
+                exchange = scope.get(EXCHANGE)
+                if exchange is not None:
+                    exchange.router = route.observed
+                if websocket:
+                    # The WebSocket proxy watches the client itself (websocket.py).
+                    await route.handler(scope, receive, send)
+                else:
+                    await serve_watched(
+                        route.handler, scope, receive, send, has_body=forward.has_body
+                    )
+                return
+        await self.app(scope, receive, send)
+
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def receiver() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.shutdown":
+                self.shutting_down = True  # /ping answers 503 from now on
+            return message
+
         async def sender(message: Message) -> None:
             if message["type"] == "lifespan.startup.complete":
                 self.runtime.start()
@@ -225,10 +284,13 @@ class TraefikServiceMiddleware:
                 await self.aclose()
             await send(message)
 
-        await self.app(scope, receive, sender)
+        await self.app(scope, receiver, sender)
 
     async def aclose(self) -> None:
         """Stop the health checks, wait (bounded) for mirror copies in flight, then
         close the clients (and stop watching the configuration)."""
+        self.shutting_down = True
         await self._reloader.aclose()
         await self.runtime.aclose()
+        if self.access_log is not None:
+            self.access_log.close()

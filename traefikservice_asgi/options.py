@@ -24,6 +24,7 @@ import httpx
 
 from .config import Config, ConfigSource, load_config
 from .loadbalancer.mirror_pool import MirrorLimits
+from .observability.options import ObservabilityOptions
 
 if TYPE_CHECKING:
     if sys.version_info >= (3, 11):
@@ -70,6 +71,7 @@ class GatewayOptions:
     rng: random.Random | None = None
     watch: bool = False
     throttle: float = 2.0
+    observability: ObservabilityOptions = field(default_factory=ObservabilityOptions)
 
     def __post_init__(self) -> None:
         # Normalised, so that options equal after a trip through JSON compare equal.
@@ -129,6 +131,7 @@ class GatewayOptions:
                 "mirror_limits": dataclasses.asdict(self.mirror_limits),
                 "watch": self.watch,
                 "throttle": self.throttle,
+                "observability": dataclasses.asdict(self.observability),
             }
         )
 
@@ -136,6 +139,8 @@ class GatewayOptions:
     def from_json(cls, text: str) -> GatewayOptions:
         data = json.loads(text)
         data["mirror_limits"] = MirrorLimits(**data["mirror_limits"])
+        if "observability" in data:
+            data["observability"] = ObservabilityOptions(**data["observability"])
         return cls(**data)
 
 
@@ -155,3 +160,4 @@ class OptionKeywords(TypedDict, total=False):
     rng: random.Random | None
     watch: bool
     throttle: float
+    observability: ObservabilityOptions

@@ -254,6 +254,8 @@ class Reloader:
             stats.reloads += 1
             stats.last_success = time.time()
             stats.last_summary = summary
+            if mw.metrics is not None:  # traefik_config_reloads_total and its last success
+                mw.metrics.record_reload(True)
             self._last_issues = ()
             logger.info("configuration reloaded (%s): %s", trigger, summary)
             self.spawn(retire(previous, runtime, self.drain_timeout))
@@ -273,7 +275,7 @@ class Reloader:
         summary = summarize(old_config, config)
         if not summary.changed:
             return config, summary, None
-        return config, summary, build_runtime(config, mw.options, previous=previous)
+        return config, summary, build_runtime(config, mw.options, mw.recorder, previous=previous)
 
     def _failed(self, error: ConfigError, trigger: str) -> None:
         stats = self.stats

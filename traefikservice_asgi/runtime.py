@@ -49,6 +49,8 @@ class Route:
     rule: Rule
     handler: ASGIApp
     children: tuple[Route, ...] = ()
+    #: (router, top-level service), provider-qualified: the labels Traefik records.
+    observed: tuple[str, str] = ("", "")
 
     def select(self, view: RequestView) -> Route | None:
         """The router that serves the request: this one, or one of its descendants;

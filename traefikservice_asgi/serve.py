@@ -27,13 +27,16 @@ import gc
 import json
 import logging
 import os
+import shutil
 import signal
+import tempfile
 from collections.abc import Sequence
 from typing import Any
 
 from .app import create_app
 from .entrypoint.server import DEFAULT_MAX_HEADER_BYTES, EntryPointConfig, RespondingTimeouts
 from .middleware import TraefikServiceMiddleware
+from .observability.workers import ENV_METRICS_DIR, SnapshotWriter, WithSnapshots
 from .options import GatewayOptions
 
 __all__ = ["ENV_CONFIG", "ENV_OPTIONS", "app_from_env", "run"]
@@ -55,8 +58,9 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def app_from_env() -> TraefikServiceMiddleware:
-    """The app factory each uvicorn worker imports (``--workers N``)."""
+def app_from_env() -> TraefikServiceMiddleware | WithSnapshots:
+    """The app factory each uvicorn worker imports (``--workers N``); with an admin
+    port, its counters are written where the parent's ``/metrics`` adds them up."""
     paths, options = os.environ.get(ENV_CONFIG), os.environ.get(ENV_OPTIONS)
     if not paths or not options:
         raise RuntimeError(
@@ -72,6 +76,9 @@ def app_from_env() -> TraefikServiceMiddleware:
     app = create_app(json.loads(paths), GatewayOptions.from_json(options))
     app.reloader.enable_sighup()
     _freeze_startup_objects()
+    directory = os.environ.get(ENV_METRICS_DIR)
+    if directory and app.metrics is not None:
+        return WithSnapshots(app, SnapshotWriter(app.metrics, directory))
     return app
 
 
@@ -112,6 +119,8 @@ def run(
     access_log: bool = False,
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
     timeouts: RespondingTimeouts | None = None,
+    admin_port: int | None = None,
+    admin_host: str = "127.0.0.1",
 ) -> TraefikServiceMiddleware:
     """Serve the gateway on the YAML files or folders ``paths`` until interrupted.
     Raises ``ConfigError`` before listening if the configuration is invalid; returns the
@@ -119,7 +128,8 @@ def run(
 
     Traefik trusts no client ``X-Forwarded-*`` by default, so uvicorn must not either
     (``proxy_headers``); it adds no ``Server`` header of its own and logs no access by
-    default.
+    default. ``access_log`` here is uvicorn's own; Traefik's is an observability
+    option. ``admin_port``: serve ``/metrics``, ``/ping`` and ``/api/*`` there.
 
     The client side is Traefik's entry point (:mod:`.entrypoint.server`): the request
     head is bounded by ``max_header_bytes`` and connections by ``timeouts``.
@@ -144,13 +154,27 @@ def run(
     try:
         if workers <= 1:
             app.reloader.enable_sighup()
-            server = uvicorn.Server(EntryPointConfig(app, **common))
-            server.run()
-            if not server.started:
+            config = EntryPointConfig(app, **common)
+            if admin_port is not None:
+                from .observability.serving import run_with_admin
+
+                started = run_with_admin(app, config, admin_host, admin_port)
+            else:
+                server = uvicorn.Server(config)
+                server.run()
+                started = server.started
+            if not started:
                 raise RuntimeError(f"uvicorn could not start on {host}:{port}")
         else:
             os.environ[ENV_CONFIG] = json.dumps(list(paths))
             os.environ[ENV_OPTIONS] = options.to_json()
+            stop_admin = None
+            if admin_port is not None:  # the parent serves the sum of the workers' counters
+                from .observability.serving import start_admin_thread
+
+                directory = tempfile.mkdtemp(prefix="traefikservice-asgi-metrics-")
+                os.environ[ENV_METRICS_DIR] = directory
+                stop_admin = start_admin_thread(app, port, admin_host, admin_port, directory)
             # uvicorn.run's multi-process branch, with SIGHUP forwarded, not restarting;
             # the config (and its entry point protocol) is each worker's.
             config = EntryPointConfig(
@@ -161,6 +185,9 @@ def run(
                 _forwarding_supervisor(config, [sock]).run()
             finally:
                 sock.close()
+                if stop_admin is not None:
+                    stop_admin()
+                    shutil.rmtree(os.environ.pop(ENV_METRICS_DIR), ignore_errors=True)
     except KeyboardInterrupt:
         pass
     return app

@@ -110,8 +110,11 @@ class TraefikProcess:
         allow_router_errors: bool = False,
         log_level: str = "ERROR",
         start_timeout: float = _START_TIMEOUT,
+        extra_static: dict[str, Any] | None = None,
     ) -> None:
         self.dynamic = dynamic
+        self.extra_static = dict(extra_static or {})
+        """Merged into the static configuration (e.g. ``metrics``, ``accessLog``, ``ping``)."""
         self.tmp_path = Path(tmp_path)
         self.binary = binary
         self.allow_router_errors = allow_router_errors
@@ -210,6 +213,7 @@ class TraefikProcess:
             "api": {"insecure": True, "dashboard": False},
             "providers": {"file": {"filename": str(self.dynamic_path), "watch": False}},
             "log": {"level": self.log_level, "noColor": True},
+            **self.extra_static,
         }
         dynamic = copy.deepcopy(self.dynamic)
         http = dynamic.setdefault("http", {})

@@ -1,0 +1,181 @@
+"""What Traefik's metrics cost the gateway: ``serve`` without and with ``--admin-port``.
+
+Two measurements, loopback only, every process stopped by its PID:
+
+1. In process: CPU µs per request of the observation alone (the entry point recording
+   and the server recording around a stub that answers at once), best of 5.
+2. Under load: ``wrk -c64`` on ``wrr.bench`` of bench/config/routes.yaml, the gateway
+   without and with ``--admin-port`` (scraped every second meanwhile), interleaved over
+   rounds; req/s and the gateway's CPU per request (from /proc/PID/stat).
+
+    python bench/metrics_cost.py [--rounds 3] [--duration 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+ROUTES = ROOT / "bench" / "config" / "routes.yaml"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def in_process(n: int = 100_000) -> tuple[float, float]:
+    """(µs per request bare, µs per request observed) of a stub leaf."""
+    from traefikservice_asgi.observability import ObservabilityOptions
+    from traefikservice_asgi.observability.metrics import Metrics
+    from traefikservice_asgi.observability.observe import ObservedServer, Observer
+
+    start = {"type": "http.response.start", "status": 200, "headers": []}
+    body = {"type": "http.response.body", "body": b"Hello app-v1\n"}
+
+    async def leaf(scope: Any, receive: Any, send: Any) -> None:
+        await send(start)
+        await send(body)
+
+    async def nothing(message: Any) -> None:
+        return None
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b""}
+
+    metrics = Metrics(ObservabilityOptions(metrics=True))
+    observer = Observer(metrics, None)
+    server = ObservedServer(leaf, "http://127.0.0.1:1", metrics.service("s@kubernetescrd"), metrics)
+    headers = [(b"host", b"wrr.bench"), (b"user-agent", b"wrk"), (b"accept", b"*/*")]
+
+    async def route(scope: Any, receive: Any, send: Any) -> None:
+        await server(scope, receive, send)
+
+    async def bare_route(scope: Any, receive: Any, send: Any) -> None:
+        await leaf(scope, receive, send)
+
+    async def run(observed: bool) -> float:
+        t0 = time.process_time()
+        for _ in range(n):
+            scope = {"type": "http", "method": "GET", "headers": headers}
+            if observed:
+                await observer(route, scope, receive, nothing)
+            else:
+                await bare_route(scope, receive, nothing)
+        return (time.process_time() - t0) / n * 1e6
+
+    bare = min(asyncio.run(run(False)) for _ in range(5))
+    observed = min(asyncio.run(run(True)) for _ in range(5))
+    return bare, observed
+
+
+def _cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait(url: str, host: str | None = None) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            request = urllib.request.Request(url, headers={"Host": host} if host else {})
+            urllib.request.urlopen(request, timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def under_load(rounds: int, duration: float) -> dict[str, list[tuple[float, float]]]:
+    backend_port = _free_port()
+    backend = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "bench.backend_app:app_v1", "--port",
+         str(backend_port), "--log-level", "warning", "--loop", "uvloop", "--http", "httptools"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    results: dict[str, list[tuple[float, float]]] = {"off": [], "on": []}
+    try:
+        _wait(f"http://127.0.0.1:{backend_port}/")
+        backend_url = f"http://127.0.0.1:{backend_port}"
+        for _ in range(rounds):
+            for mode in ("off", "on"):
+                results[mode].append(_one(mode, backend_url, duration))
+    finally:
+        backend.terminate()
+        backend.wait(10)
+    return results
+
+
+def _one(mode: str, backend_url: str, duration: float) -> tuple[float, float]:
+    port, admin = _free_port(), _free_port()
+    args = [sys.executable, "-m", "traefikservice_asgi", "serve", str(ROUTES), "--port",
+            str(port), "--log-level", "warning"]  # fmt: skip
+    for name in ("app-v1", "app-v2"):
+        args += ["--backend", f"default/{name}:80={backend_url}"]
+    if mode == "on":
+        args += ["--admin-port", str(admin)]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stop = threading.Event()
+    try:
+        _wait(f"http://127.0.0.1:{port}/", "wrr.bench")
+        if mode == "on":
+
+            def scrape() -> None:
+                while not stop.wait(1.0):
+                    urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=5).read()
+
+            threading.Thread(target=scrape, daemon=True).start()
+        cpu0 = _cpu(proc.pid)
+        out = subprocess.run(
+            ["wrk", "-t2", "-c64", f"-d{int(duration)}s", "-H", "Host: wrr.bench",
+             f"http://127.0.0.1:{port}/"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        cpu = _cpu(proc.pid) - cpu0
+        match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+        total = re.search(r"(\d+) requests in", out)
+        assert match and total, out
+        return float(match.group(1)), cpu / int(total.group(1)) * 1e6
+    finally:
+        stop.set()
+        proc.terminate()
+        proc.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=5)
+    options = parser.parse_args()
+    bare, observed = in_process()
+    print(f"in process: stub {bare:.2f} µs/req, observed {observed:.2f} µs/req, "
+          f"observation {observed - bare:.2f} µs/req")  # fmt: skip
+    results = under_load(options.rounds, options.duration)
+    for mode, runs in results.items():
+        line = ", ".join(f"{rps:.0f} req/s {cpu:.1f} µs CPU/req" for rps, cpu in runs)
+        print(f"{mode}: {line}")
+    off = sorted(r for r, _ in results["off"])[len(results["off"]) // 2]
+    on = sorted(r for r, _ in results["on"])[len(results["on"]) // 2]
+    off_cpu = sorted(c for _, c in results["off"])[len(results["off"]) // 2]
+    on_cpu = sorted(c for _, c in results["on"])[len(results["on"]) // 2]
+    print(f"median: off {off:.0f} req/s {off_cpu:.1f} µs/req; on {on:.0f} req/s "
+          f"{on_cpu:.1f} µs/req; req/s {100 * (on / off - 1):+.1f} %, "
+          f"CPU {on_cpu - off_cpu:+.1f} µs/req")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

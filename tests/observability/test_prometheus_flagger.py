@@ -1,0 +1,154 @@
+"""A real Prometheus scrapes ``serve --admin-port``; Flagger's Traefik queries
+(``pkg/metrics/observers/traefik.go``, v1.44.0) return what the traffic implies.
+
+The canary leaf has two servers, one answering 500: half of the canary's requests fail,
+in lockstep with the successes, so the success rate is 50 % up to Prometheus's rate
+extrapolation (±3 points here). Every canary answer takes 150 ms: all of them fall in
+the bucket (0.1, 0.3], so the P99 is exactly Prometheus's interpolation in it, 298 ms.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conformance.runner import (
+    BackendSpec,
+    _recording_backends,
+    _send_all,
+    repeat,
+    wait_quiet,
+)
+from tests.support.gateway import serve_cli
+from tests.support.traefik import free_port
+
+PROMETHEUS = shutil.which("prometheus")
+pytestmark = pytest.mark.skipif(
+    PROMETHEUS is None, reason="prometheus not installed: apt-get install prometheus"
+)
+
+SCENARIO = Path(__file__).with_name("scenario.yaml")
+BACKENDS: dict[str, Any] = {
+    "default/app-primary:80": "primary",
+    "default/app-canary:80": [
+        BackendSpec("canary-ok", delay=0.15),
+        BackendSpec("canary-bad", status=500, delay=0.15),
+    ],
+    "default/app-v1:80": "v1",
+    "default/app-v2:80": "v2",
+    "default/app-v3:80": "v3",
+}
+# Flagger's queries with namespace=default, target=app, interval=1m.
+SELECTOR = 'service=~"default-app-canary-[0-9a-zA-Z-]+@kubernetescrd"'
+SUCCESS_RATE = (
+    "sum(rate(traefik_service_request_duration_seconds_bucket{"
+    + SELECTOR
+    + ', code!~"5..", le="+Inf"}[1m])) / sum(rate(traefik_service_request_duration_seconds_bucket{'
+    + SELECTOR
+    + ', le="+Inf"}[1m])) * 100'
+)
+DURATION_P99 = (
+    "histogram_quantile(0.99, sum(rate(traefik_service_request_duration_seconds_bucket{"
+    + SELECTOR
+    + "}[1m])) by (le)) * 1000"
+)
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    """A Prometheus on 127.0.0.1 scraping, every second, the admin port it yields."""
+    admin, web = free_port(), free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        "scrape_configs:\n"
+        f"  - job_name: gateway\n    static_configs: [{{targets: ['127.0.0.1:{admin}']}}]\n"
+    )
+    assert PROMETHEUS is not None
+    log = (tmp_path / "prometheus.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            PROMETHEUS,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{web}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{web}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((tmp_path / "prometheus.log").read_text()[-3000:])
+            time.sleep(0.1)
+        yield url, admin
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
+
+
+def query(url: str, promql: str) -> float | None:
+    answer = httpx.get(f"{url}/api/v1/query?query={urllib.parse.quote(promql)}", timeout=5).json()
+    result = answer["data"]["result"]
+    return float(result[0]["value"][1]) if result else None
+
+
+def _pause(_: Any) -> None:
+    time.sleep(0.4)  # spread the traffic over several scrapes
+
+
+def test_flagger_success_rate_and_p99_queries_read_the_canary(
+    prometheus: tuple[str, int],
+) -> None:
+    url, admin = prometheus
+    script = repeat(80, "canary.test")
+    actions = {i: [_pause] for i in range(0, 80, 8)}
+    with _recording_backends(BACKENDS) as (by_name, urls):
+        single = {k: v for k, v in urls.items() if isinstance(v, str)}
+        several = [
+            arg
+            for key, value in urls.items()
+            if not isinstance(value, str)
+            for url_ in value
+            for arg in ("--backend", f"{key}={url_}")
+        ]
+        args = ("--admin-port", str(admin), *several)
+        with serve_cli([str(SCENARIO)], single, *args) as base_url:
+            _send_all(base_url, script, actions=actions, backends=by_name)
+            wait_quiet(list(by_name.values()), quiet=0.3, cap=5)
+            ok = len(by_name["canary-ok"].requests)
+            bad = len(by_name["canary-bad"].requests)
+            assert (ok, bad) == (10, 10)  # weights 3:1 over 80, then 1:1 over two servers
+            # Wait until Prometheus has scraped the final counts.
+            deadline = time.monotonic() + 15
+            total = "sum(traefik_service_requests_total{" + SELECTOR + "})"
+            while query(url, total) != ok + bad and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert query(url, total) == ok + bad
+            rate = query(url, SUCCESS_RATE)
+            p99 = query(url, DURATION_P99)
+    assert rate is not None and abs(rate - 50.0) <= 3.0, rate
+    assert p99 is not None and p99 == pytest.approx(298.0, abs=0.5), p99
+    assert json.dumps(rate)  # a number Flagger can compare with thresholdRange

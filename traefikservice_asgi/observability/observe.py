@@ -1,0 +1,188 @@
+"""Recording requests where Traefik records them: the entry point and each server.
+
+:class:`Observer` wraps the whole request at the entry point (Traefik's
+``pkg/server/middleware/observability.go``): it counts the entry point families and
+writes the access log line. :class:`ObservedServer` wraps each server of a servers load
+balancer (Traefik's metrics middleware in ``getLoadBalancerServiceHandler``): it counts
+the leaf service's families and tells the request's :class:`Exchange` which service,
+URL and status answered, for the access log. Mirror copies are counted under their
+own leaf service and leave the exchange alone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..entrypoint.context import is_copy
+from .metrics import Metrics, ServiceStats, method_label, protocol_label
+
+if TYPE_CHECKING:
+    from .accesslog import AccessLog
+
+__all__ = ["EXCHANGE", "Exchange", "ObservedServer", "Observer"]
+
+EXCHANGE = "traefikservice_asgi.exchange"
+"""The scope key of the request's :class:`Exchange`."""
+
+_perf = time.perf_counter
+
+
+class Exchange:
+    """What is known of one request, filled in as it goes through the tree."""
+
+    __slots__ = (
+        "body",
+        "method",
+        "origin_duration",
+        "origin_size",
+        "origin_status",
+        "protocol",
+        "request_bytes",
+        "response_bytes",
+        "router",
+        "service",
+        "start",
+        "start_wall",
+        "status",
+        "url",
+    )
+
+    def __init__(self, scope: Scope) -> None:
+        self.start = _perf()
+        self.start_wall = time.time_ns()
+        self.method = method_label(scope.get("method", "GET"))
+        self.protocol = protocol_label(scope)
+        self.status = 0
+        self.body = True  # False once the request is known to have no body
+        self.request_bytes = 0
+        self.response_bytes = 0
+        self.router: tuple[str, str] | None = None  # (router, its top-level service)
+        self.service: str | None = None
+        self.url: str | None = None
+        self.origin_status = 0
+        self.origin_duration = 0.0
+        self.origin_size = 0
+
+
+class Observer:
+    """The entry point's recording around the gateway's routing (``handler``)."""
+
+    def __init__(self, metrics: Metrics | None, access_log: AccessLog | None) -> None:
+        self.metrics = metrics
+        self.access_log = access_log
+        self.rows = metrics.entry_rows if metrics is not None else None
+
+    async def __call__(
+        self,
+        handler: Callable[..., Awaitable[None]],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *args: Any,
+    ) -> None:
+        exchange = Exchange(scope)
+        scope[EXCHANGE] = exchange
+
+        async def counted_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                exchange.request_bytes += len(message.get("body", b""))
+            return message
+
+        async def counted_send(message: Message) -> None:
+            kind = message["type"]
+            if kind == "http.response.body":
+                exchange.response_bytes += len(message.get("body", b""))
+            elif kind == "http.response.start":
+                exchange.status = message["status"]
+            await send(message)
+
+        forward = args[0] if args else None
+        if forward is not None and not forward.has_body:
+            exchange.body = False  # nothing to count: no wrapper on receive
+            await_receive = receive
+        else:
+            await_receive = counted_receive
+        try:
+            await handler(scope, await_receive, counted_send, *args)
+        finally:
+            seconds = _perf() - exchange.start
+            if exchange.status == 0:
+                exchange.status = 499  # the client went away before any answer
+            if self.rows is not None and self.metrics is not None:
+                key = (exchange.status, exchange.method, exchange.protocol)
+                self.metrics.observe(
+                    self.rows, key, seconds, exchange.request_bytes, exchange.response_bytes
+                )
+                if exchange.router is not None and self.metrics.options.add_routers_labels:
+                    group = self.metrics.router_rows.setdefault(exchange.router, {})
+                    self.metrics.observe(
+                        group, key, seconds, exchange.request_bytes, exchange.response_bytes
+                    )
+            if self.access_log is not None:
+                self.access_log.log(scope, exchange, seconds)
+
+
+class ObservedServer:
+    """A server of a servers load balancer, counted under its leaf service."""
+
+    __slots__ = ("addr", "metrics", "server", "stats", "url")
+
+    def __init__(self, server: ASGIApp, url: str, stats: ServiceStats, metrics: Metrics) -> None:
+        self.server = server
+        self.url = url
+        self.addr = urlsplit(url).netloc
+        self.stats = stats
+        self.metrics = metrics
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.server, name)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        exchange: Exchange | None = scope.get(EXCHANGE)
+        copy = is_copy(scope)
+        start = _perf()
+        status = 0
+        request_bytes = response_bytes = 0
+
+        async def counted_receive() -> Message:
+            nonlocal request_bytes
+            message = await receive()
+            if message["type"] == "http.request":
+                request_bytes += len(message.get("body", b""))
+            return message
+
+        async def counted_send(message: Message) -> None:
+            nonlocal status, response_bytes
+            kind = message["type"]
+            if kind == "http.response.body":
+                response_bytes += len(message.get("body", b""))
+            elif kind == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        body = exchange is None or exchange.body
+        try:
+            await self.server(scope, counted_receive if body else receive, counted_send)
+        finally:
+            seconds = _perf() - start
+            if status == 0:
+                status = 499
+            if exchange is not None:
+                method, protocol = exchange.method, exchange.protocol
+            else:
+                method, protocol = method_label(scope.get("method", "GET")), protocol_label(scope)
+            self.metrics.observe(
+                self.stats.rows, (status, method, protocol), seconds, request_bytes, response_bytes
+            )
+            if exchange is not None and not copy:
+                exchange.service = self.stats.name
+                exchange.url = self.url
+                exchange.origin_status = status
+                exchange.origin_duration = seconds
+                exchange.origin_size = response_bytes
