@@ -24,6 +24,8 @@ __all__ = [
     "MiddlewareRef",
     "MiddlewareResource",
     "MiddlewareSpec",
+    "ReplacePath",
+    "StripPrefix",
 ]
 
 
@@ -40,6 +42,24 @@ class AddPrefix(MiddlewareSpec):
 
     KIND: ClassVar[str] = "addPrefix"
     prefix: str
+
+
+@dataclass(frozen=True, slots=True)
+class StripPrefix(MiddlewareSpec):
+    """``stripPrefix``: the first of ``prefixes`` (each trimmed of spaces) the path
+    starts with is removed; ``forceSlash`` is deprecated (Traefik's default false)."""
+
+    KIND: ClassVar[str] = "stripPrefix"
+    prefixes: tuple[str, ...]
+    force_slash: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReplacePath(MiddlewareSpec):
+    """``replacePath.path``: the path the backend receives, as written (escaped)."""
+
+    KIND: ClassVar[str] = "replacePath"
+    path: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,5 +101,5 @@ class Middleware:
     origin: Origin
 
 
-MIDDLEWARE_KINDS: tuple[str, ...] = ("addPrefix",)
+MIDDLEWARE_KINDS: tuple[str, ...] = ("addPrefix", "stripPrefix", "replacePath")
 """The middleware kinds the runtime builds (``chain`` is resolved away)."""

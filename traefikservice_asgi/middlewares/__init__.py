@@ -26,6 +26,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config.middlewares import Middleware
 from .addprefix import AddPrefix
+from .replacepath import ReplacePath
+from .stripprefix import StripPrefix
 
 __all__ = ["MIDDLEWARES", "MiddlewareClass", "wrap"]
 
@@ -40,6 +42,8 @@ class MiddlewareClass(Protocol):
 
 MIDDLEWARES: dict[str, type[MiddlewareClass]] = {
     "addPrefix": AddPrefix,
+    "stripPrefix": StripPrefix,
+    "replacePath": ReplacePath,
 }
 """Each middleware kind (its ``KIND``, the CRD spec key) -> its class. The config layer's
 ``MIDDLEWARE_KINDS`` lists the same keys (a test keeps them equal)."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from ..rules._request import _VALID_IN_PATH, _escape_path, _unescape
 
-__all__ = ["RequestURL", "ensure_leading_slash", "path_unescape"]
+__all__ = ["RequestURL", "ensure_leading_slash", "go_clean", "path_unescape", "unescape_error"]
 
 
 def ensure_leading_slash(path: bytes) -> bytes:
@@ -28,6 +28,41 @@ def ensure_leading_slash(path: bytes) -> bytes:
 def path_unescape(raw: bytes) -> bytes | None:
     """Go's ``url.PathUnescape``; None on a malformed escape (``invalid URL escape``)."""
     return _unescape(raw, plus_is_space=False)
+
+
+def unescape_error(raw: bytes) -> str | None:
+    """Go's ``url.EscapeError`` text for ``raw``, or None when it unescapes."""
+    i = 0
+    while i < len(raw):
+        if raw[i : i + 1] == b"%":
+            bad = raw[i : i + 3]
+            if len(bad) < 3 or path_unescape(bad) is None:
+                quoted = bad.decode("utf-8", "replace").replace("\\", "\\\\").replace('"', '\\"')
+                return f'invalid URL escape "{quoted}"'
+            i += 3
+        else:
+            i += 1
+    return None
+
+
+def go_clean(path: bytes) -> bytes:
+    """Go's ``path.Clean``."""
+    if not path:
+        return b"."
+    rooted = path[:1] == b"/"
+    parts: list[bytes] = []
+    for segment in path.split(b"/"):
+        if segment in (b"", b"."):
+            continue
+        if segment == b"..":
+            if parts and parts[-1] != b"..":
+                parts.pop()
+            elif not rooted:
+                parts.append(b"..")
+        else:
+            parts.append(segment)
+    out = (b"/" if rooted else b"") + b"/".join(parts)
+    return out or (b"/" if rooted else b".")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,3 +108,13 @@ class RequestURL:
 
     def with_path(self, path: bytes, raw_path: bytes) -> RequestURL:
         return replace(self, path=path, raw_path=raw_path)
+
+    def joined(self) -> RequestURL:
+        """Go's ``URL.JoinPath()`` with no element: the escaped path cleaned (a trailing
+        slash kept), set back as ``setPath`` does."""
+        escaped = self.escaped_path()
+        rooted = escaped[:1] == b"/"
+        cleaned = go_clean(escaped) if rooted else go_clean(b"/" + escaped)[1:]
+        if escaped.endswith(b"/") and not cleaned.endswith(b"/"):
+            cleaned += b"/"
+        return RequestURL.from_escaped(cleaned, self.query)

@@ -16,7 +16,15 @@ from typing import Any
 
 from .._fields import Reader, show
 from .._yaml import Path
-from ..middlewares import AddPrefix, ChainSpec, MiddlewareRef, MiddlewareResource, MiddlewareSpec
+from ..middlewares import (
+    AddPrefix,
+    ChainSpec,
+    MiddlewareRef,
+    MiddlewareResource,
+    MiddlewareSpec,
+    ReplacePath,
+    StripPrefix,
+)
 
 __all__ = ["NOT_IMPLEMENTED", "SPEC_READERS", "middleware", "middleware_refs"]
 
@@ -53,6 +61,39 @@ def _add_prefix(r: Reader, value: Any, path: Path) -> AddPrefix | None:
     return AddPrefix(prefix)
 
 
+def _strings(r: Reader, m: dict[str, Any], path: Path, key: str) -> tuple[str, ...]:
+    out = []
+    for i, item in enumerate(r.items(m, path, key)):
+        if not isinstance(item, str):
+            r.error((*path, key, i), f"must be a string, got {show(item)}")
+        else:
+            out.append(item)
+    return tuple(out)
+
+
+def _strip_prefix(r: Reader, value: Any, path: Path) -> StripPrefix | None:
+    m = r.mapping(value, path, {"prefixes", "forceSlash"})
+    if m is None:
+        return None
+    if m.get("forceSlash") is not None:
+        r.warn((*path, "forceSlash"), "deprecated (Traefik: it will be removed)")
+    prefixes = tuple(p.strip() for p in _strings(r, m, path, "prefixes"))
+    return StripPrefix(prefixes, r.boolean(m, path, "forceSlash", False))
+
+
+def _replace_path(r: Reader, value: Any, path: Path) -> ReplacePath | None:
+    m = r.mapping(value, path, {"path"})
+    if m is None:
+        return None
+    replaced = m.get("path", "")
+    if replaced is None:
+        replaced = ""
+    if not isinstance(replaced, str):
+        r.error((*path, "path"), f"must be a string, got {show(replaced)}")
+        return None
+    return ReplacePath(replaced)
+
+
 def _chain(r: Reader, value: Any, path: Path) -> ChainSpec | None:
     m = r.mapping(value, path, {"middlewares"})
     if m is None:
@@ -62,13 +103,42 @@ def _chain(r: Reader, value: Any, path: Path) -> ChainSpec | None:
 
 SPEC_READERS: dict[str, SpecReader] = {
     "addPrefix": _add_prefix,
+    "stripPrefix": _strip_prefix,
+    "replacePath": _replace_path,
     "chain": _chain,
 }
 """The spec key of each middleware kind read here -> its reader."""
 
 NOT_IMPLEMENTED: dict[str, str] = {
     key: f"the {key} middleware is not implemented yet"
-    for key in ["addPrefix", "stripPrefix", "stripPrefixRegex", "replacePath", "replacePathRegex", "chain", "ipWhiteList", "ipAllowList", "headers", "encodedCharacters", "errors", "rateLimit", "redirectRegex", "redirectScheme", "basicAuth", "digestAuth", "forwardAuth", "inFlightReq", "buffering", "circuitBreaker", "compress", "passTLSClientCert", "retry", "contentType", "grpcWeb", "plugin"]
+    for key in [
+        "addPrefix",
+        "stripPrefix",
+        "stripPrefixRegex",
+        "replacePath",
+        "replacePathRegex",
+        "chain",
+        "ipWhiteList",
+        "ipAllowList",
+        "headers",
+        "encodedCharacters",
+        "errors",
+        "rateLimit",
+        "redirectRegex",
+        "redirectScheme",
+        "basicAuth",
+        "digestAuth",
+        "forwardAuth",
+        "inFlightReq",
+        "buffering",
+        "circuitBreaker",
+        "compress",
+        "passTLSClientCert",
+        "retry",
+        "contentType",
+        "grpcWeb",
+        "plugin",
+    ]
     if key not in SPEC_READERS
 }
 """Traefik 3.7's other middleware kinds (``MiddlewareSpec``): refused, each by name."""
