@@ -51,6 +51,7 @@ ROUTES = {
     "sticky+cookie": "sticky.bench",
     "m10": "m10.bench",
     "m100": "m100.bench",
+    "mw": "mw.bench",
     "wrr-last": "wrr-last.bench",
 }
 QUIET_MAX_WAIT = 10.0  # per run, as the brief of the reference benchmark (which used 60 s)

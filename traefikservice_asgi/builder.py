@@ -51,6 +51,7 @@ from .loadbalancer.mirror import Mirror, Mirroring
 from .loadbalancer.mirror_pool import MirrorPool
 from .loadbalancer.p2c import PowerOfTwoChoices
 from .loadbalancer.wrr import Child, WeightedRoundRobin
+from .middlewares import wrap
 from .observability.hooks import observe_servers, record_server_up
 from .observability.metrics import Metrics
 from .options import GatewayOptions
@@ -148,6 +149,8 @@ class _Builder:
         if handler is None:
             fresh = len(self.health_checkers)
             handler = self.KINDS[type(service)](self, service)
+            if isinstance(service, ServersService) and service.middlewares:
+                handler = _ServiceWithMiddlewares(handler, service)
             self._record(service, handler, tuple(self.health_checkers[fresh:]))
             self.built[service.name] = handler
         return handler
@@ -402,14 +405,35 @@ async def _no_matching_child(scope: Scope, receive: Receive, send: Send) -> None
     await send_go_error(send, 404, "404 page not found")
 
 
+class _ServiceWithMiddlewares:
+    """A Service reference's balancer behind its ``middlewares`` (Traefik 3.7), still
+    reporting the balancer's health to a parent (Traefik's ``statusUpdaterHandler``)."""
+
+    def __init__(self, balancer: ASGIApp, service: ServersService) -> None:
+        self.balancer = balancer
+        self.app = wrap(balancer, service.middlewares)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+    def register_status_updater(self, updater: StatusUpdater) -> None:
+        if not isinstance(self.balancer, StatusUpdaterSource):
+            raise HealthCheckNotEnabled("the service has no health check")
+        self.balancer.register_status_updater(updater)
+
+
 def _route(route: ConfigRoute, builder: _Builder) -> Route:
-    """A router, or a parent router and its children (multi-layer routing)."""
+    """A router, or a parent router and its children (multi-layer routing). A router's
+    middlewares are built for it alone (one instance per router, as in Traefik)."""
     if route.children or route.service is None:
         children = tuple(_route(child, builder) for child in route.children)
         return Route(route.name, route.rule, _no_matching_child, children)
+    handler = builder.build(route.service)
+    if route.middlewares:  # else no wrapper at all: the plain route's path is unchanged
+        handler = wrap(handler, route.middlewares)
     # (router, top-level service), provider-qualified: the labels Traefik records.
     observed = (f"{route.name}@kubernetescrd", f"{route.service.name}@kubernetescrd")
-    return Route(route.name, route.rule, builder.build(route.service), observed=observed)
+    return Route(route.name, route.rule, handler, observed=observed)
 
 
 def _services(routes: Sequence[ConfigRoute]) -> list[Service]:

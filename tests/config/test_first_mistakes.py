@@ -79,7 +79,7 @@ def test_a_kind_typo_gets_a_did_you_mean() -> None:
     text = one_route("{name: app-v1, port: 80}").replace("IngressRoute", "IngresRoute")
     assert _errors(text, backends=V1) == [
         'routes.yaml:2: kind: unknown kind "IngresRoute" in traefik.io/v1alpha1 (did you mean '
-        '"IngressRoute"?); the kinds read are IngressRoute, TraefikService, ServersTransport'
+        '"IngressRoute"?); the kinds read are IngressRoute, TraefikService, ServersTransport, Middleware'
     ]
 
 

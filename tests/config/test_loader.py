@@ -45,7 +45,7 @@ def test_every_error_of_every_file_is_reported_together(tmp_path: Path) -> None:
 
 SKIPPED_AND_IGNORED = """\
 apiVersion: traefik.io/v1alpha1
-kind: Middleware
+kind: MiddlewareTCP
 metadata: {name: mw}
 spec: {}
 ---
@@ -69,13 +69,13 @@ def test_warnings_are_located_like_errors_and_print_as_before() -> None:
     assert (skipped.file, skipped.line, skipped.resource, skipped.path) == (
         "routes.yaml",
         1,
-        "Middleware",
+        "MiddlewareTCP",
         None,
     )
     assert (tls.line, tls.resource, tls.path) == (10, "IngressRoute shop/r", "spec.tls")
     assert [str(w) for w in config.warnings] == [
-        "routes.yaml:1: Middleware: skipped, not supported by traefikservice-asgi: "
-        "Traefik middlewares are not implemented",
+        "routes.yaml:1: MiddlewareTCP: skipped, not supported by traefikservice-asgi: "
+        "TCP is not served",
         "routes.yaml:10: IngressRoute shop/r: spec.tls: ignored: TLS is terminated by the "
         "ASGI server (uvicorn --ssl-certfile), not by this package",
     ]
@@ -89,8 +89,8 @@ def test_check_prints_each_warning_on_stderr_and_exits_0(tmp_path: Path) -> None
     )
     assert result.exit_code == 0
     assert result.stderr.splitlines() == [
-        f"warning: {tmp_path / 'routes.yaml'}:1: Middleware: skipped, not supported by "
-        "traefikservice-asgi: Traefik middlewares are not implemented",
+        f"warning: {tmp_path / 'routes.yaml'}:1: MiddlewareTCP: skipped, not supported by "
+        "traefikservice-asgi: TCP is not served",
         f"warning: {tmp_path / 'routes.yaml'}:10: IngressRoute shop/r: spec.tls: ignored: "
         "TLS is terminated by the ASGI server (uvicorn --ssl-certfile), not by this package",
     ]

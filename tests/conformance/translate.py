@@ -8,7 +8,7 @@ Traefik derives from them (WRR child names, hence sticky cookie values) is the s
 gateway derives. It deliberately shares no code with ``traefikservice_asgi``: the oracle must
 not inherit our package's bugs.
 
-What it reads (other kinds are skipped): ``IngressRoute`` and ``TraefikService`` of
+What it reads (other kinds are skipped): ``IngressRoute``, ``TraefikService`` and ``Middleware`` of
 ``traefik.io/v1alpha1`` and ``traefik.containo.us/v1alpha1`` (the same ns/name in both: the
 ``traefik.io`` one wins), ``Service``, ``Endpoints`` and ``EndpointSlice``.
 
@@ -28,7 +28,12 @@ Naming (as the CRD provider):
 ``healthCheck`` of a Service reference -> the load balancer's ``healthCheck`` (only on an
 ExternalName Service, as the CRD provider requires). A ``traefik.containo.us`` route without
 ``syntax`` gets ``ruleSyntax: v2`` (Traefik 2's rules, as our gateway reads that group).
-Not translated (TranslationError): route or service ``middlewares``.
+``Middleware`` -> ``middlewares.<Normalize(ns-name)>`` with the same spec (a ``chain``'s
+references resolved to those names); a route's or a Service reference's ``middlewares`` ->
+the router's or the service's ``middlewares``, resolved as ``resolveReference`` does
+(namespace defaulted to the parent's: the IngressRoute's, or the Service's own for a
+Service reference; another namespace, or ``name@kubernetescrd``, only with
+``allow_cross_namespace``, else TranslationError).
 Ignored: ``entryPoints`` (everything goes on ``web``), ``tls``.
 
 ``parentRefs`` (multi-layer routing, ``resolveParentRouterNames``): every route of a child
@@ -239,7 +244,17 @@ def translate_all(
             if strict:
                 raise TranslationError(f"{where}: {exc}") from None
             skipped.append(f"{where}: {exc}")
+    for middleware in builder.cluster.middlewares:
+        where = f"Middleware {_ns(middleware)}/{_name(middleware)}"
+        try:
+            builder.build_middleware(middleware)
+        except TranslationError as exc:
+            if strict:
+                raise TranslationError(f"{where}: {exc}") from None
+            skipped.append(f"{where}: {exc}")
     dynamic: dict[str, Any] = {"http": {"routers": builder.routers, "services": builder.services}}
+    if builder.middlewares:
+        dynamic["http"]["middlewares"] = builder.middlewares
     if builder.transports:
         dynamic["http"]["serversTransports"] = builder.transports
     return Translation(dynamic=dynamic, skipped=skipped)
@@ -269,7 +284,7 @@ class _Cluster:
         for document in documents:
             api, kind = document.get("apiVersion"), document.get("kind")
             key = (_ns(document), _name(document))
-            if api in CRD_GROUPS and kind in ("IngressRoute", "TraefikService"):
+            if api in CRD_GROUPS and kind in ("IngressRoute", "TraefikService", "Middleware"):
                 existing = crds.get((kind, *key))
                 if existing is None or api == _PREFERRED_GROUP:
                     crds[(kind, *key)] = document
@@ -288,6 +303,7 @@ class _Cluster:
                     self.endpoint_slices.setdefault((key[0], owner), []).append(document)
         self.ingress_routes = [d for (k, _, _), d in crds.items() if k == "IngressRoute"]
         self.traefik_services = [d for (k, _, _), d in crds.items() if k == "TraefikService"]
+        self.middlewares = [d for (k, _, _), d in crds.items() if k == "Middleware"]
 
     def service_port(self, namespace: str, name: str, port: int | str) -> dict[str, Any] | None:
         """The Service's port entry matching ``port`` (number or name); None if unknown."""
@@ -362,6 +378,7 @@ class _Builder:
         self.routers: dict[str, Any] = {}
         self.services: dict[str, Any] = {}
         self.transports: dict[str, Any] = {}
+        self.middlewares: dict[str, Any] = {}
 
     # routes
 
@@ -373,8 +390,6 @@ class _Builder:
         match = route.get("match")
         if not match:
             raise TranslationError("empty match rule")
-        if route.get("middlewares"):
-            raise TranslationError("middlewares are not translated for the oracle")
         key = route_key(namespace, ingress_name, match)
         services = route.get("services") or []
         service_name: str | None = key
@@ -405,6 +420,8 @@ class _Builder:
             router["ruleSyntax"] = "v2"
         if service_name is not None:
             router["service"] = service_name
+        if route.get("middlewares"):
+            router["middlewares"] = self.middleware_keys(namespace, route["middlewares"])
         self.services.update(pending)
         self.routers[key] = router
 
@@ -545,8 +562,6 @@ class _Builder:
         raise TranslationError(f"unsupported service kind {kind}")
 
     def _servers_lb(self, namespace: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-        if spec.get("middlewares"):
-            raise TranslationError("middlewares is not translated for the oracle")
         raw_port = spec["port"]
         port: int | str = raw_port if isinstance(raw_port, int) else str(raw_port)
         if isinstance(port, str) and port.isdigit():
@@ -572,7 +587,48 @@ class _Builder:
             lb["serversTransport"] = self._transport(namespace, str(spec["serversTransport"]))
         if spec.get("healthCheck") is not None:
             lb["healthCheck"] = self._health_check(namespace, name, spec["healthCheck"])
-        return {"loadBalancer": lb}
+        service: dict[str, Any] = {"loadBalancer": lb}
+        if spec.get("middlewares"):
+            # makeMiddlewareKeys with the Service's own (defaulted) namespace as parent
+            namespace_of_service = str(spec.get("namespace") or namespace)
+            service["middlewares"] = self.middleware_keys(namespace_of_service, spec["middlewares"])
+        return service
+
+    # Middlewares
+
+    def middleware_keys(self, parent_namespace: str, refs: list[dict[str, Any]]) -> list[str]:
+        """``makeMiddlewareKeys`` / ``resolveReference``: the names a router (or a
+        service, or a chain) lists, as the file provider knows them (``@kubernetescrd``
+        dropped: everything is in one provider here)."""
+        keys = []
+        for ref in refs:
+            name = str(ref.get("name") or "")
+            if "@" in name:
+                if not self.allow_cross_namespace and name.endswith("@" + _PROVIDER):
+                    raise TranslationError(
+                        f"invalid reference to middleware {name}: when allowCrossNamespace "
+                        "is disabled, @kubernetescrd references are disallowed"
+                    )
+                base, _, provider = name.rpartition("@")
+                keys.append(base if provider == _PROVIDER else name)
+                continue
+            namespace = str(ref.get("namespace") or parent_namespace)
+            if not self.allow_cross_namespace and namespace != parent_namespace:
+                raise TranslationError(
+                    f"invalid reference to middleware {name}: allowCrossNamespace is "
+                    "disabled, cross-namespace are disallowed"
+                )
+            keys.append(normalize(f"{namespace}-{name}"))
+        return keys
+
+    def build_middleware(self, middleware: Document) -> None:
+        namespace, spec = _ns(middleware), dict(middleware["spec"])
+        if spec.get("chain") is not None:
+            chain = spec["chain"] or {}
+            spec["chain"] = {
+                "middlewares": self.middleware_keys(namespace, chain.get("middlewares") or [])
+            }
+        self.middlewares[normalize(_make_id(namespace, _name(middleware)))] = spec
 
     def _health_check(self, namespace: str, name: str, check: dict[str, Any]) -> dict[str, Any]:
         """``healthCheck`` of a Service reference (buildServersLB): allowed only on an

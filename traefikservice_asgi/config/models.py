@@ -22,6 +22,7 @@ from typing import Literal
 
 from ..exceptions import ConfigWarning
 from ..rules import Rule
+from .middlewares import Middleware, MiddlewareRef
 
 __all__ = [
     "Config",
@@ -189,6 +190,7 @@ class ServiceRef:
     strategy: Strategy = DEFAULT_STRATEGY  # Service kind only
     native_lb: bool = False  # Service kind only: one server, the clusterIP
     node_port_lb: bool = False  # Service kind only: the nodes' InternalIPs + nodePort
+    middlewares: tuple[MiddlewareRef, ...] = ()  # Service kind only
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +286,7 @@ class RouteSpec:
     services: tuple[ServiceRef, ...]
     origin: Origin
     observability: RouteObservability | None = None
+    middlewares: tuple[MiddlewareRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +369,9 @@ class ServersService:
     transport: ServersTransport | None = None  # None: the gateway's default transport
     health_check: HealthCheck | None = None
     strategy: Strategy = DEFAULT_STRATEGY
+    # The middlewares of the defining reference, around the balancer (Traefik 3.7's
+    # Service middlewares), in order.
+    middlewares: tuple[Middleware, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -443,6 +449,7 @@ class Route:
     origin: Origin
     children: tuple[Route, ...] = ()
     observability: RouteObservability | None = None
+    middlewares: tuple[Middleware, ...] = ()  # in order, chains expanded
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,7 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 from ..exceptions import ConfigIssue, ConfigWarning
+from .middlewares import ChainSpec, Middleware, MiddlewareRef
 from .models import (
     DEFAULT_WEIGHT,
     Config,
@@ -139,6 +140,16 @@ class _Resolver:
         # Service child name in the order Traefik's CRD provider writes them.
         self.servers_services: dict[int, ServersService | None] = {}
         self.definitions = self._definitions()
+        # Every Middleware by Traefik's id (``default-strip``), and the ids of those
+        # whose document was refused (their errors are reported already).
+        self.middleware_ids = {
+            normalize(f"{ns}-{name}"): mw for (ns, name), mw in res.middlewares.items()
+        }
+        self.failed_middlewares = {
+            normalize(f"{ns}-{name}")
+            for kind, ns, name in res.groups
+            if kind == "Middleware" and (ns, name) not in res.middlewares
+        }
 
     def check_backend_urls(self) -> set[str]:
         """Report each ``backends`` entry with a bad URL once (not once per reference),
@@ -254,6 +265,99 @@ class _Resolver:
         if ref.kind == "TraefikService":
             return self.traefik_service(ref)
         return self.kube_service(ref, name)
+
+    # ------------------------------------------------------------------ middlewares
+
+    def middlewares(
+        self, refs: Sequence[MiddlewareRef], parent_ns: str, stack: tuple[str, ...] = ()
+    ) -> tuple[Middleware, ...] | None:
+        """The middlewares ``refs`` name, in order, chains expanded in place (Traefik's
+        ``BuildMiddlewareChain``); None when one is refused (each reported)."""
+        out: list[Middleware] = []
+        ok = True
+        for ref in refs:
+            found = self.middleware(ref, parent_ns, stack)
+            if found is None:
+                ok = False
+            else:
+                out.extend(found)
+        return tuple(out) if ok else None
+
+    def middleware(
+        self, ref: MiddlewareRef, parent_ns: str, stack: tuple[str, ...]
+    ) -> tuple[Middleware, ...] | None:
+        """One reference, as Traefik's ``resolveReference``: the namespace defaults to
+        the parent resource's; another namespace needs ``allow_cross_namespace``, and so
+        does ``name@kubernetescrd`` (whose name is Traefik's id, ``namespace-name``)."""
+        invalid = f"invalid reference to middleware {ref.name}"
+        if "@" in ref.name:
+            base, _, provider = ref.name.rpartition("@")
+            if provider != PROVIDER:
+                self.issues.append(
+                    _issue(
+                        ref.origin,
+                        f"{invalid}: there is no {provider!r} provider here, only "
+                        "Kubernetes CRD resources (kubernetescrd)",
+                        "name",
+                    )
+                )
+                return None
+            if not self.allow_cross_namespace:
+                self.issues.append(
+                    _issue(
+                        ref.origin,
+                        f"{invalid}: when allowCrossNamespace is disabled, @kubernetescrd "
+                        "references are disallowed (give the namespace field instead, or "
+                        "enable allow_cross_namespace)",
+                        "name",
+                    )
+                )
+                return None
+            if ref.namespace:
+                self.warnings.append(
+                    ConfigWarning(
+                        f'namespace "{ref.namespace}" is ignored in cross-provider context',
+                        ref.origin.file,
+                        ref.origin.line,
+                        ref.origin.resource,
+                        ref.origin.path,
+                    )
+                )
+            ident = base
+        else:
+            namespace = ref.namespace or parent_ns
+            if namespace != parent_ns and not self.allow_cross_namespace:
+                self.issues.append(
+                    _issue(
+                        ref.origin,
+                        f"{invalid}: allowCrossNamespace is disabled, cross-namespace are "
+                        f"disallowed (middleware {namespace}/{ref.name}, parent resource "
+                        f"in {parent_ns}; enable allow_cross_namespace to allow it)",
+                        "namespace",
+                    )
+                )
+                return None
+            ident = normalize(f"{namespace}-{ref.name}")
+        resource = self.middleware_ids.get(ident)
+        if resource is None:
+            if ident not in self.failed_middlewares:  # else its own errors are reported
+                close = difflib.get_close_matches(ident, sorted(self.middleware_ids), 1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                self.issues.append(
+                    _issue(
+                        ref.origin,
+                        f'middleware "{ident}@{PROVIDER}" does not exist{hint}',
+                        "name",
+                    )
+                )
+            return None
+        if ident in stack:
+            chain = " -> ".join([*stack[stack.index(ident) :], ident])
+            self.issues.append(_issue(ref.origin, f"recursion detected in middleware: {chain}"))
+            return None
+        if isinstance(resource.spec, ChainSpec):
+            return self.middlewares(resource.spec.middlewares, resource.namespace, (*stack, ident))
+        return (Middleware(ident, resource.spec, resource.origin),)
 
     def own_provider_ref(self, ref: ServiceRef) -> ServiceRef:
         """``name@kubernetescrd``: this provider's own TraefikService, by its plain name
@@ -445,6 +549,9 @@ class _Resolver:
                     )
                 )
                 return None
+        middlewares = self.middlewares(ref.middlewares, ref.namespace)
+        if middlewares is None:
+            return None
         service = ServersService(
             name=lb_name,
             servers=tuple(servers),
@@ -455,6 +562,7 @@ class _Resolver:
             transport=transport,
             health_check=ref.health_check,
             strategy=ref.strategy,
+            middlewares=middlewares,
         )
         self.services.setdefault(lb_name, service)
         return service
@@ -742,8 +850,15 @@ class _Resolver:
             service = (
                 WeightedService(name, tuple(children), spec.origin) if ok and children else None
             )
+        middlewares = self.middlewares(spec.middlewares, ir.namespace)
         return Route(
-            name, spec.rule, spec.priority, service, spec.origin, observability=spec.observability
+            name,
+            spec.rule,
+            spec.priority,
+            service,
+            spec.origin,
+            observability=spec.observability,
+            middlewares=middlewares or (),
         )
 
     def of_our_class(self, ir: IngressRoute) -> bool:

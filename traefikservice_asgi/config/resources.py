@@ -7,7 +7,7 @@ Traefik's own CRDs (``traefik.io/v1alpha1`` and the older ``traefik.containo.us`
 read strictly: an unknown field is an error (a typo such as ``wieght`` would otherwise
 silently mean weight 1), and a field Traefik knows but this package does not implement
 is an error naming it, so no behaviour is dropped in silence. Traefik kinds that add no
-HTTP route here (``Middleware``, ``TLSOption``...) are skipped with a warning. Core
+HTTP route here (``TLSOption``, ``MiddlewareTCP``...) are skipped with a warning. Core
 Kubernetes resources are read leniently (only the fields used are checked), and other
 kinds are skipped. A resource in both API groups is the ``traefik.io`` one, as in
 Traefik.
@@ -29,8 +29,10 @@ from ._fields import Reader, show
 from ._yaml import Document
 from .crd.core import endpoint_slice, endpoints, key_values, kube_service, node
 from .crd.ingressroute import ingress_route
+from .crd.middleware import middleware
 from .crd.serverstransport import servers_transport
 from .crd.traefikservice import traefik_service
+from .middlewares import MiddlewareResource
 from .models import (
     EndpointSet,
     IngressRoute,
@@ -47,7 +49,7 @@ logger = logging.getLogger("traefikservice_asgi.config")
 
 ANNOTATION_INGRESS_CLASS = "kubernetes.io/ingress.class"
 TRAEFIK_GROUPS = ("traefik.io/v1alpha1", "traefik.containo.us/v1alpha1")
-_TRAEFIK_KINDS = ("IngressRoute", "TraefikService", "ServersTransport")
+_TRAEFIK_KINDS = ("IngressRoute", "TraefikService", "ServersTransport", "Middleware")
 _CORE = (
     ("v1", "Service"),
     ("v1", "Endpoints"),
@@ -64,7 +66,6 @@ annotation)."""
 # with a warning: they add listeners or objects, they do not change an HTTP route here.
 # (A route *using* one, e.g. `middlewares`, is an error instead.)
 _OTHER_TRAEFIK_KINDS = {
-    "Middleware": "Traefik middlewares are not implemented",
     "MiddlewareTCP": "TCP is not served",
     "IngressRouteTCP": "TCP routes are not served",
     "IngressRouteUDP": "UDP routes are not served",
@@ -83,6 +84,7 @@ class Resources:
     services: dict[tuple[str, str], KubeService] = field(default_factory=dict)
     endpoints: list[EndpointSet] = field(default_factory=list)
     transports: dict[tuple[str, str], ServersTransport] = field(default_factory=dict)
+    middlewares: dict[tuple[str, str], MiddlewareResource] = field(default_factory=dict)
     # Secret and ConfigMap contents, (namespace, name) -> key -> text (Secrets decoded)
     secrets: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     config_maps: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
@@ -244,6 +246,10 @@ def parse_document(doc: Document, file: str | None, out: Resources) -> None:
             ts = traefik_service(r, data["spec"], namespace, name)
             if ts is not None:
                 out.traefik_services[(namespace, name)] = ts
+        elif kind == "Middleware":
+            mw = middleware(r, data["spec"], namespace, name)
+            if mw is not None:
+                out.middlewares[(namespace, name)] = mw
         elif kind == "ServersTransport":
             st = servers_transport(r, data["spec"], namespace, name)
             if st is not None:

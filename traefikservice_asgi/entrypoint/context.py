@@ -9,7 +9,9 @@ do not know, and every key is namespaced ``traefikservice_asgi.``:
 key                       where   set by / read by
 ========================  ======  =====================================================
 :data:`FORWARD_KEY`       scope   the middleware (the :class:`~.forwarding.Forward` of
-                                  the request) / every leaf, mirroring, failover
+                                  the request), Traefik middlewares (rewriting it with
+                                  :func:`replace_forward`) / every leaf, mirroring,
+                                  failover
 :data:`CLIENT_KEY`        scope   :func:`~.lifecycle.serve_watched` (the client's
                                   state) / mirroring, through :func:`client_gone`
 :data:`COPY_KEY`          scope   mirroring, on a copy's scope / the leaf (the copies'
@@ -26,7 +28,7 @@ Nothing else reads or writes these keys: use the functions below.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import Message, Scope
 
@@ -49,6 +51,7 @@ __all__ = [
     "is_copy",
     "is_no_backend_answer",
     "set_client_state",
+    "replace_forward",
     "set_forward",
     "without_body",
 ]
@@ -98,6 +101,13 @@ def forward_of(scope: Scope) -> Forward:
 def set_forward(scope: Scope, forward: Forward) -> None:
     """Carry ``forward`` in ``scope`` (the middleware, once a route matched)."""
     scope[FORWARD_KEY] = forward
+
+
+def replace_forward(scope: Scope, **changes: Any) -> Scope:
+    """A copy of ``scope`` whose :class:`~.forwarding.Forward` has ``changes`` (its
+    fields: ``target``, ``headers``, ``host``...): how a middleware rewrites what the
+    backends will receive. The scope it was given is left as it was."""
+    return {**scope, FORWARD_KEY: replace(forward_of(scope), **changes)}
 
 
 def without_body(scope: Scope) -> Scope:

@@ -21,14 +21,14 @@ def test_bad_match_rule_is_an_error_at_the_match_field() -> None:
     assert "Hots" in message
 
 
-def test_route_middlewares_are_reported_as_not_supported() -> None:
+def test_a_route_middleware_that_does_not_exist_is_an_error_at_its_reference() -> None:
     text = ROUTE.replace(
         "      services:\n", "      middlewares: [{name: auth}]\n      services:\n"
     )
     (message,) = errors(text)
     assert message == (
-        "routes.yaml:7: IngressRoute default/r: spec.routes[0].middlewares: "
-        "not supported by traefikservice-asgi: Traefik middlewares are not implemented"
+        "routes.yaml:7: IngressRoute default/r: spec.routes[0].middlewares[0].name: "
+        'middleware "default-auth@kubernetescrd" does not exist'
     )
 
 

@@ -17,6 +17,7 @@ from ...rules import compile_rule
 from .._fields import Reader, show
 from .._yaml import Path
 from ..models import IngressRoute, ParentRef, RouteObservability, RouteSpec, ServiceRef
+from .middleware import middleware_refs
 from .serviceref import service_ref
 
 __all__ = ["ingress_route"]
@@ -72,8 +73,7 @@ def ingress_route(
         rm = r.mapping(
             item,
             path,
-            {"match", "kind", "priority", "services", "syntax", "observability"},
-            {"middlewares": "Traefik middlewares are not implemented"},
+            {"match", "kind", "priority", "services", "syntax", "observability", "middlewares"},
         )
         if rm is None:
             continue
@@ -87,6 +87,7 @@ def ingress_route(
             if rm.get("observability") is not None
             else None
         )
+        middlewares = middleware_refs(r, rm, path, "middlewares")
         refs = [
             service_ref(r, s, (*path, "services", j), namespace)
             for j, s in enumerate(r.items(rm, path, "services"))
@@ -109,6 +110,7 @@ def ingress_route(
                 services=tuple(x for x in refs if x is not None),
                 origin=r.origin(path),
                 observability=observability,
+                middlewares=middlewares,
             )
         )
     return IngressRoute(

@@ -32,6 +32,7 @@ from ..models import (
     ServiceRef,
     Strategy,
 )
+from .middleware import middleware_refs
 
 __all__ = [
     "LB_FIELDS",
@@ -43,7 +44,6 @@ __all__ = [
 
 NOT_SUPPORTED_LB = {
     "passiveHealthCheck": "passive health checks are not implemented yet",
-    "middlewares": "Traefik middlewares are not implemented",
 }
 LB_FIELDS = {
     "name",
@@ -60,6 +60,7 @@ LB_FIELDS = {
     "healthCheck",
     "nativeLB",
     "nodePortLB",
+    "middlewares",
 } | set(NOT_SUPPORTED_LB)
 
 _HEALTH_CHECK_FIELDS = {
@@ -196,6 +197,11 @@ def service_ref(
                 "TraefikService reference)",
             )
             health_check = None
+    middlewares = middleware_refs(r, m, path, "middlewares")
+    if middlewares and kind == "TraefikService":
+        # Traefik's nameAndService drops them without a word: refused here instead.
+        r.error((*path, "middlewares"), _SERVICE_REF_ONLY)
+        middlewares = ()
     sticky = (
         sticky_cookie(r, m["sticky"], (*path, "sticky")) if m.get("sticky") is not None else None
     )
@@ -229,6 +235,7 @@ def service_ref(
         strategy=strategy,
         native_lb=native_lb,
         node_port_lb=node_port_lb,
+        middlewares=middlewares,
     )
 
 

@@ -1,0 +1,105 @@
+"""The ``Middleware`` resource as inert data: one frozen spec class per middleware kind.
+
+Each spec class names its kind as Traefik's CRD spells the key (``addPrefix``,
+``stripPrefix``...) in ``KIND``; the runtime class of that kind is found by it in
+:data:`traefikservice_asgi.middlewares.MIDDLEWARES` (the config layer does not import the
+runtime; ``tests/middlewares/test_registry.py`` keeps :data:`MIDDLEWARE_KINDS` and that
+registry equal). A ``chain`` is expanded at resolution, so the resolved route holds its
+middlewares in order, flat, as Traefik's ``BuildMiddlewareChain`` applies them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from .models import Origin
+
+__all__ = [
+    "MIDDLEWARE_KINDS",
+    "AddPrefix",
+    "ChainSpec",
+    "Middleware",
+    "MiddlewareRef",
+    "MiddlewareResource",
+    "MiddlewareSpec",
+    "ReplacePath",
+    "StripPrefix",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class MiddlewareSpec:
+    """The base of every middleware kind's configuration."""
+
+    KIND: ClassVar[str] = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AddPrefix(MiddlewareSpec):
+    """``addPrefix.prefix``: put in front of the path (Traefik: required, non-empty)."""
+
+    KIND: ClassVar[str] = "addPrefix"
+    prefix: str
+
+
+@dataclass(frozen=True, slots=True)
+class StripPrefix(MiddlewareSpec):
+    """``stripPrefix``: the first of ``prefixes`` (each trimmed of spaces) the path
+    starts with is removed; ``forceSlash`` is deprecated (Traefik's default false)."""
+
+    KIND: ClassVar[str] = "stripPrefix"
+    prefixes: tuple[str, ...]
+    force_slash: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReplacePath(MiddlewareSpec):
+    """``replacePath.path``: the path the backend receives, as written (escaped)."""
+
+    KIND: ClassVar[str] = "replacePath"
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class MiddlewareRef:
+    """A reference to a Middleware: ``routes[].middlewares[]``, a Service reference's
+    ``middlewares[]`` or a ``chain.middlewares[]`` entry, as written (``namespace`` None
+    when left out; a ``name`` may end in ``@kubernetescrd``)."""
+
+    name: str
+    namespace: str | None
+    origin: Origin
+
+
+@dataclass(frozen=True, slots=True)
+class ChainSpec(MiddlewareSpec):
+    """``chain.middlewares``: references, expanded in place at resolution."""
+
+    KIND: ClassVar[str] = "chain"
+    middlewares: tuple[MiddlewareRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MiddlewareResource:
+    """One ``Middleware`` document: exactly one kind in its spec."""
+
+    namespace: str
+    name: str
+    spec: MiddlewareSpec
+    origin: Origin
+
+
+@dataclass(frozen=True, slots=True)
+class Middleware:
+    """A resolved middleware of a route or a service: its Traefik name
+    (``default-strip``) and its configuration (never a chain: chains are expanded)."""
+
+    name: str
+    spec: MiddlewareSpec
+    origin: Origin
+
+
+MIDDLEWARE_KINDS: tuple[str, ...] = ("addPrefix", "stripPrefix", "replacePath")
+"""The middleware kinds the runtime builds (``chain`` is resolved away)."""

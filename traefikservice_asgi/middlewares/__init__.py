@@ -1,0 +1,56 @@
+"""Traefik's HTTP middlewares (the ``Middleware`` CRD), one module per kind.
+
+Every middleware is a pure ASGI class in Starlette's style: ``__init__(app, config)``
+takes the next app and the kind's frozen config (:mod:`..config.middlewares`) and
+precomputes everything; ``__call__`` checks ``scope["type"]`` first and hands anything
+it does not own to ``app`` untouched. A middleware that rewrites the request changes
+the request's :class:`~..entrypoint.forwarding.Forward` with
+:func:`~..entrypoint.context.replace_forward` (a new scope for the next app; the leaf
+sends what it finds there); one that changes the answer wraps ``send``; one that answers
+itself (a redirect) never calls ``app``.
+
+:data:`MIDDLEWARES` maps each kind (the CRD's spec key) to its class, and :func:`wrap`
+puts a route's or a service's middlewares around its handler, the first one outermost,
+as Traefik's ``BuildMiddlewareChain``. The builder calls :func:`wrap` once per route (and
+once per service), so a stateful middleware (a rate limiter) gets one instance per
+route even when routes share one ``Middleware`` resource, as each Traefik router builds
+its own chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..config.middlewares import Middleware
+from .addprefix import AddPrefix
+from .replacepath import ReplacePath
+from .stripprefix import StripPrefix
+
+__all__ = ["MIDDLEWARES", "MiddlewareClass", "wrap"]
+
+
+class MiddlewareClass(Protocol):
+    """What every middleware class is: an ASGI app built around the next one."""
+
+    def __init__(self, app: ASGIApp, config: Any) -> None: ...
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
+
+
+MIDDLEWARES: dict[str, type[MiddlewareClass]] = {
+    "addPrefix": AddPrefix,
+    "stripPrefix": StripPrefix,
+    "replacePath": ReplacePath,
+}
+"""Each middleware kind (its ``KIND``, the CRD spec key) -> its class. The config layer's
+``MIDDLEWARE_KINDS`` lists the same keys (a test keeps them equal)."""
+
+
+def wrap(app: ASGIApp, middlewares: Sequence[Middleware]) -> ASGIApp:
+    """``app`` behind ``middlewares``, the first one outermost (new instances)."""
+    for middleware in reversed(middlewares):
+        app = MIDDLEWARES[middleware.spec.KIND](app, middleware.spec)
+    return app

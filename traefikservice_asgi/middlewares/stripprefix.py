@@ -1,0 +1,67 @@
+"""``stripPrefix`` (Traefik's ``pkg/middlewares/stripprefix``): the first prefix the
+decoded path starts with is removed from ``Path`` and, when set, from ``RawPath`` (as
+many escaped bytes as the prefix has characters), a leading ``/`` kept; the prefix goes
+to the backend in ``X-Forwarded-Prefix``. A path that Go's ``URL.JoinPath()`` would
+clean differently once stripped (``/api/../x`` -> ``/../x``) is answered
+``400 Bad Request``. ``forceSlash`` (deprecated) always leaves a ``/``."""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..config.middlewares import StripPrefix as StripPrefixConfig
+from ..entrypoint.context import forward_of, replace_forward
+from ..responses import send_go_error
+from ._url import RequestURL, ensure_leading_slash
+
+__all__ = ["FORWARDED_PREFIX", "StripPrefix", "encoded_prefix_len"]
+
+FORWARDED_PREFIX = b"x-forwarded-prefix"
+
+
+def encoded_prefix_len(raw_path: bytes, prefix: bytes) -> int:
+    """Traefik's ``encodedPrefixLen``: the bytes of ``raw_path`` that hold as many
+    characters as ``prefix`` has bytes, a ``%XX`` counting as one."""
+    decoded = i = 0
+    while i < len(raw_path) and decoded < len(prefix):
+        i += 3 if raw_path[i : i + 1] == b"%" and i + 2 < len(raw_path) else 1
+        decoded += 1
+    return i
+
+
+class StripPrefix:
+    def __init__(self, app: ASGIApp, config: StripPrefixConfig) -> None:
+        self.app = app
+        self.prefixes = tuple(p.encode() for p in config.prefixes)
+        self.force_slash = config.force_slash
+
+    def _stripped(self, rest: bytes) -> bytes:
+        if self.force_slash:
+            return b"/" + rest.removeprefix(b"/")
+        return ensure_leading_slash(rest)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        forward = forward_of(scope)
+        url = RequestURL.of(forward.target)
+        for prefix in self.prefixes:
+            if url.path.startswith(prefix):
+                path = self._stripped(url.path[len(prefix) :])
+                raw = url.raw_path
+                if raw:
+                    raw = self._stripped(raw[encoded_prefix_len(raw, prefix) :])
+                url = url.with_path(path, raw)
+                if path:
+                    url = url.joined()
+                if path != url.path:
+                    await send_go_error(send, 400, "Bad Request")
+                    return
+                scope = replace_forward(
+                    scope,
+                    target=url.request_uri(),
+                    headers=[*forward.headers, (FORWARDED_PREFIX, prefix)],
+                )
+                break
+        await self.app(scope, receive, send)
