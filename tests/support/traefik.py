@@ -110,6 +110,8 @@ class TraefikProcess:
         allow_router_errors: bool = False,
         log_level: str = "ERROR",
         start_timeout: float = _START_TIMEOUT,
+        kubernetes_endpoint: str | None = None,
+        kubernetes_routers: int = 0,
     ) -> None:
         self.dynamic = dynamic
         self.tmp_path = Path(tmp_path)
@@ -117,6 +119,10 @@ class TraefikProcess:
         self.allow_router_errors = allow_router_errors
         self.log_level = log_level
         self.start_timeout = start_timeout
+        self.kubernetes_endpoint = kubernetes_endpoint
+        """Also run the kubernetesCRD provider against this API server (the fake one)."""
+        self.kubernetes_routers = kubernetes_routers
+        """Readiness also waits for this many ``@kubernetescrd`` routers."""
         self.web_port = 0
         self.api_port = 0
         self.log_path = self.tmp_path / "traefik.log"
@@ -211,6 +217,11 @@ class TraefikProcess:
             "providers": {"file": {"filename": str(self.dynamic_path), "watch": False}},
             "log": {"level": self.log_level, "noColor": True},
         }
+        if self.kubernetes_endpoint:
+            static["providers"]["kubernetesCRD"] = {
+                "endpoint": self.kubernetes_endpoint,
+                "token": "fake",
+            }
         dynamic = copy.deepcopy(self.dynamic)
         http = dynamic.setdefault("http", {})
         routers = http.setdefault("routers", {})
@@ -244,6 +255,9 @@ class TraefikProcess:
             if routers is not None:
                 mine = {r["name"]: r for r in routers if r.get("name") in expected}
                 missing = expected - mine.keys()
+                kube = [r for r in routers if str(r.get("name", "")).endswith("@kubernetescrd")]
+                if len(kube) < self.kubernetes_routers:
+                    missing = missing | {f"{self.kubernetes_routers - len(kube)} @kubernetescrd"}
                 if not missing:
                     broken = {
                         name: (r.get("status"), r.get("error"))
