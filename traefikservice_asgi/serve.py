@@ -15,21 +15,35 @@ worker is Traefik's; the interleaving of the workers' sequences is the kernel's.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import json
 import logging
 import os
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .app import create_app
+from .builder import build_runtime
+from .config import Config
 from .entrypoint.server import DEFAULT_MAX_HEADER_BYTES, EntryPointConfig, RespondingTimeouts
-from .middleware import TraefikServiceMiddleware
+from .middleware import TraefikServiceMiddleware, log_warnings
 from .options import GatewayOptions
+from .providers.kubernetes import DEFAULT_THROTTLE, Connection, KubernetesProvider
+from .runtime import Runtime
 
-__all__ = ["ENV_CONFIG", "ENV_OPTIONS", "app_from_env", "run"]
+__all__ = [
+    "ENV_CONFIG",
+    "ENV_OPTIONS",
+    "app_from_env",
+    "apply_config",
+    "run",
+    "run_kubernetes",
+    "serve_kubernetes",
+]
 
 ENV_CONFIG = "TRAEFIKSERVICE_ASGI_CONFIG"
 """The configuration paths, as a JSON list, for the workers."""
@@ -135,3 +149,131 @@ def run(
     except KeyboardInterrupt:
         pass
     return app
+
+
+# -- the Kubernetes provider ---------------------------------------------------------------
+
+_RETIRE_AFTER = 30.0
+"""Seconds an old runtime keeps its clients after a swap, for the requests it serves."""
+_retiring: set[asyncio.Task[None]] = set()
+
+
+async def _retire(runtime: Runtime) -> None:
+    await asyncio.sleep(_RETIRE_AFTER)
+    await runtime.aclose()
+
+
+def apply_config(app: TraefikServiceMiddleware, config: Config) -> None:
+    """Make ``config`` the one ``app`` serves: the provider's callback.
+
+    When the middleware has live reload (``reload(config)``, which keeps unchanged
+    services' state), that is used.
+    """
+    reload = getattr(app, "reload", None)
+    if reload is not None:
+        summary = reload(config)
+        logger.info("configuration reloaded: %s", summary)
+        return
+    # TEMPORARY, until live reload (branch `live`) lands: swap the whole runtime, as
+    # Traefik rebuilds everything on each reload (balancers restart, health checks start
+    # again). Requests in flight keep the runtime they started with; its clients are
+    # closed _RETIRE_AFTER seconds later.
+    log_warnings(config)
+    old, runtime = app.runtime, build_runtime(config, app.options)
+    app.config, app.runtime = config, runtime
+    runtime.start()
+    task = asyncio.get_running_loop().create_task(_retire(old))
+    _retiring.add(task)
+    task.add_done_callback(_retiring.discard)
+    logger.info("configuration applied: %d route(s)", len(config.routes))
+
+
+async def serve_kubernetes(
+    provider_factory: Callable[[Callable[[Config], None]], KubernetesProvider],
+    options: GatewayOptions,
+    common: dict[str, Any],
+) -> None:
+    """Wait for the provider's first configuration, then serve it under uvicorn while the
+    provider keeps watching; each later configuration goes to :func:`apply_config`."""
+    import uvicorn
+
+    first: asyncio.Future[Config] = asyncio.get_running_loop().create_future()
+    app: TraefikServiceMiddleware | None = None
+
+    def on_config(config: Config) -> None:
+        if app is None:
+            if not first.done():
+                first.set_result(config)
+        else:
+            apply_config(app, config)
+
+    provider = provider_factory(on_config)
+    watching = asyncio.create_task(provider.run(), name="kubernetes provider")
+    try:
+        logger.info("waiting for the Kubernetes API's first configuration")
+        either: set[asyncio.Future[Any]] = {first, watching}
+        done, _ = await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        if watching in done:
+            watching.result()  # the provider failed: raise its error
+        app = create_app(first.result(), options)
+        server = uvicorn.Server(EntryPointConfig(app, **common))
+        await server.serve()
+        if not server.started:
+            raise RuntimeError(f"uvicorn could not start on {common['host']}:{common['port']}")
+    finally:
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
+        for task in list(_retiring):
+            task.cancel()
+        if app is not None:
+            await app.aclose()
+
+
+def run_kubernetes(
+    connection: Connection,
+    options: GatewayOptions | None = None,
+    *,
+    namespaces: Sequence[str] = (),
+    label_selector: str = "",
+    throttle: float = DEFAULT_THROTTLE,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_level: str = "info",
+    access_log: bool = False,
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+    timeouts: RespondingTimeouts | None = None,
+) -> None:
+    """Serve the gateway on the configuration the Kubernetes API gives, until
+    interrupted (one process: the replicas are the Deployment's)."""
+    options = options or GatewayOptions()
+    load_options = {
+        "backends": options.backends,
+        "allow_cross_namespace": options.allow_cross_namespace,
+        "allow_external_name_services": options.allow_external_name_services,
+        "ingress_class": options.ingress_class,
+        "cluster_dns": options.cluster_dns,
+    }
+
+    def factory(on_config: Callable[[Config], None]) -> KubernetesProvider:
+        return KubernetesProvider(
+            connection,
+            on_config,
+            namespaces=namespaces,
+            label_selector=label_selector,
+            load_options=load_options,
+            throttle=throttle,
+        )
+
+    common: dict[str, Any] = {
+        "max_header_bytes": max_header_bytes,
+        "timeouts": timeouts or RespondingTimeouts(),
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "access_log": access_log,
+        "proxy_headers": False,
+        "server_header": False,
+        "lifespan": "on",
+    }
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_kubernetes(factory, options, common))

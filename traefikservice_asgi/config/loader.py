@@ -26,6 +26,7 @@ __all__ = [
     "ConfigSource",
     "load_config",
     "load_config_text",
+    "load_config_texts",
     "no_route_message",
 ]
 
@@ -177,6 +178,32 @@ def load_config_text(
         )
     else:
         _parse_text(text, filename, res, issues)
+    return _finish(
+        res,
+        issues,
+        backends,
+        allow_cross_namespace,
+        allow_external_name_services,
+        ingress_class,
+        cluster_dns,
+    )
+
+
+def load_config_texts(
+    texts: Iterable[tuple[str, str]],
+    *,
+    backends: Mapping[str, str | Sequence[str]] | None = None,
+    allow_cross_namespace: bool = False,
+    allow_external_name_services: bool = False,
+    ingress_class: str = "",
+    cluster_dns: bool = True,
+) -> Config:
+    """:func:`load_config` for several YAML texts, each ``(text, name)``: the name stands
+    for the file in every issue (the Kubernetes provider names each API object so)."""
+    issues: list[ConfigIssue] = []
+    res = Resources()
+    for text, name in texts:
+        _parse_text(text, name, res, issues)
     return _finish(
         res,
         issues,
