@@ -203,6 +203,12 @@ class FakeApiServer:
                 self._events.append(_Event(self._rv, key, kind, obj))
         self._wake()
 
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any]:
+        """A copy of a stored object."""
+        key = _plural_of(api_version, kind)
+        with self._lock:
+            return copy.deepcopy(self._objects[key][(namespace if KINDS[key][2] else "", name)])
+
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
         key = _plural_of(api_version, kind)
         with self._lock:
