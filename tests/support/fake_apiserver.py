@@ -62,6 +62,19 @@ KINDS: dict[str, tuple[str, str, bool]] = {
     "configmaps": ("v1", "ConfigMap", True),
     "namespaces": ("v1", "Namespace", False),
     "nodes": ("v1", "Node", False),
+    "serviceaccounts": ("v1", "ServiceAccount", True),
+    "apps/deployments": ("apps/v1", "Deployment", True),
+    "rbac.authorization.k8s.io/clusterroles": (
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRole",
+        False,
+    ),
+    "rbac.authorization.k8s.io/clusterrolebindings": (
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRoleBinding",
+        False,
+    ),
+    "policy/poddisruptionbudgets": ("policy/v1", "PodDisruptionBudget", True),
     "pods": ("v1", "Pod", True),
     "discovery.k8s.io/endpointslices": ("discovery.k8s.io/v1", "EndpointSlice", True),
     "networking.k8s.io/ingressclasses": ("networking.k8s.io/v1", "IngressClass", False),
@@ -262,6 +275,9 @@ class FakeApiServer:
                 Route("/api/v1/namespaces/{namespace}/{plural}", self._collection),
                 Route("/apis/{group}/{version}/{plural}", self._collection),
                 Route("/apis/{group}/{version}/namespaces/{namespace}/{plural}", self._collection),
+                Route("/api/v1/namespaces/{namespace}/{plural}/{name}", self._one),
+                Route("/apis/{group}/{version}/{plural}/{name}", self._one),
+                Route("/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}", self._one),
             ]
         )
 
@@ -387,6 +403,20 @@ class FakeApiServer:
             ),
             media_type="application/json",
         )
+
+    async def _one(self, request: Request) -> Response:
+        """``GET`` of one object (what ``kubectl apply`` reads before it patches)."""
+        self._record(request)
+        group = request.path_params.get("group", "")
+        key = f"{group}/{request.path_params['plural']}" if group else request.path_params["plural"]
+        name = request.path_params["name"]
+        with self._lock:
+            obj = self._objects.get(key, {}).get((request.path_params.get("namespace", ""), name))
+        if obj is None:
+            return self._status(
+                404, "NotFound", f'{request.path_params["plural"]} "{name}" not found'
+            )
+        return JSONResponse(obj)
 
     def _select(self, key: str, namespace: str | None, selector: str) -> list[dict[str, Any]]:
         out = []
