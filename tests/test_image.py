@@ -6,8 +6,10 @@ tests/test_image.py`` as root with ``apt-get install -y buildah mmdebstrap``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -31,6 +33,20 @@ pytestmark = [
         reason="needs root, buildah and mmdebstrap",
     ),
 ]
+
+
+def _stop_server_on(port: int) -> None:
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in argv and str(port).encode() in argv and b"timeout" not in argv[0]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry), signal.SIGINT)
 
 
 def _buildah(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -142,6 +158,9 @@ def test_image_serves_from_the_kubernetes_api(container: str) -> None:
             assert answer.status_code == 200
             assert answer.text == "Hello app-v1\n"
         finally:
+            # buildah run does not pass SIGTERM on: stop the server it started (found
+            # by its unique --port), then buildah exits with it.
+            _stop_server_on(port)
             proc.terminate()
             try:
                 proc.wait(50)
