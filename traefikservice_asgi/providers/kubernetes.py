@@ -25,6 +25,7 @@ A load that fails outright keeps the last good configuration.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import os
@@ -112,7 +113,6 @@ class Connection:
             raise ValueError(
                 f"{path}: user {ctx.get('user')!r}: exec and auth-provider are not supported"
             )
-        import base64
 
         def rel(p: str) -> Path:
             return (path.parent / p).resolve()
@@ -250,6 +250,7 @@ class Reflector:
             "resourceVersion": self.resource_version,
             "timeoutSeconds": str(random.randint(300, 600)),
         }
+        started, events = asyncio.get_running_loop().time(), 0
         async with self.client.stream(
             "GET", self.kind.path(self.namespace), params=params, headers=self.connection.headers()
         ) as response:
@@ -257,6 +258,7 @@ class Reflector:
                 raise ExpiredError
             response.raise_for_status()
             async for line in response.aiter_lines():
+                events += 1
                 if not line.strip():
                     continue
                 event = json.loads(line)
@@ -279,6 +281,9 @@ class Reflector:
                 elif kind in ("ADDED", "MODIFIED"):
                     self.objects[ident] = obj
                     self.on_change()
+        if not events and asyncio.get_running_loop().time() - started < 1.0:
+            # client-go's "very short watch": back off instead of reconnecting in a loop
+            raise ValueError("very short watch: closed within a second, no event")
 
 
 ConfigCallback = Callable[[Config], Awaitable[None] | None]
