@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 from click.testing import CliRunner
 
 from tests.support.backends import RecordingBackend
@@ -355,3 +356,26 @@ def test_serve_survives_sighup_and_says_reload_is_not_supported(tmp_path: Path) 
         "WARNING: traefikservice_asgi.serve: SIGHUP received: configuration reload is not "
         "supported yet; restart to apply changes"
     ) in text.splitlines()
+
+
+def test_serve_without_paths_or_kubernetes_is_a_usage_error() -> None:
+    result = CliRunner().invoke(main, ["serve"])
+    assert result.exit_code == 2
+    assert "give YAML files or folders, or --kubernetes" in result.output
+
+
+def test_serve_kubernetes_outside_a_cluster_says_how_to_connect(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    result = CliRunner().invoke(main, ["serve", "--kubernetes"])
+    assert result.exit_code == 2
+    assert "pass --kubeconfig or --kubernetes-endpoint" in result.output
+
+
+def test_serve_kubernetes_refuses_workers() -> None:
+    result = CliRunner().invoke(
+        main, ["serve", "--kubernetes", "--kubernetes-endpoint", "http://x", "--workers", "2"]
+    )
+    assert result.exit_code == 2
+    assert "scale with replicas" in result.output

@@ -168,3 +168,48 @@ def test_rbac_grants_exactly_get_list_watch_on_the_watched_kinds() -> None:
         for resource in rule["resources"]
     }
     assert granted == {(k.group, k.plural): ("get", "list", "watch") for k in WATCHED}
+
+
+def test_provider_namespaces_watch_only_those_namespaces() -> None:
+    other = _route("o", "other.test", "app")
+    other["metadata"]["namespace"] = "other"
+
+    async def scenario(api: FakeApiServer, configs: list[Config], loads: Any) -> None:
+        assert _hosts(configs[0]) == {"Host(`a.test`)"}
+        assert all("/namespaces/default/" in p for p in api.requests if "watch=" in p)
+
+    _run(scenario, _svc("app"), _route("a", "a.test", "app"), other, namespaces=["default"])
+
+
+def test_connection_from_kubeconfig_reads_the_current_context(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("from-file\n")
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "current-context": "dev",
+                "contexts": [{"name": "dev", "context": {"cluster": "c", "user": "u"}}],
+                "clusters": [{"name": "c", "cluster": {"server": "https://10.0.0.1:6443/"}}],
+                "users": [{"name": "u", "user": {"tokenFile": "token"}}],
+            }
+        )
+    )
+    connection = Connection.from_kubeconfig(kubeconfig)
+    assert connection.server == "https://10.0.0.1:6443"
+    assert connection.headers()["Authorization"] == "Bearer from-file"
+
+
+def test_connection_in_cluster_uses_the_service_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    (tmp_path / "token").write_text("t1")
+    connection = Connection.in_cluster(tmp_path)
+    assert connection.server == "https://10.96.0.1:443"
+    assert connection.headers()["Authorization"] == "Bearer t1"
+    (tmp_path / "token").write_text("t2")  # a bound token rotates: read on every connection
+    assert connection.headers()["Authorization"] == "Bearer t2"
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST")
+    with pytest.raises(ValueError, match="KUBERNETES_SERVICE_HOST is not set"):
+        Connection.in_cluster(tmp_path)
