@@ -13,6 +13,10 @@ Readiness is a condition, not a sleep: the API must list every router of ``dynam
 readiness router on ``web`` (``Host(`oracle-ready.invalid`)`` -> ``api@internal``, highest
 priority) must answer, which proves that the ``web`` entry point serves the new routers too.
 Traefik's stdout/stderr go to ``tmp_path/traefik.log``; its tail is part of every error.
+
+``kubernetes_endpoint=api.url`` adds the kubernetesCRD provider on that API server (the
+fake one, tests/support/fake_apiserver.py, token ``fake``), and ``kubernetes_routers=N``
+makes readiness also wait for N ``@kubernetescrd`` routers.
 """
 
 from __future__ import annotations
