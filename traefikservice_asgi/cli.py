@@ -397,8 +397,6 @@ def _serve_kubernetes(
     from .providers.kubernetes import Connection
     from .serve import run_kubernetes
 
-    if paths:
-        raise click.UsageError("--kubernetes takes no paths (files and the API together: not yet)")
     if workers > 1:
         raise click.UsageError("--kubernetes runs one worker: scale with replicas")
     try:
@@ -416,7 +414,9 @@ def _serve_kubernetes(
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     try:
-        run_kubernetes(connection, options, **keywords)
+        run_kubernetes(connection, options, paths=paths, **keywords)
+    except ConfigError as exc:
+        _fail(exc)
     except RuntimeError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(3)

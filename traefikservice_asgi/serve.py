@@ -29,6 +29,7 @@ from typing import Any
 from .app import create_app
 from .builder import build_runtime
 from .config import Config
+from .config.loader import read_config_files
 from .entrypoint.server import DEFAULT_MAX_HEADER_BYTES, EntryPointConfig, RespondingTimeouts
 from .middleware import TraefikServiceMiddleware, log_warnings
 from .options import GatewayOptions
@@ -233,6 +234,7 @@ def run_kubernetes(
     connection: Connection,
     options: GatewayOptions | None = None,
     *,
+    paths: Sequence[str] = (),
     namespaces: Sequence[str] = (),
     label_selector: str = "",
     throttle: float = DEFAULT_THROTTLE,
@@ -243,9 +245,14 @@ def run_kubernetes(
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
     timeouts: RespondingTimeouts | None = None,
 ) -> None:
-    """Serve the gateway on the configuration the Kubernetes API gives, until
-    interrupted (one process: the replicas are the Deployment's)."""
+    """Serve the gateway on the configuration the Kubernetes API gives (and the YAML
+    files or folders ``paths``, read once), until interrupted (one process: the replicas
+    are the Deployment's). Raises ``ConfigError`` when a path cannot be read or the first
+    load fails for a reason no API object is to blame for (a bad file)."""
     options = options or GatewayOptions()
+    files: list[tuple[str, str]] = []
+    if paths:
+        files = read_config_files(list(paths))
     load_options = {
         "backends": options.backends,
         "allow_cross_namespace": options.allow_cross_namespace,
@@ -262,6 +269,7 @@ def run_kubernetes(
             label_selector=label_selector,
             load_options=load_options,
             throttle=throttle,
+            files=files,
         )
 
     common: dict[str, Any] = {

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.support.fake_apiserver import FakeApiServer, matches_selector
-from traefikservice_asgi.config import Config
+from traefikservice_asgi.config import Config, ConfigError
 from traefikservice_asgi.config.kubernetes import WATCHED, config_from_objects
 from traefikservice_asgi.providers.kubernetes import Connection, KubernetesProvider
 
@@ -213,3 +213,24 @@ def test_connection_in_cluster_uses_the_service_account(
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST")
     with pytest.raises(ValueError, match="KUBERNETES_SERVICE_HOST is not set"):
         Connection.in_cluster(tmp_path)
+
+
+def test_provider_serves_files_beside_the_api_objects() -> None:
+    file_route = yaml.safe_dump(_route("f", "file.test", "app"))
+
+    async def scenario(api: FakeApiServer, configs: list[Config], loads: Any) -> None:
+        assert _hosts(configs[0]) == {"Host(`a.test`)", "Host(`file.test`)"}
+
+    _run(scenario, _svc("app"), _route("a", "a.test", "app"), files=[(file_route, "f.yaml")])
+
+
+def test_provider_refuses_to_start_on_a_bad_file() -> None:
+    bad = _route("f", "file.test", "app")
+    bad["spec"]["routes"][0]["services"][0]["weight"] = -1
+    with FakeApiServer() as api:
+        api.put(_svc("app"))
+        provider = KubernetesProvider(
+            Connection(api.url), lambda config: None, files=[(yaml.safe_dump(bad), "f.yaml")]
+        )
+        with pytest.raises(ConfigError, match=r"f\.yaml:.*weight"):
+            asyncio.run(asyncio.wait_for(provider.run(), 10))

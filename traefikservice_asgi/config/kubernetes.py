@@ -92,17 +92,22 @@ class KubernetesLoad:
 
 
 def config_from_objects(
-    objects: Iterable[Mapping[str, Any]], load_options: Mapping[str, Any] | None = None
+    objects: Iterable[Mapping[str, Any]],
+    load_options: Mapping[str, Any] | None = None,
+    files: Iterable[tuple[str, str]] = (),
 ) -> KubernetesLoad:
-    """The configuration of ``objects`` (API objects as JSON), with ``load_options`` as
+    """The configuration of ``objects`` (API objects as JSON) and of ``files`` (``(text,
+    file)`` pairs read beside the API, never left out), with ``load_options`` as
     :func:`~.loader.load_config`'s keywords. An object an issue names is left out and
     reported in ``skipped``; :class:`ConfigError` only when issues name no object."""
+    files = list(files)
     texts = {object_name(obj): object_document(obj) for obj in objects}
     skipped: list[ConfigIssue] = []
     options = dict(load_options or {})
     for _ in range(len(texts) + 1):
         try:
-            config = load_config_texts(((t, n) for n, t in sorted(texts.items())), **options)
+            documents = [*files, *((t, n) for n, t in sorted(texts.items()))]
+            config = load_config_texts(documents, **options)
         except ConfigError as exc:
             bad = {issue.file for issue in exc.issues if issue.file in texts}
             if not bad:

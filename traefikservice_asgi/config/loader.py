@@ -28,6 +28,7 @@ __all__ = [
     "load_config_text",
     "load_config_texts",
     "no_route_message",
+    "read_config_files",
 ]
 
 ConfigSource = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
@@ -213,3 +214,19 @@ def load_config_texts(
         ingress_class,
         cluster_dns,
     )
+
+
+def read_config_files(paths: ConfigSource) -> list[tuple[str, str]]:
+    """The ``(text, file)`` of every file of ``paths`` (folders as :func:`load_config`
+    reads them), for :func:`load_config_texts`; a path that cannot be read raises
+    :class:`ConfigError` (validate with :func:`load_config` first for every issue)."""
+    issues: list[ConfigIssue] = []
+    texts = []
+    for file in _files(paths, issues):
+        try:
+            texts.append((file.read_text(encoding="utf-8"), str(file)))
+        except (OSError, UnicodeDecodeError) as exc:
+            issues.append(ConfigIssue(f"cannot read: {exc}", str(file)))
+    if issues:
+        raise ConfigError(issues)
+    return texts

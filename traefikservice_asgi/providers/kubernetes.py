@@ -292,6 +292,7 @@ ConfigCallback = Callable[[Config], Awaitable[None] | None]
 class KubernetesProvider:
     """The whole provider: a reflector per kind and namespace, the throttle, the loads.
 
+    ``files`` are YAML texts served beside the objects (``serve PATH --kubernetes``);
     ``load_options`` are :func:`~..config.loader.load_config`'s keywords (the
     :class:`~..options.GatewayOptions` that shape a configuration); ``on_config`` is
     called with each new configuration (the live reload's entry point).
@@ -307,6 +308,7 @@ class KubernetesProvider:
         load_options: Mapping[str, Any] | None = None,
         throttle: float = DEFAULT_THROTTLE,
         kinds: Sequence[ApiKind] = WATCHED,
+        files: Sequence[tuple[str, str]] = (),
     ) -> None:
         self.connection = connection
         self.on_config = on_config
@@ -315,6 +317,8 @@ class KubernetesProvider:
         self.load_options = dict(load_options or {})
         self.throttle = throttle
         self.kinds = tuple(kinds)
+        self.files = tuple(files)
+        """YAML files served beside the API's objects: ``(text, file)``, read once."""
         self.config: Config | None = None
         """The last configuration applied."""
         self.loads = 0
@@ -339,8 +343,10 @@ class KubernetesProvider:
         if signature == self._signature:
             return
         try:
-            load = config_from_objects(objects, self.load_options)
+            load = config_from_objects(objects, self.load_options, self.files)
         except ConfigError as exc:
+            if self.config is None and self.files:
+                raise  # the files are wrong: nothing to serve, say so at startup
             logger.error("configuration from the API refused, keeping the last good one:\n%s", exc)
             return
         self._signature = signature
