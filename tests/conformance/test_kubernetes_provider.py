@@ -125,6 +125,8 @@ def test_kubernetes_endpoint_disappears(both: Both) -> None:
 def test_kubernetes_forced_410_both_relist(both: Both) -> None:
     both.api.expire()
     both.change(weighted(1, 1))
+    agents = {agent.split("/")[0] for agent, _ in both.api.expired}
+    assert {"traefik", "traefikservice-asgi"} <= agents  # both were answered 410
     seen = both.outcomes(8)
     assert seen["traefik"] == {"Hello app-v1": 4, "Hello app-v2a": 4}
     assert seen["gateway"] == seen["traefik"]

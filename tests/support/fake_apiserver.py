@@ -183,6 +183,8 @@ class FakeApiServer:
         self._thread: threading.Thread | None = None
         self.requests: list[str] = []
         """Every request's path and query, in order."""
+        self.expired: list[tuple[str, str]] = []
+        """``(User-Agent, resource)`` of every watch answered 410 Expired."""
         self.fail_next: list[int] = []
         """Status codes the next requests answer (a 5xx fault), popped one per request."""
 
@@ -393,6 +395,7 @@ class FakeApiServer:
         timeout = float(q.get("timeoutSeconds") or 1800)
         return StreamingResponse(
             self._watch(
+                request.headers.get("user-agent", ""),
                 key,
                 namespace,
                 selector,
@@ -437,6 +440,7 @@ class FakeApiServer:
 
     async def _watch(
         self,
+        agent: str,
         key: str,
         namespace: str | None,
         selector: str,
@@ -459,6 +463,7 @@ class FakeApiServer:
                 items, last = [], rv
         try:
             if expired:
+                self.expired.append((agent, key))
                 yield _line(
                     "ERROR",
                     _status_body(
