@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 from click.testing import CliRunner
 
 from tests.support.backends import RecordingBackend
@@ -336,3 +337,26 @@ def test_serve_says_at_startup_which_references_use_cluster_dns_and_logs_the_502
         "WARNING: traefikservice_asgi.proxy: 502 Bad Gateway: server "
         "http://app-v3.default.svc:80 failed for GET a.test/x: "
     )
+
+
+def test_serve_without_paths_or_kubernetes_is_a_usage_error() -> None:
+    result = CliRunner().invoke(main, ["serve"])
+    assert result.exit_code == 2
+    assert "give YAML files or folders, or --kubernetes" in result.output
+
+
+def test_serve_kubernetes_outside_a_cluster_says_how_to_connect(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    result = CliRunner().invoke(main, ["serve", "--kubernetes"])
+    assert result.exit_code == 2
+    assert "pass --kubeconfig or --kubernetes-endpoint" in result.output
+
+
+def test_serve_kubernetes_refuses_workers() -> None:
+    result = CliRunner().invoke(
+        main, ["serve", "--kubernetes", "--kubernetes-endpoint", "http://x", "--workers", "2"]
+    )
+    assert result.exit_code == 2
+    assert "scale with replicas" in result.output

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -16,6 +16,9 @@ from .config import no_route_message
 from .config._duration import parse_duration
 from .entrypoint.server import DEFAULT_MAX_HEADER_BYTES
 from .exceptions import ConfigError, ConfigIssue
+
+if TYPE_CHECKING:
+    from .options import GatewayOptions
 from .loadbalancer.mirror_pool import (
     DEFAULT_BUFFER_BUDGET,
     DEFAULT_MAX_IN_FLIGHT,
@@ -141,7 +144,7 @@ def check(
 
 
 @main.command()
-@_paths
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @_backend
 @_cross
 @_external
@@ -283,6 +286,49 @@ def check(
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
 )
+@click.option(
+    "--kubernetes",
+    is_flag=True,
+    help="Take the configuration from the Kubernetes API and watch it (Traefik's "
+    "kubernetesCRD provider); in-cluster by default.",
+)
+@click.option(
+    "--kubeconfig",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Connect as this kubeconfig's current context.",
+)
+@click.option("--kubernetes-endpoint", metavar="URL", help="The API server (Traefik's endpoint).")
+@click.option(
+    "--kubernetes-token-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A bearer token file, read on every connection (Traefik's token).",
+)
+@click.option(
+    "--kubernetes-ca-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The API server's CA (Traefik's certAuthFilePath).",
+)
+@click.option(
+    "--kubernetes-namespace",
+    "namespaces",
+    multiple=True,
+    metavar="NS",
+    help="Watch only this namespace (repeat for more; default: all).",
+)
+@click.option(
+    "--kubernetes-label-selector",
+    "label_selector",
+    default="",
+    metavar="SELECTOR",
+    help="Serve only the Traefik resources with these labels (Traefik's labelSelector).",
+)
+@click.option(
+    "--kubernetes-throttle",
+    default="2s",
+    show_default=True,
+    metavar="DURATION",
+    help="Least time between two configurations (Traefik's providersThrottleDuration).",
+)
 def serve(
     paths: tuple[str, ...],
     backends: tuple[str, ...],
@@ -312,8 +358,17 @@ def serve(
     entry_point_name: str,
     metrics_routers: bool,
     log_level: str,
+    kubernetes: bool,
+    kubeconfig: str | None,
+    kubernetes_endpoint: str | None,
+    kubernetes_token_file: str | None,
+    kubernetes_ca_file: str | None,
+    namespaces: tuple[str, ...],
+    label_selector: str,
+    kubernetes_throttle: str,
 ) -> None:
-    """Run the gateway under uvicorn."""
+    """Run the gateway under uvicorn, on YAML files or folders or (--kubernetes) on the
+    Kubernetes API."""
     from .entrypoint.server import RespondingTimeouts
     from .observability import ObservabilityOptions
     from .options import GatewayOptions
@@ -349,6 +404,28 @@ def serve(
             access_log_file=access_log_file,
         ),
     )
+    if kubernetes:
+        _serve_kubernetes(
+            paths,
+            options,
+            workers=workers,
+            kubeconfig=kubeconfig,
+            endpoint=kubernetes_endpoint,
+            token_file=kubernetes_token_file,
+            ca_file=kubernetes_ca_file,
+            namespaces=namespaces,
+            label_selector=label_selector,
+            throttle=_duration("--kubernetes-throttle", kubernetes_throttle),
+            host=host,
+            port=port,
+            log_level=log_level,
+            access_log=access_log,
+            max_header_bytes=max_header_bytes,
+            timeouts=timeouts,
+        )
+        return
+    if not paths:
+        raise click.UsageError("give YAML files or folders, or --kubernetes")
     try:
         run(
             paths,
@@ -367,6 +444,47 @@ def serve(
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     except RuntimeError as exc:  # uvicorn did not start (the port is taken, ...)
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(3)
+
+
+def _serve_kubernetes(
+    paths: tuple[str, ...],
+    options: GatewayOptions,
+    *,
+    workers: int,
+    kubeconfig: str | None,
+    endpoint: str | None,
+    token_file: str | None,
+    ca_file: str | None,
+    **keywords: Any,
+) -> None:
+    from pathlib import Path
+
+    from .providers.kubernetes import Connection
+    from .serve import run_kubernetes
+
+    if workers > 1:
+        raise click.UsageError("--kubernetes runs one worker: scale with replicas")
+    try:
+        if endpoint:
+            connection = Connection(
+                server=endpoint.rstrip("/"),
+                token_file=Path(token_file) if token_file else None,
+                ca_file=Path(ca_file) if ca_file else None,
+            )
+        elif kubeconfig:
+            connection = Connection.from_kubeconfig(Path(kubeconfig))
+        else:
+            connection = Connection.in_cluster()
+    except (ValueError, OSError, KeyError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    try:
+        run_kubernetes(connection, options, paths=paths, **keywords)
+    except ConfigError as exc:
+        _fail(exc)
+    except RuntimeError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(3)
 

@@ -22,6 +22,7 @@ worker is Traefik's; the interleaving of the workers' sequences is the kernel's.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import json
@@ -30,16 +31,28 @@ import os
 import shutil
 import signal
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .app import create_app
+from .config import Config
+from .config.loader import read_config_files
 from .entrypoint.server import DEFAULT_MAX_HEADER_BYTES, EntryPointConfig, RespondingTimeouts
-from .middleware import TraefikServiceMiddleware
+from .exceptions import ConfigError
+from .middleware import TraefikServiceMiddleware, log_warnings
 from .observability.workers import ENV_METRICS_DIR, SnapshotWriter, WithSnapshots
 from .options import GatewayOptions
+from .providers.kubernetes import DEFAULT_THROTTLE, Connection, KubernetesProvider
 
-__all__ = ["ENV_CONFIG", "ENV_OPTIONS", "app_from_env", "run"]
+__all__ = [
+    "ENV_CONFIG",
+    "ENV_OPTIONS",
+    "app_from_env",
+    "apply_config",
+    "run",
+    "run_kubernetes",
+    "serve_kubernetes",
+]
 
 ENV_CONFIG = "TRAEFIKSERVICE_ASGI_CONFIG"
 """The configuration paths, as a JSON list, for the workers."""
@@ -191,3 +204,123 @@ def run(
     except KeyboardInterrupt:
         pass
     return app
+
+
+# -- the Kubernetes provider ---------------------------------------------------------------
+
+_applying: set[asyncio.Task[None]] = set()
+"""The live reloads the provider started, held until they end."""
+
+
+def apply_config(app: TraefikServiceMiddleware, config: Config) -> None:
+    """Make ``config`` the one ``app`` serves: the provider's callback. A live reload
+    (:meth:`TraefikServiceMiddleware.reload`): built to the side, swapped at once,
+    unchanged services keep their state; reloads apply one at a time, in order."""
+    log_warnings(config)
+    task = asyncio.get_running_loop().create_task(_reload(app, config))
+    _applying.add(task)
+    task.add_done_callback(_applying.discard)
+
+
+async def _reload(app: TraefikServiceMiddleware, config: Config) -> None:
+    # A refused one is logged by the reloader; the last good configuration keeps serving.
+    with contextlib.suppress(ConfigError):
+        await app.reload(config)  # logs its one-line summary
+
+
+async def serve_kubernetes(
+    provider_factory: Callable[[Callable[[Config], None]], KubernetesProvider],
+    options: GatewayOptions,
+    common: dict[str, Any],
+) -> None:
+    """Wait for the provider's first configuration, then serve it under uvicorn while the
+    provider keeps watching; each later configuration goes to :func:`apply_config`."""
+    import uvicorn
+
+    first: asyncio.Future[Config] = asyncio.get_running_loop().create_future()
+    app: TraefikServiceMiddleware | None = None
+
+    def on_config(config: Config) -> None:
+        if app is None:
+            if not first.done():
+                first.set_result(config)
+        else:
+            apply_config(app, config)
+
+    provider = provider_factory(on_config)
+    watching = asyncio.create_task(provider.run(), name="kubernetes provider")
+    try:
+        logger.info("waiting for the Kubernetes API's first configuration")
+        either: set[asyncio.Future[Any]] = {first, watching}
+        done, _ = await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        if watching in done:
+            watching.result()  # the provider failed: raise its error
+        app = create_app(first.result(), options)
+        server = uvicorn.Server(EntryPointConfig(app, **common))
+        await server.serve()
+        if not server.started:
+            raise RuntimeError(f"uvicorn could not start on {common['host']}:{common['port']}")
+    finally:
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
+        for task in list(_applying):
+            task.cancel()
+        if app is not None:
+            await app.aclose()
+
+
+def run_kubernetes(
+    connection: Connection,
+    options: GatewayOptions | None = None,
+    *,
+    paths: Sequence[str] = (),
+    namespaces: Sequence[str] = (),
+    label_selector: str = "",
+    throttle: float = DEFAULT_THROTTLE,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_level: str = "info",
+    access_log: bool = False,
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+    timeouts: RespondingTimeouts | None = None,
+) -> None:
+    """Serve the gateway on the configuration the Kubernetes API gives (and the YAML
+    files or folders ``paths``, read once), until interrupted (one process: the replicas
+    are the Deployment's). Raises ``ConfigError`` when a path cannot be read or the first
+    load fails for a reason no API object is to blame for (a bad file)."""
+    options = options or GatewayOptions()
+    files: list[tuple[str, str]] = []
+    if paths:
+        files = read_config_files(list(paths))
+    load_options = {
+        "backends": options.backends,
+        "allow_cross_namespace": options.allow_cross_namespace,
+        "allow_external_name_services": options.allow_external_name_services,
+        "ingress_class": options.ingress_class,
+        "cluster_dns": options.cluster_dns,
+    }
+
+    def factory(on_config: Callable[[Config], None]) -> KubernetesProvider:
+        return KubernetesProvider(
+            connection,
+            on_config,
+            namespaces=namespaces,
+            label_selector=label_selector,
+            load_options=load_options,
+            throttle=throttle,
+            files=files,
+        )
+
+    common: dict[str, Any] = {
+        "max_header_bytes": max_header_bytes,
+        "timeouts": timeouts or RespondingTimeouts(),
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "access_log": access_log,
+        "proxy_headers": False,
+        "server_header": False,
+        "lifespan": "on",
+    }
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_kubernetes(factory, options, common))

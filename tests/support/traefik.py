@@ -13,6 +13,10 @@ Readiness is a condition, not a sleep: the API must list every router of ``dynam
 readiness router on ``web`` (``Host(`oracle-ready.invalid`)`` -> ``api@internal``, highest
 priority) must answer, which proves that the ``web`` entry point serves the new routers too.
 Traefik's stdout/stderr go to ``tmp_path/traefik.log``; its tail is part of every error.
+
+``kubernetes_endpoint=api.url`` adds the kubernetesCRD provider on that API server (the
+fake one, tests/support/fake_apiserver.py, token ``fake``), and ``kubernetes_routers=N``
+makes readiness also wait for N ``@kubernetescrd`` routers.
 """
 
 from __future__ import annotations
@@ -111,6 +115,8 @@ class TraefikProcess:
         log_level: str = "ERROR",
         start_timeout: float = _START_TIMEOUT,
         extra_static: dict[str, Any] | None = None,
+        kubernetes_endpoint: str | None = None,
+        kubernetes_routers: int = 0,
     ) -> None:
         self.dynamic = dynamic
         self.extra_static = dict(extra_static or {})
@@ -120,6 +126,10 @@ class TraefikProcess:
         self.allow_router_errors = allow_router_errors
         self.log_level = log_level
         self.start_timeout = start_timeout
+        self.kubernetes_endpoint = kubernetes_endpoint
+        """Also run the kubernetesCRD provider against this API server (the fake one)."""
+        self.kubernetes_routers = kubernetes_routers
+        """Readiness also waits for this many ``@kubernetescrd`` routers."""
         self.web_port = 0
         self.api_port = 0
         self.log_path = self.tmp_path / "traefik.log"
@@ -215,6 +225,11 @@ class TraefikProcess:
             "log": {"level": self.log_level, "noColor": True},
             **self.extra_static,
         }
+        if self.kubernetes_endpoint:
+            static["providers"]["kubernetesCRD"] = {
+                "endpoint": self.kubernetes_endpoint,
+                "token": "fake",
+            }
         dynamic = copy.deepcopy(self.dynamic)
         http = dynamic.setdefault("http", {})
         routers = http.setdefault("routers", {})
@@ -248,6 +263,9 @@ class TraefikProcess:
             if routers is not None:
                 mine = {r["name"]: r for r in routers if r.get("name") in expected}
                 missing = expected - mine.keys()
+                kube = [r for r in routers if str(r.get("name", "")).endswith("@kubernetescrd")]
+                if len(kube) < self.kubernetes_routers:
+                    missing = missing | {f"{self.kubernetes_routers - len(kube)} @kubernetescrd"}
                 if not missing:
                     broken = {
                         name: (r.get("status"), r.get("error"))

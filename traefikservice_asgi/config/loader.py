@@ -26,7 +26,9 @@ __all__ = [
     "ConfigSource",
     "load_config",
     "load_config_text",
+    "load_config_texts",
     "no_route_message",
+    "read_config_files",
 ]
 
 ConfigSource = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
@@ -186,3 +188,45 @@ def load_config_text(
         ingress_class,
         cluster_dns,
     )
+
+
+def load_config_texts(
+    texts: Iterable[tuple[str, str]],
+    *,
+    backends: Mapping[str, str | Sequence[str]] | None = None,
+    allow_cross_namespace: bool = False,
+    allow_external_name_services: bool = False,
+    ingress_class: str = "",
+    cluster_dns: bool = True,
+) -> Config:
+    """:func:`load_config` for several YAML texts, each ``(text, name)``: the name stands
+    for the file in every issue (the Kubernetes provider names each API object so)."""
+    issues: list[ConfigIssue] = []
+    res = Resources()
+    for text, name in texts:
+        _parse_text(text, name, res, issues)
+    return _finish(
+        res,
+        issues,
+        backends,
+        allow_cross_namespace,
+        allow_external_name_services,
+        ingress_class,
+        cluster_dns,
+    )
+
+
+def read_config_files(paths: ConfigSource) -> list[tuple[str, str]]:
+    """The ``(text, file)`` of every file of ``paths`` (folders as :func:`load_config`
+    reads them), for :func:`load_config_texts`; a path that cannot be read raises
+    :class:`ConfigError` (validate with :func:`load_config` first for every issue)."""
+    issues: list[ConfigIssue] = []
+    texts = []
+    for file in _files(paths, issues):
+        try:
+            texts.append((file.read_text(encoding="utf-8"), str(file)))
+        except (OSError, UnicodeDecodeError) as exc:
+            issues.append(ConfigIssue(f"cannot read: {exc}", str(file)))
+    if issues:
+        raise ConfigError(issues)
+    return texts

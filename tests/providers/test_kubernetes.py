@@ -1,0 +1,236 @@
+"""The Kubernetes provider against the fake API server, in process (no Traefik needed)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support.fake_apiserver import FakeApiServer, matches_selector
+from traefikservice_asgi.config import Config, ConfigError
+from traefikservice_asgi.config.kubernetes import WATCHED, config_from_objects
+from traefikservice_asgi.providers.kubernetes import Connection, KubernetesProvider
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
+
+
+def _svc(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"ports": [{"name": "http", "port": 80}]},
+    }
+
+
+def _route(name: str, host: str, service: str, **labels: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "traefik.io/v1alpha1",
+        "kind": "IngressRoute",
+        "metadata": {"name": name, "namespace": "default", "labels": labels},
+        "spec": {
+            "routes": [
+                {
+                    "match": f"Host(`{host}`)",
+                    "kind": "Rule",
+                    "services": [{"name": service, "port": 80}],
+                }
+            ]
+        },
+    }
+
+
+def _hosts(config: Config) -> set[str]:
+    return {route.rule.text for route in config.routes}
+
+
+Scenario = Callable[
+    [FakeApiServer, list[Config], Callable[[int], Awaitable[None]]], Awaitable[None]
+]
+
+
+def _run(
+    scenario: Scenario, *objs: dict[str, Any], faults: Sequence[int] = (), **provider: Any
+) -> KubernetesProvider:
+    with FakeApiServer(bookmark_interval=0.2) as api:
+        api.put(*objs)
+        api.fail_next.extend(faults)  # the first requests answer these (a 5xx)
+        configs: list[Config] = []
+
+        async def main() -> KubernetesProvider:
+            prov = KubernetesProvider(
+                Connection(api.url), configs.append, throttle=0.05, **provider
+            )
+            task = asyncio.create_task(prov.run())
+
+            async def loads(n: int) -> None:
+                for _ in range(400):  # bounded: 10 s
+                    if len(configs) >= n:
+                        return
+                    await asyncio.sleep(0.025)
+                raise AssertionError(f"{len(configs)} configurations, expected {n}")
+
+            try:
+                await loads(1)
+                await scenario(api, configs, loads)
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            return prov
+
+        return asyncio.run(main())
+
+
+def test_provider_first_config_then_a_change_then_a_deletion() -> None:
+    async def scenario(api: FakeApiServer, configs: list[Config], loads: Any) -> None:
+        assert _hosts(configs[0]) == {"Host(`a.test`)"}
+        api.put(_route("b", "b.test", "app"))
+        await loads(2)
+        assert _hosts(configs[1]) == {"Host(`a.test`)", "Host(`b.test`)"}
+        api.delete("traefik.io/v1alpha1", "IngressRoute", "default", "a")
+        await loads(3)
+        assert _hosts(configs[2]) == {"Host(`b.test`)"}
+
+    _run(scenario, _svc("app"), _route("a", "a.test", "app"))
+
+
+def test_provider_410_relists_and_drops_what_was_deleted_in_the_gap() -> None:
+    async def scenario(api: FakeApiServer, configs: list[Config], loads: Any) -> None:
+        api.expire()  # every watch closes; resuming from its version answers 410
+        api.delete("traefik.io/v1alpha1", "IngressRoute", "default", "b")
+        await loads(2)
+        assert _hosts(configs[-1]) == {"Host(`a.test`)"}
+
+    prov = _run(scenario, _svc("app"), _route("a", "a.test", "app"), _route("b", "b.test", "app"))
+    assert any(r.relists >= 2 for r in prov.reflectors)
+
+
+def test_provider_skips_an_invalid_object_and_serves_the_rest(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bad = _route("bad", "bad.test", "app")
+    bad["spec"]["routes"][0]["services"][0]["weight"] = -1
+
+    async def scenario(api: FakeApiServer, configs: list[Config], loads: Any) -> None:
+        assert _hosts(configs[0]) == {"Host(`a.test`)"}
+
+    prov = _run(scenario, _svc("app"), _route("a", "a.test", "app"), bad)
+    assert prov.skipped_objects == 1
+    assert "IngressRoute default/bad" in caplog.text
+
+
+def test_provider_label_selector_filters_traefik_resources_only() -> None:
+    async def scenario(api: FakeApiServer, configs: list[Config], loads: Any) -> None:
+        assert _hosts(configs[0]) == {"Host(`a.test`)"}
+
+    _run(
+        scenario,
+        _svc("app"),  # no label: Services are not filtered
+        _route("a", "a.test", "app", team="blue"),
+        _route("b", "b.test", "app", team="red"),
+        label_selector="team=blue",
+    )
+
+
+def test_provider_retries_until_the_api_answers() -> None:
+    async def scenario(api: FakeApiServer, configs: list[Config], loads: Any) -> None:
+        assert _hosts(configs[0]) == {"Host(`a.test`)"}
+        assert api.requests.count("/api/v1/services") >= 1
+
+    _run(scenario, _svc("app"), _route("a", "a.test", "app"), faults=[503] * 6)
+
+
+def test_config_from_objects_names_objects_in_issues() -> None:
+    bad = _route("bad", "bad.test", "missing")
+    load = config_from_objects([_svc("app"), bad], {"cluster_dns": False})
+    assert load.config.routes == ()
+    assert [issue.file for issue in load.skipped] == ["IngressRoute default/bad"]
+
+
+def test_label_selector_of_the_fake_is_kubernetes_syntax() -> None:
+    labels = {"owner": "me", "tier": "web"}
+    assert matches_selector(labels, "owner!=helm,tier in (web, api)")
+    assert not matches_selector(labels, "owner=helm")
+    assert matches_selector(labels, "!missing,tier")
+
+
+def test_rbac_grants_exactly_get_list_watch_on_the_watched_kinds() -> None:
+    docs = [d for d in yaml.safe_load_all((DEPLOY / "rbac.yaml").read_text()) if d]
+    (role,) = [d for d in docs if d["kind"] == "ClusterRole"]
+    granted = {
+        (group, resource): tuple(rule["verbs"])
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    assert granted == {(k.group, k.plural): ("get", "list", "watch") for k in WATCHED}
+
+
+def test_provider_namespaces_watch_only_those_namespaces() -> None:
+    other = _route("o", "other.test", "app")
+    other["metadata"]["namespace"] = "other"
+
+    async def scenario(api: FakeApiServer, configs: list[Config], loads: Any) -> None:
+        assert _hosts(configs[0]) == {"Host(`a.test`)"}
+        assert all("/namespaces/default/" in p for p in api.requests if "watch=" in p)
+
+    _run(scenario, _svc("app"), _route("a", "a.test", "app"), other, namespaces=["default"])
+
+
+def test_connection_from_kubeconfig_reads_the_current_context(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("from-file\n")
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "current-context": "dev",
+                "contexts": [{"name": "dev", "context": {"cluster": "c", "user": "u"}}],
+                "clusters": [{"name": "c", "cluster": {"server": "https://10.0.0.1:6443/"}}],
+                "users": [{"name": "u", "user": {"tokenFile": "token"}}],
+            }
+        )
+    )
+    connection = Connection.from_kubeconfig(kubeconfig)
+    assert connection.server == "https://10.0.0.1:6443"
+    assert connection.headers()["Authorization"] == "Bearer from-file"
+
+
+def test_connection_in_cluster_uses_the_service_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    (tmp_path / "token").write_text("t1")
+    connection = Connection.in_cluster(tmp_path)
+    assert connection.server == "https://10.96.0.1:443"
+    assert connection.headers()["Authorization"] == "Bearer t1"
+    (tmp_path / "token").write_text("t2")  # a bound token rotates: read on every connection
+    assert connection.headers()["Authorization"] == "Bearer t2"
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST")
+    with pytest.raises(ValueError, match="KUBERNETES_SERVICE_HOST is not set"):
+        Connection.in_cluster(tmp_path)
+
+
+def test_provider_serves_files_beside_the_api_objects() -> None:
+    file_route = yaml.safe_dump(_route("f", "file.test", "app"))
+
+    async def scenario(api: FakeApiServer, configs: list[Config], loads: Any) -> None:
+        assert _hosts(configs[0]) == {"Host(`a.test`)", "Host(`file.test`)"}
+
+    _run(scenario, _svc("app"), _route("a", "a.test", "app"), files=[(file_route, "f.yaml")])
+
+
+def test_provider_refuses_to_start_on_a_bad_file() -> None:
+    bad = _route("f", "file.test", "app")
+    bad["spec"]["routes"][0]["services"][0]["weight"] = -1
+    with FakeApiServer() as api:
+        api.put(_svc("app"))
+        provider = KubernetesProvider(
+            Connection(api.url), lambda config: None, files=[(yaml.safe_dump(bad), "f.yaml")]
+        )
+        with pytest.raises(ConfigError, match=r"f\.yaml:.*weight"):
+            asyncio.run(asyncio.wait_for(provider.run(), 10))

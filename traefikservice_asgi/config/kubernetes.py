@@ -1,0 +1,120 @@
+"""Kubernetes API objects -> a :class:`~.models.Config`, through the same config layer
+as YAML files (every validation and message is the files' one); no I/O.
+
+The watch loop (:mod:`traefikservice_asgi.providers.kubernetes`) keeps the objects of
+the :data:`WATCHED` kinds and calls :func:`config_from_objects` after each change. Each
+object becomes one YAML document named ``"<Kind> <namespace>/<name>"``, which stands for
+the file in every issue. As in Traefik's kubernetesCRD provider, an invalid object is
+skipped and reported, and everything else is served: the objects named by the issues of a
+failed load are left out and the load is tried again (bounded by the number of objects).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from ..exceptions import ConfigError, ConfigIssue
+from .loader import load_config_texts
+from .models import Config
+
+__all__ = [
+    "WATCHED",
+    "ApiKind",
+    "KubernetesLoad",
+    "config_from_objects",
+    "object_document",
+    "object_name",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKind:
+    """A watched kind: its API path parts and whether the label selector applies (as in
+    Traefik, the selector filters the Traefik CRDs only, never Services or endpoints)."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+    crd: bool
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str | None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        return (
+            f"{base}/namespaces/{namespace}/{self.plural}" if namespace else f"{base}/{self.plural}"
+        )
+
+
+WATCHED: tuple[ApiKind, ...] = (
+    ApiKind("traefik.io", "v1alpha1", "ingressroutes", "IngressRoute", True),
+    ApiKind("traefik.io", "v1alpha1", "traefikservices", "TraefikService", True),
+    ApiKind("traefik.io", "v1alpha1", "serverstransports", "ServersTransport", True),
+    ApiKind("", "v1", "services", "Service", False),
+    ApiKind("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", False),
+    ApiKind("", "v1", "secrets", "Secret", False),
+    ApiKind("", "v1", "configmaps", "ConfigMap", False),
+)
+"""What the provider lists and watches; deploy/kubernetes/rbac.yaml grants exactly
+get/list/watch on these (tests/providers/test_kubernetes.py keeps the two equal)."""
+
+_KEEP_METADATA = ("name", "namespace", "labels", "annotations")
+
+
+def object_name(obj: Mapping[str, Any]) -> str:
+    """``"Kind namespace/name"``: how an object is named in issues and logs."""
+    meta = obj.get("metadata") or {}
+    return f"{obj.get('kind')} {meta.get('namespace', '')}/{meta.get('name', '')}"
+
+
+def object_document(obj: Mapping[str, Any]) -> str:
+    """The object as the YAML document the config layer reads (no status, no
+    bookkeeping metadata such as resourceVersion or managedFields)."""
+    meta = obj.get("metadata") or {}
+    data = {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+    data["metadata"] = {k: meta[k] for k in _KEEP_METADATA if k in meta}
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+@dataclass(frozen=True, slots=True)
+class KubernetesLoad:
+    """A load's result: the config, and the issues of the objects left out of it."""
+
+    config: Config
+    skipped: tuple[ConfigIssue, ...]
+
+
+def config_from_objects(
+    objects: Iterable[Mapping[str, Any]],
+    load_options: Mapping[str, Any] | None = None,
+    files: Iterable[tuple[str, str]] = (),
+) -> KubernetesLoad:
+    """The configuration of ``objects`` (API objects as JSON) and of ``files`` (``(text,
+    file)`` pairs read beside the API, never left out), with ``load_options`` as
+    :func:`~.loader.load_config`'s keywords. An object an issue names is left out and
+    reported in ``skipped``; :class:`ConfigError` only when issues name no object."""
+    files = list(files)
+    texts = {object_name(obj): object_document(obj) for obj in objects}
+    skipped: list[ConfigIssue] = []
+    options = dict(load_options or {})
+    for _ in range(len(texts) + 1):
+        try:
+            documents = [*files, *((t, n) for n, t in sorted(texts.items()))]
+            config = load_config_texts(documents, **options)
+        except ConfigError as exc:
+            bad = {issue.file for issue in exc.issues if issue.file in texts}
+            if not bad:
+                raise
+            skipped.extend(issue for issue in exc.issues if issue.file in bad)
+            for name in bad:
+                del texts[name]
+            continue
+        return KubernetesLoad(config, tuple(skipped))
+    raise AssertionError("unreachable: every round leaves an object out")  # pragma: no cover
