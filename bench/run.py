@@ -88,6 +88,7 @@ class Stack:
     backends: dict[str, Server]
     proxies: dict[str, Server] = field(default_factory=dict)
     cookie: str | None = None
+    base_hosts: str = ""  # the baseline's routes.yaml: which hosts ``base`` can serve
 
 
 # -- starting things ------------------------------------------------------------------
@@ -157,8 +158,10 @@ def start_proxies(
     )
     if baseline is not None:
         port = _procs.free_port()
-        command = _procs.gateway_command(CONFIG, backends, port, workers)
+        config = baseline / "bench" / "config" / "routes.yaml"
+        command = _procs.gateway_command(config, backends, port, workers)
         env = {**os.environ, "PYTHONPATH": str(baseline)}
+        stacked.base_hosts = config.read_text()
         stacked.proxies["base"] = _procs.spawn(
             stack, f"base-{tag}", command, logs=logs, port=port, host=ROUTES["wrr"], env=env
         )
@@ -230,7 +233,9 @@ def targets_for(stacked: Stack, smoke: bool) -> list[Target]:
         if proxy in stacked.proxies:
             server = stacked.proxies[proxy]
             found += [
-                route_target(proxy, server, r, stacked.backend, MAIN_CONNECTIONS) for r in routes
+                route_target(proxy, server, r, stacked.backend, MAIN_CONNECTIONS)
+                for r in routes
+                if proxy != "base" or ROUTES[r] in stacked.base_hosts
             ]
     for conns in SIDE_CONNECTIONS if full else ():
         found.append(Target("direct", "app-v1", stacked.backend, conns, direct.url))
@@ -478,10 +483,12 @@ def resolve_workers(asked: int | None) -> tuple[int | None, int]:
 
 
 def export_baseline(rev: str, into: Path) -> Path:
-    """The package as it is at ``rev``, in a folder of its own for ``PYTHONPATH``."""
+    """The package and the bench routes as they are at ``rev``, in a folder of their own
+    (the package for ``PYTHONPATH``; the routes, since an older gateway may not load
+    routes added since: ``base`` is measured on the routes both have)."""
     into.mkdir()
     archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", rev, "traefikservice_asgi"],
+        ["git", "-C", str(REPO), "archive", rev, "traefikservice_asgi", "bench/config"],
         capture_output=True,
         check=True,
     ).stdout
