@@ -72,6 +72,19 @@ def test_deployment_runs_two_non_root_replicas_of_serve_kubernetes_with_probes()
     assert service["spec"]["selector"] == spec["selector"]["matchLabels"]
 
 
+def test_deployment_probes_ping_on_the_admin_port_it_serves() -> None:
+    (deployment,) = [d for d in _docs() if d["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    args = container["args"]
+    flags = dict(zip(args[2::2], args[3::2], strict=True))
+    assert int(flags["--admin-port"]) == ports["admin"]
+    assert int(flags["--port"]) == ports["web"]
+    assert flags["--admin-host"] == "0.0.0.0"  # the kubelet probes the pod's address
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/ping", "port": "admin"}
+
+
 def test_dockerfile_is_slim_non_root_and_serves_kubernetes() -> None:
     text = (ROOT / "deploy" / "Dockerfile").read_text()
     assert "FROM python:3.12-slim" in text

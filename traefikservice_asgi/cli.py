@@ -422,6 +422,8 @@ def serve(
             access_log=access_log,
             max_header_bytes=max_header_bytes,
             timeouts=timeouts,
+            admin_port=admin_port,
+            admin_host=admin_host,
         )
         return
     if not paths:

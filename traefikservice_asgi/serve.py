@@ -232,9 +232,14 @@ async def serve_kubernetes(
     provider_factory: Callable[[Callable[[Config], None]], KubernetesProvider],
     options: GatewayOptions,
     common: dict[str, Any],
+    *,
+    admin_port: int | None = None,
+    admin_host: str = "127.0.0.1",
 ) -> None:
     """Wait for the provider's first configuration, then serve it under uvicorn while the
-    provider keeps watching; each later configuration goes to :func:`apply_config`."""
+    provider keeps watching; each later configuration goes to :func:`apply_config`.
+    ``admin_port``: serve the admin app (``/metrics``, ``/ping``, ``/api/*``) there, on
+    the same loop, from the first configuration on (so ``/ping`` is a readiness probe)."""
     import uvicorn
 
     first: asyncio.Future[Config] = asyncio.get_running_loop().create_future()
@@ -257,7 +262,12 @@ async def serve_kubernetes(
             watching.result()  # the provider failed: raise its error
         app = create_app(first.result(), options)
         server = uvicorn.Server(EntryPointConfig(app, **common))
-        await server.serve()
+        if admin_port is not None:
+            from .observability.serving import serve_with_admin
+
+            await serve_with_admin(app, server, admin_host, admin_port)
+        else:
+            await server.serve()
         if not server.started:
             raise RuntimeError(f"uvicorn could not start on {common['host']}:{common['port']}")
     finally:
@@ -283,11 +293,15 @@ def run_kubernetes(
     access_log: bool = False,
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
     timeouts: RespondingTimeouts | None = None,
+    admin_port: int | None = None,
+    admin_host: str = "127.0.0.1",
 ) -> None:
     """Serve the gateway on the configuration the Kubernetes API gives (and the YAML
     files or folders ``paths``, read once), until interrupted (one process: the replicas
     are the Deployment's). Raises ``ConfigError`` when a path cannot be read or the first
-    load fails for a reason no API object is to blame for (a bad file)."""
+    load fails for a reason no API object is to blame for (a bad file).
+    ``admin_port``: serve ``/metrics``, ``/ping`` and ``/api/*`` there once the first
+    configuration is loaded (the pod's probes)."""
     options = options or GatewayOptions()
     files: list[tuple[str, str]] = []
     if paths:
@@ -323,4 +337,6 @@ def run_kubernetes(
         "lifespan": "on",
     }
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_kubernetes(factory, options, common))
+        asyncio.run(
+            serve_kubernetes(factory, options, common, admin_port=admin_port, admin_host=admin_host)
+        )

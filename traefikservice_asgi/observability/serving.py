@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..middleware import TraefikServiceMiddleware
 
-__all__ = ["open_connections", "run_with_admin", "start_admin_thread"]
+__all__ = ["open_connections", "run_with_admin", "serve_with_admin", "start_admin_thread"]
 
 
 def open_connections(ports: dict[str, int]) -> dict[str, int]:
@@ -48,23 +48,22 @@ def _quiet_server() -> type[Any]:
     return QuietServer
 
 
-def run_with_admin(
-    app: TraefikServiceMiddleware, config: Any, admin_host: str, admin_port: int
-) -> bool:
-    """Serve ``app`` with the uvicorn ``config`` (the entry point's) and its admin app
-    on ``admin_host:admin_port``, until interrupted. Returns whether the main server
-    started."""
+async def serve_with_admin(
+    app: TraefikServiceMiddleware, main: Any, admin_host: str, admin_port: int
+) -> None:
+    """Serve the uvicorn server ``main`` (``app`` under the entry point's config) and
+    ``app``'s admin app on ``admin_host:admin_port`` on the running loop, until ``main``
+    stops (its signal handlers stop both): ``/ping`` answers 503 from then on, and the
+    admin listener closes once ``main`` has."""
     import uvicorn
 
-    _QuietServer = _quiet_server()
     admin = app.admin_app
-    main = uvicorn.Server(config)
-    side = _QuietServer(
+    side = _quiet_server()(
         uvicorn.Config(
             admin,
             host=admin_host,
             port=admin_port,
-            log_level=config.log_level,
+            log_level=main.config.log_level,
             access_log=False,
             lifespan="on",
             server_header=False,
@@ -80,19 +79,32 @@ def run_with_admin(
             names[1]: len(side.server_state.connections),
         }
 
-    async def both() -> None:
-        task = asyncio.ensure_future(side.serve())
-        try:
-            await main.serve()
-        finally:
-            admin.shutting_down = True
-            side.should_exit = True
-            await task
+    task = asyncio.ensure_future(side.serve())
+    try:
+        await main.serve()
+    finally:
+        admin.shutting_down = True
+        side.should_exit = True
+        await task
+
+
+def run_with_admin(
+    app: TraefikServiceMiddleware, config: Any, admin_host: str, admin_port: int
+) -> bool:
+    """Serve ``app`` with the uvicorn ``config`` (the entry point's) and its admin app
+    on ``admin_host:admin_port``, until interrupted. Returns whether the main server
+    started."""
+    import uvicorn
+
+    main = uvicorn.Server(config)
 
     # The main server's loop (uvloop where uvicorn picks it), as uvicorn.run would.
     from uvicorn._compat import asyncio_run
 
-    asyncio_run(both(), loop_factory=main.config.get_loop_factory())
+    asyncio_run(
+        serve_with_admin(app, main, admin_host, admin_port),
+        loop_factory=main.config.get_loop_factory(),
+    )
     return bool(main.started)
 
 
