@@ -24,8 +24,12 @@ __all__ = [
     "MiddlewareRef",
     "MiddlewareResource",
     "MiddlewareSpec",
+    "RedirectRegex",
+    "RedirectScheme",
     "ReplacePath",
+    "ReplacePathRegex",
     "StripPrefix",
+    "StripPrefixRegex",
 ]
 
 
@@ -60,6 +64,47 @@ class ReplacePath(MiddlewareSpec):
 
     KIND: ClassVar[str] = "replacePath"
     path: str
+
+
+@dataclass(frozen=True, slots=True)
+class StripPrefixRegex(MiddlewareSpec):
+    """``stripPrefixRegex.regex``: Go regexps (each trimmed of spaces); the first whose
+    leftmost match is non-empty and starts the decoded path is removed from it."""
+
+    KIND: ClassVar[str] = "stripPrefixRegex"
+    regex: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplacePathRegex(MiddlewareSpec):
+    """``replacePathRegex``: every match of ``regex`` in the escaped path replaced by
+    ``replacement`` (Go's ``ReplaceAllString``: ``$1``, ``${name}``); both trimmed."""
+
+    KIND: ClassVar[str] = "replacePathRegex"
+    regex: str
+    replacement: str
+
+
+@dataclass(frozen=True, slots=True)
+class RedirectRegex(MiddlewareSpec):
+    """``redirectRegex``: a request whose URL (``scheme://host[:port]/path?query``)
+    ``regex`` matches and whose replacement differs is redirected there."""
+
+    KIND: ClassVar[str] = "redirectRegex"
+    regex: str
+    replacement: str
+    permanent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RedirectScheme(MiddlewareSpec):
+    """``redirectScheme``: to ``scheme`` (required) and ``port`` (default: none, the
+    scheme's own; ``80`` for http and ``443`` for https are left out)."""
+
+    KIND: ClassVar[str] = "redirectScheme"
+    scheme: str
+    port: str = ""
+    permanent: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,5 +146,13 @@ class Middleware:
     origin: Origin
 
 
-MIDDLEWARE_KINDS: tuple[str, ...] = ("addPrefix", "stripPrefix", "replacePath")
+MIDDLEWARE_KINDS: tuple[str, ...] = (
+    "addPrefix",
+    "stripPrefix",
+    "stripPrefixRegex",
+    "replacePath",
+    "replacePathRegex",
+    "redirectRegex",
+    "redirectScheme",
+)
 """The middleware kinds the runtime builds (``chain`` is resolved away)."""

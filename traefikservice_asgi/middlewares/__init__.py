@@ -26,8 +26,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config.middlewares import Middleware
 from .addprefix import AddPrefix
+from .redirect import RedirectRegex, RedirectScheme
 from .replacepath import ReplacePath
+from .replacepathregex import ReplacePathRegex
 from .stripprefix import StripPrefix
+from .stripprefixregex import StripPrefixRegex
 
 __all__ = ["MIDDLEWARES", "MiddlewareClass", "wrap"]
 
@@ -43,7 +46,11 @@ class MiddlewareClass(Protocol):
 MIDDLEWARES: dict[str, type[MiddlewareClass]] = {
     "addPrefix": AddPrefix,
     "stripPrefix": StripPrefix,
+    "stripPrefixRegex": StripPrefixRegex,
     "replacePath": ReplacePath,
+    "replacePathRegex": ReplacePathRegex,
+    "redirectRegex": RedirectRegex,
+    "redirectScheme": RedirectScheme,
 }
 """Each middleware kind (its ``KIND``, the CRD spec key) -> its class. The config layer's
 ``MIDDLEWARE_KINDS`` lists the same keys (a test keeps them equal)."""

@@ -11,7 +11,8 @@ in Go 1.26, the toolchain of Traefik 3.7.15): what Go rejects is rejected with G
 message, and what Go accepts is re-emitted as an RE2 pattern with the same meaning:
 
 * Flags are made explicit on each item (``(?i:x)``, ``\\z`` for ``$``, ``[^\\n]`` for
-  ``.``), groups become non-capturing (Go allows duplicate names, RE2 does not),
+  ``.``), capturing groups lose their names (Go allows duplicate names, RE2 does not;
+  the names are kept aside, Go's ``SubexpNames``),
   ``(?U)`` is applied to each repetition, ``\\Q...\\E`` and octal escapes become
   literals.
 * ``\\p{...}`` names are looked up as Go does (case-insensitively, ignoring ``_ - ``
@@ -35,6 +36,7 @@ and unassigned in Traefik.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Protocol
@@ -136,6 +138,8 @@ def _options() -> _RE2Options:
 
 
 _OPTIONS = _options()
+_CAPTURING = _options()
+_CAPTURING.never_capture = False  # where the groups matched: submatch, replace_all
 _UNANCHORED: object = _binding.RE2.Anchor.UNANCHORED
 
 
@@ -210,6 +214,7 @@ class _Translator:
         self.flags = 0
         self.stack: list[_Frame] = [_Frame(0, False, 0)]
         self.last_repeat = False
+        self.names: list[str] = [""]  # Go's SubexpNames: "" for the whole match
 
     # -- helpers
     def err(self, code: str, start: int, end: int | None = None) -> RegexError:
@@ -289,6 +294,7 @@ class _Translator:
         start = self.i
         if not p.startswith("(?", start):
             self.begin_group(capture=True)
+            self.names.append("")
             self.i += 1
             return
         rest = p[start:]
@@ -317,6 +323,7 @@ class _Translator:
             if not name or not all(c == "_" or (c.isascii() and c.isalnum()) for c in name):
                 raise self.err("invalid named capture", start, end + 1)
             self.begin_group(capture=True)
+            self.names.append(name)
             self.i = end + 1
             return
         # Flags, possibly opening a non-capturing group.
@@ -364,7 +371,10 @@ class _Translator:
         weight = max([frame.weight, *(item.weight for item in frame.items)])
         self.flags = frame.flags
         self.i += 1
-        self.push("(?:" + "|".join(frame.alts) + ")", weight)
+        # A capturing group stays one (unnamed: Go allows duplicate names, RE2 does not),
+        # numbered as Go numbers it; matching alone compiles with ``never_capture``.
+        opening = "(" if frame.capture else "(?:"
+        self.push(opening + "|".join(frame.alts) + ")", weight)
 
     def repeat(self, op: str, start: int, m: int, counted: bool = False) -> None:
         p = self.p
@@ -593,16 +603,22 @@ _INVALID_UTF8 = dict.fromkeys(range(0xD800, 0xE000), 0xFFFD)
 
 
 class GoRegexp:
-    """A Go regexp matched by RE2: ``search(text)`` says whether it matches in ``text``."""
+    """A Go regexp matched by RE2: ``search(text)`` says whether it matches in ``text``;
+    ``submatch`` and ``replace_all`` find where, with Go's groups and expansion."""
 
-    __slots__ = ("_re", "pattern", "translated")
+    __slots__ = ("_capturing", "_re", "names", "pattern", "translated")
 
-    def __init__(self, pattern: str, translated: str, compiled: _RE2) -> None:
+    def __init__(
+        self, pattern: str, translated: str, compiled: _RE2, names: tuple[str, ...] = ("",)
+    ) -> None:
         self.pattern = pattern
         """The pattern as Go reads it."""
         self.translated = translated
         """The RE2 pattern it was translated to."""
+        self.names = names
+        """Go's ``SubexpNames()``: ``""`` for the whole match and each unnamed group."""
         self._re = compiled
+        self._capturing: _RE2 | None = None
 
     def search(self, text: str) -> bool:
         """Whether the regexp matches somewhere in ``text`` (Go's ``MatchString``)."""
@@ -612,8 +628,124 @@ class GoRegexp:
             data = text.translate(_INVALID_UTF8).encode()
         return self._re.Match(_UNANCHORED, data, 0, len(data))[0][0] >= 0
 
+    def _groups(self) -> _RE2:
+        if self._capturing is None:
+            self._capturing = _binding.RE2(self.translated.encode("utf-8"), _CAPTURING)
+        return self._capturing
+
+    def submatch(self, data: bytes, pos: int = 0) -> list[tuple[int, int]] | None:
+        """The leftmost-first match at or after byte ``pos`` of ``data`` (the text before
+        ``pos`` still seen by ``^`` and ``\\b``), Go's ``FindSubmatchIndex``: a
+        ``(start, end)`` byte span per group, ``(-1, -1)`` for a group that took no
+        part; None when nothing matches. Invalid UTF-8 in ``data`` matches nothing (Go
+        reads it as U+FFFD)."""
+        spans = self._groups().Match(_UNANCHORED, data, pos, len(data))
+        return spans if spans[0][0] >= 0 else None
+
+    def expand(self, template: str, data: bytes, spans: Sequence[tuple[int, int]]) -> bytes:
+        """Go's ``Regexp.Expand``: ``template`` with ``$1``, ``${1}``, ``$name``,
+        ``${name}`` replaced by that group of the match (nothing for a group that took
+        no part, or that does not exist), ``$$`` by ``$``. A name is the longest run of
+        letters, digits and ``_`` (``$1x`` is the group named ``1x``); a malformed
+        reference (``$``, ``${1``, ``$-``) stays as written."""
+        out = bytearray()
+        rest = template
+        while True:
+            before, dollar, after = rest.partition("$")
+            if not dollar:
+                break
+            out += before.encode()
+            rest = after
+            if rest.startswith("$"):
+                out += b"$"
+                rest = rest[1:]
+                continue
+            ref = _extract(rest)
+            if ref is None:
+                out += b"$"
+                continue
+            name, num, rest = ref
+            if num >= 0:
+                if num < len(spans) and spans[num][0] >= 0:
+                    out += data[spans[num][0] : spans[num][1]]
+            else:
+                for i, group in enumerate(self.names):
+                    if group == name and i < len(spans) and spans[i][0] >= 0:
+                        out += data[spans[i][0] : spans[i][1]]
+                        break
+        out += rest.encode()
+        return bytes(out)
+
+    def replace_all(self, data: bytes, template: str) -> bytes:
+        """Go's ``ReplaceAllString``: every non-overlapping match of ``data`` replaced by
+        ``template`` expanded (:meth:`expand`); an empty match right after a match is
+        not replaced, and the search moves on by at least one character."""
+        out = bytearray()
+        last_end = search = 0
+        end = len(data)
+        while search <= end:
+            spans = self.submatch(data, search)
+            if spans is None:
+                break
+            start, stop = spans[0]
+            out += data[last_end:start]
+            if stop > last_end or start == 0:
+                out += self.expand(template, data, spans)
+            last_end = stop
+            width = _rune_width(data, search)
+            if search + width > stop:
+                search += width
+            elif search + 1 > stop:
+                search += 1
+            else:
+                search = stop
+        out += data[last_end:]
+        return bytes(out)
+
     def __repr__(self) -> str:
         return f"GoRegexp({self.pattern!r})"
+
+
+def _rune_width(data: bytes, i: int) -> int:
+    """Go's ``utf8.DecodeRune(data[i:])`` width: 0 at the end, 1 for an invalid byte."""
+    if i >= len(data):
+        return 0
+    lead = data[i]
+    size = 1 if lead < 0x80 else 2 if 0xC2 <= lead < 0xE0 else 3 if 0xE0 <= lead < 0xF0 else 4
+    if lead >= 0xF5 or (0x80 <= lead < 0xC2):
+        return 1
+    try:
+        data[i : i + size].decode()
+    except UnicodeDecodeError:
+        return 1
+    return size
+
+
+def _extract(text: str) -> tuple[str, int, str] | None:
+    """Go's ``regexp.extract``: the name after a ``$`` (braced or not), its number (-1
+    when it is not a number without a leading zero, or is 1e8 or more), and the rest."""
+    brace = text.startswith("{")
+    if brace:
+        text = text[1:]
+    i = 0
+    while i < len(text) and (text[i].isalpha() or text[i].isdecimal() or text[i] == "_"):
+        i += 1
+    if i == 0:
+        return None
+    name = text[:i]
+    if brace:
+        if i >= len(text) or text[i] != "}":
+            return None
+        i += 1
+    num = 0
+    for ch in name:
+        if not "0" <= ch <= "9" or num >= 100_000_000:
+            num = -1
+            break
+        num = num * 10 + ord(ch) - 48
+    if name[0] == "0" and len(name) > 1:
+        num = -1
+    return name, num, text[i:]
 
 
 def compile_re2(pattern: str) -> GoRegexp:
@@ -625,9 +757,10 @@ def compile_re2(pattern: str) -> GoRegexp:
     for index, ch in enumerate(pattern):
         if "\ud800" <= ch <= "\udfff":
             raise RegexError("invalid UTF-8 in regexp", index)
-    translated = _Translator(pattern).translate()
+    translator = _Translator(pattern)
+    translated = translator.translate()
     compiled = _re2(translated)
     if not compiled.ok():
         reason = compiled.error().decode("utf-8", "replace")
         raise RegexError(f"not supported by RE2 (google-re2): {reason}", 0)
-    return GoRegexp(pattern, translated, compiled)
+    return GoRegexp(pattern, translated, compiled, tuple(translator.names))

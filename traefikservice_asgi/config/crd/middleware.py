@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ...rules._re2 import RegexError, compile_re2
 from .._fields import Reader, show
 from .._yaml import Path
 from ..middlewares import (
@@ -22,8 +23,12 @@ from ..middlewares import (
     MiddlewareRef,
     MiddlewareResource,
     MiddlewareSpec,
+    RedirectRegex,
+    RedirectScheme,
     ReplacePath,
+    ReplacePathRegex,
     StripPrefix,
+    StripPrefixRegex,
 )
 
 __all__ = ["NOT_IMPLEMENTED", "SPEC_READERS", "middleware", "middleware_refs"]
@@ -94,6 +99,71 @@ def _replace_path(r: Reader, value: Any, path: Path) -> ReplacePath | None:
     return ReplacePath(replaced)
 
 
+def _regex(r: Reader, path: Path, pattern: str) -> bool:
+    """Whether Go's ``regexp.Compile`` takes ``pattern`` (an error at ``path`` if not)."""
+    try:
+        compile_re2(pattern)
+    except RegexError as exc:
+        r.error(path, f"invalid regexp {show(pattern)}: error parsing regexp: {exc.message}")
+        return False
+    return True
+
+
+def _text(r: Reader, m: dict[str, Any], path: Path, key: str) -> str | None:
+    """``key``'s string ("" when left out), None (an error) when not a string."""
+    value = m.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        r.error((*path, key), f"must be a string, got {show(value)}")
+        return None
+    return value
+
+
+def _strip_prefix_regex(r: Reader, value: Any, path: Path) -> StripPrefixRegex | None:
+    m = r.mapping(value, path, {"regex"})
+    if m is None:
+        return None
+    patterns = tuple(p.strip() for p in _strings(r, m, path, "regex"))
+    ok = [_regex(r, (*path, "regex", i), p) for i, p in enumerate(patterns)]
+    return StripPrefixRegex(patterns) if all(ok) else None
+
+
+def _replace_path_regex(r: Reader, value: Any, path: Path) -> ReplacePathRegex | None:
+    m = r.mapping(value, path, {"regex", "replacement"})
+    if m is None:
+        return None
+    regex, replacement = _text(r, m, path, "regex"), _text(r, m, path, "replacement")
+    if regex is None or replacement is None or not _regex(r, (*path, "regex"), regex.strip()):
+        return None
+    return ReplacePathRegex(regex.strip(), replacement.strip())
+
+
+def _redirect_regex(r: Reader, value: Any, path: Path) -> RedirectRegex | None:
+    m = r.mapping(value, path, {"regex", "replacement", "permanent"})
+    if m is None:
+        return None
+    regex, replacement = _text(r, m, path, "regex"), _text(r, m, path, "replacement")
+    permanent = r.boolean(m, path, "permanent", False)
+    if regex is None or replacement is None or not _regex(r, (*path, "regex"), regex):
+        return None
+    return RedirectRegex(regex, replacement, permanent)
+
+
+def _redirect_scheme(r: Reader, value: Any, path: Path) -> RedirectScheme | None:
+    m = r.mapping(value, path, {"scheme", "port", "permanent"})
+    if m is None:
+        return None
+    scheme, port = _text(r, m, path, "scheme"), _text(r, m, path, "port")
+    permanent = r.boolean(m, path, "permanent", False)
+    if scheme == "":
+        # Traefik: "you must provide a target scheme", the router is then disabled.
+        r.error((*path, "scheme"), "you must provide a target scheme")
+    if not scheme or port is None:
+        return None
+    return RedirectScheme(scheme, port, permanent)
+
+
 def _chain(r: Reader, value: Any, path: Path) -> ChainSpec | None:
     m = r.mapping(value, path, {"middlewares"})
     if m is None:
@@ -104,7 +174,11 @@ def _chain(r: Reader, value: Any, path: Path) -> ChainSpec | None:
 SPEC_READERS: dict[str, SpecReader] = {
     "addPrefix": _add_prefix,
     "stripPrefix": _strip_prefix,
+    "stripPrefixRegex": _strip_prefix_regex,
     "replacePath": _replace_path,
+    "replacePathRegex": _replace_path_regex,
+    "redirectRegex": _redirect_regex,
+    "redirectScheme": _redirect_scheme,
     "chain": _chain,
 }
 """The spec key of each middleware kind read here -> its reader."""
