@@ -17,14 +17,19 @@ if TYPE_CHECKING:
     from .models import Origin
 
 __all__ = [
+    "DEFAULT_RATE_LIMIT_BURST",
+    "DEFAULT_RATE_LIMIT_PERIOD",
     "MIDDLEWARE_KINDS",
     "AddPrefix",
     "ChainSpec",
+    "IPStrategy",
     "Middleware",
     "MiddlewareRef",
     "MiddlewareResource",
     "MiddlewareSpec",
+    "RateLimit",
     "ReplacePath",
+    "SourceCriterion",
     "StripPrefix",
 ]
 
@@ -60,6 +65,47 @@ class ReplacePath(MiddlewareSpec):
 
     KIND: ClassVar[str] = "replacePath"
     path: str
+
+
+@dataclass(frozen=True, slots=True)
+class IPStrategy:
+    """``ipStrategy``: where a request's IP is read (Traefik's ``dynamic.IPStrategy``).
+    ``depth`` > 0: the ``depth``-th ``X-Forwarded-For`` entry from the right; else with
+    ``excluded_ips``: the rightmost entry not in them; else the peer's address.
+    ``ipv6_subnet``: IPv6 addresses grouped by that prefix length."""
+
+    depth: int = 0
+    excluded_ips: tuple[str, ...] = ()
+    ipv6_subnet: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceCriterion:
+    """``sourceCriterion``: what groups requests as one source (at most one of the
+    three; none: the peer's IP, Traefik's default ``ipStrategy: {}``)."""
+
+    ip_strategy: IPStrategy | None = None
+    request_header_name: str = ""
+    request_host: bool = False
+
+
+DEFAULT_RATE_LIMIT_PERIOD = 1.0
+"""``rateLimit.period``'s default (Traefik's ``RateLimit.SetDefaults``: one second)."""
+
+DEFAULT_RATE_LIMIT_BURST = 1
+"""``rateLimit.burst``'s default (Traefik's ``RateLimit.SetDefaults``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit(MiddlewareSpec):
+    """``rateLimit``: a token bucket per source filled at ``average / period`` requests
+    a second (``average`` 0: no limit), holding ``burst`` (at least 1) tokens."""
+
+    KIND: ClassVar[str] = "rateLimit"
+    average: int = 0
+    period: float = DEFAULT_RATE_LIMIT_PERIOD
+    burst: int = DEFAULT_RATE_LIMIT_BURST
+    source_criterion: SourceCriterion = SourceCriterion()
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,5 +147,10 @@ class Middleware:
     origin: Origin
 
 
-MIDDLEWARE_KINDS: tuple[str, ...] = ("addPrefix", "stripPrefix", "replacePath")
+MIDDLEWARE_KINDS: tuple[str, ...] = (
+    "addPrefix",
+    "rateLimit",
+    "replacePath",
+    "stripPrefix",
+)
 """The middleware kinds the runtime builds (``chain`` is resolved away)."""

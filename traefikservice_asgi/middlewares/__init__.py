@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config.middlewares import Middleware
 from .addprefix import AddPrefix
+from .ratelimit import RateLimit
 from .replacepath import ReplacePath
 from .stripprefix import StripPrefix
 
@@ -43,6 +44,7 @@ class MiddlewareClass(Protocol):
 MIDDLEWARES: dict[str, type[MiddlewareClass]] = {
     "addPrefix": AddPrefix,
     "stripPrefix": StripPrefix,
+    "rateLimit": RateLimit,
     "replacePath": ReplacePath,
 }
 """Each middleware kind (its ``KIND``, the CRD spec key) -> its class. The config layer's
