@@ -29,6 +29,7 @@ __all__ = [
     "MiddlewareSpec",
     "RateLimit",
     "ReplacePath",
+    "Retry",
     "SourceCriterion",
     "StripPrefix",
 ]
@@ -109,6 +110,17 @@ class RateLimit(MiddlewareSpec):
 
 
 @dataclass(frozen=True, slots=True)
+class Retry(MiddlewareSpec):
+    """``retry``: up to ``attempts`` tries of a request whose connection to its server
+    failed before the request was sent, the waits between them growing exponentially
+    from ``initial_interval`` (0: none)."""
+
+    KIND: ClassVar[str] = "retry"
+    attempts: int
+    initial_interval: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class MiddlewareRef:
     """A reference to a Middleware: ``routes[].middlewares[]``, a Service reference's
     ``middlewares[]`` or a ``chain.middlewares[]`` entry, as written (``namespace`` None
@@ -151,6 +163,7 @@ MIDDLEWARE_KINDS: tuple[str, ...] = (
     "addPrefix",
     "rateLimit",
     "replacePath",
+    "retry",
     "stripPrefix",
 )
 """The middleware kinds the runtime builds (``chain`` is resolved away)."""

@@ -28,6 +28,7 @@ from ..config.middlewares import Middleware
 from .addprefix import AddPrefix
 from .ratelimit import RateLimit
 from .replacepath import ReplacePath
+from .retry import Retry
 from .stripprefix import StripPrefix
 
 __all__ = ["MIDDLEWARES", "MiddlewareClass", "wrap"]
@@ -46,6 +47,7 @@ MIDDLEWARES: dict[str, type[MiddlewareClass]] = {
     "stripPrefix": StripPrefix,
     "rateLimit": RateLimit,
     "replacePath": ReplacePath,
+    "retry": Retry,
 }
 """Each middleware kind (its ``KIND``, the CRD spec key) -> its class. The config layer's
 ``MIDDLEWARE_KINDS`` lists the same keys (a test keeps them equal)."""

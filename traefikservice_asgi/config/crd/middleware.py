@@ -28,6 +28,7 @@ from ..middlewares import (
     MiddlewareSpec,
     RateLimit,
     ReplacePath,
+    Retry,
     SourceCriterion,
     StripPrefix,
 )
@@ -178,6 +179,29 @@ def _rate_limit(r: Reader, value: Any, path: Path) -> RateLimit | None:
     )
 
 
+_RETRY_LATER = {
+    key: f"retry.{key} is not implemented yet (network errors are retried)"
+    for key in ("status", "timeout", "disableRetryOnNetworkError")
+}
+
+
+def _retry(r: Reader, value: Any, path: Path) -> Retry | None:
+    known = {"attempts", "initialInterval", "maxRequestBodyBytes", "retryNonIdempotentMethod"}
+    m = r.mapping(value, path, known, _RETRY_LATER)
+    if m is None:
+        return None
+    attempts = r.integer(m, path, "attempts")
+    if attempts is None or attempts <= 0:
+        # Traefik: "incorrect (or empty) value for attempt", the router is disabled.
+        r.error((*path, "attempts"), f"incorrect (or empty) value for attempt ({attempts or 0})")
+        return None
+    interval = r.duration(m, path, "initialInterval")
+    # Both only matter with `status` (a body kept for replays, POST retried on a status).
+    r.integer(m, path, "maxRequestBodyBytes")
+    r.boolean(m, path, "retryNonIdempotentMethod", False)
+    return Retry(attempts, interval or 0.0)
+
+
 _REDIS = {"redis": "a rate limiter's Redis store (the buckets are in memory, per route)"}
 
 
@@ -193,6 +217,7 @@ SPEC_READERS: dict[str, SpecReader] = {
     "stripPrefix": _strip_prefix,
     "rateLimit": _rate_limit,
     "replacePath": _replace_path,
+    "retry": _retry,
     "chain": _chain,
 }
 """The spec key of each middleware kind read here -> its reader."""
