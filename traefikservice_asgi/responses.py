@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from starlette.types import Send
 
-from .entrypoint.context import NO_BACKEND_ANSWER
+from .entrypoint.context import NO_BACKEND_ANSWER, REQUEST_NOT_SENT
 
 __all__ = [
     "GO_STATUS_TEXT",
@@ -134,17 +134,19 @@ async def send_go_error(send: Send, status: int, text: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def send_proxy_error(send: Send, status: int) -> None:
-    """What Traefik's reverse proxy sends when forwarding fails: the bare status text."""
+async def send_proxy_error(send: Send, status: int, *, not_sent: bool = False) -> None:
+    """What Traefik's reverse proxy sends when forwarding fails: the bare status text.
+    ``not_sent``: no byte of the request reached the server (a retry may try again)."""
     body = STATUS_TEXT[status].encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-length", str(len(body)).encode())],
-            NO_BACKEND_ANSWER: True,  # the backend never answered
-        }
-    )
+    start = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-length", str(len(body)).encode())],
+        NO_BACKEND_ANSWER: True,  # the backend never answered
+    }
+    if not_sent:
+        start[REQUEST_NOT_SENT] = True
+    await send(start)
     await send({"type": "http.response.body", "body": body})
 
 

@@ -13,7 +13,7 @@ import respx
 from starlette.types import Message, Scope
 
 from traefikservice_asgi.entrypoint.context import FORWARD_KEY as SCOPE_KEY
-from traefikservice_asgi.entrypoint.context import NO_BACKEND_ANSWER
+from traefikservice_asgi.entrypoint.context import NO_BACKEND_ANSWER, REQUEST_NOT_SENT
 from traefikservice_asgi.entrypoint.forwarding import prepare
 from traefikservice_asgi.proxy import Server, UpstreamAborted
 from traefikservice_asgi.proxy.http import INFLATE_PIECE
@@ -158,11 +158,14 @@ def test_transport_failures_map_to_traefiks_status_and_body(
 ) -> None:
     respx.get(url__startswith="http://127.0.0.9:8080/").mock(side_effect=error)
     start, end = run(server(), scope_for())
+    not_sent = isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout))
     assert start == {
         "type": "http.response.start",
         "status": status,
         "headers": [(b"content-length", str(len(body)).encode())],
         NO_BACKEND_ANSWER: True,  # written by the gateway: not the backend's first byte
+        # no connection: the request was never sent (a retry tries again)
+        **({REQUEST_NOT_SENT: True} if not_sent else {}),
     }
     assert end == {"type": "http.response.body", "body": body}
 

@@ -17,9 +17,12 @@ if TYPE_CHECKING:
     from .models import Origin
 
 __all__ = [
+    "DEFAULT_RATE_LIMIT_BURST",
+    "DEFAULT_RATE_LIMIT_PERIOD",
     "MIDDLEWARE_KINDS",
     "AddPrefix",
     "ChainSpec",
+    "IPStrategy",
     "Middleware",
     "MiddlewareRef",
     "MiddlewareResource",
@@ -28,6 +31,9 @@ __all__ = [
     "RedirectScheme",
     "ReplacePath",
     "ReplacePathRegex",
+    "RateLimit",
+    "Retry",
+    "SourceCriterion",
     "StripPrefix",
     "StripPrefixRegex",
 ]
@@ -108,6 +114,58 @@ class RedirectScheme(MiddlewareSpec):
 
 
 @dataclass(frozen=True, slots=True)
+class IPStrategy:
+    """``ipStrategy``: where a request's IP is read (Traefik's ``dynamic.IPStrategy``).
+    ``depth`` > 0: the ``depth``-th ``X-Forwarded-For`` entry from the right; else with
+    ``excluded_ips``: the rightmost entry not in them; else the peer's address.
+    ``ipv6_subnet``: IPv6 addresses grouped by that prefix length."""
+
+    depth: int = 0
+    excluded_ips: tuple[str, ...] = ()
+    ipv6_subnet: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceCriterion:
+    """``sourceCriterion``: what groups requests as one source (at most one of the
+    three; none: the peer's IP, Traefik's default ``ipStrategy: {}``)."""
+
+    ip_strategy: IPStrategy | None = None
+    request_header_name: str = ""
+    request_host: bool = False
+
+
+DEFAULT_RATE_LIMIT_PERIOD = 1.0
+"""``rateLimit.period``'s default (Traefik's ``RateLimit.SetDefaults``: one second)."""
+
+DEFAULT_RATE_LIMIT_BURST = 1
+"""``rateLimit.burst``'s default (Traefik's ``RateLimit.SetDefaults``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit(MiddlewareSpec):
+    """``rateLimit``: a token bucket per source filled at ``average / period`` requests
+    a second (``average`` 0: no limit), holding ``burst`` (at least 1) tokens."""
+
+    KIND: ClassVar[str] = "rateLimit"
+    average: int = 0
+    period: float = DEFAULT_RATE_LIMIT_PERIOD
+    burst: int = DEFAULT_RATE_LIMIT_BURST
+    source_criterion: SourceCriterion = SourceCriterion()
+
+
+@dataclass(frozen=True, slots=True)
+class Retry(MiddlewareSpec):
+    """``retry``: up to ``attempts`` tries of a request whose connection to its server
+    failed before the request was sent, the waits between them growing exponentially
+    from ``initial_interval`` (0: none)."""
+
+    KIND: ClassVar[str] = "retry"
+    attempts: int
+    initial_interval: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class MiddlewareRef:
     """A reference to a Middleware: ``routes[].middlewares[]``, a Service reference's
     ``middlewares[]`` or a ``chain.middlewares[]`` entry, as written (``namespace`` None
@@ -154,5 +212,7 @@ MIDDLEWARE_KINDS: tuple[str, ...] = (
     "replacePathRegex",
     "redirectRegex",
     "redirectScheme",
+    "rateLimit",
+    "retry",
 )
 """The middleware kinds the runtime builds (``chain`` is resolved away)."""

@@ -20,6 +20,8 @@ key                       where   set by / read by
                                   answer / the leaf, which may detach the exchange
 :data:`NO_BACKEND_ANSWER` message the leaf, on a proxy error it wrote itself /
                                   leasttime, which takes no time-to-first-byte from it
+:data:`REQUEST_NOT_SENT`  message the leaf, on a proxy error before the request was
+                                  written (no connection) / retry, which tries again
 ========================  ======  =====================================================
 
 Nothing else reads or writes these keys: use the functions below.
@@ -44,12 +46,14 @@ __all__ = [
     "COPY_KEY",
     "FORWARD_KEY",
     "NO_BACKEND_ANSWER",
+    "REQUEST_NOT_SENT",
     "as_copy",
     "client_gone",
     "copy_job",
     "forward_of",
     "is_copy",
     "is_no_backend_answer",
+    "is_request_not_sent",
     "set_client_state",
     "replace_forward",
     "set_forward",
@@ -76,6 +80,11 @@ NO_BACKEND_ANSWER = "traefikservice_asgi.no_backend_answer"
 """Message: set in the ``http.response.start`` of a proxy error. The gateway wrote it
 because the backend never answered, so it is not the server's first byte (leasttime
 takes no TTFB sample from it, as Go's ``GotFirstResponseByte`` never fires)."""
+
+REQUEST_NOT_SENT = "traefikservice_asgi.request_not_sent"
+"""Message: set in the ``http.response.start`` of a proxy error when no byte of the
+request reached the server (no connection could be made: Go's ``httptrace``
+``WroteHeaders`` never fired), so Traefik's ``retry`` tries again."""
 
 
 class ClientState:
@@ -148,3 +157,8 @@ def copy_job(scope: Scope) -> CopyJob | None:
 def is_no_backend_answer(message: Message) -> bool:
     """Whether an ``http.response.start`` was written by the gateway, not a backend."""
     return bool(message.get(NO_BACKEND_ANSWER))
+
+
+def is_request_not_sent(message: Message) -> bool:
+    """Whether a proxy error's ``http.response.start`` says the request was never sent."""
+    return bool(message.get(REQUEST_NOT_SENT))

@@ -26,9 +26,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config.middlewares import Middleware
 from .addprefix import AddPrefix
+from .ratelimit import RateLimit
 from .redirect import RedirectRegex, RedirectScheme
 from .replacepath import ReplacePath
 from .replacepathregex import ReplacePathRegex
+from .retry import Retry
 from .stripprefix import StripPrefix
 from .stripprefixregex import StripPrefixRegex
 
@@ -51,6 +53,8 @@ MIDDLEWARES: dict[str, type[MiddlewareClass]] = {
     "replacePathRegex": ReplacePathRegex,
     "redirectRegex": RedirectRegex,
     "redirectScheme": RedirectScheme,
+    "rateLimit": RateLimit,
+    "retry": Retry,
 }
 """Each middleware kind (its ``KIND``, the CRD spec key) -> its class. The config layer's
 ``MIDDLEWARE_KINDS`` lists the same keys (a test keeps them equal)."""

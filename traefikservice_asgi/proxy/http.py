@@ -274,7 +274,7 @@ class Server:
             return
         except (asyncio.TimeoutError, httpx.TimeoutException) as exc:
             logger.debug("504 Gateway Timeout from %s: %r", self.url, exc)
-            await self._fail(stream, send, 504)
+            await self._fail(stream, send, 504, not_sent=isinstance(exc, httpx.ConnectTimeout))
             return
         except InvalidResponse as exc:
             logger.debug("500 Internal Server Error from %s: %r", self.url, exc)
@@ -283,7 +283,7 @@ class Server:
         except (httpx.TransportError, httpx.DecodingError) as exc:
             logger.debug("502 Bad Gateway from %s: %r", self.url, exc)
             _log_bad_gateway(self.url, scope, forward.method, forward.target, exc)
-            await self._fail(stream, send, 502)
+            await self._fail(stream, send, 502, not_sent=isinstance(exc, httpx.ConnectError))
             return
         body: AsyncIterable[bytes]
         close: Callable[[], Awaitable[None]]
@@ -329,10 +329,12 @@ class Server:
         except httpx.TransportError as exc:
             logger.debug("mirror copy to %s failed: %r", self.url, exc)
 
-    async def _fail(self, stream: httpx.AsyncByteStream, send: Send, status: int) -> None:
+    async def _fail(
+        self, stream: httpx.AsyncByteStream, send: Send, status: int, *, not_sent: bool = False
+    ) -> None:
         if isinstance(stream, _RequestBody):
             await stream.drain(_DRAIN_LIMIT)
-        await send_proxy_error(send, status)
+        await send_proxy_error(send, status, not_sent=not_sent)
 
     async def _relay(
         self,

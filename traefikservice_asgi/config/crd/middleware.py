@@ -11,6 +11,7 @@ naming it (:data:`NOT_IMPLEMENTED`), never dropped in silence.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from typing import Any
 
@@ -18,15 +19,21 @@ from ...rules._re2 import RegexError, compile_re2
 from .._fields import Reader, show
 from .._yaml import Path
 from ..middlewares import (
+    DEFAULT_RATE_LIMIT_BURST,
+    DEFAULT_RATE_LIMIT_PERIOD,
     AddPrefix,
     ChainSpec,
+    IPStrategy,
     MiddlewareRef,
     MiddlewareResource,
     MiddlewareSpec,
+    RateLimit,
     RedirectRegex,
     RedirectScheme,
     ReplacePath,
     ReplacePathRegex,
+    Retry,
+    SourceCriterion,
     StripPrefix,
     StripPrefixRegex,
 )
@@ -164,6 +171,110 @@ def _redirect_scheme(r: Reader, value: Any, path: Path) -> RedirectScheme | None
     return RedirectScheme(scheme, port, permanent)
 
 
+def ip_or_cidr(text: str) -> bool:
+    """Whether Go's ``ip.NewChecker`` takes ``text`` (an IP or a CIDR)."""
+    try:
+        if "/" in text:
+            ipaddress.ip_network(text, strict=False)
+        else:
+            ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return "%" not in text
+
+
+def _ip_strategy(r: Reader, value: Any, path: Path) -> IPStrategy | None:
+    m = r.mapping(value, path, {"depth", "excludedIPs", "ipv6Subnet"})
+    if m is None:
+        return None
+    depth = r.integer(m, path, "depth", minimum=0) or 0
+    excluded = _strings(r, m, path, "excludedIPs")
+    for i, text in enumerate(excluded):
+        if not ip_or_cidr(text):
+            r.error((*path, "excludedIPs", i), f"not an IP or a CIDR, got {show(text)}")
+    subnet = r.integer(m, path, "ipv6Subnet")
+    if subnet is not None and (depth > 0 or not excluded) and not 0 < subnet <= 128:
+        r.error(
+            (*path, "ipv6Subnet"),
+            f"invalid IPv6 subnet {subnet} value, should be greater to 0 and lower or equal to 128",
+        )
+    return IPStrategy(depth, excluded, subnet)
+
+
+def source_criterion(r: Reader, m: dict[str, Any], path: Path) -> SourceCriterion:
+    """``sourceCriterion`` under ``path``: the three ways are mutually exclusive (as
+    Traefik's ``GetSourceExtractor``); left out, the peer's IP."""
+    value = m.get("sourceCriterion")
+    if value is None:
+        return SourceCriterion()
+    path = (*path, "sourceCriterion")
+    sm = r.mapping(value, path, {"ipStrategy", "requestHeaderName", "requestHost"})
+    if sm is None:
+        return SourceCriterion()
+    strategy = None
+    if sm.get("ipStrategy") is not None:
+        strategy = _ip_strategy(r, sm["ipStrategy"], (*path, "ipStrategy"))
+    header = sm.get("requestHeaderName") or ""
+    if not isinstance(header, str):
+        r.error((*path, "requestHeaderName"), f"must be a string, got {show(header)}")
+        header = ""
+    host = r.boolean(sm, path, "requestHost", False)
+    given = [
+        name
+        for name, on in (
+            ("ipStrategy", sm.get("ipStrategy") is not None),
+            ("requestHeaderName", bool(header)),
+            ("requestHost", host),
+        )
+        if on
+    ]
+    if len(given) > 1:
+        r.error(path, f"{given[0]} and {given[1]} are mutually exclusive (Traefik)")
+    return SourceCriterion(strategy, header, host)
+
+
+def _rate_limit(r: Reader, value: Any, path: Path) -> RateLimit | None:
+    m = r.mapping(value, path, {"average", "period", "burst", "sourceCriterion"}, _REDIS)
+    if m is None:
+        return None
+    average = r.integer(m, path, "average")
+    burst = r.integer(m, path, "burst")
+    period = r.duration(m, path, "period")
+    criterion = source_criterion(r, m, path)
+    return RateLimit(
+        average=average or 0,
+        period=period or DEFAULT_RATE_LIMIT_PERIOD,  # Traefik: 0 is one second
+        burst=max(burst if burst is not None else DEFAULT_RATE_LIMIT_BURST, 1),
+        source_criterion=criterion,
+    )
+
+
+_RETRY_LATER = {
+    key: f"retry.{key} is not implemented yet (network errors are retried)"
+    for key in ("status", "timeout", "disableRetryOnNetworkError")
+}
+
+
+def _retry(r: Reader, value: Any, path: Path) -> Retry | None:
+    known = {"attempts", "initialInterval", "maxRequestBodyBytes", "retryNonIdempotentMethod"}
+    m = r.mapping(value, path, known, _RETRY_LATER)
+    if m is None:
+        return None
+    attempts = r.integer(m, path, "attempts")
+    if attempts is None or attempts <= 0:
+        # Traefik: "incorrect (or empty) value for attempt", the router is disabled.
+        r.error((*path, "attempts"), f"incorrect (or empty) value for attempt ({attempts or 0})")
+        return None
+    interval = r.duration(m, path, "initialInterval")
+    # Both only matter with `status` (a body kept for replays, POST retried on a status).
+    r.integer(m, path, "maxRequestBodyBytes")
+    r.boolean(m, path, "retryNonIdempotentMethod", False)
+    return Retry(attempts, interval or 0.0)
+
+
+_REDIS = {"redis": "a rate limiter's Redis store (the buckets are in memory, per route)"}
+
+
 def _chain(r: Reader, value: Any, path: Path) -> ChainSpec | None:
     m = r.mapping(value, path, {"middlewares"})
     if m is None:
@@ -179,6 +290,8 @@ SPEC_READERS: dict[str, SpecReader] = {
     "replacePathRegex": _replace_path_regex,
     "redirectRegex": _redirect_regex,
     "redirectScheme": _redirect_scheme,
+    "rateLimit": _rate_limit,
+    "retry": _retry,
     "chain": _chain,
 }
 """The spec key of each middleware kind read here -> its reader."""

@@ -1,0 +1,165 @@
+"""``rateLimit`` (Traefik's ``pkg/middlewares/ratelimiter``, in-memory store): a token
+bucket per source, Go's ``golang.org/x/time/rate`` written out by hand.
+
+Each source (``sourceCriterion``, by default the peer's IP) has a bucket of ``burst``
+tokens filled at ``average / period`` tokens a second (``average`` 0: no limit). A request
+takes a token; when none is left it reserves the next one and would wait for it: if the
+wait is at most the middleware's delay budget (``maxDelay``: half the time between two
+tokens, ``1s / (2 * int(rate))`` for a rate of one a second or more, else 500 ms) it waits
+and goes on, otherwise its reservation is cancelled (the token given back) and it is
+answered ``429`` ``Too Many Requests`` with ``Retry-After`` (whole seconds, rounded up)
+and ``X-Retry-In`` (Go's ``Duration.String()`` of the wait). A bucket unused for its TTL
+(2 s, or ``1 + int(1/rate)`` s below one request a second) is forgotten, so the source
+starts again with a full bucket; at most 65536 buckets are kept (the one expiring first
+is dropped), as Traefik's ``ttlmap``.
+
+Written by hand because no Python limiter has Go's reservation semantics (a wait
+reserved up front, cancelled and restored past the budget, float tokens, the TTL reset):
+the answers, the waits and the headers are Traefik's to the nanosecond.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..config.middlewares import RateLimit as RateLimitConfig
+from ._source import source_getter
+
+__all__ = ["Limiter", "RateLimit", "go_duration", "max_delay_ns"]
+
+SECOND = 1_000_000_000
+MAX_SOURCES = 65536
+TOO_MANY = b"Too Many Requests"
+
+
+def go_duration(ns: int) -> str:
+    """Go's ``time.Duration.String()``: ``1.5s``, ``2m0.25s``, ``999.98ms``, ``0s``."""
+    if ns == 0:
+        return "0s"
+    sign, u = ("-", -ns) if ns < 0 else ("", ns)
+    if u < SECOND:
+        unit, prec = ("ns", 0) if u < 1000 else ("µs", 3) if u < 1_000_000 else ("ms", 6)
+        whole, frac = divmod(u, 10**prec)
+        digits = f"{frac:0{prec}d}".rstrip("0") if prec else ""
+        return f"{sign}{whole}{'.' + digits if digits else ''}{unit}"
+    whole, frac = divmod(u, SECOND)
+    digits = f"{frac:09d}".rstrip("0")
+    text = f"{whole % 60}{'.' + digits if digits else ''}s"
+    minutes = whole // 60
+    if minutes:
+        text = f"{minutes % 60}m{text}"
+        if minutes // 60:
+            text = f"{minutes // 60}h{text}"
+    return sign + text
+
+
+def max_delay_ns(rate: float) -> int:
+    """Traefik's ``maxDelay``: the longest wait a request is delayed rather than refused."""
+    if math.isinf(rate):
+        return 0
+    if rate < 1:
+        return SECOND // 2
+    return SECOND // (int(rate) * 2)
+
+
+class Limiter:
+    """One source's bucket: Go's ``rate.Limiter`` (``Reserve``, ``Cancel``), in ns."""
+
+    __slots__ = ("burst", "last", "limit", "tokens")
+
+    def __init__(self, limit: float, burst: int, now: int) -> None:
+        self.limit = limit
+        self.burst = burst
+        self.tokens = float(burst)  # a new limiter starts full
+        self.last = now
+
+    def _advance(self, now: int) -> float:
+        elapsed = now - min(self.last, now)
+        tokens = self.tokens + (elapsed // SECOND + (elapsed % SECOND) / 1e9) * self.limit
+        return min(tokens, float(self.burst))
+
+    def reserve(self, now: int) -> int:
+        """Take a token; the wait until it is there (ns, 0: now)."""
+        if math.isinf(self.limit):
+            return 0
+        tokens = self._advance(now) - 1
+        wait = int(-tokens / self.limit * 1e9) if tokens < 0 else 0
+        self.last, self.tokens = now, tokens
+        return wait
+
+    def cancel(self, now: int) -> None:
+        """Give back the token just reserved (``Reservation.CancelAt``)."""
+        self.tokens = min(self._advance(now) + 1, float(self.burst))
+        self.last = now
+
+
+class RateLimit:
+    def __init__(
+        self,
+        app: ASGIApp,
+        config: RateLimitConfig,
+        *,
+        clock: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
+        self.app = app
+        self.rate = config.average / config.period if config.average > 0 else math.inf
+        self.burst = config.burst
+        self.max_delay = max_delay_ns(self.rate)
+        if self.rate >= 1:
+            self.ttl = 2 * SECOND
+        else:
+            self.ttl = (1 + int(1 / self.rate)) * SECOND
+        self.source = source_getter(config.source_criterion)
+        self.clock = clock
+        self.buckets: dict[str, tuple[Limiter, int]] = {}  # source -> bucket, expiry
+
+    def _bucket(self, source: str, now: int) -> Limiter:
+        entry = self.buckets.pop(source, None)
+        if entry is not None and entry[1] >= now:
+            bucket = entry[0]
+        else:
+            bucket = Limiter(self.rate, self.burst, now)
+            if len(self.buckets) >= MAX_SOURCES:
+                expired = [key for key, (_, expiry) in self.buckets.items() if expiry < now]
+                for key in expired or [min(self.buckets, key=lambda k: self.buckets[k][1])]:
+                    del self.buckets[key]
+        self.buckets[source] = (bucket, now + self.ttl)
+        return bucket
+
+    def allow(self, source: str) -> int:
+        """The wait of a request from ``source`` (ns); past ``max_delay``: refused."""
+        now = self.clock()
+        bucket = self._bucket(source, now)
+        delay = bucket.reserve(now)
+        if delay > self.max_delay:
+            bucket.cancel(now)
+        return delay
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        delay = self.allow(self.source(scope))
+        if delay > self.max_delay:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 429,
+                    "headers": [
+                        (b"retry-after", b"%d" % math.ceil(delay / SECOND)),
+                        (b"x-retry-in", go_duration(delay).encode()),
+                        (b"content-type", b"text/plain; charset=utf-8"),
+                        (b"content-length", b"%d" % len(TOO_MANY)),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": TOO_MANY})
+            return
+        if delay > 0:
+            await asyncio.sleep(delay / SECOND)
+        await self.app(scope, receive, send)
