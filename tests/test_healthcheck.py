@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import selectors
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -364,21 +365,47 @@ class _Balancer:
         self.calls.append((child, up))
 
 
-def test_intervals_healthy_every_interval_unhealthy_every_unhealthy_interval() -> None:
-    interval, unhealthy = 0.05, 0.2
-    times: list[float] = []
-    status = {"code": 200}
+class _VirtualClockLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock moves only when the loop would wait, and then straight
+    to its next timer: times are exact whatever the load on the machine. For code that
+    does no real I/O (an ``httpx.MockTransport``); waiting with no timer is an error."""
 
-    async def go() -> list[float]:
+    def __init__(self) -> None:
+        self._now = 0.0
+        super().__init__(_JumpingSelector(self))
+
+    def time(self) -> float:
+        return self._now
+
+
+class _JumpingSelector(selectors.DefaultSelector):
+    def __init__(self, loop: _VirtualClockLoop) -> None:
+        super().__init__()
+        self._loop = loop
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        ready = super().select(0)
+        if not ready:
+            if timeout is None:
+                raise RuntimeError("the virtual clock waits for I/O with no timer set")
+            self._loop._now += timeout
+        return ready
+
+
+def test_intervals_healthy_every_interval_unhealthy_every_unhealthy_interval() -> None:
+    # On a virtual clock (seconds that take no time), so each probe time is exact.
+    interval, unhealthy = 1.0, 4.0
+    times: list[float] = []
+
+    async def go() -> tuple[float, list[tuple[str, bool]]]:
+        loop = asyncio.get_running_loop()
         done = asyncio.Event()
 
         def handler(request: httpx.Request) -> httpx.Response:
-            times.append(time.monotonic())
-            if len(times) == 3:
-                status["code"] = 500  # probes 3.. fail: the unhealthy clock takes over
+            times.append(loop.time())
             if len(times) >= 6:
                 done.set()
-            return httpx.Response(status["code"])
+            return httpx.Response(200 if len(times) < 3 else 500)  # probes 3.. fail
 
         client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
         config = HealthCheck(
@@ -388,25 +415,23 @@ def test_intervals_healthy_every_interval_unhealthy_every_unhealthy_interval() -
         checks = HealthChecks(
             [ServerHealthChecker("s", config, balancer, ["http://h:80"], ClientHolder(client))]
         )
-        started = time.monotonic()
+        started = loop.time()
         checks.start()
-        await asyncio.wait_for(done.wait(), WAIT)
+        await asyncio.wait_for(done.wait(), 60 * unhealthy)
         await checks.aclose()
         await client.aclose()
-        assert balancer.calls[:3] == [("http://h:80", True)] * 2 + [("http://h:80", False)]
-        return [started, *times]
+        return started, balancer.calls
 
-    started, *probes = asyncio.run(go())
-    gaps = [later - earlier for earlier, later in zip([started, *probes], probes, strict=False)]
-    # First probe one interval after the start (not at once), then every interval while
-    # UP; once DOWN, on the unhealthy clock (ticks of 0.2 s from the start).
-    for gap in gaps[:3]:
-        assert interval * 0.8 <= gap <= interval * 4, gaps
-    # Probe 3 (at ~0.15 s) failed; the next is at the unhealthy clock's next tick
-    # (0.2 s), then every 0.2 s.
-    assert unhealthy * 0.8 <= probes[3] - started <= unhealthy * 2, gaps
-    for gap in gaps[4:6]:
-        assert unhealthy * 0.8 <= gap <= unhealthy * 2, gaps
+    loop = _VirtualClockLoop()
+    try:
+        started, calls = loop.run_until_complete(go())
+    finally:
+        loop.close()
+    assert calls == [("http://h:80", up) for up in (True, True, False, False, False, False)]
+    # Two clocks started together: the first probe one interval after the start (not at
+    # once), then every interval while UP. Probe 3 (at 3 s) failed: the next probe is at
+    # the unhealthy clock's next tick, 4 s (not 3 + 4 s), then every 4 s.
+    assert [t - started for t in times] == [1.0, 2.0, 3.0, 4.0, 8.0, 12.0]
 
 
 # -------------------------------------------------------------------- lifecycle

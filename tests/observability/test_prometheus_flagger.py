@@ -2,14 +2,19 @@
 (``pkg/metrics/observers/traefik.go``, v1.44.0) return what the traffic implies.
 
 The canary leaf has two servers, one answering 500: half of the canary's requests fail,
-in lockstep with the successes, so the success rate is 50 % up to Prometheus's rate
-extrapolation (±3 points here). Every canary answer takes 150 ms: all of them fall in
-the bucket (0.1, 0.3], so the P99 is exactly Prometheus's interpolation in it, 298 ms.
+in lockstep with the successes. ``rate()`` extrapolates each series from its own first
+and last samples, so the success rate is exactly the ratio of the increases only when the
+200 and the 500 series have the same sample times: both exist (one request each) before
+Prometheus starts, so its first scrape sees both, and the rate is 50 % exactly. Every
+canary answer takes 150 ms: all of them fall in the bucket (0.1, 0.3], so the P99 is
+exactly Prometheus's interpolation in it, 298 ms.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -49,6 +54,7 @@ BACKENDS: dict[str, Any] = {
 }
 # Flagger's queries with namespace=default, target=app, interval=1m.
 SELECTOR = 'service=~"default-app-canary-[0-9a-zA-Z-]+@kubernetescrd"'
+CANARY = 'service="default-app-canary-'
 SUCCESS_RATE = (
     "sum(rate(traefik_service_request_duration_seconds_bucket{"
     + SELECTOR
@@ -63,10 +69,11 @@ DURATION_P99 = (
 )
 
 
-@pytest.fixture
-def prometheus(tmp_path: Path) -> Iterator[tuple[str, int]]:
-    """A Prometheus on 127.0.0.1 scraping, every second, the admin port it yields."""
-    admin, web = free_port(), free_port()
+@contextlib.contextmanager
+def prometheus(tmp_path: Path, admin: int) -> Iterator[str]:
+    """A Prometheus on 127.0.0.1 scraping the admin port ``admin`` every second; yields
+    its URL once it is ready."""
+    web = free_port()
     config = tmp_path / "prometheus.yml"
     config.write_text(
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
@@ -98,7 +105,7 @@ def prometheus(tmp_path: Path) -> Iterator[tuple[str, int]]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError((tmp_path / "prometheus.log").read_text()[-3000:])
             time.sleep(0.1)
-        yield url, admin
+        yield url
     finally:
         proc.terminate()
         try:
@@ -119,11 +126,9 @@ def _pause(_: Any) -> None:
     time.sleep(0.4)  # spread the traffic over several scrapes
 
 
-def test_flagger_success_rate_and_p99_queries_read_the_canary(
-    prometheus: tuple[str, int],
-) -> None:
-    url, admin = prometheus
-    script = repeat(80, "canary.test")
+def test_flagger_success_rate_and_p99_queries_read_the_canary(tmp_path: Path) -> None:
+    admin = free_port()
+    total = "sum(traefik_service_requests_total{" + SELECTOR + "})"
     actions = {i: [_pause] for i in range(0, 80, 8)}
     with _recording_backends(BACKENDS) as (by_name, urls):
         single = {k: v for k, v in urls.items() if isinstance(v, str)}
@@ -135,20 +140,44 @@ def test_flagger_success_rate_and_p99_queries_read_the_canary(
             for arg in ("--backend", f"{key}={url_}")
         ]
         args = ("--admin-port", str(admin), *several)
+        backends = list(by_name.values())
+        ok, bad = by_name["canary-ok"], by_name["canary-bad"]
         with serve_cli([str(SCENARIO)], single, *args) as base_url:
-            _send_all(base_url, script, actions=actions, backends=by_name)
-            wait_quiet(list(by_name.values()), quiet=0.3, cap=5)
-            ok = len(by_name["canary-ok"].requests)
-            bad = len(by_name["canary-bad"].requests)
-            assert (ok, bad) == (10, 10)  # weights 3:1 over 80, then 1:1 over two servers
-            # Wait until Prometheus has scraped the final counts.
-            deadline = time.monotonic() + 15
-            total = "sum(traefik_service_requests_total{" + SELECTOR + "})"
-            while query(url, total) != ok + bad and time.monotonic() < deadline:
-                time.sleep(0.5)
-            assert query(url, total) == ok + bad
-            rate = query(url, SUCCESS_RATE)
-            p99 = query(url, DURATION_P99)
-    assert rate is not None and abs(rate - 50.0) <= 3.0, rate
+            # One success and one failure before Prometheus starts (weights 3:1 over 8,
+            # then 1:1): its first scrape sees the 200 and the 500 series together.
+            _send_all(base_url, repeat(8, "canary.test"), backends=by_name)
+            wait_quiet(backends, quiet=0.3, cap=5)
+            assert (ok.count, bad.count) == (1, 1)
+            assert _canary_requests_by_code(admin) == {"200": 1.0, "500": 1.0}
+            with prometheus(tmp_path, admin) as url:
+                _wait_for(url, total, 2)  # the first sample of both: 1 and 1
+                _send_all(base_url, repeat(80, "canary.test"), actions=actions, backends=by_name)
+                wait_quiet(backends, quiet=0.3, cap=5)
+                assert (ok.count, bad.count) == (11, 11)  # 10 and 10 more: 3:1 over 80, 1:1
+                _wait_for(url, total, 22)
+                rate = query(url, SUCCESS_RATE)
+                p99 = query(url, DURATION_P99)
+    # Both series grew by 10 over the same sample times: 10 / (10 + 10).
+    assert rate == pytest.approx(50.0, abs=1e-9), rate
     assert p99 is not None and p99 == pytest.approx(298.0, abs=0.5), p99
     assert json.dumps(rate)  # a number Flagger can compare with thresholdRange
+
+
+def _wait_for(url: str, promql: str, value: float) -> None:
+    """Wait until Prometheus has scraped what makes ``promql`` equal ``value``."""
+    deadline = time.monotonic() + 15
+    while query(url, promql) != value and time.monotonic() < deadline:
+        time.sleep(0.2)  # poll interval of a bounded wait on a condition
+    assert query(url, promql) == value
+
+
+def _canary_requests_by_code(admin: int) -> dict[str, float]:
+    """The canary's request counters by code, as the admin port exposes them now."""
+    text = httpx.get(f"http://127.0.0.1:{admin}/metrics", timeout=5).text
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        labels, _, value = line.rpartition(" ")
+        code = re.search(r'code="([0-9]+)"', labels)
+        if labels.startswith("traefik_service_requests_total{") and code and CANARY in labels:
+            counts[code[1]] = counts.get(code[1], 0.0) + float(value)
+    return counts
