@@ -24,7 +24,7 @@ from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
 from tests.support.backends import RecordingBackend
-from tests.support.gateway import serve_app
+from tests.support.gateway import serve_app, serve_cli
 from traefikservice_asgi import create_app
 from traefikservice_asgi.loadbalancer.mirror import Mirror, Mirroring
 from traefikservice_asgi.loadbalancer.mirror_pool import MirrorPool
@@ -269,6 +269,36 @@ def test_text_and_binary_messages_are_echoed(gateway: Gateway) -> None:
         big = bytes(range(256)) * 4096  # 1 MiB, several frames on the wire
         client.send(big)
         assert client.recv(timeout=10) == big
+
+
+def test_serve_hands_an_upgrade_to_the_websocket_protocol_past_its_read_timeout(
+    tmp_path: Path,
+) -> None:
+    """`serve` runs the entry point's protocol (entrypoint/server.py): an upgrade goes on
+    to uvicorn's WebSocket protocol (it was once answered 400), and the entry point's
+    readTimeout, which bounds reading a request, never closes the WebSocket after it."""
+    (tmp_path / "ws.yaml").write_text(CONFIG)
+    a, b = WsBackend("ws-a"), WsBackend("ws-b")
+    with (
+        serve_app(a) as url_a,
+        serve_app(b) as url_b,
+        serve_cli(
+            [str(tmp_path)],
+            {"default/ws-a:80": url_a, "default/ws-b:80": url_b},
+            "--read-timeout",
+            "0.3",
+        ) as url,
+    ):
+        app = create_app(tmp_path, backends={"default/ws-a:80": url_a})
+        with ws(Gateway(url, a, b, LoopProbe(app))) as client:
+            ends = time.monotonic() + 1.0  # three read timeouts
+            exchanged = 0
+            while time.monotonic() < ends:
+                client.send(f"message {exchanged}")
+                assert client.recv(timeout=10) == f"message {exchanged}"
+                exchanged += 1
+                time.sleep(0.05)  # the pace of a chatty client, not a wait for a result
+            assert exchanged > 10
 
 
 def test_subprotocol_is_negotiated_by_the_backend(gateway: Gateway) -> None:

@@ -356,8 +356,14 @@ class EntryPointProtocol(HttpToolsProtocol):
         self._head = None
         self._in_body = True
         absolute = self.url[:1] not in (b"/", b"*")
+        previous = self.cycle
         super().on_headers_complete()
-        if absolute and self.cycle is not None:
+        if self.cycle is None or self.cycle is previous:
+            # An upgrade: uvicorn hands the connection to its WebSocket protocol, whose
+            # own timeouts apply from now on; this protocol's must not close it later.
+            self._stop_read_timer()
+            return
+        if absolute:
             # An absolute-form target (``GET http://a.example/x``): httptools' parse_url
             # keeps only the path, so the authority Go's server routes by would be lost.
             # Keep the whole target as h11 does; the entry point reads it from raw_path.
