@@ -156,7 +156,11 @@ def test_sighup_reloads_every_worker_in_place(tmp_path: Path, workers: int) -> N
             assert served_by(port, 10) == {"a": 10}  # --no-watch: nothing until SIGHUP
             for round_ in range(2):
                 proc.send_signal(signal.SIGHUP)
-                time.sleep(1.0)
+                reloads = (round_ + 1) * workers  # every worker logs its reload
+                deadline = time.monotonic() + 10
+                while log.read_text().count("configuration reloaded (SIGHUP)") < reloads:
+                    assert time.monotonic() < deadline, log.read_text()
+                    time.sleep(0.05)
                 expected = "b" if round_ == 0 else "a"
                 assert served_by(port, 20) == {expected: 20}
                 write(path, weighted({"a": 1}))
