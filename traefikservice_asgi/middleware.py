@@ -189,21 +189,19 @@ class TraefikServiceMiddleware:
         return self.runtime.health_checks
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
-            # Counted on the runtime _handle reads next (no await in between): a reload
-            # closes the runtime it replaced once its count is back to 0.
-            in_flight = self.runtime.in_flight
-            in_flight.count += 1
-            try:
-                await self._handle(scope, receive, send)
-            finally:
-                in_flight.count -= 1
-        else:
-            await self._handle(scope, receive, send)
-
-    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
-            runtime = self.runtime  # one runtime for the whole request
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
+            if kind == "lifespan":
+                await self._lifespan(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+            return
+        # One runtime for the whole request, counted while it runs: a reload closes the
+        # runtime it replaced once its count is back to 0.
+        runtime = self.runtime
+        in_flight = runtime.in_flight
+        in_flight.count += 1
+        try:
             if runtime.checking:
                 runtime.start()  # no lifespan: the first request starts the health checks
             if (
@@ -213,33 +211,35 @@ class TraefikServiceMiddleware:
             ):
                 if self.answers_as_server:  # Go's serverHandler, before any routing
                     await send_options_star(send)
-                    return
-                await self.app(scope, receive, send)  # the server's business, not a route's
+                else:
+                    await self.app(scope, receive, send)  # the server's business
                 return
             forward: Forward | None = None
             if self.answers_as_server:
                 try:
                     forward = prepare(scope, trusted=self._trusted)
                 except InvalidRequest as error:
-                    if scope["type"] == "websocket":
+                    if kind == "websocket":
                         send = http_responses_as_websocket(scope, send)
                     await send_bad_request(send, error.reply)
                     return
-            if self._observer is not None and scope["type"] == "http":
-                await self._observer(self._route, scope, receive, send, forward)
-                return
-            await self._route(scope, receive, send, forward)
-            return
-        elif scope["type"] == "lifespan":
-            await self._lifespan(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+            if self._observer is not None and kind == "http":
+                await self._observer(self._route, scope, receive, send, forward, runtime)
+            else:
+                await self._route(scope, receive, send, forward, runtime)
+        finally:
+            in_flight.count -= 1
 
     async def _route(
-        self, scope: Scope, receive: Receive, send: Send, forward: Forward | None = None
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        forward: Forward | None,
+        runtime: Runtime,
     ) -> None:
-        """Send the request to the first route whose rule matches, else the app."""
-        runtime = self.runtime
+        """Send the request to the first of ``runtime``'s routes whose rule matches,
+        else to the app."""
         view = RequestView(scope)
         for route in runtime.routes:
             if route.rule.matches(view):
