@@ -4,17 +4,24 @@ entry point answers them (measured with the binary; the expected bytes below are
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, ClassVar
 
 import httpx
 import pytest
 
 from tests.support.backends import RecordingBackend
-from tests.support.gateway import serve_cli
+from tests.support.gateway import StartedServer, serve_cli
+from traefikservice_asgi.entrypoint.server import (
+    EntryPointConfig,
+    EntryPointProtocol,
+    RespondingTimeouts,
+)
 
 CONFIG = """\
 apiVersion: traefik.io/v1alpha1
@@ -292,3 +299,64 @@ def test_an_http_1_0_client_gets_a_close_delimited_body(gateway: Gateway) -> Non
     assert b"transfer-encoding" not in head.lower()
     assert b"content-length" not in head.lower()
     assert body == b"hello"
+
+
+# -- the deadlines cost no timer per request -------------------------------------------------
+
+
+class CountingLoop(asyncio.SelectorEventLoop):
+    """asyncio's loop, recording the timers the entry point's protocol schedules."""
+
+    timers: ClassVar[list[str]] = []
+
+    def call_at(self, when: float, callback: Any, *args: Any, context: Any = None) -> Any:
+        if isinstance(getattr(callback, "__self__", None), EntryPointProtocol):
+            CountingLoop.timers.append(callback.__qualname__)
+        return super().call_at(when, callback, *args, context=context)
+
+
+async def hello(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"Hello app"})
+
+
+def test_keep_alive_requests_schedule_no_timer_each() -> None:
+    """The read, write and idle timeouts are deadlines watched by one timer per
+    connection, re-armed only when it fires: 50 requests on one connection schedule
+    one timer, not the three per request of a ``call_later`` per timeout."""
+    requests = 50
+    config = EntryPointConfig(
+        hello,
+        host="127.0.0.1",
+        port=0,
+        lifespan="off",
+        log_level="warning",
+        timeouts=RespondingTimeouts(read=60, write=30, idle=180),
+    )
+    server = StartedServer(config)
+
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+        await asyncio.wait_for(server.ready.wait(), WAIT)
+        reader, writer = await asyncio.open_connection(*sock.getsockname())
+        await loop.run_in_executor(None, lambda: None)  # settle startup's own timers
+        before = len(CountingLoop.timers)
+        for _ in range(requests):
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            await reader.readuntil(b"Hello app")
+        scheduled = CountingLoop.timers[before:]
+        writer.close()
+        server.should_exit = True
+        await asyncio.wait_for(serving, WAIT)
+        return scheduled
+
+    loop = CountingLoop()
+    try:
+        scheduled = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert len(scheduled) <= 1, scheduled

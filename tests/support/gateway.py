@@ -10,6 +10,7 @@ stopped (graceful, then forced, both bounded) when the ``with`` block ends.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -24,11 +25,25 @@ from typing import Any
 import httpx
 import uvicorn
 
-__all__ = ["GatewayError", "serve_app", "serve_cli", "wait_for_copies"]
+__all__ = ["GatewayError", "StartedServer", "serve_app", "serve_cli", "wait_for_copies"]
 
 _START_TIMEOUT = 15.0
 _STOP_TIMEOUT = 10.0
 _FORCE_STOP_TIMEOUT = 5.0
+
+
+class StartedServer(uvicorn.Server):
+    """A uvicorn server that says when it listens (``await server.ready.wait()``), for
+    tests that run it on their own event loop."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = asyncio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self.ready.set()
+
 
 _DEFAULTS: dict[str, Any] = {
     "lifespan": "on",

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import h11
@@ -43,6 +44,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ..responses import status_line
+from .listener import loop_factory
 
 __all__ = [
     "DEFAULT_MAX_HEADER_BYTES",
@@ -109,6 +111,11 @@ class EntryPointConfig(uvicorn.Config):
         self.timeouts = timeouts
         # the fallback protocol's head limit: h11 counts the same bytes
         self.h11_max_incomplete_event_size = max_header_bytes + HEAD_ALLOWANCE
+
+    def get_loop_factory(self) -> Callable[[], asyncio.AbstractEventLoop] | None:
+        """uvicorn's loop, with the entry point's :class:`~.listener.Listener` accepting
+        connections where that loop is uvloop."""
+        return loop_factory(super().get_loop_factory())
 
 
 def _settings(config: uvicorn.Config) -> tuple[int, RespondingTimeouts]:
@@ -210,10 +217,12 @@ class EntryPointProtocol(HttpToolsProtocol):
     """uvicorn's llhttp protocol with the entry point's limits and timeouts.
 
     Hooks, each named for what it adds: the head is counted in :meth:`data_received`
-    and checked in :meth:`on_headers_complete`; the read timer starts in
-    :meth:`connection_made` and :meth:`on_message_begin` and stops in
-    :meth:`on_message_complete`; :meth:`on_header` drops trailers; a method llhttp does
-    not know hands the connection to :class:`TokenMethodProtocol`.
+    and checked in :meth:`on_headers_complete`; the read deadline starts in
+    :meth:`connection_made` and :meth:`on_message_begin` and ends in
+    :meth:`on_message_complete`, the write deadline runs from the end of the head to
+    :meth:`on_response_complete`, which starts the idle one; :meth:`on_header` drops
+    trailers; a method llhttp does not know hands the connection to
+    :class:`TokenMethodProtocol`.
     """
 
     def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
@@ -224,29 +233,63 @@ class EntryPointProtocol(HttpToolsProtocol):
         self._head_exact = True  # the head began at the start of a chunk
         self._completed_in_chunk = False
         self._in_body = False
-        self._read_timer: asyncio.TimerHandle | None = None
-        self._write_timer: asyncio.TimerHandle | None = None
+        # The connection's deadlines (loop time; None: not running) and the one timer
+        # that watches them all (see _check_deadlines).
+        self._read_deadline: float | None = None
+        self._write_deadline: float | None = None
+        self._idle_deadline: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        idle = self.timeout_keep_alive if self.timeout_keep_alive < sys.maxsize else 0
+        periods = [t for t in (self.responding.read, self.responding.write, idle) if t > 0]
+        self._period = min(periods, default=0.0)
 
-    # -- timers ---------------------------------------------------------------------------
+    # -- deadlines ------------------------------------------------------------------------
+    #
+    # readTimeout, writeTimeout and the keep-alive (idle) timeout are deadlines on the
+    # connection, watched by a single timer that is re-armed only when it fires: setting
+    # or clearing a deadline on every request costs an attribute write, where a
+    # ``call_later`` and a ``cancel`` per timeout per request (uvicorn's keep-alive way)
+    # cost a libuv timer handle each. The timer is always armed at most ``_period`` (the
+    # shortest timeout) ahead, so a deadline set later never falls before it.
 
-    def _arm_read_timer(self) -> None:
-        if self.responding.read and self._read_timer is None:
-            self._read_timer = self.loop.call_later(self.responding.read, self._read_timed_out)
+    def _watch(self) -> None:
+        if self._timer is None and self._period:
+            self._timer = self.loop.call_later(self._period, self._check_deadlines)
 
-    def _stop_read_timer(self) -> None:
-        if self._read_timer is not None:
-            self._read_timer.cancel()
-            self._read_timer = None
+    def _unwatch(self) -> None:
+        self._read_deadline = self._write_deadline = self._idle_deadline = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
-    def _stop_write_timer(self) -> None:
-        if self._write_timer is not None:
-            self._write_timer.cancel()
-            self._write_timer = None
+    def _check_deadlines(self) -> None:
+        self._timer = None
+        now = self.loop.time()
+        read, write, idle = self._read_deadline, self._write_deadline, self._idle_deadline
+        if read is not None and now >= read:
+            self._read_deadline = None
+            self._read_timed_out()
+        elif write is not None and now >= write:
+            self._write_deadline = None
+            self.transport.close()
+        elif idle is not None and now >= idle:
+            self._idle_deadline = None
+            self.timeout_keep_alive_handler()
+        else:
+            running = [d for d in (read, write, idle) if d is not None]
+            if running:
+                when = min(min(running), now + self._period)
+                self._timer = self.loop.call_at(when, self._check_deadlines)
+
+    def _start_read_deadline(self) -> None:
+        """readTimeout runs from the first byte of a request (the accept, for the first)."""
+        if self.responding.read and self._read_deadline is None:
+            self._read_deadline = self.loop.time() + self.responding.read
+            self._watch()
 
     def _read_timed_out(self) -> None:
         """readTimeout fired: mid-head (or before any byte) the connection is closed;
         mid-body the request is over, answered 499 unless an answer has begun."""
-        self._read_timer = None
         cycle = self.cycle
         if self._in_body and cycle is not None and not cycle.response_complete:
             cycle.keep_alive = False
@@ -258,19 +301,17 @@ class EntryPointProtocol(HttpToolsProtocol):
             cycle.message_event.set()
         self.transport.close()
 
-    def _write_timed_out(self) -> None:
-        self._write_timer = None
-        self.transport.close()
+    def _unset_keepalive_if_required(self) -> None:
+        self._idle_deadline = None
 
     # -- uvicorn's protocol, with the hooks ---------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm_read_timer()
+        self._start_read_deadline()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_read_timer()
-        self._stop_write_timer()
+        self._unwatch()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -297,7 +338,7 @@ class EntryPointProtocol(HttpToolsProtocol):
             return
         except httptools.HttpParserUpgrade:
             if self._should_upgrade():
-                self._stop_read_timer()
+                self._unwatch()
                 self.handle_websocket_upgrade()
             else:
                 self._unsupported_upgrade_warning()
@@ -323,8 +364,7 @@ class EntryPointProtocol(HttpToolsProtocol):
             return False
         if self.cycle is not None and not self.cycle.response_complete:
             return False
-        self._stop_read_timer()
-        self._stop_write_timer()
+        self._unwatch()
         self.connections.discard(self)
         protocol = TokenMethodProtocol(
             config=self.config,
@@ -344,7 +384,7 @@ class EntryPointProtocol(HttpToolsProtocol):
         if self._head is None:
             self._head = []
             self._head_size = 0
-        self._arm_read_timer()
+        self._start_read_deadline()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if not self._in_body:  # after the head, llhttp reports trailers here: dropped
@@ -361,7 +401,7 @@ class EntryPointProtocol(HttpToolsProtocol):
         if self.cycle is None or self.cycle is previous:
             # An upgrade: uvicorn hands the connection to its WebSocket protocol, whose
             # own timeouts apply from now on; this protocol's must not close it later.
-            self._stop_read_timer()
+            self._unwatch()
             return
         if absolute:
             # An absolute-form target (``GET http://a.example/x``): httptools' parse_url
@@ -374,8 +414,8 @@ class EntryPointProtocol(HttpToolsProtocol):
         else:
             self.cycle.__class__ = _GoStatusCycle
         if self.responding.write:
-            self._stop_write_timer()
-            self._write_timer = self.loop.call_later(self.responding.write, self._write_timed_out)
+            self._write_deadline = self.loop.time() + self.responding.write
+            self._watch()
 
     def _head_ends_past_limit(self) -> bool:
         """The exact size of a head that ended in the last chunk, which may also hold
@@ -390,7 +430,7 @@ class EntryPointProtocol(HttpToolsProtocol):
         return before - len(tail) + end + 4 > self.head_limit
 
     def on_message_complete(self) -> None:
-        self._stop_read_timer()
+        self._read_deadline = None
         self._in_body = False
         self._completed_in_chunk = True
         self._head = []
@@ -398,8 +438,18 @@ class EntryPointProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
-        self._stop_write_timer()
-        super().on_response_complete()
+        """uvicorn's, with the keep-alive wait as a deadline instead of a timer."""
+        self._write_deadline = None
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:  # the next pipelined request
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        else:
+            self._idle_deadline = self.loop.time() + self.timeout_keep_alive
+            self._watch()
 
 
 class TokenMethodProtocol(H11Protocol):
