@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import threading
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.support.backends import RecordingBackend
 from tests.support.gateway import serve_app
+from tests.support.loops import TimerRecordingLoop
 from tests.support.manifests import MIRROR_100
 from traefikservice_asgi import create_app
+from traefikservice_asgi.entrypoint.lifecycle import _Overdue, _Watch, serve_watched
 
 
 class Records(logging.Handler):
@@ -81,3 +85,36 @@ def test_invalid_trusted_cidr_is_refused() -> None:
         create_app(
             Path(__file__).parents[2] / "examples" / "blog", forwarded_trusted_ips=["not-an-ip"]
         )
+
+
+def test_fast_requests_schedule_no_timer_each() -> None:
+    """The grace before a request's client is watched is seen by one timer per loop
+    visiting the requests in flight, not a timer per request."""
+    requests = 100
+
+    async def fast(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, TimerRecordingLoop)
+        sent: list[Any] = []
+
+        async def receive() -> Any:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+
+        for _ in range(requests):
+            scope: dict[str, Any] = {"type": "http", "method": "GET", "path": "/"}
+            await serve_watched(fast, scope, receive, send, has_body=False)
+        assert len(sent) == 2 * requests
+        return loop.scheduled_by(_Overdue) + loop.scheduled_by(_Watch)
+
+    loop = TimerRecordingLoop()
+    try:
+        assert loop.run_until_complete(main()) <= 1
+    finally:
+        loop.close()

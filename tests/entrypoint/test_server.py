@@ -10,13 +10,14 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.support.backends import RecordingBackend
 from tests.support.gateway import StartedServer, serve_cli
+from tests.support.loops import TimerRecordingLoop
 from traefikservice_asgi.entrypoint.server import (
     EntryPointConfig,
     EntryPointProtocol,
@@ -304,17 +305,6 @@ def test_an_http_1_0_client_gets_a_close_delimited_body(gateway: Gateway) -> Non
 # -- the deadlines cost no timer per request -------------------------------------------------
 
 
-class CountingLoop(asyncio.SelectorEventLoop):
-    """asyncio's loop, recording the timers the entry point's protocol schedules."""
-
-    timers: ClassVar[list[str]] = []
-
-    def call_at(self, when: float, callback: Any, *args: Any, context: Any = None) -> Any:
-        if isinstance(getattr(callback, "__self__", None), EntryPointProtocol):
-            CountingLoop.timers.append(callback.__qualname__)
-        return super().call_at(when, callback, *args, context=context)
-
-
 async def hello(scope: Any, receive: Any, send: Any) -> None:
     if scope["type"] == "http":
         await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -336,7 +326,7 @@ def test_keep_alive_requests_schedule_no_timer_each() -> None:
     )
     server = StartedServer(config)
 
-    async def main() -> list[str]:
+    async def main() -> int:
         loop = asyncio.get_running_loop()
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
@@ -344,19 +334,20 @@ def test_keep_alive_requests_schedule_no_timer_each() -> None:
         await asyncio.wait_for(server.ready.wait(), WAIT)
         reader, writer = await asyncio.open_connection(*sock.getsockname())
         await loop.run_in_executor(None, lambda: None)  # settle startup's own timers
-        before = len(CountingLoop.timers)
+        assert isinstance(loop, TimerRecordingLoop)
+        before = len(loop.timers)
         for _ in range(requests):
             writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             await reader.readuntil(b"Hello app")
-        scheduled = CountingLoop.timers[before:]
+        scheduled = loop.scheduled_by(EntryPointProtocol, since=before)
         writer.close()
         server.should_exit = True
         await asyncio.wait_for(serving, WAIT)
         return scheduled
 
-    loop = CountingLoop()
+    loop = TimerRecordingLoop()
     try:
         scheduled = loop.run_until_complete(main())
     finally:
         loop.close()
-    assert len(scheduled) <= 1, scheduled
+    assert scheduled <= 1

@@ -10,14 +10,16 @@ nothing, logs 499, and sends no mirror copy. We do the same:
 * once the body has been read, ``receive`` is watched: an ``http.disconnect`` before the
   response is complete means the client left, and the request's task is cancelled, which
   closes the backend connection;
-* the watcher starts only when a request is still running after ``grace`` (50 ms): a
-  fast request costs one timer, not one task.
+* the watcher starts only when a request is still running after ``grace`` (50 ms), seen
+  by one timer per event loop that visits the requests in flight (:class:`_Overdue`): a
+  fast request costs an entry in a dict, neither a task nor a timer of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -35,7 +37,7 @@ class _Watch:
     and its collections, which grow with everything else alive (e.g. mirror copies in
     flight), stall the event loop for milliseconds. This object is freed by refcount."""
 
-    __slots__ = ("grace", "loop", "receive", "send", "state", "task", "timer", "watcher")
+    __slots__ = ("due", "grace", "loop", "overdue", "receive", "send", "state", "task", "watcher")
 
     def __init__(self, state: ClientState, receive: Receive, send: Send, grace: float) -> None:
         self.state = state
@@ -45,7 +47,9 @@ class _Watch:
         self.task = asyncio.current_task()
         self.loop = asyncio.get_running_loop()
         self.watcher: asyncio.Task[None] | None = None
-        self.timer: asyncio.TimerHandle | None = self.loop.call_later(grace, self.arm)
+        self.due = self.loop.time() + grace
+        self.overdue = _overdue(self.loop)
+        self.overdue.add(self)
 
     async def tracked_receive(self) -> Message:
         message = await self.receive()
@@ -61,14 +65,16 @@ class _Watch:
             self.state.response_done = True
         await self.send(message)
 
-    def arm(self) -> None:
-        self.timer = None
+    def arm(self, now: float) -> bool:
+        """Called once ``due``: start watching if the body is read; False while the body
+        is still streaming (a disconnect will show up in it; asked again later)."""
         if self.state.response_done:
-            return
+            return True
         if self.state.body_done:
             self.watcher = self.loop.create_task(self.watch())
-        else:  # the body is still streaming: a disconnect will show up in it
-            self.timer = self.loop.call_later(self.grace, self.arm)
+            return True
+        self.due = now + self.grace
+        return False
 
     async def watch(self) -> None:
         # A body-less request still has its (empty) body message pending: skip it; the
@@ -80,14 +86,62 @@ class _Watch:
             self.task.cancel()
 
     def close(self) -> None:
-        """Stop the timer and the watcher, and drop every reference they hold."""
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        """Stop the watcher, and drop every reference it holds."""
+        self.overdue.discard(self)
         watcher, self.watcher = self.watcher, None
         if watcher is not None and not watcher.done():
             watcher.cancel()
         self.task = None
+
+
+class _Overdue:
+    """The requests of one event loop still waiting for their ``grace`` to end, visited
+    by one timer every ``period`` while there are any: a timer per request (a libuv
+    handle each under uvloop, made and cancelled for nearly every request) cost more
+    than the whole check."""
+
+    __slots__ = ("period", "timer", "waiting")
+
+    def __init__(self, period: float) -> None:
+        # No reference to the loop: the loop is this object's key in _OVERDUE.
+        self.period = period
+        self.waiting: dict[_Watch, None] = {}
+        self.timer: asyncio.TimerHandle | None = None
+
+    def add(self, watch: _Watch) -> None:
+        self.waiting[watch] = None
+        if self.timer is None:
+            self.period = min(self.period, watch.grace)
+            self.timer = watch.loop.call_later(self.period, self.visit)
+
+    def discard(self, watch: _Watch) -> None:
+        self.waiting.pop(watch, None)
+
+    def visit(self) -> None:
+        self.timer = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for watch in [w for w in self.waiting if w.due <= now]:
+            if watch.arm(now):
+                del self.waiting[watch]
+        if self.waiting:
+            self.timer = loop.call_later(self.period, self.visit)
+
+
+_OVERDUE: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Overdue] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _overdue(loop: asyncio.AbstractEventLoop) -> _Overdue:
+    overdue = _OVERDUE.get(loop)
+    if overdue is None:
+        overdue = _OVERDUE[loop] = _Overdue(DEFAULT_GRACE)
+    return overdue
+
+
+DEFAULT_GRACE = 0.05
+"""Seconds a request runs before the client is watched (most requests are done by then)."""
 
 
 async def serve_watched(
@@ -97,7 +151,7 @@ async def serve_watched(
     send: Send,
     *,
     has_body: bool,
-    grace: float = 0.05,
+    grace: float = DEFAULT_GRACE,
 ) -> None:
     """Run ``handler``; cancel it if the client disconnects before the response ends."""
     state = ClientState(body_done=not has_body)
