@@ -34,7 +34,8 @@ def _cpu_per_request(run: Run) -> float:
 
 def add_ratios(runs: list[Run]) -> None:
     """Set ``vs_direct``, ``vs_traefik``, ``vs_naive``, ``vs_base`` (req/s ratios, same
-    round) and ``cpu_vs_base`` (proxy CPU per request, same round) on every run."""
+    round), ``cpu_vs_traefik`` and ``cpu_vs_base`` (proxy CPU per request, same round) on
+    every run."""
     for run in runs:
         direct = _counterpart(runs, run, proxy="direct")
         traefik = _counterpart(runs, run, proxy="traefik", route=run["route"])
@@ -45,6 +46,11 @@ def add_ratios(runs: list[Run]) -> None:
         run["vs_traefik"] = round(rps / traefik["wrk"]["rps"], 4) if traefik else None
         ours = run["proxy"] == "ours"
         run["vs_base"] = round(rps / base["wrk"]["rps"], 4) if base and ours else None
+        run["cpu_vs_traefik"] = (
+            round(_cpu_per_request(run) / _cpu_per_request(traefik), 4)
+            if traefik and run["proxy"] != "traefik" and _cpu_per_request(traefik) > 0
+            else None
+        )
         based = base is not None and ours and _cpu_per_request(base) > 0
         run["cpu_vs_base"] = (
             round(_cpu_per_request(run) / _cpu_per_request(base), 4) if based and base else None
@@ -91,6 +97,7 @@ def summarize(runs: list[Run]) -> list[dict[str, Any]]:
                 "p99_ms": _spread((r["wrk"]["p99_ms"] for r in group), 3),
                 "vs_direct": _spread((r["vs_direct"] for r in group), 3),
                 "vs_traefik": _spread((r["vs_traefik"] for r in group), 3),
+                "cpu_vs_traefik": _spread((r.get("cpu_vs_traefik") for r in group), 3),
                 "vs_naive": _spread((r["vs_naive"] for r in group), 3),
                 "vs_base": _spread((r.get("vs_base") for r in group), 3),
                 "cpu_vs_base": _spread((r.get("cpu_vs_base") for r in group), 3),
@@ -114,7 +121,7 @@ def _fmt(spread: dict[str, float] | None, digits: int, ranged: bool = True) -> s
 
 
 _HEADER = (
-    "| target | req/s | p50 ms | p99 ms | x direct | x Traefik | x naive "
+    "| target | req/s | p50 ms | p99 ms | x direct | x Traefik | CPU/req x Traefik | x naive "
     "| proxy CPU-s/1k req | backends CPU-s/1k | wrk CPU-s/1k | other CPU-s "
     "| errors (non-2xx + socket) |"
 )
@@ -126,7 +133,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     per request over the baseline's, same route and round."""
     based = any(row.get("vs_base") for row in rows)
     header = _HEADER + " x base | CPU/req x base |" * based
-    lines = [header, "|---" + "|---:" * (11 + 2 * based) + "|"]
+    lines = [header, "|---" + "|---:" * (12 + 2 * based) + "|"]
     for row in rows:
         cells = [
             row["target"],
@@ -135,6 +142,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             _fmt(row["p99_ms"], 2, ranged=False),
             _fmt(row["vs_direct"], 2),
             _fmt(row["vs_traefik"], 2),
+            _fmt(row.get("cpu_vs_traefik"), 2),
             _fmt(row["vs_naive"], 2),
             _fmt(row["proxy_cpu_per_1k"], 3, ranged=False),
             _fmt(row["backend_cpu_per_1k"], 3, ranged=False),

@@ -146,16 +146,29 @@ def start_proxies(
     logs: Path,
     workers: int | None,
     baseline: Path | None = None,
+    more_workers: int = 0,
 ) -> None:
     """Our gateway, the naive proxy (to app-v1) and Traefik, all in front of ``stacked``;
     with ``baseline`` (a folder holding another version's package), that version too, as
-    the proxy ``base``."""
+    the proxy ``base``; with ``more_workers`` > 1, our gateway with that many workers
+    too, as the proxy ``ours-wN``."""
     tag, backends = stacked.backend, backend_map(stacked.backends)
     port = _procs.free_port()
     command = _procs.gateway_command(CONFIG, backends, port, workers)
     stacked.proxies["ours"] = _procs.spawn(
         stack, f"gateway-{tag}", command, logs=logs, port=port, host=ROUTES["wrr"]
     )
+    if more_workers > 1:
+        port = _procs.free_port()
+        command = _procs.gateway_command(CONFIG, backends, port, more_workers)
+        stacked.proxies[f"ours-w{more_workers}"] = _procs.spawn(
+            stack,
+            f"gateway-w{more_workers}-{tag}",
+            command,
+            logs=logs,
+            port=port,
+            host=ROUTES["wrr"],
+        )
     if baseline is not None:
         port = _procs.free_port()
         config = baseline / "bench" / "config" / "routes.yaml"
@@ -229,7 +242,8 @@ def targets_for(stacked: Stack, smoke: bool) -> list[Target]:
     found.append(
         Target("naive", "app-v1", stacked.backend, MAIN_CONNECTIONS, stacked.proxies["naive"].url)
     )
-    for proxy in ("ours", "base", "traefik"):
+    more = [p for p in stacked.proxies if p.startswith("ours-w")] if full else []
+    for proxy in ("ours", *more, "base", "traefik"):
         if proxy in stacked.proxies:
             server = stacked.proxies[proxy]
             found += [
@@ -239,7 +253,8 @@ def targets_for(stacked: Stack, smoke: bool) -> list[Target]:
             ]
     for conns in SIDE_CONNECTIONS if full else ():
         found.append(Target("direct", "app-v1", stacked.backend, conns, direct.url))
-        for proxy in ("ours", "base", "traefik"):
+        # several workers are measured where they matter: many clients, not one
+        for proxy in ("ours", *(more if conns > MAIN_CONNECTIONS else ()), "base", "traefik"):
             if proxy in stacked.proxies:
                 found.append(
                     route_target(proxy, stacked.proxies[proxy], "wrr", stacked.backend, conns)
@@ -460,6 +475,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="gateway workers, if `traefikservice-asgi serve` supports --workers",
     )
     parser.add_argument(
+        "--more-workers",
+        type=int,
+        default=2,
+        metavar="N",
+        help="also measure the gateway with N workers (proxy `ours-wN`) on every -c64 route "
+        "and at -c256; 0 or 1: not (default 2; only when --workers is not given)",
+    )
+    parser.add_argument(
         "--baseline",
         metavar="REV",
         default=None,
@@ -523,7 +546,8 @@ def main(argv: list[str] | None = None) -> int:
             baseline = export_baseline(args.baseline, logs / "baseline")
             print(f"baseline: {args.baseline} as proxy `base`")
         for stacked in stacks:
-            start_proxies(stack, stacked, logs, pass_workers, baseline)
+            more = args.more_workers if stacked.backend == "uvicorn" and workers == 1 else 0
+            start_proxies(stack, stacked, logs, pass_workers, baseline, more)
         targets = [t for stacked in stacks for t in targets_for(stacked, args.smoke)]
         for target in targets:
             check_target(target)
