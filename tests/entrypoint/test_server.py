@@ -5,15 +5,17 @@ entry point answers them (measured with the binary; the expected bytes below are
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
+import uvicorn
 
 from tests.support.backends import RecordingBackend
 from tests.support.gateway import StartedServer, serve_cli
@@ -305,6 +307,25 @@ def test_an_http_1_0_client_gets_a_close_delimited_body(gateway: Gateway) -> Non
 # -- the deadlines cost no timer per request -------------------------------------------------
 
 
+@contextlib.asynccontextmanager
+async def in_process(
+    config: uvicorn.Config,
+) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    """``config``'s server on the running loop, and one client connection to it."""
+    server = StartedServer(config)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+    await asyncio.wait_for(server.ready.wait(), WAIT)
+    reader, writer = await asyncio.open_connection(*sock.getsockname())
+    try:
+        yield reader, writer
+    finally:
+        writer.close()
+        server.should_exit = True
+        await asyncio.wait_for(serving, WAIT)
+
+
 async def hello(scope: Any, receive: Any, send: Any) -> None:
     if scope["type"] == "http":
         await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -324,26 +345,17 @@ def test_keep_alive_requests_schedule_no_timer_each() -> None:
         log_level="warning",
         timeouts=RespondingTimeouts(read=60, write=30, idle=180),
     )
-    server = StartedServer(config)
 
     async def main() -> int:
         loop = asyncio.get_running_loop()
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        serving = asyncio.ensure_future(server.serve(sockets=[sock]))
-        await asyncio.wait_for(server.ready.wait(), WAIT)
-        reader, writer = await asyncio.open_connection(*sock.getsockname())
-        await loop.run_in_executor(None, lambda: None)  # settle startup's own timers
         assert isinstance(loop, TimerRecordingLoop)
-        before = len(loop.timers)
-        for _ in range(requests):
-            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            await reader.readuntil(b"Hello app")
-        scheduled = loop.scheduled_by(EntryPointProtocol, since=before)
-        writer.close()
-        server.should_exit = True
-        await asyncio.wait_for(serving, WAIT)
-        return scheduled
+        async with in_process(config) as (reader, writer):
+            await loop.run_in_executor(None, lambda: None)  # settle startup's own timers
+            before = len(loop.timers)
+            for _ in range(requests):
+                writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                await reader.readuntil(b"Hello app")
+            return loop.scheduled_by(EntryPointProtocol, since=before)
 
     loop = TimerRecordingLoop()
     try:
@@ -351,3 +363,81 @@ def test_keep_alive_requests_schedule_no_timer_each() -> None:
     finally:
         loop.close()
     assert scheduled <= 1
+
+
+# -- a small answer is one write ---------------------------------------------------------------
+
+
+class WriteCountingProtocol(EntryPointProtocol):
+    """The entry point's protocol on a transport that counts its writes."""
+
+    writes: ClassVar[list[bytes]] = []
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(CountingTransport(transport))  # type: ignore[arg-type]
+
+
+class CountingTransport:
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+
+    def write(self, data: bytes) -> None:
+        WriteCountingProtocol.writes.append(bytes(data))
+        self._transport.write(data)
+
+    def writelines(self, chunks: Any) -> None:
+        self.write(b"".join(chunks))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+def counting_config(app: Any) -> EntryPointConfig:
+    config = EntryPointConfig(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning")
+    config.http = WriteCountingProtocol
+    return config
+
+
+def test_a_small_answer_is_written_once_with_its_head() -> None:
+    """Head and body in one write (one system call), as Go's buffered writer sends
+    them; uvicorn alone writes them apart."""
+
+    async def main() -> list[bytes]:
+        WriteCountingProtocol.writes.clear()
+        async with in_process(counting_config(hello)) as (reader, writer):
+            for _ in range(5):
+                writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                await reader.readuntil(b"Hello app")
+            return list(WriteCountingProtocol.writes)
+
+    writes = asyncio.run(main())
+    assert len(writes) == 5
+    assert all(
+        w.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\n\r\n9\r\nHello app" in w for w in writes
+    )
+
+
+def test_a_head_whose_body_is_late_goes_out_alone_at_once() -> None:
+    """A streamed answer's head is not held for its body: the client has it while the
+    app still waits."""
+
+    async def main() -> bytes:
+        release = asyncio.Event()
+
+        async def late(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] != "http":
+                return
+            headers = [(b"content-type", b"text/event-stream")]
+            await send({"type": "http.response.start", "status": 299, "headers": headers})
+            await release.wait()
+            await send({"type": "http.response.body", "body": b"data: 1\n\n"})
+
+        async with in_process(counting_config(late)) as (reader, writer):
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
+            release.set()
+            await asyncio.wait_for(reader.readuntil(b"data: 1"), WAIT)
+            return head
+
+    head = asyncio.run(main())
+    assert head.startswith(b"HTTP/1.1 299 status code 299\r\n")  # Go's line, held or not

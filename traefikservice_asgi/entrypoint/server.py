@@ -131,17 +131,56 @@ class _HeadTooLarge(Exception):
 _PLACEHOLDER_STATUS = 599  # uvicorn knows every line up to 599; Go writes up to 999
 
 
-class _FirstLineRewriter:
-    """The connection's transport for one write: the status line uvicorn wrote is
-    replaced with Go's."""
+class _HeldHead:
+    """The exchange's transport from the response head to its first body bytes: the
+    head waits and goes out with them in one write, as Go's buffered writer sends a
+    small answer (one system call instead of two under uvloop, which writes at once); if
+    they do not come within the same step of the loop, the head goes alone at its next
+    turn (:meth:`flush`), so a slow or streamed body never delays it. The head's status
+    line is replaced with Go's where they differ (``line``)."""
 
-    __slots__ = ("line", "transport")
+    __slots__ = ("cycle", "head", "line", "transport")
 
-    def __init__(self, transport: asyncio.Transport, line: bytes) -> None:
-        self.transport, self.line = transport, line
+    def __init__(
+        self, cycle: httptools_impl.RequestResponseCycle, transport: Any, line: bytes | None
+    ) -> None:
+        self.cycle, self.transport, self.line = cycle, transport, line
+        self.head: bytes | None = None
 
     def write(self, data: bytes) -> None:
-        self.transport.write(self.line + data[data.index(b"\r\n") + 2 :])
+        head = self.head
+        if head is None:  # uvicorn's head
+            if self.line is not None:
+                data = self.line + data[data.index(b"\r\n") + 2 :]
+            self.head = data
+            return
+        self._release()
+        if len(data) < _JOIN_BELOW:
+            self.transport.write(head + data)
+        else:
+            self.transport.writelines((head, data))
+
+    def flush(self) -> None:
+        head = self.head
+        if head is not None and self.cycle.transport is self:  # type: ignore[comparison-overlap]
+            self._release()
+            self.transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def is_closing(self) -> bool:
+        return bool(self.transport.is_closing())
+
+    def _release(self) -> None:
+        self.head = None
+        self.cycle.transport = self.transport
+
+
+_JOIN_BELOW = 16384
+"""Body bytes below which the head and the body are joined into one buffer (a copy)
+rather than handed to the transport as two (a gathered write)."""
 
 
 def _go_lines() -> dict[int, bytes]:
@@ -158,24 +197,27 @@ _GO_LINES = _go_lines()
 
 class _GoStatusCycle(httptools_impl.RequestResponseCycle):
     """An exchange whose status line is Go's (``net/http``'s ``StatusText``, or
-    ``status code N``), as Traefik's server writes it; only the statuses where uvicorn's
-    line differs take the detour."""
+    ``status code N``), as Traefik's server writes it, and whose head is written with the
+    first body bytes (:class:`_HeldHead`)."""
 
     async def send(self, message: Any) -> None:
-        line = None
-        if not self.response_started and message["type"] == "http.response.start":
-            line = _GO_LINES.get(message["status"])
-        if line is None:
+        if self.response_started or message["type"] != "http.response.start":
             await super().send(message)
             return
-        if message["status"] >= 600:
+        status = message["status"]
+        line = _GO_LINES.get(status)
+        if status >= 600:
             message = {**message, "status": _PLACEHOLDER_STATUS}
         transport = self.transport
-        self.transport = _FirstLineRewriter(transport, line)  # type: ignore[assignment]
+        held = _HeldHead(self, transport, line)
+        self.transport = held  # type: ignore[assignment]
         try:
             await super().send(message)
         finally:
-            self.transport = transport
+            if held.head is None:  # nothing written (the client is gone)
+                self.transport = transport
+            else:
+                asyncio.get_running_loop().call_soon(held.flush)
 
 
 class _CloseDelimitedCycle(_GoStatusCycle):
