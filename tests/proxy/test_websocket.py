@@ -26,6 +26,7 @@ from websockets.typing import Subprotocol
 from tests.support.backends import RecordingBackend
 from tests.support.gateway import serve_app, serve_cli
 from traefikservice_asgi import create_app
+from traefikservice_asgi.entrypoint.websocket import TunnelWebSocketProtocol
 from traefikservice_asgi.loadbalancer.mirror import Mirror, Mirroring
 from traefikservice_asgi.loadbalancer.mirror_pool import MirrorPool
 from traefikservice_asgi.proxy import Server
@@ -216,8 +217,16 @@ def closed_port() -> int:
     return port
 
 
-@pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[Gateway]:
+SERVERS = {
+    "relay": {},  # any ASGI server: messages relayed
+    "tunnel": {"ws": TunnelWebSocketProtocol},  # serve's: bytes tunnelled after the 101
+}
+
+
+@pytest.fixture(params=sorted(SERVERS))
+def gateway(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Gateway]:
+    """The gateway under a plain uvicorn (message relay) and under serve's WebSocket
+    protocol (the tunnel): every behaviour below holds for both."""
     (tmp_path / "ws.yaml").write_text(CONFIG)
     a, b = WsBackend("ws-a"), WsBackend("ws-b")
     with serve_app(a) as url_a, serve_app(b) as url_b:
@@ -230,7 +239,7 @@ def gateway(tmp_path: Path) -> Iterator[Gateway]:
             },
         )
         probe = LoopProbe(app)
-        with serve_app(probe) as url:
+        with serve_app(probe, **SERVERS[request.param]) as url:
             yield Gateway(url, a, b, probe)
 
 
