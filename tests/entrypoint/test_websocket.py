@@ -236,7 +236,7 @@ def test_a_backend_that_never_reads_costs_a_bounded_buffer_and_stalls_the_client
 
 def test_frames_cross_untouched_both_ways(tmp_path: Path) -> None:
     """Behind the 101 the gateway parses nothing: a raw backend's 101 head reaches the
-    client as written, and arbitrary bytes (a ping, a compressed frame's RSV1 bit, a
+    client (written as Go writes it), and arbitrary bytes (a ping, a compressed frame's RSV1 bit, a
     reserved close code) come back exactly as sent. The backend sees the client's own
     Sec-WebSocket-Key and extension offer, with Connection/Upgrade as Go sets them."""
     received: list[bytes] = []
@@ -257,8 +257,8 @@ def test_frames_cross_untouched_both_ways(tmp_path: Path) -> None:
     with raw_backend_gateway(tmp_path, answer) as sock:
         head = upgrade(sock, "/raw", extra="Sec-WebSocket-Extensions: permessage-deflate\r\n")
         assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
-        assert b"\r\nSec-WebSocket-Accept: made-up\r\n" in head
-        assert b"\r\nSec-WebSocket-Extensions: permessage-deflate\r\n" in head
+        assert b"\r\nSec-Websocket-Accept: made-up\r\n" in head  # Go's canonical names
+        assert b"\r\nSec-Websocket-Extensions: permessage-deflate\r\n" in head
         assert b"\r\nX-Raw: 1\r\n" in head
         assert ready.wait(10)
         first = b""

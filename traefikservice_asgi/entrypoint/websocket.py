@@ -6,7 +6,8 @@ app whole messages, which costs a slow reader up to two messages of memory (uvic
 assembles each, then holds its frame in the write buffer). Under ``serve`` the server
 is ours, so it offers the :data:`~.context.TUNNEL_KEY` extension: a leaf that sends a
 ``websocket.accept`` carrying a :class:`~..transport.tunnel.Tunnel` gets the client's
-connection joined to the backend's, the backend's ``101`` head written as it came.
+connection joined to the backend's, after the backend's ``101`` head (written as Go
+writes it: :meth:`~..transport.tunnel.Tunnel.response_head`).
 Any other ``websocket.accept`` (or a refusal) is uvicorn's usual handshake.
 
 Between the upgrade request and the app's answer the protocol reads on, so that a
@@ -36,8 +37,6 @@ __all__ = ["EARLY_LIMIT", "TunnelWebSocketProtocol"]
 EARLY_LIMIT = 64 * 1024
 """Bytes a client may send before the handshake's answer that are kept; past it the
 connection is not read until the answer is written."""
-
-_SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\n"
 
 
 class TunnelWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -101,14 +100,10 @@ class TunnelWebSocketProtocol(WebSocketsSansIOProtocol):
             get_client_addr(self.scope),
             get_path_with_query_string(self.scope),
         )
-        head = [_SWITCHING]
-        for name, value in headers:
-            head += (name, b": ", value, b"\r\n")
-        head.append(b"\r\n")
         self.handshake_complete = True
         self.close_sent = True  # uvicorn writes nothing on this connection any more
         self._tunnel = tunnel
-        self.transport.write(b"".join(head))
+        self.transport.write(tunnel.response_head(headers))
         # Reading resumes with the tunnel's protocol in place: no byte reaches this one.
         tunnel.join(self.transport, self._take_early(), on_lost=self.connection_lost)
 

@@ -396,7 +396,9 @@ class Server:
             status, _ = self._failure(exc, scope, forward)
             await send_proxy_error(send, status)
             return
-        tunnel = Tunnel(backend, pending)
+        # Go writes the backend's reason, or (stuttering) "101" when it has none.
+        status_line = b"%s 101 %s" % (response.http_version, response.reason or b"101")
+        tunnel = Tunnel(backend, pending, status_line)
         try:
             await send(tunnel_accept(list(response.headers), tunnel))
             await tunnel.wait()

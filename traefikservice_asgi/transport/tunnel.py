@@ -21,7 +21,7 @@ import asyncio
 from collections.abc import Callable
 from typing import cast
 
-__all__ = ["HIGH_WATER", "MAX_HELD", "READ_SIZE", "Tunnel"]
+__all__ = ["HIGH_WATER", "MAX_HELD", "READ_SIZE", "Tunnel", "canonical_header_key"]
 
 HIGH_WATER = 64 * 1024
 """Bytes waiting in one side's write buffer above which the other side is not read."""
@@ -31,6 +31,18 @@ READ_SIZE = 256 * 1024
 """The most one socket read returns (asyncio's selector transports and uvloop)."""
 MAX_HELD = 2 * (HIGH_WATER + READ_SIZE)
 """The most a tunnel holds in its two write buffers."""
+
+
+_NOT_WRITTEN = frozenset({b"Content-Length", b"Transfer-Encoding", b"Trailer"})
+_TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def canonical_header_key(name: bytes) -> bytes:
+    """Go's ``textproto.CanonicalMIMEHeaderKey``: ``sec-websocket-accept`` is
+    ``Sec-Websocket-Accept``; a name with a byte outside the token set is kept as is."""
+    if not name or any(byte not in _TOKEN for byte in name):
+        return name
+    return b"-".join(part[:1].upper() + part[1:].lower() for part in name.split(b"-"))
 
 
 class _End(asyncio.Protocol):
@@ -87,12 +99,19 @@ class Tunnel:
     """Bytes both ways between the backend's connection (given first, once its ``101``
     has been read) and the client's (given by the ASGI server, :meth:`join`)."""
 
-    __slots__ = ("_backend", "_client", "_done", "_pending", "error")
+    __slots__ = ("_backend", "_client", "_done", "_pending", "error", "status_line")
 
-    def __init__(self, backend: asyncio.Transport, pending: bytes = b"") -> None:
+    def __init__(
+        self,
+        backend: asyncio.Transport,
+        pending: bytes = b"",
+        status_line: bytes = b"HTTP/1.1 101 Switching Protocols",
+    ) -> None:
         """``backend``: the server's connection, taken from its protocol; ``pending``:
         what it sent after its ``101`` and was read with it (written to the client on
-        :meth:`join`). The backend is not read until the client joins."""
+        :meth:`join`); ``status_line``: the backend's, relayed as Go relays it (its
+        version and reason). The backend is not read until the client joins."""
+        self.status_line = status_line
         self._backend = _End(self)
         self._client = _End(self)
         self._backend.peer, self._client.peer = self._client, self._backend
@@ -102,6 +121,25 @@ class Tunnel:
         backend.pause_reading()
         backend.set_protocol(self._backend)
         self._backend.connection_made(backend)
+
+    def response_head(self, headers: list[tuple[bytes, bytes]]) -> bytes:
+        """The ``101`` head for the client, written as Go's ``Response.Write`` writes the
+        backend's response in ``handleUpgradeResponse``: its status line, then the
+        headers by canonical name in sorted order (values of one name in the order
+        given: what the balancers set first, such as a sticky cookie, then the
+        backend's), without ``Content-Length``, ``Transfer-Encoding`` or ``Trailer``."""
+        grouped: dict[bytes, list[bytes]] = {}
+        for name, value in headers:
+            grouped.setdefault(canonical_header_key(name), []).append(value)
+        lines = [self.status_line, b"\r\n"]
+        for name in sorted(grouped):
+            if name in _NOT_WRITTEN:
+                continue
+            for value in grouped[name]:
+                value = value.replace(b"\r", b" ").replace(b"\n", b" ").strip(b" \t")
+                lines += (name, b": ", value, b"\r\n")
+        lines.append(b"\r\n")
+        return b"".join(lines)
 
     def join(
         self,
