@@ -6,7 +6,7 @@ client goes through the real Traefik and through the gateway under serve's proto
 the ``101`` heads the clients get must be byte for byte equal (Go's canonical header
 names, sorted; its status line), the bytes after them too, and the upgrade requests the
 backend got must carry the same WebSocket headers. A ``101`` switching to a protocol
-the client did not ask for is a ``500`` from both.
+the client did not ask for, or without ``Connection: Upgrade``, is a ``500`` from both.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ ANSWERS = {
     b"X-Alpha: a\r\nx-alpha: b\r\nSec-WebSocket-Extensions: permessage-deflate\r\n"
     b"Content-Length: 0\r\n\r\n",
     "no-reason": b"HTTP/1.1 101\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    "no-connection-upgrade": b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
     "other-protocol": b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n"
     b"Connection: Upgrade\r\n\r\n",
 }

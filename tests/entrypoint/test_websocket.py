@@ -314,6 +314,44 @@ def test_echo_ping_and_close_work_through_the_tunnel_with_compression_end_to_end
     assert probe.calls_ended and probe.calls_ended[0] >= closed_at - 1.0
 
 
+def test_bytes_a_client_sends_before_the_101_reach_the_backend_first(tmp_path: Path) -> None:
+    """A client that does not wait for the answer (RFC 6455 says it must): what it sent
+    meanwhile is kept by the server and goes to the backend ahead of the rest."""
+    sent_early, head_seen = threading.Event(), threading.Event()
+    got: list[bytes] = []
+
+    def answer(conn: socket.socket, head: bytes) -> None:
+        head_seen.set()
+        assert sent_early.wait(10)
+        conn.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+        )
+        data = b""
+        while len(data) < 10:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        got.append(data)
+
+    with raw_backend_gateway(tmp_path, answer) as sock:
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall(
+            f"GET / HTTP/1.1\r\nHost: ws.test\r\nUpgrade: websocket\r\nConnection: Upgrade"
+            f"\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        assert head_seen.wait(10)  # the upgrade is routed, and waits for the backend
+        sock.sendall(b"early")
+        sent_early.set()
+        head = sock.recv(65536)
+        assert head.startswith(b"HTTP/1.1 101 ")
+        sock.sendall(b"later")
+        deadline = time.monotonic() + 10
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert got == [b"earlylater"]
+
+
 def test_a_backend_answering_101_for_another_protocol_is_a_500(tmp_path: Path) -> None:
     """Go's ReverseProxy: "backend tried to switch protocol" is Traefik's 500."""
 

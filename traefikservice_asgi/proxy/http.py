@@ -383,11 +383,11 @@ class Server:
         if response.status != 101:
             await self._refuse(response, send)
             return
-        offered = next((v for k, v in response.headers if k.lower() == b"upgrade"), b"")
-        if offered.strip().lower() != upgrade.strip().lower():
-            # Go: "backend tried to switch protocol %q when %q was requested": 500.
+        if not _switches_to(response.headers, upgrade):
+            # Go: "backend tried to switch protocol %q when %q was requested", or a 101
+            # without Connection: Upgrade (not a protocol switch to its transport): 500.
             await response.stream.aclose()
-            logger.debug("500 Internal Server Error from %s: upgrade to %r", self.url, offered)
+            logger.debug("500 Internal Server Error from %s: not a switch to %r", self.url, upgrade)
             await send_proxy_error(send, 500)
             return
         try:
@@ -485,6 +485,21 @@ class Server:
         except (httpx.TransportError, zlib.error) as exc:
             raise UpstreamAborted(f"{self.url} failed mid-response: {exc!r}") from exc
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _switches_to(headers: list[tuple[bytes, bytes]], upgrade: bytes) -> bool:
+    """Whether a ``101`` switches to the protocol the client asked for, as Go's
+    transport and ``handleUpgradeResponse`` require: the same ``Upgrade`` (any case) and
+    ``Connection: Upgrade``."""
+    offered = b""
+    connection = False
+    for name, value in headers:
+        lower = name.lower()
+        if lower == b"upgrade" and not offered:
+            offered = value.strip().lower()
+        elif lower == b"connection":
+            connection = connection or b"upgrade" in (t.strip() for t in value.lower().split(b","))
+    return connection and offered == upgrade.strip().lower()
 
 
 async def _replay(chunks: list[bytes]) -> AsyncIterator[bytes]:
