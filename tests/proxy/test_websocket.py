@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import socket
 import threading
 import time
@@ -593,8 +594,11 @@ spec:
 """
 
 
+@pytest.mark.parametrize("server", sorted(SERVERS))
 @pytest.mark.parametrize("trusted", [True, False])
-def test_wss_backends_follow_the_servers_transport_tls_rules(tmp_path: Path, trusted: bool) -> None:
+def test_wss_backends_follow_the_servers_transport_tls_rules(
+    tmp_path: Path, trusted: bool, server: str
+) -> None:
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1")
     cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
@@ -615,11 +619,14 @@ def test_wss_backends_follow_the_servers_transport_tls_rules(tmp_path: Path, tru
             tmp_path / "conf", backends={"default/app:443": url.replace("http:", "https:")}
         )
         probe = LoopProbe(app)
-        with serve_app(probe) as gateway_url:
+        with serve_app(probe, **SERVERS[server]) as gateway_url:
             gateway = Gateway(gateway_url, backend, backend, probe)
             if trusted:
                 with ws(gateway, host="t.test") as client:
                     assert whoami(client)["backend"] == "tls"
+                    big = os.urandom(1 << 20)  # many TLS records, both ways
+                    client.send(big)
+                    assert client.recv(timeout=10) == big
             else:
                 with pytest.raises(InvalidStatus) as refused:
                     ws(gateway, host="t.test")

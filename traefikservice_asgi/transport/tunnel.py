@@ -75,7 +75,7 @@ class _End(asyncio.Protocol):
         """This side finished sending: as in Go, the first side to finish ends the
         tunnel (what either side still has to write is flushed first)."""
         self.tunnel.close()
-        return True  # the tunnel has closed this transport itself
+        return False  # closed (after flushing) either way; TLS ignores True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
