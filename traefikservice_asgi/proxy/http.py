@@ -15,6 +15,14 @@ An ``h2c://`` server is spoken to in HTTP/2 cleartext with prior knowledge
 (:mod:`~traefikservice_asgi.transport.h2c`), except for a request asking for a connection
 upgrade, which goes over HTTP/1.1 as in Traefik: WebSockets included.
 
+A WebSocket under ``serve`` (whose ASGI server offers the tunnel extension,
+:data:`~traefikservice_asgi.entrypoint.context.TUNNEL_KEY`) is proxied as Go's
+``ReverseProxy`` does it: the upgrade request goes through the transport like any
+request, a refusal is relayed as the answer, and after a ``101`` the transport hands its
+connection over and the two connections are joined byte for byte
+(:class:`~traefikservice_asgi.transport.tunnel.Tunnel`). Under another ASGI server
+messages are relayed (:mod:`.websocket`).
+
 A mirror copy whose scope carries a copy job (:func:`~traefikservice_asgi.loadbalancer.mirror_pool.copy_job`) is
 *detached* when the leaf talks to the gateway's own HTTP/1.1 transport: the request is
 written and the leaf returns; the transport discards the answer and tells the job.

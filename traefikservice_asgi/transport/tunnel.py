@@ -162,7 +162,9 @@ class Tunnel:
         if not self._backend.open:  # the backend left meanwhile: flush and end
             self.close()
             return
-        self._backend.transport.resume_reading()  # type: ignore[union-attr]
+        if client.get_write_buffer_size() <= HIGH_WATER:
+            # Else the client's transport is paused (its resume_writing resumes this).
+            self._backend.transport.resume_reading()  # type: ignore[union-attr]
 
     def close(self) -> None:
         """End both sides: each transport writes what it holds, then closes."""
