@@ -633,7 +633,10 @@ def test_wss_backends_follow_the_servers_transport_tls_rules(
                 assert refused.value.response.status_code == 502
 
 
-def test_response_header_timeout_bounds_the_wait_for_the_upgrade(tmp_path: Path) -> None:
+@pytest.mark.parametrize("server", sorted(SERVERS))
+def test_response_header_timeout_bounds_the_wait_for_the_upgrade(
+    tmp_path: Path, server: str
+) -> None:
     (tmp_path / "r.yaml").write_text(
         ST_ROUTE.replace("port: 443", "port: 80")
         + "  forwardingTimeouts: {responseHeaderTimeout: 300ms}\n"
@@ -641,7 +644,7 @@ def test_response_header_timeout_bounds_the_wait_for_the_upgrade(tmp_path: Path)
     with RecordingBackend("slow", delay=5) as slow:
         app = create_app(tmp_path, backends={"default/app:80": slow.url})
         probe = LoopProbe(app)
-        with serve_app(probe) as url:
+        with serve_app(probe, **SERVERS[server]) as url:
             gateway = Gateway(url, WsBackend("x"), WsBackend("y"), probe)
             started = time.monotonic()
             with pytest.raises(InvalidStatus) as refused:
