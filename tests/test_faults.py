@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -98,6 +99,31 @@ def gateway_for(
     tmp_path: Path, url: str, options: str = "", extra: str = ""
 ) -> TraefikServiceMiddleware:
     return create_app(write_config(tmp_path, options, extra), backends={"default/app:80": url})
+
+
+@contextmanager
+def beside_traefik(
+    tmp: Path, handler: Handler, **uvicorn_options: Any
+) -> Iterator[tuple[str, str]]:
+    """The real Traefik and the gateway (under uvicorn with ``uvicorn_options``), each
+    routing ``Host(`f.test`)`` to one ``raw_backend(handler)``; yields both base URLs."""
+    from tests.support.traefik import TraefikProcess
+
+    (tmp / "traefik").mkdir()
+    (tmp / "gateway").mkdir()
+    with raw_backend(handler) as url:
+        dynamic = {
+            "http": {
+                "routers": {"r": {"rule": "Host(`f.test`)", "service": "s"}},
+                "services": {"s": {"loadBalancer": {"servers": [{"url": url}]}}},
+            }
+        }
+        app = gateway_for(tmp / "gateway", url)
+        with (
+            TraefikProcess(dynamic, tmp_path=tmp / "traefik") as traefik,
+            serve_app(app, **uvicorn_options) as gateway,
+        ):
+            yield traefik.url, gateway
 
 
 @pytest.mark.parametrize(

@@ -15,9 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conformance.runner import requires_traefik
-from tests.support.gateway import serve_app
-from tests.support.traefik import TraefikProcess
-from tests.test_faults import gateway_for, raw_backend
+from tests.test_faults import beside_traefik
 
 pytestmark = requires_traefik
 
@@ -84,21 +82,8 @@ def _status_and_body(base: str, name: str) -> tuple[bytes, bytes]:
 
 @pytest.fixture(scope="module")
 def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    tmp = tmp_path_factory.mktemp("garbled")
-    (tmp / "traefik").mkdir()
-    (tmp / "gateway").mkdir()
-    with raw_backend(_answer) as url:
-        dynamic = {
-            "http": {
-                "routers": {"r": {"rule": "Host(`f.test`)", "service": "s"}},
-                "services": {"s": {"loadBalancer": {"servers": [{"url": url}]}}},
-            }
-        }
-        with (
-            TraefikProcess(dynamic, tmp_path=tmp / "traefik") as traefik,
-            serve_app(gateway_for(tmp / "gateway", url)) as gateway,
-        ):
-            yield traefik.url, gateway
+    with beside_traefik(tmp_path_factory.mktemp("garbled"), _answer) as urls:
+        yield urls
 
 
 @pytest.mark.parametrize("name", list(ANSWERS))

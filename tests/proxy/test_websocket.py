@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import socket
 import threading
 import time
@@ -26,6 +27,7 @@ from websockets.typing import Subprotocol
 from tests.support.backends import RecordingBackend
 from tests.support.gateway import serve_app, serve_cli
 from traefikservice_asgi import create_app
+from traefikservice_asgi.entrypoint.websocket import TunnelWebSocketProtocol
 from traefikservice_asgi.loadbalancer.mirror import Mirror, Mirroring
 from traefikservice_asgi.loadbalancer.mirror_pool import MirrorPool
 from traefikservice_asgi.proxy import Server
@@ -216,8 +218,16 @@ def closed_port() -> int:
     return port
 
 
-@pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[Gateway]:
+SERVERS = {
+    "relay": {},  # any ASGI server: messages relayed
+    "tunnel": {"ws": TunnelWebSocketProtocol},  # serve's: bytes tunnelled after the 101
+}
+
+
+@pytest.fixture(params=sorted(SERVERS))
+def gateway(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Gateway]:
+    """The gateway under a plain uvicorn (message relay) and under serve's WebSocket
+    protocol (the tunnel): every behaviour below holds for both."""
     (tmp_path / "ws.yaml").write_text(CONFIG)
     a, b = WsBackend("ws-a"), WsBackend("ws-b")
     with serve_app(a) as url_a, serve_app(b) as url_b:
@@ -230,7 +240,7 @@ def gateway(tmp_path: Path) -> Iterator[Gateway]:
             },
         )
         probe = LoopProbe(app)
-        with serve_app(probe) as url:
+        with serve_app(probe, **SERVERS[request.param]) as url:
             yield Gateway(url, a, b, probe)
 
 
@@ -584,8 +594,11 @@ spec:
 """
 
 
+@pytest.mark.parametrize("server", sorted(SERVERS))
 @pytest.mark.parametrize("trusted", [True, False])
-def test_wss_backends_follow_the_servers_transport_tls_rules(tmp_path: Path, trusted: bool) -> None:
+def test_wss_backends_follow_the_servers_transport_tls_rules(
+    tmp_path: Path, trusted: bool, server: str
+) -> None:
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1")
     cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
@@ -606,18 +619,24 @@ def test_wss_backends_follow_the_servers_transport_tls_rules(tmp_path: Path, tru
             tmp_path / "conf", backends={"default/app:443": url.replace("http:", "https:")}
         )
         probe = LoopProbe(app)
-        with serve_app(probe) as gateway_url:
+        with serve_app(probe, **SERVERS[server]) as gateway_url:
             gateway = Gateway(gateway_url, backend, backend, probe)
             if trusted:
                 with ws(gateway, host="t.test") as client:
                     assert whoami(client)["backend"] == "tls"
+                    big = os.urandom(1 << 20)  # many TLS records, both ways
+                    client.send(big)
+                    assert client.recv(timeout=10) == big
             else:
                 with pytest.raises(InvalidStatus) as refused:
                     ws(gateway, host="t.test")
                 assert refused.value.response.status_code == 502
 
 
-def test_response_header_timeout_bounds_the_wait_for_the_upgrade(tmp_path: Path) -> None:
+@pytest.mark.parametrize("server", sorted(SERVERS))
+def test_response_header_timeout_bounds_the_wait_for_the_upgrade(
+    tmp_path: Path, server: str
+) -> None:
     (tmp_path / "r.yaml").write_text(
         ST_ROUTE.replace("port: 443", "port: 80")
         + "  forwardingTimeouts: {responseHeaderTimeout: 300ms}\n"
@@ -625,7 +644,7 @@ def test_response_header_timeout_bounds_the_wait_for_the_upgrade(tmp_path: Path)
     with RecordingBackend("slow", delay=5) as slow:
         app = create_app(tmp_path, backends={"default/app:80": slow.url})
         probe = LoopProbe(app)
-        with serve_app(probe) as url:
+        with serve_app(probe, **SERVERS[server]) as url:
             gateway = Gateway(url, WsBackend("x"), WsBackend("y"), probe)
             started = time.monotonic()
             with pytest.raises(InvalidStatus) as refused:

@@ -22,6 +22,10 @@ key                       where   set by / read by
                                   leasttime, which takes no time-to-first-byte from it
 :data:`REQUEST_NOT_SENT`  message the leaf, on a proxy error before the request was
                                   written (no connection) / retry, which tries again
+:data:`TUNNEL_KEY`        scope   ``serve``'s WebSocket protocol, in
+                          and     ``scope["extensions"]`` (offered) / the leaf, which
+                          message puts its :class:`~..transport.tunnel.Tunnel` in the
+                                  ``websocket.accept`` for the server to join
 ========================  ======  =====================================================
 
 Nothing else reads or writes these keys: use the functions below.
@@ -38,6 +42,7 @@ from .forwarding import Forward, prepare
 
 if TYPE_CHECKING:
     from ..loadbalancer.mirror_pool import CopyJob
+    from ..transport.tunnel import Tunnel
 
 __all__ = [
     "CLIENT_KEY",
@@ -47,6 +52,7 @@ __all__ = [
     "FORWARD_KEY",
     "NO_BACKEND_ANSWER",
     "REQUEST_NOT_SENT",
+    "TUNNEL_KEY",
     "as_copy",
     "client_gone",
     "copy_job",
@@ -54,9 +60,12 @@ __all__ = [
     "is_copy",
     "is_no_backend_answer",
     "is_request_not_sent",
+    "offers_tunnel",
     "set_client_state",
     "replace_forward",
     "set_forward",
+    "tunnel_accept",
+    "tunnel_of",
     "without_body",
 ]
 
@@ -85,6 +94,13 @@ REQUEST_NOT_SENT = "traefikservice_asgi.request_not_sent"
 """Message: set in the ``http.response.start`` of a proxy error when no byte of the
 request reached the server (no connection could be made: Go's ``httptrace``
 ``WroteHeaders`` never fired), so Traefik's ``retry`` tries again."""
+
+TUNNEL_KEY = "traefikservice_asgi.tunnel"
+"""An ASGI extension of ``serve``'s own WebSocket protocol: offered in a websocket
+scope's ``extensions``, it lets the leaf answer with the backend's ``101`` and a
+:class:`~..transport.tunnel.Tunnel` (in the ``websocket.accept`` message, under this
+key) that the server joins to the client's connection, as Traefik hijacks it. Under any
+other ASGI server it is absent and WebSockets are relayed message by message."""
 
 
 class ClientState:
@@ -162,3 +178,20 @@ def is_no_backend_answer(message: Message) -> bool:
 def is_request_not_sent(message: Message) -> bool:
     """Whether a proxy error's ``http.response.start`` says the request was never sent."""
     return bool(message.get(REQUEST_NOT_SENT))
+
+
+def offers_tunnel(scope: Scope) -> bool:
+    """Whether the ASGI server can hand the client's connection to a tunnel."""
+    return TUNNEL_KEY in scope.get("extensions", ())
+
+
+def tunnel_accept(headers: list[tuple[bytes, bytes]], tunnel: Tunnel) -> Message:
+    """The ``websocket.accept`` that makes the server write ``101 Switching Protocols``
+    with ``headers`` (the backend's, as received) and join ``tunnel``."""
+    return {"type": "websocket.accept", "headers": headers, TUNNEL_KEY: tunnel}
+
+
+def tunnel_of(message: Message) -> Tunnel | None:
+    """The tunnel a ``websocket.accept`` asks the server to join, if any."""
+    tunnel: Tunnel | None = message.get(TUNNEL_KEY)
+    return tunnel

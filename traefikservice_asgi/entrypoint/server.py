@@ -45,6 +45,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ..responses import status_line
 from .listener import loop_factory
+from .websocket import TunnelWebSocketProtocol
 
 __all__ = [
     "DEFAULT_MAX_HEADER_BYTES",
@@ -105,6 +106,7 @@ class EntryPointConfig(uvicorn.Config):
         if max_header_bytes < 1:
             raise ValueError(f"max_header_bytes must be positive, got {max_header_bytes}")
         idle = timeouts.idle or timeouts.read
+        options.setdefault("ws", TunnelWebSocketProtocol)
         super().__init__(app, http=EntryPointProtocol, **options)
         self.timeout_keep_alive = idle or sys.maxsize  # type: ignore[assignment]
         self.max_header_bytes = max_header_bytes

@@ -15,6 +15,14 @@ An ``h2c://`` server is spoken to in HTTP/2 cleartext with prior knowledge
 (:mod:`~traefikservice_asgi.transport.h2c`), except for a request asking for a connection
 upgrade, which goes over HTTP/1.1 as in Traefik: WebSockets included.
 
+A WebSocket under ``serve`` (whose ASGI server offers the tunnel extension,
+:data:`~traefikservice_asgi.entrypoint.context.TUNNEL_KEY`) is proxied as Go's
+``ReverseProxy`` does it: the upgrade request goes through the transport like any
+request, a refusal is relayed as the answer, and after a ``101`` the transport hands its
+connection over and the two connections are joined byte for byte
+(:class:`~traefikservice_asgi.transport.tunnel.Tunnel`). Under another ASGI server
+messages are relayed (:mod:`.websocket`).
+
 A mirror copy whose scope carries a copy job (:func:`~traefikservice_asgi.loadbalancer.mirror_pool.copy_job`) is
 *detached* when the leaf talks to the gateway's own HTTP/1.1 transport: the request is
 written and the leaf returns; the transport discards the answer and tells the job.
@@ -33,8 +41,8 @@ from urllib.parse import urlsplit
 import httpx
 from starlette.types import Receive, Scope, Send
 
-from ..entrypoint.context import copy_job, forward_of, is_copy
-from ..entrypoint.forwarding import HOP_BY_HOP
+from ..entrypoint.context import copy_job, forward_of, is_copy, offers_tunnel, tunnel_accept
+from ..entrypoint.forwarding import HOP_BY_HOP, Forward
 from ..exceptions import UpstreamAborted
 from ..loadbalancer.body import read_body
 from ..loadbalancer.mirror_pool import CopyJob
@@ -43,9 +51,10 @@ from ..transport.h2c import asks_upgrade
 from ..transport.http11 import InvalidResponse, RawResponse
 from ..transport.manager import ClientHolder, timeouts_of
 from ..transport.request import UpstreamRequest
+from ..transport.tunnel import Tunnel
 from .websocket import forward_websocket
 
-__all__ = ["INFLATE_PIECE", "Server", "UpstreamAborted"]
+__all__ = ["INFLATE_PIECE", "MAX_REFUSAL", "Server", "UpstreamAborted"]
 
 # The logger keeps the name it had when this module was traefikservice_asgi.proxy.
 logger = logging.getLogger("traefikservice_asgi.proxy")
@@ -134,6 +143,11 @@ INFLATE_PIECE = 64 * 1024
 inflating may produce, so that a gzip bomb costs this much memory, not its ratio."""
 
 
+MAX_REFUSAL = 1024 * 1024
+"""Largest body of a refused WebSocket upgrade relayed (websockets' limit, kept when
+the tunnel replaced it): the ASGI server holds a refusal whole before writing it."""
+
+
 class _ClientGone(Exception):
     """The client disconnected while its request body was being forwarded."""
 
@@ -190,6 +204,7 @@ class Server:
         "_server_name",
         "_servers_transport",
         "_timeouts",
+        "_tunnels",
         "pass_host_header",
         "url",
     )
@@ -227,9 +242,15 @@ class Server:
                 extensions["sni_hostname"] = server_name
             http11 = _ClientForwarder(holder, f"{scheme}://{parts.netloc}", extensions)
         self._forwarder = _H2CForwarder(holder, http11) if h2c else http11
+        # A WebSocket can be tunnelled (bytes after the 101) on the holder's own
+        # HTTP/1.1 transport only, which can hand over a connection.
+        self._tunnels = holder.owned
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
+            if self._tunnels and offers_tunnel(scope):
+                await self._tunnel(scope, receive, send)
+                return
             await forward_websocket(
                 self.url,
                 scope,
@@ -240,23 +261,9 @@ class Server:
             )
             return
         forward = forward_of(scope)
-        host = forward.host if self.pass_host_header and forward.host else self._netloc
-        headers = [(b"host", host), *forward.headers, *forward.framing_headers()]
         has_body = forward.has_body
         stream: httpx.AsyncByteStream = _RequestBody(receive) if has_body else _NO_BODY
-        request = UpstreamRequest(
-            forward.method.encode(),
-            self._origin,
-            host,
-            forward.target,
-            headers,
-            stream,
-            self._timeouts,
-            has_body,
-            self._server_name,
-            is_copy(scope),
-            self._header_timeout,
-        )
+        request = self._request(forward, scope, forward.framing_headers(), stream)
         detacher = self._detacher
         if detacher is not None:
             job = copy_job(scope)
@@ -272,18 +279,9 @@ class Server:
         except _ClientGone:
             logger.debug("client went away before %s answered", self.url)
             return
-        except (asyncio.TimeoutError, httpx.TimeoutException) as exc:
-            logger.debug("504 Gateway Timeout from %s: %r", self.url, exc)
-            await self._fail(stream, send, 504, not_sent=isinstance(exc, httpx.ConnectTimeout))
-            return
-        except InvalidResponse as exc:
-            logger.debug("500 Internal Server Error from %s: %r", self.url, exc)
-            await self._fail(stream, send, 500)
-            return
-        except (httpx.TransportError, httpx.DecodingError) as exc:
-            logger.debug("502 Bad Gateway from %s: %r", self.url, exc)
-            _log_bad_gateway(self.url, scope, forward.method, forward.target, exc)
-            await self._fail(stream, send, 502, not_sent=isinstance(exc, httpx.ConnectError))
+        except (asyncio.TimeoutError, httpx.TransportError, httpx.DecodingError) as exc:
+            status, not_sent = self._failure(exc, scope, forward)
+            await self._fail(stream, send, status, not_sent=not_sent)
             return
         body: AsyncIterable[bytes]
         close: Callable[[], Awaitable[None]]
@@ -315,6 +313,128 @@ class Server:
             await self._relay(status, raw, body, forward.gzip_added, send)
         finally:
             await close()
+
+    def _request(
+        self,
+        forward: Forward,
+        scope: Scope,
+        extra: list[tuple[bytes, bytes]],
+        stream: httpx.AsyncByteStream,
+    ) -> UpstreamRequest:
+        """The request to the server: the route's view of it, its ``Host`` (the
+        client's, or the server's without ``passHostHeader``), and ``extra`` headers."""
+        host = forward.host if self.pass_host_header and forward.host else self._netloc
+        return UpstreamRequest(
+            forward.method.encode(),
+            self._origin,
+            host,
+            forward.target,
+            [(b"host", host), *forward.headers, *extra],
+            stream,
+            self._timeouts,
+            stream is not _NO_BODY,
+            self._server_name,
+            is_copy(scope),
+            self._header_timeout,
+        )
+
+    async def _answer(self, request: UpstreamRequest, scope: Scope) -> RawResponse | httpx.Response:
+        """Send ``request``; its response head, within ``responseHeaderTimeout``."""
+        sending = self._forwarder.forward(request, scope)
+        if self._header_timeout is None:
+            return await sending
+        return await asyncio.wait_for(sending, self._header_timeout)
+
+    def _failure(self, exc: BaseException, scope: Scope, forward: Forward) -> tuple[int, bool]:
+        """Traefik's status for a failed exchange (``ComputeStatusCode``), and whether no
+        byte of the request was sent (a connection never made)."""
+        if isinstance(exc, (asyncio.TimeoutError, httpx.TimeoutException)):
+            logger.debug("504 Gateway Timeout from %s: %r", self.url, exc)
+            return 504, isinstance(exc, httpx.ConnectTimeout)
+        if isinstance(exc, InvalidResponse):
+            logger.debug("500 Internal Server Error from %s: %r", self.url, exc)
+            return 500, False
+        logger.debug("502 Bad Gateway from %s: %r", self.url, exc)
+        _log_bad_gateway(self.url, scope, forward.method, forward.target, exc)
+        return 502, isinstance(exc, httpx.ConnectError)
+
+    async def _tunnel(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A WebSocket as Traefik proxies it (``serve`` only): the upgrade request goes
+        through the transport like any request, a refusal is relayed as an answer, and
+        after a ``101`` the two connections are joined byte for byte (a
+        :class:`~..transport.tunnel.Tunnel`, which the ASGI server joins). The call
+        lasts as long as the tunnel, so the access log and metrics see its duration."""
+        if (await receive())["type"] != "websocket.connect":
+            return
+        forward = forward_of(scope)
+        upgrade = next((v for k, v in scope["headers"] if k.lower() == b"upgrade"), b"websocket")
+        request = self._request(
+            forward, scope, [(b"connection", b"Upgrade"), (b"upgrade", upgrade)], _NO_BODY
+        )
+        # Only a disconnect can come before the answer: watch for it meanwhile.
+        watching = asyncio.ensure_future(receive())
+        answering = asyncio.ensure_future(self._answer(request, scope))
+        try:
+            await asyncio.wait({watching, answering}, return_when=asyncio.FIRST_COMPLETED)
+            if not answering.done():
+                logger.debug("client left before %s answered the upgrade", self.url)
+                return
+            response = answering.result()
+        except (asyncio.TimeoutError, httpx.TransportError, httpx.DecodingError) as exc:
+            status, not_sent = self._failure(exc, scope, forward)
+            await send_proxy_error(send, status, not_sent=not_sent)
+            return
+        finally:
+            watching.cancel()
+            answering.cancel()
+        assert isinstance(response, RawResponse)  # the holder's own transport
+        if response.status != 101:
+            await self._refuse(response, send)
+            return
+        if not _switches_to(response.headers, upgrade):
+            # Go: "backend tried to switch protocol %q when %q was requested", or a 101
+            # without Connection: Upgrade (not a protocol switch to its transport): 500.
+            await response.stream.aclose()
+            logger.debug("500 Internal Server Error from %s: not a switch to %r", self.url, upgrade)
+            await send_proxy_error(send, 500)
+            return
+        try:
+            backend, pending = response.stream.hijack()
+        except httpx.TransportError as exc:
+            status, _ = self._failure(exc, scope, forward)
+            await send_proxy_error(send, status)
+            return
+        # Go writes the backend's reason, or (stuttering) "101" when it has none.
+        status_line = b"%s 101 %s" % (response.http_version, response.reason or b"101")
+        tunnel = Tunnel(backend, pending, status_line)
+        try:
+            await send(tunnel_accept(list(response.headers), tunnel))
+            await tunnel.wait()
+        except BaseException:
+            tunnel.abort()  # the client left before the 101, or the server stops
+            raise
+
+    async def _refuse(self, response: RawResponse, send: Send) -> None:
+        """Relay the server's refusal of an upgrade (any status but ``101``). The ASGI
+        server writes it whole, so its body is read first, up to :data:`MAX_REFUSAL`
+        (a larger one is a ``502``, as the message relay answers it)."""
+        body: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in response.stream:
+                size += len(chunk)
+                if size > MAX_REFUSAL:
+                    logger.debug("502 Bad Gateway: %s refused with a larger body", self.url)
+                    await send_proxy_error(send, 502)
+                    return
+                body.append(chunk)
+        except httpx.TransportError as exc:
+            logger.debug("502 Bad Gateway: %s failed mid-refusal: %r", self.url, exc)
+            await send_proxy_error(send, 502)
+            return
+        finally:
+            await response.stream.aclose()
+        await self._relay(response.status, response.headers, _replay(body), False, send)
 
     async def _send_detached(
         self, detacher: _GatewayForwarder, job: CopyJob, request: UpstreamRequest, receive: Receive
@@ -373,6 +493,26 @@ class Server:
         except (httpx.TransportError, zlib.error) as exc:
             raise UpstreamAborted(f"{self.url} failed mid-response: {exc!r}") from exc
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _switches_to(headers: list[tuple[bytes, bytes]], upgrade: bytes) -> bool:
+    """Whether a ``101`` switches to the protocol the client asked for, as Go's
+    transport and ``handleUpgradeResponse`` require: the same ``Upgrade`` (any case) and
+    ``Connection: Upgrade``."""
+    offered = b""
+    connection = False
+    for name, value in headers:
+        lower = name.lower()
+        if lower == b"upgrade" and not offered:
+            offered = value.strip().lower()
+        elif lower == b"connection":
+            connection = connection or b"upgrade" in (t.strip() for t in value.lower().split(b","))
+    return connection and offered == upgrade.strip().lower()
+
+
+async def _replay(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
 
 
 async def _inflate(body: AsyncIterable[bytes], send: Send) -> None:

@@ -2,9 +2,12 @@
 
 Traefik proxies a WebSocket like any request: Go's ``httputil.ReverseProxy`` sends the
 upgrade request to the backend, relays a refusal (any status but 101) as a normal
-response, and after a ``101`` hijacks both TCP connections and copies bytes. An ASGI app
-cannot hijack: the ASGI server terminates the client's WebSocket and hands us whole
-messages. So this module terminates the backend's side too and relays *messages*:
+response, and after a ``101`` hijacks both TCP connections and copies bytes. Under
+``serve`` the gateway does the same (its own WebSocket protocol offers the tunnel
+extension, and :class:`~.http.Server` tunnels: ``transport/tunnel.py``). Under any other
+ASGI server an app cannot hijack: the server terminates the client's WebSocket and
+hands us whole messages. So this module terminates the backend's side too and relays
+*messages*:
 
 * the upgrade request carries the route's view of the request (``_forwarding.prepare``:
   ``X-Forwarded-Proto: ws``/``wss``, ``X-Forwarded-For`` ...), the client's ``Host`` when

@@ -6,7 +6,8 @@
 * :mod:`.pool` — :class:`GatewayTransport`, the idle connections per origin;
 * :mod:`.h2c` — :class:`H2CTransport`, HTTP/2 cleartext with prior knowledge;
 * :mod:`.tls` — the TLS context of a ServersTransport;
-* :mod:`.manager` — :class:`ClientHolder`, the transports of one ServersTransport.
+* :mod:`.manager` — :class:`ClientHolder`, the transports of one ServersTransport;
+* :mod:`.tunnel` — :class:`~.tunnel.Tunnel`, two connections joined after a ``101``.
 """
 
 from .h2c import H2CTransport

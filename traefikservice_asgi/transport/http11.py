@@ -153,6 +153,7 @@ class _Exchange:
         "reusable",
         "sending",
         "status",
+        "switched",
     )
 
     def __init__(self, head_request: bool, request_close: bool) -> None:
@@ -177,6 +178,8 @@ class _Exchange:
         self.owner: CopyOwner | None = None
         self.head_timer: asyncio.TimerHandle | None = None
         self.retry: DetachedRequest | None = None
+        # After a 101: the bytes that followed its head in the same read (None: no 101).
+        self.switched: bytes | None = None
 
     def ends_at_close(self) -> bool:
         """Whether the response body is delimited by the connection closing."""
@@ -252,10 +255,14 @@ class HTTP11Connection(asyncio.Protocol):
         exchange.received_any = True
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
+        except httptools.HttpParserUpgrade as upgrade:
             # 101 Switching Protocols: the response ends at its head; the connection
-            # now belongs to another protocol that this transport does not speak.
+            # now belongs to another protocol that this transport does not speak. It is
+            # not read further: its bytes wait for whoever takes it over (hijack).
             exchange.reusable = False
+            exchange.switched = data[upgrade.args[0] :]
+            if self._transport is not None:
+                self._transport.pause_reading()
             if not exchange.head_done:
                 self.on_headers_complete()
             self.on_message_complete()
@@ -638,6 +645,25 @@ class HTTP11Connection(asyncio.Protocol):
             self._transport.resume_reading()
         return chunk
 
+    def hijack(self, exchange: _Exchange) -> tuple[asyncio.Transport, bytes]:
+        """Take the connection away after its ``101`` (Go's ReverseProxy takes the
+        response body as the raw connection): the transport, paused, and the bytes the
+        server sent after the head. The connection is never used or pooled again."""
+        transport = self._transport
+        if (
+            exchange is not self.exchange
+            or exchange.switched is None
+            or transport is None
+            or self.state is _CLOSED
+            or transport.is_closing()
+        ):
+            raise httpx.ReadError("the connection closed after its 101 answer")
+        self.exchange = None
+        self.state = _CLOSED
+        self._transport = None
+        self._pool.forget(self)
+        return transport, exchange.switched
+
     def finish(self, exchange: _Exchange | None) -> None:
         """End the exchange: back to the pool if the response was read to its end from
         the wire and both sides keep the connection, closed otherwise."""
@@ -724,3 +750,7 @@ class _ResponseStream(httpx.AsyncByteStream):
 
     async def aclose(self) -> None:
         self._connection.finish(self._exchange)
+
+    def hijack(self) -> tuple[asyncio.Transport, bytes]:
+        """After a ``101``: the raw connection (see :meth:`HTTP11Connection.hijack`)."""
+        return self._connection.hijack(self._exchange)
