@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
+import sys
 
 import pytest
 from starlette.types import ASGIApp, Message, Scope
@@ -121,3 +122,23 @@ def test_the_registry_has_a_balancer_for_every_strategy_the_config_accepts() -> 
     from traefikservice_asgi.config.models import STRATEGIES
 
     assert sorted(SERVERS_STRATEGIES) == sorted(STRATEGIES)
+    assert SERVERS_STRATEGIES["p2c"] is PowerOfTwoChoices
+
+
+def test_a_new_strategy_is_its_module_and_its_name_in_the_registry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What docs/guides/adding-a-strategy.md promises: a module
+    ``loadbalancer/<name>.py`` exporting ``BALANCER``, and the name in STRATEGIES."""
+    import types
+
+    from traefikservice_asgi import builder
+
+    class FirstUp:
+        reads_answers = False
+
+    module = types.ModuleType("traefikservice_asgi.loadbalancer.first_up")
+    module.BALANCER = FirstUp  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setattr(builder, "STRATEGIES", (*builder.STRATEGIES, "first-up"))
+    assert builder._servers_strategies()["first-up"] is FirstUp

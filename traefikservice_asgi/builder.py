@@ -23,6 +23,7 @@ does not have, so those parents keep sending to a child that answers 503).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import random
 import weakref
 from collections.abc import Callable, Hashable, Sequence
@@ -39,17 +40,15 @@ from .config import (
     Service,
     WeightedService,
 )
-from .config.models import CookieOptions
+from .config.models import STRATEGIES, CookieOptions
 from .config.models import Route as ConfigRoute
 from .exceptions import HealthCheckNotEnabled
 from .healthcheck import HealthChecks, ServerHealthChecker
 from .loadbalancer._status import StatusUpdater, StatusUpdaterSource
 from .loadbalancer.failover import Failover
 from .loadbalancer.hrw import HighestRandomWeight
-from .loadbalancer.leasttime import LeastTime
 from .loadbalancer.mirror import Mirror, Mirroring
 from .loadbalancer.mirror_pool import MirrorPool
-from .loadbalancer.p2c import PowerOfTwoChoices
 from .loadbalancer.wrr import Child, WeightedRoundRobin
 from .middlewares import wrap
 from .observability.hooks import observe_servers, record_server_up
@@ -88,14 +87,20 @@ class ServersBalancer(Protocol):
     def register_status_updater(self, updater: StatusUpdater) -> None: ...
 
 
-SERVERS_STRATEGIES: dict[str, type[ServersBalancer]] = {
-    "wrr": WeightedRoundRobin,
-    "p2c": PowerOfTwoChoices,
-    "hrw": HighestRandomWeight,
-    "leasttime": LeastTime,
-}
+def _servers_strategies() -> dict[str, type[ServersBalancer]]:
+    """Each strategy of the configuration's registry (``config.models.STRATEGIES``) to
+    the ``BALANCER`` of its module, ``loadbalancer/<name>.py``: Traefik's switch in
+    ``getLoadBalancerServiceHandler``, without a line here per strategy."""
+    found: dict[str, type[ServersBalancer]] = {}
+    for name in STRATEGIES:
+        module = importlib.import_module(f"{__package__}.loadbalancer.{name.replace('-', '_')}")
+        found[name] = module.BALANCER
+    return found
+
+
+SERVERS_STRATEGIES: dict[str, type[ServersBalancer]] = _servers_strategies()
 """A Service reference's ``strategy`` (as the config layer normalises it) to the class
-that balances its servers: Traefik's switch in ``getLoadBalancerServiceHandler``."""
+that balances its servers."""
 
 
 async def _no_server(scope: Scope, receive: Receive, send: Send) -> None:

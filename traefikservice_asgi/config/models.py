@@ -75,10 +75,14 @@ __all__ = [
 
 Kind = Literal["Service", "TraefikService"]
 
-Strategy = Literal["wrr", "p2c", "hrw", "leasttime"]
+Strategy = str
 """How a Kubernetes Service reference balances its servers (Traefik's
-``BalancerStrategy``); ``wrr`` is the default."""
+``BalancerStrategy``): one of :data:`STRATEGIES`; ``wrr`` is the default."""
 STRATEGIES: tuple[Strategy, ...] = ("wrr", "p2c", "hrw", "leasttime")
+"""The registry of balancing strategies: the names the configuration accepts, each
+served by the class its own module, ``loadbalancer/<name>.py``, exports as
+``BALANCER`` (the builder finds it there). Adding a strategy is that module and its
+name here (docs/guides/adding-a-strategy.md)."""
 
 
 @dataclass(frozen=True, slots=True)

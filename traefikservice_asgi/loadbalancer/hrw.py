@@ -44,7 +44,7 @@ from ..responses import send_go_error
 from ._child import Child
 from ._status import ChildStatus, StatusUpdater, StatusUpdaters
 
-__all__ = ["HighestRandomWeight", "client_ip", "fnv1a_64", "go_log", "score"]
+__all__ = ["BALANCER", "HighestRandomWeight", "client_ip", "fnv1a_64", "go_log", "score"]
 
 _FNV_OFFSET = 0xCBF29CE484222325
 _FNV_PRIME = 0x100000001B3
@@ -189,3 +189,7 @@ class HighestRandomWeight:
             await send_go_error(send, 503, "no available server")
             return
         await entry.handler(scope, receive, send)
+
+
+BALANCER = HighestRandomWeight
+"""The class serving ``strategy: hrw`` (config.models.STRATEGIES)."""

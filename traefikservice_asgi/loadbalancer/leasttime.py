@@ -50,7 +50,7 @@ from ._child import Child
 from ._status import ChildStatus, StatusUpdater, StatusUpdaters
 from .sticky import StickyCookie, with_set_cookie
 
-__all__ = ["SAMPLE_SIZE", "LeastTime"]
+__all__ = ["BALANCER", "SAMPLE_SIZE", "LeastTime"]
 
 SAMPLE_SIZE = 100
 """Response times kept per server (Go's ``sampleSize``)."""
@@ -237,3 +237,7 @@ def _earliest_deadline(candidates: list[_Server]) -> _Server:
             smallest, selected = server.deadline, server
     selected.deadline = smallest + 1.0 / selected.weight
     return selected
+
+
+BALANCER = LeastTime
+"""The class serving ``strategy: leasttime`` (config.models.STRATEGIES)."""

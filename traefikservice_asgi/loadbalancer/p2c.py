@@ -38,7 +38,7 @@ from ._child import Child
 from ._status import ChildStatus, StatusUpdater, StatusUpdaters
 from .sticky import StickyCookie, with_set_cookie
 
-__all__ = ["PowerOfTwoChoices"]
+__all__ = ["BALANCER", "PowerOfTwoChoices"]
 
 
 class _Server:
@@ -138,3 +138,7 @@ class PowerOfTwoChoices:
         if sticky is not None:
             send = with_set_cookie(send, sticky.header_for(server.name))
         await server(scope, receive, send)
+
+
+BALANCER = PowerOfTwoChoices
+"""The class serving ``strategy: p2c`` (config.models.STRATEGIES)."""

@@ -34,7 +34,7 @@ from ._child import Child
 from ._status import ChildStatus, StatusUpdater, StatusUpdaters
 from .sticky import StickyCookie, with_set_cookie
 
-__all__ = ["Child", "WeightedRoundRobin"]
+__all__ = ["BALANCER", "Child", "WeightedRoundRobin"]
 
 
 class _Entry:
@@ -125,3 +125,7 @@ class WeightedRoundRobin:
         if sticky is not None:
             send = with_set_cookie(send, sticky.header_for(entry.name))
         await entry.handler(scope, receive, send)
+
+
+BALANCER = WeightedRoundRobin
+"""The class serving ``strategy: wrr`` (config.models.STRATEGIES)."""
