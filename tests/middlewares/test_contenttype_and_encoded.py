@@ -35,6 +35,7 @@ from traefikservice_asgi.middlewares.encodedcharacters import EncodedCharacters
         (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "image/webp"),
         (b"RIFF\x10\x00\x00\x00WAVEfmt ", "audio/wave"),
         (b"ID3\x03", "audio/mpeg"),
+        (b".snd....", "text/plain; charset=utf-8"),  # Go dropped audio/basic
         (b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp41isom", "video/mp4"),
         (b"\x1a\x45\xdf\xa3", "video/webm"),
         (b"wOF2....", "font/woff2"),

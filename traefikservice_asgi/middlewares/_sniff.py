@@ -46,7 +46,6 @@ _BEFORE_MP4: tuple[_Sig, ...] = (
     _masked(_FF4_0_FF4 + b"\xff\xff", b"RIFF\x00\x00\x00\x00WEBPVP", "image/webp"),
     _exact(b"\x89PNG\r\n\x1a\n", "image/png"),
     _exact(b"\xff\xd8\xff", "image/jpeg"),
-    _masked(b"\xff" * 4, b".snd", "audio/basic"),
     _masked(_FF4_0_FF4, b"FORM\x00\x00\x00\x00AIFF", "audio/aiff"),
     _masked(b"\xff" * 3, b"ID3", "audio/mpeg"),
     _masked(b"\xff" * 5, b"OggS\x00", "application/ogg"),
