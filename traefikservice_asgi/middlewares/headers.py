@@ -100,15 +100,21 @@ def _first(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes:
     return b""
 
 
-def _set(headers: HeaderList, name: bytes, value: bytes) -> None:
-    lower = name.lower()
-    headers[:] = [(k, v) for k, v in headers if k.lower() != lower]
-    headers.append((name, value))
+Ops = dict[bytes, tuple[bytes, bytes | None]]
+"""Header operations by lowercase name: set ``(name, value)``, or delete (value None).
+Traefik's ``Header.Set``/``Del`` calls one after another come down to the last one per
+name, applied in one pass (:func:`_apply`)."""
 
 
-def _delete(headers: HeaderList, name: bytes) -> None:
-    lower = name.lower()
-    headers[:] = [(k, v) for k, v in headers if k.lower() != lower]
+def _apply(headers: Iterable[tuple[bytes, bytes]], ops: Ops) -> HeaderList:
+    out = [kv for kv in headers if kv[0].lower() not in ops]
+    out.extend((name, value) for name, value in ops.values() if value is not None)
+    return out
+
+
+def _ops(pairs: Iterable[tuple[bytes, bytes]]) -> Ops:
+    """Each ``(name, value)`` as a set, an empty value as a delete."""
+    return {name.lower(): (name, value or None) for name, value in pairs}
 
 
 class Headers:
@@ -121,14 +127,8 @@ class Headers:
             compile_re2(p) for p in config.access_control_allow_origin_list_regex
         )
         self.credentials = config.access_control_allow_credentials
-        self.request_headers = tuple(
-            (name, name.lower().encode(), value.encode())
-            for name, value in config.custom_request_headers
-        )
-        self.touches_encoding = any(
-            lower in (_ACCEPT_ENCODING, b"range") for _, lower, _ in self.request_headers
-        )
-        self.response_headers = tuple(
+        self._compile_request(config.custom_request_headers)
+        self.custom_ops = _ops(
             (canonical_header_key(name).encode(), value.encode())
             for name, value in config.custom_response_headers
         )
@@ -136,6 +136,7 @@ class Headers:
         self.expose = b""
         if expose and not ("*" in expose and self.credentials):
             self.expose = ",".join(expose).encode()
+        self.vary = config.add_vary_header
         self.allowed_hosts = frozenset(h.lower() for h in config.allowed_hosts)
         self.check_hosts = bool(self.allowed_hosts) and not config.is_development
         self.hosts_proxy_headers = tuple(h.lower().encode() for h in config.hosts_proxy_headers)
@@ -146,7 +147,42 @@ class Headers:
         csp_ro = config.content_security_policy_report_only.replace("$NONCE", "'nonce-%[1]s'")
         self.nonce = "%[1]s" in csp or "%[1]s" in csp_ro
         self.csp, self.csp_report_only = csp, csp_ro
-        self.static_secure = self._static_secure_headers()
+        self.sts = config.sts_seconds != 0 and not config.is_development
+        self.pkp = bool(config.public_key) and not config.is_development
+        self.static_secure = _ops(self._static_secure_headers())
+        # Without CORS and per-request secure headers, every answer gets the same ops.
+        dynamic = self.cors or self.sts or self.pkp or self.nonce
+        self.static_ops: Ops | None = None if dynamic else {**self.static_secure, **self.custom_ops}
+
+    def _compile_request(self, pairs: tuple[tuple[str, str], ...]) -> None:
+        """Traefik's loop over ``customRequestHeaders`` as one-pass operations on the
+        request the proxy will send (Go's proxy and transport rules included)."""
+        ops: dict[bytes, bytes | None] = {}
+        self.host: bytes | None = None
+        self.xff: bytes | None = None  # b"": the client's address only; see below
+        self.xff_omitted = False
+        for name, text in pairs:
+            lower, value = name.lower().encode(), text.encode()
+            if lower == _XFF:
+                # Go: nil for "X-Forwarded-For" spelt so (the proxy adds none), else
+                # deleted or set, and the proxy appends the client's address.
+                self.xff_omitted = not value and name == "X-Forwarded-For"
+                self.xff = value
+            elif not value:
+                ops[lower] = None
+            elif lower == b"host":
+                self.host = value
+            elif lower == b"te":  # the proxy keeps only "Te: trailers"
+                trailers = b"trailers" in (t.strip().lower() for t in value.split(b","))
+                ops[lower] = b"trailers" if trailers else None
+            elif lower not in HOP_BY_HOP and lower not in (b"content-length", b"trailer"):
+                ops[lower] = value
+        self.rewrites_request = bool(pairs)
+        self.touches_encoding = _ACCEPT_ENCODING in ops or b"range" in ops
+        drop = set(ops) | ({_XFF} if self.xff is not None else set())
+        self.request_drop = frozenset(drop)
+        self.request_drop_gzip = frozenset(drop | {_ACCEPT_ENCODING})
+        self.request_set = [(k, v) for k, v in ops.items() if v is not None]
 
     def _static_secure_headers(self) -> HeaderList:
         """The secure headers that depend on nothing in the request."""
@@ -180,20 +216,43 @@ class Headers:
         forward = forward_of(scope)
         if self.cors and await self._preflight(forward, send):
             return
-        if self.request_headers:
-            headers, host, gzip_added = self._custom_request(scope, forward)
-            scope = replace_forward(scope, headers=headers, host=host, gzip_added=gzip_added)
+        if self.rewrites_request:
+            scope = self._custom_request(scope, forward)
             forward = forward_of(scope)
-        if self.cors or self.response_headers:
-            cors = self._cors_response_headers(_first(forward.headers, b"origin"))
-            send = self._response_modifier(send, cors, outer=True)
-        if self.check_hosts and self._host(forward).lower() not in self.allowed_hosts:
-            await send_go_error(send, 500, "Bad Host")
+        if self.static_ops is not None:
+            if self.check_hosts and self._refused(forward):
+                await send_go_error(self._modifier(send, self.custom_ops), 500, "Bad Host")
+                return
+            await self.app(scope, receive, self._modifier(send, self.static_ops))
             return
-        secure = self._secure_headers(scope, forward)
-        if secure:
-            send = self._response_modifier(send, secure, outer=False)
-        await self.app(scope, receive, send)
+        outer = self.custom_ops
+        if self.cors:
+            outer = {**outer, **self._cors_response_ops(_first(forward.headers, b"origin"))}
+        if self.check_hosts and self._refused(forward):
+            await send_go_error(self._modifier(send, outer), 500, "Bad Host")
+            return
+        ops = {**self._secure_ops(scope, forward), **outer}
+        await self.app(scope, receive, self._modifier(send, ops))
+
+    def _modifier(self, send: Send, ops: Ops) -> Send:
+        """``send`` whose answers (not a WebSocket's ``101``) get ``ops``, then, with
+        ``addVaryHeader``, ``Origin`` appended to their first ``Vary``."""
+        if not ops and not self.vary:
+            return send
+        vary = self.vary
+
+        async def modified(message: Message) -> None:
+            if message["type"] in _RESPONSE_STARTS:
+                out = _apply(message.get("headers", ()), ops)
+                if vary:
+                    current = _first(out, b"vary")
+                    if current != b"Origin":
+                        value = current + b",Origin" if current else b"Origin"
+                        out = _apply(out, {b"vary": (b"Vary", value)})
+                message = {**message, "headers": out}
+            await send(message)
+
+        return modified
 
     # -- CORS -----------------------------------------------------------------------------
 
@@ -242,96 +301,61 @@ class Headers:
         await send({"type": "http.response.body", "body": b""})
         return True
 
-    def _cors_response_headers(self, origin: bytes) -> HeaderList:
+    def _cors_response_ops(self, origin: bytes) -> Ops:
         """What ``PostRequestModifyResponseHeaders`` sets after the custom headers
-        (``Vary`` is merged in the modifier: it reads the answer's own)."""
-        out: HeaderList = []
+        (``Vary`` is merged by the modifier: it reads the answer's own)."""
+        out: Ops = {}
         match = self._match_origin(origin)
         if match is not None:
-            out.append((b"Access-Control-Allow-Origin", match))
+            out[b"access-control-allow-origin"] = (b"Access-Control-Allow-Origin", match)
         if self.credentials:
-            out.append((b"Access-Control-Allow-Credentials", b"true"))
+            out[b"access-control-allow-credentials"] = (
+                b"Access-Control-Allow-Credentials",
+                b"true",
+            )
         if self.expose:
-            out.append((b"Access-Control-Expose-Headers", self.expose))
+            out[b"access-control-expose-headers"] = (b"Access-Control-Expose-Headers", self.expose)
         return out
-
-    def _response_modifier(self, send: Send, headers: HeaderList, *, outer: bool) -> Send:
-        """``send`` whose answers get ``headers`` set; the ``outer`` (custom/CORS)
-        modifier sets the custom response headers first and merges ``Vary`` last."""
-        response_headers = self.response_headers if outer else ()
-        vary = outer and self.config.add_vary_header
-
-        async def modified(message: Message) -> None:
-            if message["type"] in _RESPONSE_STARTS:
-                out = list(message.get("headers", ()))
-                for name, value in response_headers:
-                    if value:
-                        _set(out, name, value)
-                    else:
-                        _delete(out, name)
-                for name, value in headers:
-                    _set(out, name, value)
-                if vary:
-                    current = _first(out, b"vary")
-                    if current != b"Origin":
-                        _set(out, b"Vary", current + b",Origin" if current else b"Origin")
-                message = {**message, "headers": out}
-            await send(message)
-
-        return modified
 
     # -- custom request headers -----------------------------------------------------------
 
-    def _custom_request(
-        self, scope: Scope, forward: Forward
-    ) -> tuple[HeaderList, bytes | None, bool]:
-        """The request's headers, host and ``gzip_added`` once the custom request
-        headers are applied as Go's proxy then sends them."""
-        headers = list(forward.headers)
-        host = forward.host
+    def _custom_request(self, scope: Scope, forward: Forward) -> Scope:
+        """``scope`` with the custom request headers applied to its request, as Go's
+        proxy and transport then send it (``X-Forwarded-For``, ``Accept-Encoding``)."""
+        strip_gzip = self.touches_encoding and forward.gzip_added
+        drop = self.request_drop_gzip if strip_gzip else self.request_drop
+        headers = [kv for kv in forward.headers if kv[0] not in drop]
+        headers.extend(self.request_set)
+        if self.xff is not None and not self.xff_omitted:
+            client = scope.get("client")
+            entries = [self.xff, client[0].partition("%")[0].encode() if client else b""]
+            joined = b", ".join(e for e in entries if e)
+            if joined:
+                headers.append((_XFF, joined))
         gzip_added = forward.gzip_added
-        if self.touches_encoding and gzip_added:
-            headers = [(k, v) for k, v in headers if k != _ACCEPT_ENCODING]
-        client = scope.get("client")
-        client_ip = client[0].partition("%")[0].encode() if client else b""
-        for name, lower, value in self.request_headers:
-            if lower == _XFF:
-                _delete(headers, _XFF)
-                if not value and name == "X-Forwarded-For":
-                    continue  # Go's nil header: the proxy adds none
-                entries = [e for e in (value, client_ip) if e]
-                if entries:
-                    headers.append((_XFF, b", ".join(entries)))
-            elif not value:
-                _delete(headers, lower)
-            elif lower == b"host":
-                host = value
-            elif lower in HOP_BY_HOP:
-                if lower == b"te":  # the proxy keeps only "Te: trailers"
-                    _delete(headers, lower)
-                    if b"trailers" in (t.strip().lower() for t in value.split(b",")):
-                        headers.append((lower, b"trailers"))
-            elif lower not in (b"content-length", b"trailer"):
-                _set(headers, lower, value)
         if self.touches_encoding:
             gzip_added = (
-                not any(k == _ACCEPT_ENCODING for k, _ in headers)
-                and not any(k == b"range" for k, _ in headers)
+                not any(k == _ACCEPT_ENCODING or k == b"range" for k, _ in headers)
                 and forward.method != "HEAD"
                 and scope["type"] != "websocket"
             )
             if gzip_added:
                 headers.append((_ACCEPT_ENCODING, b"gzip"))
-        return headers, host, gzip_added
+        host = self.host if self.host is not None else forward.host
+        return replace_forward(scope, headers=headers, host=host, gzip_added=gzip_added)
 
     # -- secure ---------------------------------------------------------------------------
 
-    def _host(self, forward: Forward) -> str:
+    def _refused(self, forward: Forward) -> bool:
+        """Whether the request's host (or the first ``hostsProxyHeaders`` header that is
+        set) is not in ``allowedHosts`` (compared without case)."""
+        host = forward.host or b""
         for name in self.hosts_proxy_headers:
             value = _first(forward.headers, name)
             if value:
-                return value.decode("latin-1")
-        return (forward.host or b"").decode("latin-1")
+                host = value
+                break
+        return host.decode("latin-1").lower() not in self.allowed_hosts
 
     def _is_ssl(self, scope: Scope, forward: Forward) -> bool:
         if scope.get("scheme") in ("https", "wss"):
@@ -341,25 +365,24 @@ class Headers:
             return True
         return any(_first(forward.headers, k) == v for k, v in self.ssl_proxy_headers)
 
-    def _secure_headers(self, scope: Scope, forward: Forward) -> HeaderList:
+    def _secure_ops(self, scope: Scope, forward: Forward) -> Ops:
         c = self.config
-        sts = c.sts_seconds != 0 and not c.is_development
-        pkp = bool(c.public_key) and not c.is_development
-        ssl = (sts or pkp) and self._is_ssl(scope, forward)
-        out: HeaderList = []
-        if sts and (ssl or c.force_sts_header):
+        ssl = (self.sts or self.pkp) and self._is_ssl(scope, forward)
+        out = dict(self.static_secure)
+        if self.sts and (ssl or c.force_sts_header):
             value = f"max-age={c.sts_seconds}"
             value += "; includeSubDomains" if c.sts_include_subdomains else ""
             value += "; preload" if c.sts_preload else ""
-            out.append((b"Strict-Transport-Security", value.encode()))
-        out.extend(self.static_secure)
-        if pkp and ssl:
-            out.append((b"Public-Key-Pins", c.public_key.encode()))
+            out[b"strict-transport-security"] = (b"Strict-Transport-Security", value.encode())
+        if self.pkp and ssl:
+            out[b"public-key-pins"] = (b"Public-Key-Pins", c.public_key.encode())
         if self.nonce:
             nonce = base64.b64encode(os.urandom(16)).rstrip(b"=").decode()
             if self.csp:
-                out.append((b"Content-Security-Policy", go_sprintf_nonce(self.csp, nonce).encode()))
+                value = go_sprintf_nonce(self.csp, nonce)
+                out[b"content-security-policy"] = (b"Content-Security-Policy", value.encode())
             if self.csp_report_only:
                 value = go_sprintf_nonce(self.csp_report_only, nonce)
-                out.append((b"Content-Security-Policy-Report-Only", value.encode()))
+                name = b"Content-Security-Policy-Report-Only"
+                out[name.lower()] = (name, value.encode())
         return out
