@@ -29,7 +29,8 @@ Naming (as the CRD provider):
 ExternalName Service, as the CRD provider requires). A ``traefik.containo.us`` route without
 ``syntax`` gets ``ruleSyntax: v2`` (Traefik 2's rules, as our gateway reads that group).
 ``Middleware`` -> ``middlewares.<Normalize(ns-name)>`` with the same spec (a ``chain``'s
-references resolved to those names); a route's or a Service reference's ``middlewares`` ->
+references resolved to those names; an empty ``encodedCharacters`` or an empty map of
+``headers``, which the file provider refuses, spelt as it takes them); a route's or a Service reference's ``middlewares`` ->
 the router's or the service's ``middlewares``, resolved as ``resolveReference`` does
 (namespace defaulted to the parent's: the IngressRoute's, or the Service's own for a
 Service reference; another namespace, or ``name@kubernetescrd``, only with
@@ -628,7 +629,7 @@ class _Builder:
             spec["chain"] = {
                 "middlewares": self.middleware_keys(namespace, chain.get("middlewares") or [])
             }
-        self.middlewares[normalize(_make_id(namespace, _name(middleware)))] = spec
+        self.middlewares[normalize(_make_id(namespace, _name(middleware)))] = _as_file_spec(spec)
 
     def _health_check(self, namespace: str, name: str, check: dict[str, Any]) -> dict[str, Any]:
         """``healthCheck`` of a Service reference (buildServersLB): allowed only on an
@@ -731,3 +732,17 @@ def _sticky(spec: Mapping[str, Any]) -> dict[str, Any] | None:
     if cookie is None:
         return None
     return {"cookie": {k: v for k, v in dict(cookie).items() if v is not None}}
+
+
+def _as_file_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """A Middleware spec as the file provider takes it with the CRD's meaning: the file
+    provider refuses an empty mapping where the CRD reads an empty struct or map
+    (``encodedCharacters: {}``: every character denied; ``customRequestHeaders: {}``:
+    none), so an empty ``encodedCharacters`` is spelt with one default, and an empty
+    map or list of ``headers`` is left out (Traefik only reads their length)."""
+    spec = dict(spec)
+    if spec.get("encodedCharacters") == {}:
+        spec["encodedCharacters"] = {"allowEncodedSlash": False}
+    if isinstance(spec.get("headers"), dict):
+        spec["headers"] = {k: v for k, v in spec["headers"].items() if v not in ({}, [])}
+    return spec

@@ -89,7 +89,8 @@ class _ConnectionClosed(Exception):
 class RecordingBackend:
     """A recording HTTP/1.1 server on 127.0.0.1:<ephemeral port>, run in its own thread.
 
-    ``status``, ``body``, ``delay`` and ``headers`` are read on every request, so a test may
+    ``status``, ``body``, ``delay`` and ``headers`` (a None value leaves out that default
+    header: ``("Content-Type", None)``) are read on every request, so a test may
     change them between requests (e.g. ``backend.status = 500``). ``host`` and ``port`` pick
     another loopback address or a fixed port (e.g. for EndpointSlice addresses in a YAML).
     """
@@ -101,7 +102,7 @@ class RecordingBackend:
         status: int = 200,
         body: bytes | None = None,
         delay: float = 0,
-        headers: list[tuple[str, str]] | None = None,
+        headers: list[tuple[str, str | None]] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -111,7 +112,7 @@ class RecordingBackend:
         self.status = status
         self.body = body if body is not None else f"Hello {name}\n".encode()
         self.delay = delay
-        self.headers: list[tuple[str, str]] = list(headers or [])
+        self.headers: list[tuple[str, str | None]] = list(headers or [])
         self._requests: list[RecordedRequest] = []
         self._cond = threading.Condition()
         self._sock: socket.socket | None = None
@@ -383,7 +384,7 @@ class RecordingBackend:
             headers.append(("Content-Type", "text/plain; charset=utf-8"))
         if "x-backend" not in extra_names:
             headers.append(("X-Backend", self.name))
-        headers.extend(extra)
+        headers.extend((k, v) for k, v in extra if v is not None)  # None: left out
         if status in _NO_BODY_STATUSES:
             body = b""
         else:

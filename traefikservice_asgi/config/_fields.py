@@ -183,6 +183,16 @@ class Reader:
             return []
         return value
 
+    def strings(self, m: dict[str, Any], path: Path, key: str) -> tuple[str, ...]:
+        """``key``'s list of strings (each other item an error at its index)."""
+        out = []
+        for i, item in enumerate(self.items(m, path, key)):
+            if not isinstance(item, str):
+                self.error((*path, key, i), f"must be a string, got {show(item)}")
+            else:
+                out.append(item)
+        return tuple(out)
+
     def duration(self, m: dict[str, Any], path: Path, key: str) -> float | None:
         """A Go duration (``"10s"``, ``"1m30s"``) or bare seconds, in seconds."""
         if m.get(key) is None:

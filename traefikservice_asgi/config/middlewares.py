@@ -22,6 +22,9 @@ __all__ = [
     "MIDDLEWARE_KINDS",
     "AddPrefix",
     "ChainSpec",
+    "ContentType",
+    "EncodedCharacters",
+    "Headers",
     "IPStrategy",
     "Middleware",
     "MiddlewareRef",
@@ -166,6 +169,91 @@ class Retry(MiddlewareSpec):
 
 
 @dataclass(frozen=True, slots=True)
+class Headers(MiddlewareSpec):
+    """``headers`` (Traefik's ``dynamic.Headers``): custom request and response headers
+    (an empty value removes the header), CORS (preflights answered by the middleware)
+    and the secure headers of ``unrolled/secure``. Header maps keep the names as
+    written, in order; Traefik's deprecated ``sslRedirect``, ``sslTemporaryRedirect``,
+    ``sslHost``, ``sslForceHost`` and ``featurePolicy`` have no effect in 3.7 and are not
+    kept."""
+
+    KIND: ClassVar[str] = "headers"
+    custom_request_headers: tuple[tuple[str, str], ...] = ()
+    custom_response_headers: tuple[tuple[str, str], ...] = ()
+    access_control_allow_credentials: bool = False
+    access_control_allow_headers: tuple[str, ...] = ()
+    access_control_allow_methods: tuple[str, ...] = ()
+    access_control_allow_origin_list: tuple[str, ...] = ()
+    access_control_allow_origin_list_regex: tuple[str, ...] = ()
+    access_control_expose_headers: tuple[str, ...] = ()
+    access_control_max_age: int | None = None
+    add_vary_header: bool = False
+    allowed_hosts: tuple[str, ...] = ()
+    hosts_proxy_headers: tuple[str, ...] = ()
+    ssl_proxy_headers: tuple[tuple[str, str], ...] = ()
+    sts_seconds: int = 0
+    sts_include_subdomains: bool = False
+    sts_preload: bool = False
+    force_sts_header: bool = False
+    frame_deny: bool = False
+    custom_frame_options_value: str = ""
+    content_type_nosniff: bool = False
+    browser_xss_filter: bool = False
+    custom_browser_xss_value: str = ""
+    content_security_policy: str = ""
+    content_security_policy_report_only: str = ""
+    public_key: str = ""
+    referrer_policy: str = ""
+    permissions_policy: str = ""
+    is_development: bool = False
+
+    @property
+    def has_custom_headers(self) -> bool:
+        """Traefik's ``HasCustomHeadersDefined``."""
+        return bool(self.custom_request_headers or self.custom_response_headers)
+
+    @property
+    def has_cors_headers(self) -> bool:
+        """Traefik's ``HasCorsHeadersDefined``."""
+        return bool(
+            self.access_control_allow_credentials
+            or self.access_control_allow_headers
+            or self.access_control_allow_methods
+            or self.access_control_allow_origin_list
+            or self.access_control_allow_origin_list_regex
+            or self.access_control_expose_headers
+            or self.access_control_max_age is not None
+            or self.add_vary_header
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ContentType(MiddlewareSpec):
+    """``contentType``: a response without ``Content-Type`` gets the one Go's
+    ``http.DetectContentType`` finds in its first bytes (Traefik's entry points
+    otherwise send none). ``auto_detect`` false (deprecated): no effect at all."""
+
+    KIND: ClassVar[str] = "contentType"
+    auto_detect: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedCharacters(MiddlewareSpec):
+    """``encodedCharacters``: a request whose escaped path holds one of the encoded
+    characters not allowed here is answered ``400`` (every ``allow_*`` false by
+    default: all seven refused)."""
+
+    KIND: ClassVar[str] = "encodedCharacters"
+    allow_encoded_slash: bool = False
+    allow_encoded_back_slash: bool = False
+    allow_encoded_null_character: bool = False
+    allow_encoded_semicolon: bool = False
+    allow_encoded_percent: bool = False
+    allow_encoded_question_mark: bool = False
+    allow_encoded_hash: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class MiddlewareRef:
     """A reference to a Middleware: ``routes[].middlewares[]``, a Service reference's
     ``middlewares[]`` or a ``chain.middlewares[]`` entry, as written (``namespace`` None
@@ -214,5 +302,8 @@ MIDDLEWARE_KINDS: tuple[str, ...] = (
     "redirectScheme",
     "rateLimit",
     "retry",
+    "headers",
+    "contentType",
+    "encodedCharacters",
 )
 """The middleware kinds the runtime builds (``chain`` is resolved away)."""

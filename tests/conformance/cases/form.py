@@ -311,8 +311,11 @@ class _Reader:
             return None
         return value
 
-    def pairs(self, value: Any, where: str) -> tuple[tuple[str, str], ...]:
-        """A mapping of strings, or a list of ``[name, value]`` pairs (repeated names)."""
+    def pairs(
+        self, value: Any, where: str, *, allow_null: bool = False
+    ) -> tuple[tuple[str, str], ...]:
+        """A mapping of strings, or a list of ``[name, value]`` pairs (repeated names);
+        ``allow_null``: a value may be null (a backend then leaves that header out)."""
         items: list[Any]
         if isinstance(value, dict):
             items = list(value.items())
@@ -326,7 +329,8 @@ class _Reader:
             if not (
                 isinstance(item, tuple)
                 and len(item) == 2
-                and all(isinstance(part, str) for part in item)
+                and isinstance(item[0], str)
+                and (isinstance(item[1], str) or (allow_null and item[1] is None))
             ):
                 self.error(
                     f"{where}[{i}]", f"must be a [name, value] pair of strings, got {_show(item)}"
@@ -503,7 +507,7 @@ class _Loader:
         if "delay" in m:
             spec["delay"] = r.number(m["delay"], f"{where}.delay")
         if "headers" in m:
-            spec["headers"] = r.pairs(m["headers"], f"{where}.headers")
+            spec["headers"] = r.pairs(m["headers"], f"{where}.headers", allow_null=True)
         if "refuse" in m:
             spec["refuse"] = r.boolean(m["refuse"], f"{where}.refuse")
         return BackendSpec(name, **{k: v for k, v in spec.items() if v is not None})

@@ -23,6 +23,8 @@ from ..middlewares import (
     DEFAULT_RATE_LIMIT_PERIOD,
     AddPrefix,
     ChainSpec,
+    ContentType,
+    EncodedCharacters,
     IPStrategy,
     MiddlewareRef,
     MiddlewareResource,
@@ -37,6 +39,7 @@ from ..middlewares import (
     StripPrefix,
     StripPrefixRegex,
 )
+from .headers import headers
 
 __all__ = ["NOT_IMPLEMENTED", "SPEC_READERS", "middleware", "middleware_refs"]
 
@@ -74,13 +77,7 @@ def _add_prefix(r: Reader, value: Any, path: Path) -> AddPrefix | None:
 
 
 def _strings(r: Reader, m: dict[str, Any], path: Path, key: str) -> tuple[str, ...]:
-    out = []
-    for i, item in enumerate(r.items(m, path, key)):
-        if not isinstance(item, str):
-            r.error((*path, key, i), f"must be a string, got {show(item)}")
-        else:
-            out.append(item)
-    return tuple(out)
+    return r.strings(m, path, key)
 
 
 def _strip_prefix(r: Reader, value: Any, path: Path) -> StripPrefix | None:
@@ -282,6 +279,40 @@ def _chain(r: Reader, value: Any, path: Path) -> ChainSpec | None:
     return ChainSpec(middleware_refs(r, m, path, "middlewares"))
 
 
+def _content_type(r: Reader, value: Any, path: Path) -> ContentType | None:
+    m = r.mapping(value, path, {"autoDetect"})
+    if m is None:
+        return None
+    if m.get("autoDetect") is not None:
+        # Traefik logs the same deprecation; false turns the middleware into nothing.
+        r.warn(
+            (*path, "autoDetect"),
+            "deprecated (Traefik: the contentType middleware only enables the "
+            "content-type detection, remove this option)",
+        )
+    return ContentType(r.boolean(m, path, "autoDetect", True))
+
+
+_ENCODED = {
+    "allowEncodedSlash": "allow_encoded_slash",
+    "allowEncodedBackSlash": "allow_encoded_back_slash",
+    "allowEncodedNullCharacter": "allow_encoded_null_character",
+    "allowEncodedSemicolon": "allow_encoded_semicolon",
+    "allowEncodedPercent": "allow_encoded_percent",
+    "allowEncodedQuestionMark": "allow_encoded_question_mark",
+    "allowEncodedHash": "allow_encoded_hash",
+}
+
+
+def _encoded_characters(r: Reader, value: Any, path: Path) -> EncodedCharacters | None:
+    m = r.mapping(value, path, _ENCODED)
+    if m is None:
+        return None
+    return EncodedCharacters(
+        **{name: r.boolean(m, path, key, False) for key, name in _ENCODED.items()}
+    )
+
+
 SPEC_READERS: dict[str, SpecReader] = {
     "addPrefix": _add_prefix,
     "stripPrefix": _strip_prefix,
@@ -293,6 +324,9 @@ SPEC_READERS: dict[str, SpecReader] = {
     "rateLimit": _rate_limit,
     "retry": _retry,
     "chain": _chain,
+    "headers": headers,
+    "contentType": _content_type,
+    "encodedCharacters": _encoded_characters,
 }
 """The spec key of each middleware kind read here -> its reader."""
 
