@@ -26,6 +26,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config.middlewares import Middleware
 from .addprefix import AddPrefix
+from .basicauth import BasicAuth
+from .digestauth import DigestAuth
 from .ratelimit import RateLimit
 from .redirect import RedirectRegex, RedirectScheme
 from .replacepath import ReplacePath
@@ -55,6 +57,8 @@ MIDDLEWARES: dict[str, type[MiddlewareClass]] = {
     "redirectScheme": RedirectScheme,
     "rateLimit": RateLimit,
     "retry": Retry,
+    "basicAuth": BasicAuth,
+    "digestAuth": DigestAuth,
 }
 """Each middleware kind (its ``KIND``, the CRD spec key) -> its class. The config layer's
 ``MIDDLEWARE_KINDS`` lists the same keys (a test keeps them equal)."""
