@@ -6,27 +6,15 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from tests.support.config import errors
+from tests.support.config import errors, middleware_route
 from traefikservice_asgi import load_config_text
 from traefikservice_asgi.config.middlewares import BasicAuth, DigestAuth
 
-ROUTE = """
-apiVersion: traefik.io/v1alpha1
-kind: IngressRoute
-metadata: {name: shop}
-spec:
-  routes:
-    - {match: Host(`a.test`), middlewares: [{name: auth}], services: [{name: app, port: 80}]}
-"""
 BACKENDS = {"default/app:80": "http://127.0.0.1:9"}
 
 
-def middleware(spec: str) -> str:
-    return f"apiVersion: traefik.io/v1alpha1\nkind: Middleware\nmetadata: {{name: auth}}\nspec: {spec}\n---\n"
-
-
 def route_spec(text: str) -> BasicAuth | DigestAuth:
-    config = load_config_text(text + ROUTE, backends=BACKENDS)
+    config = load_config_text(text, backends=BACKENDS)
     spec = config.routes[0].middlewares[0].spec
     assert isinstance(spec, (BasicAuth, DigestAuth))
     return spec
@@ -36,12 +24,14 @@ def test_an_opaque_secrets_one_key_gives_its_lines_base64_data_or_string_data() 
     lines = "ann:{SHA}x\r\n\nbob:$apr1$a$b\n"
     data = base64.b64encode(lines.encode()).decode()
     secret = f"apiVersion: v1\nkind: Secret\nmetadata: {{name: s}}\ndata: {{users: {data}}}\n---\n"
-    spec = route_spec(secret + middleware("{basicAuth: {secret: s, realm: r}}"))
+    spec = route_spec(secret + middleware_route("{basicAuth: {secret: s, realm: r}}"))
     assert spec.users == ("ann:{SHA}x", "bob:$apr1$a$b") and spec.realm == "r"
     secret = (
         "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {d: 'ann:shop:abc'}\n---\n"
     )
-    assert route_spec(secret + middleware("{digestAuth: {secret: s}}")).users == ("ann:shop:abc",)
+    assert route_spec(secret + middleware_route("{digestAuth: {secret: s}}")).users == (
+        "ann:shop:abc",
+    )
 
 
 def test_a_basic_auth_typed_secret_is_one_user_with_a_sha1_password() -> None:
@@ -50,7 +40,7 @@ def test_a_basic_auth_typed_secret_is_one_user_with_a_sha1_password() -> None:
         "stringData: {username: kate, password: pw}\n---\n"
     )
     digest = base64.b64encode(hashlib.sha1(b"pw").digest()).decode()
-    assert route_spec(secret + middleware("{basicAuth: {secret: s}}")).users == (
+    assert route_spec(secret + middleware_route("{basicAuth: {secret: s}}")).users == (
         f"kate:{{SHA}}{digest}",
     )
 

@@ -87,6 +87,7 @@ def test_case_behaves_as_traefik(directory: Path, tmp_path: Path) -> None:
             allow_cross_namespace=case.allow_cross_namespace,
             settle_cap=case.settle_cap,
             actions=case.actions,
+            addresses=case.addresses,
         )
     except ConfigError as exc:  # Traefik ran: the configuration is one it serves
         raise AssertionError(f"the gateway refused what Traefik serves:\n{exc}") from exc

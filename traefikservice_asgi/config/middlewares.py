@@ -285,5 +285,6 @@ MIDDLEWARE_KINDS: tuple[str, ...] = (
     "retry",
     "basicAuth",
     "digestAuth",
+    "forwardAuth",
 )
 """The middleware kinds the runtime builds (``chain`` is resolved away)."""

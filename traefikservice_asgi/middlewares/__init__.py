@@ -28,6 +28,7 @@ from ..config.middlewares import Middleware
 from .addprefix import AddPrefix
 from .basicauth import BasicAuth
 from .digestauth import DigestAuth
+from .forwardauth import ForwardAuth
 from .ratelimit import RateLimit
 from .redirect import RedirectRegex, RedirectScheme
 from .replacepath import ReplacePath
@@ -59,6 +60,7 @@ MIDDLEWARES: dict[str, type[MiddlewareClass]] = {
     "retry": Retry,
     "basicAuth": BasicAuth,
     "digestAuth": DigestAuth,
+    "forwardAuth": ForwardAuth,
 }
 """Each middleware kind (its ``KIND``, the CRD spec key) -> its class. The config layer's
 ``MIDDLEWARE_KINDS`` lists the same keys (a test keeps them equal)."""

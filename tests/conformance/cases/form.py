@@ -200,6 +200,9 @@ class Case:
     known_difference: str | None = None
     gateway_refuses: str | None = None
     expect_all_404: bool = False
+    addresses: dict[str, str] = field(default_factory=dict)
+    """``addresses``: text of ``routes.yaml`` -> the backend whose URL replaces it on each
+    target (a ``forwardAuth.address``, which names a URL, not a Service)."""
 
 
 def case_directories(root: Path) -> list[Path]:
@@ -218,6 +221,7 @@ _TOP_KEYS = {
     "known_difference": "optional",
     "gateway_refuses": "optional",
     "expect_all_404": "optional",
+    "addresses": "optional",
 }
 _OPTION_KEYS = ("allow_cross_namespace", "allow_router_errors", "settle_cap")
 _BACKEND_FIELDS = ("name", "status", "body", "delay", "headers", "refuse")
@@ -437,6 +441,7 @@ class _Loader:
         expect_all_404 = bool(
             "expect_all_404" in top and r.boolean(top["expect_all_404"], "expect_all_404")
         )
+        addresses = self.addresses(top.get("addresses", {}), "addresses")
         if r.errors:
             return None
         return Case(
@@ -452,6 +457,7 @@ class _Loader:
             known_difference=known_difference,
             gateway_refuses=gateway_refuses,
             expect_all_404=expect_all_404,
+            addresses=addresses,
             **options,
         )
 
@@ -514,6 +520,21 @@ class _Loader:
         self.names.add(spec.name)
         if spec.refuse:
             self.refusing.add(spec.name)
+
+    def addresses(self, value: Any, where: str) -> dict[str, str]:
+        """``{"http://auth.test": auth}``: each text replaced by that backend's URL."""
+        out: dict[str, str] = {}
+        m = self.r.mapping(value, where, [k for k in value] if isinstance(value, dict) else [])
+        for text, name in (m or {}).items():
+            at = f"{where}.{text}"
+            backend = self.r.string(name, at)
+            if not isinstance(text, str) or not text:
+                self.r.error(at, "must be a non-empty text of routes.yaml")
+            elif backend is not None and backend not in self.names:
+                self.r.error(at, f"names no backend of `backends`: {_show(backend)}")
+            elif backend is not None:
+                out[text] = backend
+        return out
 
     def options(self, value: Any, where: str) -> dict[str, Any]:
         m = self.r.mapping(value, where, _OPTION_KEYS)

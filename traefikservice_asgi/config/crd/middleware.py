@@ -350,7 +350,7 @@ def _forward_auth(r: Reader, value: Any, path: Path) -> ForwardAuth | None:
     if address == "":
         # Traefik's createForwardAuthMiddleware: the Middleware is skipped.
         r.error((*path, "address"), "forward authentication requires an address")
-    elif address is not None and urlsplit_scheme(address) not in ("http", "https"):
+    elif address is not None and _url_scheme(address) not in ("http", "https"):
         r.error(
             (*path, "address"),
             f"must be an http:// or https:// URL, got {show(address)} (Traefik answers "
@@ -363,32 +363,29 @@ def _forward_auth(r: Reader, value: Any, path: Path) -> ForwardAuth | None:
     regex = _text(r, m, path, "authResponseHeadersRegex")
     if regex and not _regex(r, (*path, "authResponseHeadersRegex"), regex):
         regex = None
-    texts = [_text(r, m, path, key) for key in ("headerField", "authSigninURL")]
+    header_field, signin = _text(r, m, path, "headerField"), _text(r, m, path, "authSigninURL")
     tls = _client_tls(r, m["tls"], (*path, "tls")) if m.get("tls") is not None else None
-    spec = dict(
+    spec = ForwardAuth(
+        address or "",
         trust_forward_header=trust,
         auth_response_headers=_strings(r, m, path, "authResponseHeaders"),
+        auth_response_headers_regex=regex or "",
         auth_request_headers=_strings(r, m, path, "authRequestHeaders"),
         add_auth_cookies_to_response=_strings(r, m, path, "addAuthCookiesToResponse"),
+        header_field=header_field or "",
         forward_body=r.boolean(m, path, "forwardBody", False),
         max_body_size=_size(r, m, path, "maxBodySize"),
         max_response_body_size=_size(r, m, path, "maxResponseBodySize"),
         preserve_location_header=r.boolean(m, path, "preserveLocationHeader", False),
         preserve_request_method=r.boolean(m, path, "preserveRequestMethod", False),
-    )
-    if not address or regex is None or None in texts or (m.get("tls") is not None and tls is None):
-        return None
-    return ForwardAuth(
-        address,
-        auth_response_headers_regex=regex,
-        header_field=texts[0] or "",
-        auth_signin_url=texts[1] or "",
+        auth_signin_url=signin or "",
         tls=tls,
-        **spec,  # type: ignore[arg-type]
     )
+    refused = None in (regex, header_field, signin) or (m.get("tls") is not None and tls is None)
+    return None if not address or refused else spec
 
 
-def urlsplit_scheme(address: str) -> str:
+def _url_scheme(address: str) -> str:
     """The scheme of ``address`` as Go's ``url.Parse`` reads it (lowercased)."""
     scheme, colon, _ = address.partition(":")
     return scheme.lower() if colon else ""
@@ -417,6 +414,7 @@ SPEC_READERS: dict[str, SpecReader] = {
     "chain": _chain,
     "basicAuth": _basic_auth,
     "digestAuth": _digest_auth,
+    "forwardAuth": _forward_auth,
 }
 """The spec key of each middleware kind read here -> its reader."""
 
