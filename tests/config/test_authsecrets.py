@@ -83,3 +83,12 @@ def test_each_unreadable_secret_is_an_error_at_the_middleware() -> None:
             found,
         )
     assert len(found) == len(wanted)
+
+
+def test_base64_data_may_span_lines_as_go_decodes_it() -> None:
+    data = base64.b64encode(b"ann:{SHA}x\n").decode()
+    broken = data[:4] + "\n    " + data[4:]
+    secret = f"apiVersion: v1\nkind: Secret\nmetadata: {{name: s}}\ndata:\n  users: |\n    {broken}\n---\n"
+    assert route_spec(secret + middleware_route("{basicAuth: {secret: s}}")).users == (
+        "ann:{SHA}x",
+    )

@@ -104,7 +104,10 @@ def test_canonical_header_keys_are_gos() -> None:
             "{trustForwardHeader: true}",
             "spec.forwardAuth.address: forward authentication requires an address",
         ),
-        ("{address: 'ftp://auth'}", "spec.forwardAuth.address: must be an http:// or https:// URL"),
+        (
+            "{address: 'https://a', tls: {caSecret: ca}}",
+            "spec.forwardAuth.tls.caSecret: unable to create client TLS configuration: failed to parse CA",
+        ),
         (
             "{address: 'http://a', authResponseHeadersRegex: '(x'}",
             "spec.forwardAuth.authResponseHeadersRegex: invalid regexp",
@@ -124,16 +127,28 @@ def test_canonical_header_keys_are_gos() -> None:
     ],
 )
 def test_forward_auth_errors_are_located(spec: str, message: str) -> None:
-    found = errors(middleware_route(f"{{forwardAuth: {spec}}}"))
+    bad_ca = "---\napiVersion: v1\nkind: Secret\nmetadata: {name: ca}\nstringData: {ca.crt: nope}\n"
+    found = errors(middleware_route(f"{{forwardAuth: {spec}}}") + bad_ca)
     assert any(message in line and line.startswith("routes.yaml:") for line in found), found
 
 
-def test_a_ca_secret_with_one_other_key_is_the_ca_as_in_traefik() -> None:
-    pem = base64.b64encode(b"-----BEGIN CERTIFICATE-----\n").decode()
+def test_a_ca_secret_with_one_other_key_is_the_ca_as_in_traefik(ca: trustme.CA) -> None:
+    pem = ca.cert_pem.bytes()
     text = middleware_route("{forwardAuth: {address: 'https://a', tls: {caSecret: ca}}}") + (
-        f"---\napiVersion: v1\nkind: Secret\nmetadata: {{name: ca}}\ndata: {{other: {pem}}}\n"
+        "---\napiVersion: v1\nkind: Secret\nmetadata: {name: ca}\n"
+        f"data: {{other: {base64.b64encode(pem).decode()}}}\n"
     )
     config = load_config_text(text, backends={"default/app:80": "http://127.0.0.1:9"})
     spec = config.routes[0].middlewares[0].spec
     assert isinstance(spec, ForwardAuthConfig) and spec.tls is not None
-    assert spec.tls.ca == "-----BEGIN CERTIFICATE-----\n"
+    assert spec.tls.ca == pem.decode()
+
+
+def test_an_address_go_cannot_ask_is_a_warning_and_every_request_a_500() -> None:
+    config = load_config_text(
+        middleware_route("{forwardAuth: {address: test.com}}"),
+        backends={"default/app:80": "http://127.0.0.1:9"},
+    )
+    assert any("not an http:// or https:// URL" in str(w) for w in config.warnings)
+    sent, nxt = ask(ForwardAuthConfig("test.com"))
+    assert (sent[0]["status"], sent[1]["body"], nxt.scopes) == (500, b"", [])

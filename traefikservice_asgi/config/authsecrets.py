@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ssl
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -141,4 +142,29 @@ def _client_tls(tls: ClientTLS, namespace: str, secrets: Secrets) -> ClientTLS:
                 "tls.crt and tls.key",
                 "forwardAuth.tls.certSecret",
             )
+    _check_pem(ca, cert, key)
     return replace(tls, ca=ca, cert=cert, key=key)
+
+
+def _check_pem(ca: str, cert: str, key: str) -> None:
+    """What Traefik's ``ClientTLS.CreateTLSConfig`` refuses (the Middleware is then not
+    built): a CA with no certificate Go can parse, a certificate or key that is not
+    PEM. (The pair itself is checked when the runtime loads it.)"""
+    if ca:
+        try:
+            ssl.create_default_context(cadata=ca)
+        except (ssl.SSLError, ValueError):
+            raise SecretProblem(
+                "unable to create client TLS configuration: failed to parse CA",
+                "forwardAuth.tls.caSecret",
+            ) from None
+    if cert:
+        try:
+            der = ssl.PEM_cert_to_DER_cert(cert.strip())
+        except ValueError:
+            der = b""
+        if not der or "PRIVATE KEY-----" not in key:
+            raise SecretProblem(
+                "unable to create client TLS configuration: failed to load TLS keypair",
+                "forwardAuth.tls.certSecret",
+            )

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ssl
 import zlib
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from urllib.parse import urljoin, urlsplit
@@ -137,8 +138,13 @@ class ForwardAuth:
                 root_cas=(tls.ca,) if tls.ca else (),
                 client_certificates=(tls.cert.rstrip("\n") + "\n" + tls.key,) if tls.cert else (),
             )
-            context = ssl_context(transport)
+            try:
+                context = ssl_context(transport)
+            except ssl.SSLError:  # a certificate and key that do not pair
+                scheme = b""
         self.transport = GatewayTransport(ssl_context=context)
+        # Go's client refuses any other scheme: every request is then answered 500.
+        self.reachable = scheme in (b"http", b"https")
 
     async def aclose(self) -> None:
         """Close the idle connections to the auth server."""
@@ -256,6 +262,8 @@ class ForwardAuth:
         self, forward: Forward, headers: HeaderList, body: bytes | None
     ) -> tuple[int, HeaderList, bytes]:
         """One exchange with the auth server, as Go's client makes it."""
+        if not self.reachable:
+            raise ValueError(f"unsupported protocol scheme in {self.address!r}")
         method = forward.method if self.config.preserve_request_method else "GET"
         gzip_added = False
         if method != "HEAD" and not any(

@@ -351,12 +351,8 @@ def _forward_auth(r: Reader, value: Any, path: Path) -> ForwardAuth | None:
         # Traefik's createForwardAuthMiddleware: the Middleware is skipped.
         r.error((*path, "address"), "forward authentication requires an address")
     elif address is not None and _url_scheme(address) not in ("http", "https"):
-        r.error(
-            (*path, "address"),
-            f"must be an http:// or https:// URL, got {show(address)} (Traefik answers "
-            "every request 500)",
-        )
-        address = None
+        # Traefik takes it, and answers every request 500 (Go's client refuses the URL).
+        r.warn((*path, "address"), f"not an http:// or https:// URL: {show(address)}")
     trust = None
     if m.get("trustForwardHeader") is not None:
         trust = r.boolean(m, path, "trustForwardHeader", False)
