@@ -50,5 +50,6 @@ def test_a_bcrypt_password_past_72_bytes_is_cut_there_as_go_does() -> None:
     assert check_secret(long + b"ignored", hashed)
 
 
-def test_only_bcrypt_is_slow() -> None:
-    assert is_slow(BCRYPT_2B) and not is_slow("$apr1$a$b") and not is_slow("{SHA}x")
+def test_bcrypt_and_md5_crypt_are_slow_sha_and_plain_are_not() -> None:
+    assert is_slow(BCRYPT_2B) and is_slow("$apr1$a$b")
+    assert not is_slow("{SHA}x") and not is_slow("plain")

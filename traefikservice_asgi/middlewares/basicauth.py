@@ -6,7 +6,7 @@ on, its user's name in ``headerField`` when set and without ``Authorization`` wi
 realm="<realm>"`` and go-http-auth's body. As in Traefik, an unknown user's password is
 still checked, against the first user's hash, so the answer takes as long; concurrent
 checks of the same password and hash share one computation (Traefik's singleflight).
-bcrypt checks run on a thread, so they never stall the event loop.
+bcrypt and MD5-crypt checks run on a thread, so they never stall the event loop.
 """
 
 from __future__ import annotations
@@ -75,8 +75,9 @@ class BasicAuth:
 
     async def check(self, user: bytes, password: bytes) -> bool:
         """Traefik's ``checkPassword``: an unknown user (or one with an empty hash) is
-        checked against the first user's hash and fails; a bcrypt check runs on a
-        thread, once per (password, hash) at a time however many requests wait for it
+        checked against the first user's hash and fails; a slow check (bcrypt,
+        MD5-crypt) runs on a thread, once per (password, hash) at a time however many
+        requests wait for it
         (a task of its own: a client that goes away does not cancel it for the others)."""
         secret = self.users.get(user, "")
         hashed = secret or self.not_found_secret
