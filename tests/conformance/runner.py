@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import re
 import socket
 import tempfile
@@ -96,6 +97,36 @@ def blog_manifests() -> list[Path]:
 
 
 @dataclass(frozen=True)
+class DigestAnswer:
+    """A client's answer to a ``WWW-Authenticate: Digest`` challenge (RFC 2617, MD5,
+    ``qop=auth``): the challenge is the one of the answer to script index
+    ``challenge_from``, as this target gave it; ``uri`` (default: the request's path)
+    and ``nc`` as written."""
+
+    user: str
+    password: str
+    challenge_from: int
+    nc: str = "00000001"
+    uri: str | None = None
+
+    def authorization(self, challenge: str, method: str, path: str) -> str:
+        params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+        uri = self.uri if self.uri is not None else path
+        realm, nonce, cnonce = params.get("realm", ""), params.get("nonce", ""), "0a4f113b"
+
+        def md5(text: str) -> str:
+            return hashlib.md5(text.encode()).hexdigest()
+
+        ha1 = md5(f"{self.user}:{realm}:{self.password}")
+        response = md5(f"{ha1}:{nonce}:{self.nc}:{cnonce}:auth:{md5(f'{method}:{uri}')}")
+        return (
+            f'Digest username="{self.user}", realm="{realm}", nonce="{nonce}", uri="{uri}", '
+            f'algorithm=MD5, qop=auth, nc={self.nc}, cnonce="{cnonce}", '
+            f'response="{response}", opaque="{params.get("opaque", "")}"'
+        )
+
+
+@dataclass(frozen=True)
 class Request:
     """One scripted request. ``cookies`` use our gateway's cookie names. ``source`` is the
     client's address, any of 127.0.0.0/8 (default 127.0.0.1), for balancers that hash it."""
@@ -112,6 +143,8 @@ class Request:
     cookies_from: int | None = None
     """Also send, as cookies, the ``name=value`` of every ``Set-Cookie`` of the answer to
     this earlier script index, as this target gave it (a client's cookie jar, one hop)."""
+    digest: DigestAnswer | None = None
+    """Send ``Authorization: Digest`` answering an earlier answer's challenge."""
 
     @classmethod
     def make(
@@ -126,6 +159,7 @@ class Request:
         source: str | None = None,
         chunked: bool = False,
         cookies_from: int | None = None,
+        digest: DigestAnswer | None = None,
     ) -> Request:
         """Like the constructor, but takes dicts for ``headers`` and ``cookies``."""
         return cls(
@@ -138,6 +172,7 @@ class Request:
             source,
             chunked,
             cookies_from,
+            digest,
         )
 
     def describe(self) -> str:
@@ -561,6 +596,13 @@ def _send_all(
             if cookies:
                 cookie = "; ".join(f"{to_target.get(k, k)}={v}" for k, v in cookies)
                 headers.append(("Cookie", cookie))
+            if request.digest is not None:
+                if not 0 <= request.digest.challenge_from < index:
+                    raise ValueError(f"request {index}: digest answers an earlier index")
+                seen = dict(observations[request.digest.challenge_from].headers)
+                challenge = seen.get("www-authenticate", "")
+                answer = request.digest.authorization(challenge, request.method, request.path)
+                headers.append(("Authorization", answer))
             content: bytes | Iterator[bytes] | None = request.body
             if request.chunked and request.body is not None:
                 content = iter([request.body])  # an iterator: httpx sends it chunked

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import yaml
 
-from tests.conformance.runner import INDEX_HEADER, Action, BackendSpec, Request
+from tests.conformance.runner import INDEX_HEADER, Action, BackendSpec, DigestAnswer, Request
 from tests.support.backends import RecordingBackend
 
 __all__ = [
@@ -235,6 +235,7 @@ _REQUEST_KEYS = (
     "source",
     "cookies",
     "cookies_from",
+    "digest",
     "id",
     "repeat",
     "expect",
@@ -787,6 +788,7 @@ class _Loader:
         if source is not None and not re.fullmatch(r"127\.\d{1,3}\.\d{1,3}\.\d{1,3}", source):
             r.error(f"{where}.source", f"must be a loopback address 127.x.y.z, got {source!r}")
         cookies_from = self.request_id(m, "cookies_from", where)
+        digest = self.digest(m["digest"], f"{where}.digest") if "digest" in m else None
         repeat = r.integer(m.get("repeat", 1), f"{where}.repeat", minimum=1) or 1
         if repeat > _MAX_REPEAT:
             r.error(f"{where}.repeat", f"must be at most {_MAX_REPEAT}")
@@ -817,6 +819,7 @@ class _Loader:
             source=source,
             chunked=chunked,
             cookies_from=cookies_from,
+            digest=digest,
         )
         for _ in range(repeat):
             if expect is not None:
@@ -824,6 +827,23 @@ class _Loader:
             if expect_gateway is not None:
                 self.expects_gateway[len(self.requests)] = expect_gateway
             self.requests.append(request)
+
+    def digest(self, value: Any, where: str) -> DigestAnswer | None:
+        """``{user, password, from, nc, uri}``: answer the challenge of request ``from``."""
+        m = self.r.mapping(value, where, ("user", "password", "from", "nc", "uri"))
+        if m is None:
+            return None
+        texts = {k: self.r.string(m.get(k, ""), f"{where}.{k}") for k in ("user", "password")}
+        challenge_from = self.request_id(m, "from", where)
+        if challenge_from is None:
+            if "from" not in m:
+                self.r.error(f"{where}.from", "is required: the id of the challenged request")
+            return None
+        nc = self.r.string(m.get("nc", "00000001"), f"{where}.nc")
+        uri = self.r.string(m["uri"], f"{where}.uri") if "uri" in m else None
+        return DigestAnswer(
+            texts["user"] or "", texts["password"] or "", challenge_from, nc or "", uri
+        )
 
     def request_id(self, m: dict[str, Any], key: str, where: str) -> int | None:
         if key not in m:
