@@ -37,6 +37,7 @@ no body; an answer body over ``maxResponseBodySize`` a ``401``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gzip
 import ssl
 import zlib
@@ -142,13 +143,11 @@ class ForwardAuth:
                 context = ssl_context(transport)
             except ssl.SSLError:  # a certificate and key that do not pair
                 scheme = b""
-        self.transport = GatewayTransport(ssl_context=context)
+        # Traefik's client rides on Go's http.DefaultTransport, shared by the process,
+        # or, with tls, on a clone of it of the middleware's own.
+        self.transport = _default_transport() if context is None else _go_transport(context)
         # Go's client refuses any other scheme: every request is then answered 500.
         self.reachable = scheme in (b"http", b"https")
-
-    async def aclose(self) -> None:
-        """Close the idle connections to the auth server."""
-        await self.transport.aclose()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -361,6 +360,19 @@ class ForwardAuth:
             await send(message)
 
         return modified
+
+
+def _go_transport(context: ssl.SSLContext | None = None) -> GatewayTransport:
+    """Go's ``http.DefaultTransport`` settings: idle connections kept 90 s, at most
+    ``DefaultMaxIdleConnsPerHost`` (2) per host."""
+    return GatewayTransport(keepalive_expiry=90.0, max_idle_per_host=2, ssl_context=context)
+
+
+@functools.cache
+def _default_transport() -> GatewayTransport:
+    """The one transport of every ``forwardAuth`` without ``tls`` (it binds to each
+    event loop it is used from)."""
+    return _go_transport()
 
 
 def _middleware_view(forward: Forward, client_ip: bytes) -> HeaderList:
