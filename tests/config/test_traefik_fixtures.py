@@ -14,7 +14,7 @@ FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "traef
 
 # "loads N": N routes; "refused TEXT": the load fails and TEXT is in one of its issues.
 OUTCOMES = {
-    "basic_auth_secrets.yml": "refused base64",
+    "basic_auth_secrets.yml": "loads 0",
     "parent_refs_cross_namespace_allowed.yml": "refused cross-namespace reference to parent",
     "parent_refs_cross_namespace_denied.yml": "refused cross-namespace reference to parent",
     "parent_refs_default_namespace.yml": "loads 1",
@@ -25,7 +25,7 @@ OUTCOMES = {
     "parent_refs_single_parent_single_route.yml": "loads 1",
     "services.yml": "loads 0",
     "simple.yml": "loads 1",
-    "with_auth.yml": "refused base64",
+    "with_auth.yml": "refused error parsing DigestUser",
     "with_bad_tls_options.yml": "refused got null",
     "with_cross_namespace.yml": "refused not in the parent resource",
     "with_default_tls_options.yml": "loads 1",

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import re
 import socket
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -95,6 +97,36 @@ def blog_manifests() -> list[Path]:
 
 
 @dataclass(frozen=True)
+class DigestAnswer:
+    """A client's answer to a ``WWW-Authenticate: Digest`` challenge (RFC 2617, MD5,
+    ``qop=auth``): the challenge is the one of the answer to script index
+    ``challenge_from``, as this target gave it; ``uri`` (default: the request's path)
+    and ``nc`` as written."""
+
+    user: str
+    password: str
+    challenge_from: int
+    nc: str = "00000001"
+    uri: str | None = None
+
+    def authorization(self, challenge: str, method: str, path: str) -> str:
+        params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+        uri = self.uri if self.uri is not None else path
+        realm, nonce, cnonce = params.get("realm", ""), params.get("nonce", ""), "0a4f113b"
+
+        def md5(text: str) -> str:
+            return hashlib.md5(text.encode()).hexdigest()
+
+        ha1 = md5(f"{self.user}:{realm}:{self.password}")
+        response = md5(f"{ha1}:{nonce}:{self.nc}:{cnonce}:auth:{md5(f'{method}:{uri}')}")
+        return (
+            f'Digest username="{self.user}", realm="{realm}", nonce="{nonce}", uri="{uri}", '
+            f'algorithm=MD5, qop=auth, nc={self.nc}, cnonce="{cnonce}", '
+            f'response="{response}", opaque="{params.get("opaque", "")}"'
+        )
+
+
+@dataclass(frozen=True)
 class Request:
     """One scripted request. ``cookies`` use our gateway's cookie names. ``source`` is the
     client's address, any of 127.0.0.0/8 (default 127.0.0.1), for balancers that hash it."""
@@ -111,6 +143,8 @@ class Request:
     cookies_from: int | None = None
     """Also send, as cookies, the ``name=value`` of every ``Set-Cookie`` of the answer to
     this earlier script index, as this target gave it (a client's cookie jar, one hop)."""
+    digest: DigestAnswer | None = None
+    """Send ``Authorization: Digest`` answering an earlier answer's challenge."""
 
     @classmethod
     def make(
@@ -125,6 +159,7 @@ class Request:
         source: str | None = None,
         chunked: bool = False,
         cookies_from: int | None = None,
+        digest: DigestAnswer | None = None,
     ) -> Request:
         """Like the constructor, but takes dicts for ``headers`` and ``cookies``."""
         return cls(
@@ -137,6 +172,7 @@ class Request:
             source,
             chunked,
             cookies_from,
+            digest,
         )
 
     def describe(self) -> str:
@@ -281,6 +317,7 @@ def run_both(
     quiet: float = _QUIET,
     settle_cap: float = _SETTLE_CAP,
     actions: Mapping[int, Sequence[Action]] | None = None,
+    addresses: Mapping[str, str] | None = None,
 ) -> BothRuns:
     """Run ``requests`` against Traefik (on the translated manifests) and our gateway.
 
@@ -292,6 +329,8 @@ def run_both(
     provider option, our ``create_app`` option). The gateway's package is imported first, so that a broken package
     fails the run before Traefik is started. ``actions[i]`` run, in each target's run and on
     its own backends, just before request ``i`` (``i == len(requests)``: after the last).
+    ``addresses`` maps a text of the manifests to a backend name: on each target the
+    text is replaced by that backend's URL (a ``forwardAuth.address``).
     """
     _create_app()
     traefik = run_traefik(
@@ -304,6 +343,7 @@ def run_both(
         quiet=quiet,
         settle_cap=settle_cap,
         actions=actions,
+        addresses=addresses,
     )
     if allow_cross_namespace:
         gateway_options = {**(gateway_options or {}), "allow_cross_namespace": True}
@@ -316,6 +356,7 @@ def run_both(
         quiet=quiet,
         settle_cap=settle_cap,
         actions=actions,
+        addresses=addresses,
     )
     return BothRuns(traefik=traefik, gateway=gateway)
 
@@ -331,9 +372,12 @@ def run_traefik(
     quiet: float = _QUIET,
     settle_cap: float = _SETTLE_CAP,
     actions: Mapping[int, Sequence[Action]] | None = None,
+    addresses: Mapping[str, str] | None = None,
 ) -> TargetRun:
     """Run ``requests`` against the real Traefik on the translated ``yaml_paths``."""
     with _recording_backends(backends) as (by_name, urls):
+        where = tmp_path / "traefik-routes"
+        yaml_paths = _with_addresses(yaml_paths, addresses, _urls_by_name(backends, urls), where)
         translation = translate_all(
             list(yaml_paths),
             urls,
@@ -366,11 +410,17 @@ def run_gateway(
     quiet: float = _QUIET,
     settle_cap: float = _SETTLE_CAP,
     actions: Mapping[int, Sequence[Action]] | None = None,
+    addresses: Mapping[str, str] | None = None,
 ) -> TargetRun:
     """Run ``requests`` against ``traefikservice_asgi.create_app`` served by uvicorn, or,
     with ``via_cli``, against ``traefikservice-asgi serve`` run as a separate process."""
     create_app = _create_app()
-    with _recording_backends(backends) as (by_name, urls):
+    with (
+        _recording_backends(backends) as (by_name, urls),
+        tempfile.TemporaryDirectory() as routes_dir,
+    ):
+        by_url = _urls_by_name(backends, urls)
+        yaml_paths = _with_addresses(yaml_paths, addresses, by_url, Path(routes_dir))
         paths = [str(path) for path in yaml_paths]
         if via_cli:
             if gateway_options:
@@ -386,6 +436,40 @@ def run_gateway(
             wait_quiet(list(by_name.values()), quiet=quiet, cap=settle_cap)
             ports = {int(base_url.rsplit(":", 1)[1]): "<proxy>"}
         return _target_run("gateway", requests, observations, by_name, ports)
+
+
+def _urls_by_name(backends: Backends, urls: Mapping[str, str | list[str]]) -> dict[str, str]:
+    """Each backend's URL by its name (refusing ones included)."""
+    out: dict[str, str] = {}
+    for key, value in backends.items():
+        given = urls[key]
+        for spec, url in zip(
+            _specs(value), [given] if isinstance(given, str) else given, strict=True
+        ):
+            out[spec.name] = url
+    return out
+
+
+def _with_addresses(
+    yaml_paths: Sequence[str | Path],
+    addresses: Mapping[str, str] | None,
+    url_of: Mapping[str, str],
+    directory: Path,
+) -> Sequence[str | Path]:
+    """``yaml_paths`` as they are, or, with ``addresses``, copies in ``directory`` where
+    each text is replaced by its backend's URL."""
+    if not addresses:
+        return yaml_paths
+    directory.mkdir(parents=True, exist_ok=True)
+    out: list[str | Path] = []
+    for i, path in enumerate(yaml_paths):
+        text = Path(path).read_text(encoding="utf-8")
+        for old, name in addresses.items():
+            text = text.replace(old, url_of[name])
+        copy = directory / f"{i}-{Path(path).name}"
+        copy.write_text(text, encoding="utf-8")
+        out.append(copy)
+    return out
 
 
 def _create_app() -> Any:
@@ -512,6 +596,13 @@ def _send_all(
             if cookies:
                 cookie = "; ".join(f"{to_target.get(k, k)}={v}" for k, v in cookies)
                 headers.append(("Cookie", cookie))
+            if request.digest is not None:
+                if not 0 <= request.digest.challenge_from < index:
+                    raise ValueError(f"request {index}: digest answers an earlier index")
+                seen = dict(observations[request.digest.challenge_from].headers)
+                challenge = seen.get("www-authenticate", "")
+                answer = request.digest.authorization(challenge, request.method, request.path)
+                headers.append(("Authorization", answer))
             content: bytes | Iterator[bytes] | None = request.body
             if request.chunked and request.body is not None:
                 content = iter([request.body])  # an iterator: httpx sends it chunked
@@ -641,12 +732,17 @@ def assert_same_response_headers(
     ignore: Iterable[str] = ("date",),
 ) -> None:
     """The same response headers (names lower-cased, sorted by name, repeated ones in
-    order; ``ignore``d names left out) for every request, or only for ``indexes``."""
+    order; ``ignore``d names left out; backends' ports as placeholders, as in a relayed
+    ``Location``) for every request, or only for ``indexes``."""
     skip = {name.lower() for name in ignore}
     for i in range(len(traefik.observations)) if indexes is None else indexes:
         a, b = (
             sorted(
-                ((k, v) for k, v in run.observations[i].headers if k not in skip),
+                (
+                    (k, with_port_names(v, run.ports))
+                    for k, v in run.observations[i].headers
+                    if k not in skip
+                ),
                 key=lambda pair: pair[0],
             )
             for run in (traefik, gateway)
@@ -707,19 +803,20 @@ def assert_same_headers(
                 )
 
 
+def with_port_names(value: str, ports: Mapping[int, str] | None) -> str:
+    """``value`` with each ephemeral ``:port`` of ``ports`` replaced by its placeholder."""
+    known = ports or {}
+    return re.sub(r"(?<=:)(\d+)\b", lambda m: known.get(int(m.group(1)), m.group(1)), value)
+
+
 def normalized_headers(
     request: RecordedRequest, ports: Mapping[int, str] | None = None, *, keep_order: bool = False
 ) -> list[tuple[str, str]]:
     """The request's headers for comparison across targets: names lower-cased, ``Date`` and
     ``X-Forwarded-Server`` dropped, ephemeral ``ports`` replaced by placeholders; sorted by
     name (stable, so repeated headers keep their order) unless ``keep_order``."""
-    known = ports or {}
-
-    def fix(value: str) -> str:
-        return re.sub(r"(?<=:)(\d+)\b", lambda m: known.get(int(m.group(1)), m.group(1)), value)
-
     result = [
-        (name.lower(), fix(value))
+        (name.lower(), with_port_names(value, ports))
         for name, value in request.headers
         if name.lower() not in IGNORED_HEADERS
     ]

@@ -87,6 +87,7 @@ def test_case_behaves_as_traefik(directory: Path, tmp_path: Path) -> None:
             allow_cross_namespace=case.allow_cross_namespace,
             settle_cap=case.settle_cap,
             actions=case.actions,
+            addresses=case.addresses,
         )
     except ConfigError as exc:  # Traefik ran: the configuration is one it serves
         raise AssertionError(f"the gateway refused what Traefik serves:\n{exc}") from exc
@@ -428,8 +429,8 @@ def test_a_typo_in_a_script_fails_naming_the_file_and_the_key(tmp_path: Path) ->
     script = directory / "script.yaml"
     assert str(caught.value).splitlines() == [
         f"{script}: steps[0].requests[0].hots: unknown key (known: body, chunked, cookies, "
-        "cookies_from, expect, expect_gateway, headers, host, id, method, path, repeat, "
-        "source)",
+        "cookies_from, digest, expect, expect_gateway, headers, host, id, method, path, "
+        "repeat, source)",
         f"{script}: steps[0].requests[0].host: is required",
         f"{script}: steps[1].comapre: unknown key (known: any_of, compare, cycle, "
         "documented_difference, expect_backends, expect_received, headers, requests, "
@@ -459,6 +460,16 @@ def test_a_typo_in_a_script_fails_naming_the_file_and_the_key(tmp_path: Path) ->
         ),
         (
             "backends: {default/app:80: app}\n"
+            "steps: [{requests: [{host: a.test, digest: {user: u, password: p}}]}]\n",
+            "steps[0].requests[0].digest.from: is required",
+        ),
+        (
+            "backends: {default/app:80: app}\naddresses: {'http://auth.test': nobody}\n"
+            "steps: [{requests: [{host: a.test}]}]\n",
+            "addresses.http://auth.test: names no backend of `backends`",
+        ),
+        (
+            "backends: {default/app:80: app}\n"
             "steps: [{requests: [{host: a.test, repeat: 3}], compare: counts, "
             "cycle: {app: 2}}]\n",
             "steps[0].cycle: the group's 3 requests are not whole cycles of 2",
@@ -475,6 +486,8 @@ def test_a_typo_in_a_script_fails_naming_the_file_and_the_key(tmp_path: Path) ->
         "no-request",
         "unknown-backend",
         "unknown-id",
+        "digest-without-challenge",
+        "address-of-no-backend",
         "broken-cycle",
         "any-of-missing",
         "bad-backend-key",

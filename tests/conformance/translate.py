@@ -51,6 +51,7 @@ service name: Traefik's file provider hashes ``<service>@file`` where our gatewa
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -282,6 +283,7 @@ class _Cluster:
         self.endpoints: dict[tuple[str, str], Document] = {}
         self.endpoint_slices: dict[tuple[str, str], list[Document]] = {}
         self.transports: dict[tuple[str, str], Document] = {}
+        self.secrets: dict[tuple[str, str], Document] = {}
         for document in documents:
             api, kind = document.get("apiVersion"), document.get("kind")
             key = (_ns(document), _name(document))
@@ -295,6 +297,8 @@ class _Cluster:
                 self.transports[key] = document
             elif api == "v1" and kind == "Service":
                 self.services[key] = document
+            elif api == "v1" and kind == "Secret":
+                self.secrets[key] = document
             elif api == "v1" and kind == "Endpoints":
                 self.endpoints[key] = document
             elif api == "discovery.k8s.io/v1" and kind == "EndpointSlice":
@@ -629,7 +633,38 @@ class _Builder:
             spec["chain"] = {
                 "middlewares": self.middleware_keys(namespace, chain.get("middlewares") or [])
             }
+        for kind in ("basicAuth", "digestAuth"):
+            if spec.get(kind) is not None:
+                spec[kind] = self._auth_users(namespace, kind, dict(spec[kind]))
         self.middlewares[normalize(_make_id(namespace, _name(middleware)))] = _as_file_spec(spec)
+
+    def _auth_users(self, namespace: str, kind: str, auth: dict[str, Any]) -> dict[str, Any]:
+        """``createBasicAuthMiddleware`` / ``createDigestAuthMiddleware``: the CRD's
+        ``secret`` becomes the file provider's ``users`` (``loadBasicAuthCredentials`` for
+        a ``kubernetes.io/basic-auth`` Secret, else ``loadAuthCredentials``)."""
+        name = str(auth.pop("secret", "") or "")
+        if not name:
+            raise TranslationError("auth secret must be set")
+        document = self.cluster.secrets.get((namespace, name))
+        if document is None:
+            raise TranslationError(f"secret '{namespace}/{name}' not found")
+        data = {str(k): base64.b64decode(str(v)) for k, v in (document.get("data") or {}).items()}
+        data.update(
+            {str(k): str(v).encode() for k, v in (document.get("stringData") or {}).items()}
+        )
+        if kind == "basicAuth" and document.get("type") == "kubernetes.io/basic-auth":
+            if "username" not in data or "password" not in data:
+                raise TranslationError(f"secret '{namespace}/{name}' needs username and password")
+            digest = base64.b64encode(hashlib.sha1(data["password"]).digest()).decode()
+            auth["users"] = [f"{data['username'].decode()}:{{SHA}}{digest}"]
+            return auth
+        if len(data) != 1:
+            raise TranslationError(f"secret '{namespace}/{name}' must hold one element exactly")
+        lines = next(iter(data.values())).decode().split("\n")
+        auth["users"] = [line.removesuffix("\r") for line in lines if line.removesuffix("\r")]
+        if not auth["users"]:
+            raise TranslationError(f"secret '{namespace}/{name}' does not contain any credentials")
+        return auth
 
     def _health_check(self, namespace: str, name: str, check: dict[str, Any]) -> dict[str, Any]:
         """``healthCheck`` of a Service reference (buildServersLB): allowed only on an

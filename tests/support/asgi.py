@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from starlette.types import ASGIApp, Message, Receive, Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HTTP_SCOPE: Scope = {
     "type": "http",
@@ -52,6 +52,18 @@ def receiver(chunks: Sequence[bytes] = (b"",)) -> Receive:
         return {"type": "http.request", "body": chunk, "more_body": bool(queue)}
 
     return receive
+
+
+class NextApp:
+    """The app behind a middleware: answers ``200 ok`` and keeps every scope it got."""
+
+    def __init__(self) -> None:
+        self.scopes: list[Scope] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scopes.append(scope)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
 
 
 def run(app: ASGIApp, scope: Scope, receive: Receive | None = None) -> list[Message]:

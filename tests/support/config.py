@@ -21,3 +21,21 @@ def servers_of(text: str, **kwargs: object) -> ServersService:
     (only,) = load_config_text(text, **kwargs).routes  # type: ignore[arg-type]
     assert isinstance(only.service, ServersService)
     return only.service
+
+
+def middleware_route(spec: str) -> str:
+    """A Middleware ``auth`` of ``spec`` (its spec, in flow style) and a route using it
+    (Host ``a.test``, Service ``app:80``)."""
+    return f"""
+apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata: {{name: auth}}
+spec: {spec}
+---
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {{name: shop}}
+spec:
+  routes:
+    - {{match: Host(`a.test`), middlewares: [{{name: auth}}], services: [{{name: app, port: 80}}]}}
+"""

@@ -21,6 +21,10 @@ __all__ = [
     "DEFAULT_RATE_LIMIT_PERIOD",
     "MIDDLEWARE_KINDS",
     "AddPrefix",
+    "BasicAuth",
+    "ClientTLS",
+    "DigestAuth",
+    "ForwardAuth",
     "ChainSpec",
     "ContentType",
     "EncodedCharacters",
@@ -36,6 +40,7 @@ __all__ = [
     "ReplacePathRegex",
     "RateLimit",
     "Retry",
+    "SecretAuth",
     "SourceCriterion",
     "StripPrefix",
     "StripPrefixRegex",
@@ -254,6 +259,70 @@ class EncodedCharacters(MiddlewareSpec):
 
 
 @dataclass(frozen=True, slots=True)
+class SecretAuth(MiddlewareSpec):
+    """What ``basicAuth`` and ``digestAuth`` share: the users of Secret ``secret`` (its
+    lines, filled in at resolution, as Traefik's CRD provider reads the Secret),
+    ``realm`` (default ``traefik``), ``header_field`` (the authenticated user's name
+    sent in that request header), ``remove_header`` (``Authorization`` not forwarded)."""
+
+    secret: str
+    users: tuple[str, ...] = ()
+    realm: str = ""
+    header_field: str = ""
+    remove_header: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BasicAuth(SecretAuth):
+    """``basicAuth``: the users are htpasswd lines (``name:hash``)."""
+
+    KIND: ClassVar[str] = "basicAuth"
+
+
+@dataclass(frozen=True, slots=True)
+class DigestAuth(SecretAuth):
+    """``digestAuth``: the users are htdigest lines (``name:realm:md5(name:realm:pw)``)."""
+
+    KIND: ClassVar[str] = "digestAuth"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientTLS:
+    """``forwardAuth.tls``: how the auth server's certificate is checked and which client
+    certificate is shown (Secret names until resolution, then PEM text)."""
+
+    ca_secret: str = ""
+    cert_secret: str = ""
+    insecure_skip_verify: bool = False
+    ca: str = ""
+    cert: str = ""
+    key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardAuth(MiddlewareSpec):
+    """``forwardAuth``: every request is first asked of ``address``; a 2xx answer lets it
+    through (with ``auth_response_headers`` copied onto it), any other is the client's
+    answer. ``trust_forward_header`` None is Traefik's legacy behaviour (unset)."""
+
+    KIND: ClassVar[str] = "forwardAuth"
+    address: str
+    trust_forward_header: bool | None = None
+    auth_response_headers: tuple[str, ...] = ()
+    auth_response_headers_regex: str = ""
+    auth_request_headers: tuple[str, ...] = ()
+    add_auth_cookies_to_response: tuple[str, ...] = ()
+    header_field: str = ""
+    forward_body: bool = False
+    max_body_size: int = -1
+    max_response_body_size: int = -1
+    preserve_location_header: bool = False
+    preserve_request_method: bool = False
+    auth_signin_url: str = ""
+    tls: ClientTLS | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MiddlewareRef:
     """A reference to a Middleware: ``routes[].middlewares[]``, a Service reference's
     ``middlewares[]`` or a ``chain.middlewares[]`` entry, as written (``namespace`` None
@@ -305,5 +374,8 @@ MIDDLEWARE_KINDS: tuple[str, ...] = (
     "headers",
     "contentType",
     "encodedCharacters",
+    "basicAuth",
+    "digestAuth",
+    "forwardAuth",
 )
 """The middleware kinds the runtime builds (``chain`` is resolved away)."""

@@ -44,6 +44,7 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 from ..exceptions import ConfigIssue, ConfigWarning
+from .authsecrets import SecretProblem, with_secrets
 from .middlewares import ChainSpec, Middleware, MiddlewareRef
 from .models import (
     DEFAULT_WEIGHT,
@@ -150,6 +151,24 @@ class _Resolver:
             for kind, ns, name in res.groups
             if kind == "Middleware" and (ns, name) not in res.middlewares
         }
+        self.read_middleware_secrets()
+
+    def read_middleware_secrets(self) -> None:
+        """The users (and certificates) of each authentication Middleware from the
+        Secrets it names, as Traefik's CRD provider reads them; a Middleware whose Secret
+        cannot be read is an error (Traefik skips it) and counts as failed."""
+        for ident, resource in list(self.middleware_ids.items()):
+            try:
+                spec = with_secrets(
+                    resource.spec, resource.namespace, self.res.secrets, self.res.secret_types
+                )
+            except SecretProblem as problem:
+                self.issues.append(_issue(resource.origin, str(problem), f"spec.{problem.field}"))
+                del self.middleware_ids[ident]
+                self.failed_middlewares.add(ident)
+                continue
+            if spec is not resource.spec:
+                self.middleware_ids[ident] = replace(resource, spec=spec)
 
     def check_backend_urls(self) -> set[str]:
         """Report each ``backends`` entry with a bad URL once (not once per reference),

@@ -88,6 +88,8 @@ class Resources:
     # Secret and ConfigMap contents, (namespace, name) -> key -> text (Secrets decoded)
     secrets: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     config_maps: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    # a Secret's `type` (kubernetes.io/basic-auth is read as one user, as in Traefik)
+    secret_types: dict[tuple[str, str], str] = field(default_factory=dict)
     nodes: list[NodeAddresses] = field(default_factory=list)  # for nodePortLB
     issues: list[ConfigIssue] = field(default_factory=list)
     warnings: list[ConfigWarning] = field(default_factory=list)
@@ -273,5 +275,7 @@ def parse_document(doc: Document, file: str | None, out: Resources) -> None:
     elif kind in ("Secret", "ConfigMap"):
         target = out.secrets if kind == "Secret" else out.config_maps
         target[(namespace, name)] = key_values(r, data, secret=kind == "Secret")
+        if kind == "Secret" and isinstance(data.get("type"), str):
+            out.secret_types[(namespace, name)] = data["type"]
     else:
         out.endpoints.extend(endpoint_slice(r, data, namespace))

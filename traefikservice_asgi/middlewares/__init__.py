@@ -26,8 +26,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config.middlewares import Middleware
 from .addprefix import AddPrefix
+from .basicauth import BasicAuth
 from .contenttype import ContentType
+from .digestauth import DigestAuth
 from .encodedcharacters import EncodedCharacters
+from .forwardauth import ForwardAuth
 from .headers import Headers
 from .ratelimit import RateLimit
 from .redirect import RedirectRegex, RedirectScheme
@@ -61,6 +64,9 @@ MIDDLEWARES: dict[str, type[MiddlewareClass]] = {
     "headers": Headers,
     "contentType": ContentType,
     "encodedCharacters": EncodedCharacters,
+    "basicAuth": BasicAuth,
+    "digestAuth": DigestAuth,
+    "forwardAuth": ForwardAuth,
 }
 """Each middleware kind (its ``KIND``, the CRD spec key) -> its class. The config layer's
 ``MIDDLEWARE_KINDS`` lists the same keys (a test keeps them equal)."""

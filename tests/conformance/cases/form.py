@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import yaml
 
-from tests.conformance.runner import INDEX_HEADER, Action, BackendSpec, Request
+from tests.conformance.runner import INDEX_HEADER, Action, BackendSpec, DigestAnswer, Request
 from tests.support.backends import RecordingBackend
 
 __all__ = [
@@ -200,6 +200,9 @@ class Case:
     known_difference: str | None = None
     gateway_refuses: str | None = None
     expect_all_404: bool = False
+    addresses: dict[str, str] = field(default_factory=dict)
+    """``addresses``: text of ``routes.yaml`` -> the backend whose URL replaces it on each
+    target (a ``forwardAuth.address``, which names a URL, not a Service)."""
 
 
 def case_directories(root: Path) -> list[Path]:
@@ -218,6 +221,7 @@ _TOP_KEYS = {
     "known_difference": "optional",
     "gateway_refuses": "optional",
     "expect_all_404": "optional",
+    "addresses": "optional",
 }
 _OPTION_KEYS = ("allow_cross_namespace", "allow_router_errors", "settle_cap")
 _BACKEND_FIELDS = ("name", "status", "body", "delay", "headers", "refuse")
@@ -231,6 +235,7 @@ _REQUEST_KEYS = (
     "source",
     "cookies",
     "cookies_from",
+    "digest",
     "id",
     "repeat",
     "expect",
@@ -441,6 +446,7 @@ class _Loader:
         expect_all_404 = bool(
             "expect_all_404" in top and r.boolean(top["expect_all_404"], "expect_all_404")
         )
+        addresses = self.addresses(top.get("addresses", {}), "addresses")
         if r.errors:
             return None
         return Case(
@@ -456,6 +462,7 @@ class _Loader:
             known_difference=known_difference,
             gateway_refuses=gateway_refuses,
             expect_all_404=expect_all_404,
+            addresses=addresses,
             **options,
         )
 
@@ -518,6 +525,21 @@ class _Loader:
         self.names.add(spec.name)
         if spec.refuse:
             self.refusing.add(spec.name)
+
+    def addresses(self, value: Any, where: str) -> dict[str, str]:
+        """``{"http://auth.test": auth}``: each text replaced by that backend's URL."""
+        out: dict[str, str] = {}
+        m = self.r.mapping(value, where, [k for k in value] if isinstance(value, dict) else [])
+        for text, name in (m or {}).items():
+            at = f"{where}.{text}"
+            backend = self.r.string(name, at)
+            if not isinstance(text, str) or not text:
+                self.r.error(at, "must be a non-empty text of routes.yaml")
+            elif backend is not None and backend not in self.names:
+                self.r.error(at, f"names no backend of `backends`: {_show(backend)}")
+            elif backend is not None:
+                out[text] = backend
+        return out
 
     def options(self, value: Any, where: str) -> dict[str, Any]:
         m = self.r.mapping(value, where, _OPTION_KEYS)
@@ -770,6 +792,7 @@ class _Loader:
         if source is not None and not re.fullmatch(r"127\.\d{1,3}\.\d{1,3}\.\d{1,3}", source):
             r.error(f"{where}.source", f"must be a loopback address 127.x.y.z, got {source!r}")
         cookies_from = self.request_id(m, "cookies_from", where)
+        digest = self.digest(m["digest"], f"{where}.digest") if "digest" in m else None
         repeat = r.integer(m.get("repeat", 1), f"{where}.repeat", minimum=1) or 1
         if repeat > _MAX_REPEAT:
             r.error(f"{where}.repeat", f"must be at most {_MAX_REPEAT}")
@@ -800,6 +823,7 @@ class _Loader:
             source=source,
             chunked=chunked,
             cookies_from=cookies_from,
+            digest=digest,
         )
         for _ in range(repeat):
             if expect is not None:
@@ -807,6 +831,23 @@ class _Loader:
             if expect_gateway is not None:
                 self.expects_gateway[len(self.requests)] = expect_gateway
             self.requests.append(request)
+
+    def digest(self, value: Any, where: str) -> DigestAnswer | None:
+        """``{user, password, from, nc, uri}``: answer the challenge of request ``from``."""
+        m = self.r.mapping(value, where, ("user", "password", "from", "nc", "uri"))
+        if m is None:
+            return None
+        texts = {k: self.r.string(m.get(k, ""), f"{where}.{k}") for k in ("user", "password")}
+        challenge_from = self.request_id(m, "from", where)
+        if challenge_from is None:
+            if "from" not in m:
+                self.r.error(f"{where}.from", "is required: the id of the challenged request")
+            return None
+        nc = self.r.string(m.get("nc", "00000001"), f"{where}.nc")
+        uri = self.r.string(m["uri"], f"{where}.uri") if "uri" in m else None
+        return DigestAnswer(
+            texts["user"] or "", texts["password"] or "", challenge_from, nc or "", uri
+        )
 
     def request_id(self, m: dict[str, Any], key: str, where: str) -> int | None:
         if key not in m:

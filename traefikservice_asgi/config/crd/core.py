@@ -170,7 +170,9 @@ def key_values(r: Reader, doc: dict[str, Any], *, secret: bool) -> dict[str, str
             r.error(("data", str(key)), f"must be a string, got {show(value)}")
         elif secret:
             try:
-                out[str(key)] = base64.b64decode(value, validate=True).decode("utf-8")
+                # Go's base64 decoder (the API server's) skips line breaks.
+                text = value.replace("\n", "").replace("\r", "")
+                out[str(key)] = base64.b64decode(text, validate=True).decode("utf-8")
             except (binascii.Error, UnicodeDecodeError):
                 r.error(("data", str(key)), "must be base64 of UTF-8 text")
         else:

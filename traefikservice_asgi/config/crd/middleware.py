@@ -22,9 +22,13 @@ from ..middlewares import (
     DEFAULT_RATE_LIMIT_BURST,
     DEFAULT_RATE_LIMIT_PERIOD,
     AddPrefix,
+    BasicAuth,
     ChainSpec,
+    ClientTLS,
     ContentType,
+    DigestAuth,
     EncodedCharacters,
+    ForwardAuth,
     IPStrategy,
     MiddlewareRef,
     MiddlewareResource,
@@ -269,6 +273,117 @@ def _retry(r: Reader, value: Any, path: Path) -> Retry | None:
     return Retry(attempts, interval or 0.0)
 
 
+def _auth(
+    r: Reader, value: Any, path: Path, kind: type[BasicAuth] | type[DigestAuth]
+) -> BasicAuth | DigestAuth | None:
+    """``basicAuth`` / ``digestAuth``: in the CRD the users come from a Secret only
+    (read at resolution); Traefik's ``users`` and ``usersFile`` are not CRD fields."""
+    m = r.mapping(value, path, {"secret", "realm", "removeHeader", "headerField"})
+    if m is None:
+        return None
+    secret, realm = _text(r, m, path, "secret"), _text(r, m, path, "realm")
+    header = _text(r, m, path, "headerField")
+    remove = r.boolean(m, path, "removeHeader", False)
+    if secret == "":
+        # Traefik's createBasicAuthMiddleware: the Middleware is skipped (its routers 404).
+        r.error((*path, "secret"), "auth secret must be set")
+    if not secret or realm is None or header is None:
+        return None
+    return kind(secret, realm=realm, header_field=header, remove_header=remove)
+
+
+def _basic_auth(r: Reader, value: Any, path: Path) -> BasicAuth | DigestAuth | None:
+    return _auth(r, value, path, BasicAuth)
+
+
+def _digest_auth(r: Reader, value: Any, path: Path) -> BasicAuth | DigestAuth | None:
+    return _auth(r, value, path, DigestAuth)
+
+
+def _size(r: Reader, m: dict[str, Any], path: Path, key: str) -> int:
+    """A body size limit: -1 (Traefik's default: none) when left out."""
+    size = r.integer(m, path, key)
+    return -1 if size is None else size
+
+
+def _client_tls(r: Reader, value: Any, path: Path) -> ClientTLS | None:
+    m = r.mapping(value, path, {"caSecret", "certSecret", "insecureSkipVerify", "caOptional"})
+    if m is None:
+        return None
+    if m.get("caOptional") is not None:
+        r.warn(
+            (*path, "caOptional"),
+            "deprecated (Traefik: TLS client authentication is a server side option)",
+        )
+        r.boolean(m, path, "caOptional", False)
+    ca, cert = _text(r, m, path, "caSecret"), _text(r, m, path, "certSecret")
+    insecure = r.boolean(m, path, "insecureSkipVerify", False)
+    if ca is None or cert is None:
+        return None
+    return ClientTLS(ca_secret=ca, cert_secret=cert, insecure_skip_verify=insecure)
+
+
+def _forward_auth(r: Reader, value: Any, path: Path) -> ForwardAuth | None:
+    known = {
+        "address",
+        "trustForwardHeader",
+        "authResponseHeaders",
+        "authResponseHeadersRegex",
+        "authRequestHeaders",
+        "addAuthCookiesToResponse",
+        "headerField",
+        "forwardBody",
+        "maxBodySize",
+        "maxResponseBodySize",
+        "preserveLocationHeader",
+        "preserveRequestMethod",
+        "authSigninURL",
+        "tls",
+    }
+    m = r.mapping(value, path, known)
+    if m is None:
+        return None
+    address = _text(r, m, path, "address")
+    if address == "":
+        # Traefik's createForwardAuthMiddleware: the Middleware is skipped.
+        r.error((*path, "address"), "forward authentication requires an address")
+    elif address is not None and _url_scheme(address) not in ("http", "https"):
+        # Traefik takes it, and answers every request 500 (Go's client refuses the URL).
+        r.warn((*path, "address"), f"not an http:// or https:// URL: {show(address)}")
+    trust = None
+    if m.get("trustForwardHeader") is not None:
+        trust = r.boolean(m, path, "trustForwardHeader", False)
+    regex = _text(r, m, path, "authResponseHeadersRegex")
+    if regex and not _regex(r, (*path, "authResponseHeadersRegex"), regex):
+        regex = None
+    header_field, signin = _text(r, m, path, "headerField"), _text(r, m, path, "authSigninURL")
+    tls = _client_tls(r, m["tls"], (*path, "tls")) if m.get("tls") is not None else None
+    spec = ForwardAuth(
+        address or "",
+        trust_forward_header=trust,
+        auth_response_headers=_strings(r, m, path, "authResponseHeaders"),
+        auth_response_headers_regex=regex or "",
+        auth_request_headers=_strings(r, m, path, "authRequestHeaders"),
+        add_auth_cookies_to_response=_strings(r, m, path, "addAuthCookiesToResponse"),
+        header_field=header_field or "",
+        forward_body=r.boolean(m, path, "forwardBody", False),
+        max_body_size=_size(r, m, path, "maxBodySize"),
+        max_response_body_size=_size(r, m, path, "maxResponseBodySize"),
+        preserve_location_header=r.boolean(m, path, "preserveLocationHeader", False),
+        preserve_request_method=r.boolean(m, path, "preserveRequestMethod", False),
+        auth_signin_url=signin or "",
+        tls=tls,
+    )
+    refused = None in (regex, header_field, signin) or (m.get("tls") is not None and tls is None)
+    return None if not address or refused else spec
+
+
+def _url_scheme(address: str) -> str:
+    """The scheme of ``address`` as Go's ``url.Parse`` reads it (lowercased)."""
+    scheme, colon, _ = address.partition(":")
+    return scheme.lower() if colon else ""
+
+
 _REDIS = {"redis": "a rate limiter's Redis store (the buckets are in memory, per route)"}
 
 
@@ -327,6 +442,9 @@ SPEC_READERS: dict[str, SpecReader] = {
     "headers": headers,
     "contentType": _content_type,
     "encodedCharacters": _encoded_characters,
+    "basicAuth": _basic_auth,
+    "digestAuth": _digest_auth,
+    "forwardAuth": _forward_auth,
 }
 """The spec key of each middleware kind read here -> its reader."""
 
