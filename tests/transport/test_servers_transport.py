@@ -367,7 +367,7 @@ def test_peer_cert_san_check_without_a_san_in_the_certificate_fails() -> None:
     )
 
 
-def test_spiffe_cipher_suites_and_bad_versions_are_refused_with_the_reason() -> None:
+def test_bad_tls_versions_and_san_types_are_refused_with_the_reason() -> None:
     text = ROUTE % "80" + (
         "apiVersion: traefik.io/v1alpha1\nkind: ServersTransport\n"
         "metadata: {name: st, namespace: default}\nspec:\n"

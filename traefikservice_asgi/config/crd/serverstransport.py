@@ -62,10 +62,8 @@ def servers_transport(r: Reader, spec: Any, namespace: str, name: str) -> Server
             sans.append((kind, value))
     uri = r.string(m, path, "peerCertURI")
     if uri:
-        # Traefik appends the deprecated peerCertURI to peerCertSANs as a URI SAN.
-        r.warn(
-            (*path, "peerCertURI"), "deprecated, please use peerCertSANs instead (as Traefik warns)"
-        )
+        # Traefik 3.7's field (its VerifyPeerCertificate); peerCertSANs, which later
+        # Traefik adds and deprecates peerCertURI for, is read beside it (a URI SAN).
         sans.append(("URI", uri))
     versions: dict[str, str | None] = {}
     for key in ("minVersion", "maxVersion"):
