@@ -319,3 +319,28 @@ def test_node_port_lb_sends_to_the_nodes_internal_ips_on_the_node_port(
     seen = default_class.ask("np.test", 4)
     assert Counter(seen["traefik"]) == {(200, "Hello np-a"): 2, (200, "Hello np-b"): 2}
     assert Counter(seen["gateway"]) == Counter(seen["traefik"])
+
+
+@pytest.mark.parametrize("host", ["ca-unknown.test", "server-name-other.test", "cipher-other.test"])
+def test_a_websocket_upgrade_to_a_refused_tls_server_gets_traefiks_status(
+    default_class: Pair, host: str
+) -> None:
+    """A certificate the gateway refuses is 500 for an upgrade too, a handshake the
+    server refuses 502 (the peerCertURI cases cannot tell: these backends answer an
+    upgrade with 200, which both answer 500; peerCertURI is not checked on wss://)."""
+    upgrade = {
+        "Host": host,
+        "Connection": "Upgrade",
+        "Upgrade": "websocket",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    }
+    seen = {
+        who: httpx.get(url, headers=upgrade, timeout=10).status_code
+        for who, url in (
+            ("traefik", default_class.traefik.url),
+            ("gateway", default_class.gateway.url),
+        )
+    }
+    assert seen["traefik"] == TLS_ROUTES[host][2][0]
+    assert seen["gateway"] == seen["traefik"]
