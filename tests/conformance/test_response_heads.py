@@ -112,3 +112,23 @@ def test_under_plain_uvicorn_the_reason_phrase_is_pythons(both: tuple[str, str, 
     _, _, plain = both
     assert _head(plain, "/status/299")[0] == b"HTTP/1.1 299 \r\n"
     assert _head(plain, "/status/200")[0] == status_line(200)
+
+
+def test_a_status_from_600_to_999_is_relayed_as_traefik_relays_it(
+    both: tuple[str, str, str],
+) -> None:
+    """Go reads any three-digit status and its server writes up to 999 (``status code
+    N``); `serve`'s entry point protocol writes the same line."""
+    traefik, gateway, _ = both
+    for status in (600, 777, 999):
+        expected = f"HTTP/1.1 {status} status code {status}\r\n".encode()
+        assert _head(traefik, f"/status/{status}")[0] == expected
+        assert _head(gateway, f"/status/{status}")[0] == expected == status_line(status)
+
+
+def test_under_plain_uvicorn_a_status_from_600_gets_no_answer(both: tuple[str, str, str]) -> None:
+    """The documented difference of the middleware under uvicorn's httptools protocol:
+    uvicorn's table of status lines stops at 599 (a KeyError inside uvicorn), so the
+    connection is closed without an answer; `serve` and `uvicorn --http h11` relay it."""
+    _, _, plain = both
+    assert _head(plain, "/status/600") == (b"\r\n", {})  # nothing at all

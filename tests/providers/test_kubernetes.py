@@ -176,7 +176,11 @@ def test_provider_namespaces_watch_only_those_namespaces() -> None:
 
     async def scenario(api: FakeApiServer, configs: list[Config], loads: Any) -> None:
         assert _hosts(configs[0]) == {"Host(`a.test`)"}
-        assert all("/namespaces/default/" in p for p in api.requests if "watch=" in p)
+        watches = [p for p in api.requests if "watch=" in p]
+        assert all("/namespaces/default/" in p for p in watches if "/nodes?" not in p)
+        # Nodes are cluster-scoped: listed (before the first configuration) cluster-wide,
+        # whatever the namespaces, as Traefik lists them
+        assert any(p.startswith("/api/v1/nodes") for p in api.requests)
 
     _run(scenario, _svc("app"), _route("a", "a.test", "app"), other, namespaces=["default"])
 

@@ -28,7 +28,7 @@ def service(name: str) -> dict[str, Any]:
     }
 
 
-def slice_(name: str, port: int, *addresses: str) -> dict[str, Any]:
+def slice_(name: str, port: int, *addresses: str, port_name: str = "http") -> dict[str, Any]:
     return {
         "apiVersion": "discovery.k8s.io/v1",
         "kind": "EndpointSlice",
@@ -38,7 +38,7 @@ def slice_(name: str, port: int, *addresses: str) -> dict[str, Any]:
             "labels": {"kubernetes.io/service-name": name},
         },
         "addressType": "IPv4",
-        "ports": [{"name": "http", "port": port, "protocol": "TCP"}],
+        "ports": [{"name": port_name, "port": port, "protocol": "TCP"}],
         "endpoints": [{"addresses": [a], "conditions": {"ready": True}} for a in addresses],
     }
 

@@ -15,7 +15,8 @@ priority) must answer, which proves that the ``web`` entry point serves the new 
 Traefik's stdout/stderr go to ``tmp_path/traefik.log``; its tail is part of every error.
 
 ``kubernetes_endpoint=api.url`` adds the kubernetesCRD provider on that API server (the
-fake one, tests/support/fake_apiserver.py, token ``fake``), and ``kubernetes_routers=N``
+fake one, tests/support/fake_apiserver.py, token ``fake``), ``kubernetes_options`` adds
+options of that provider (``{"ingressClass": "mine"}``), and ``kubernetes_routers=N``
 makes readiness also wait for N ``@kubernetescrd`` routers.
 """
 
@@ -117,6 +118,7 @@ class TraefikProcess:
         extra_static: dict[str, Any] | None = None,
         kubernetes_endpoint: str | None = None,
         kubernetes_routers: int = 0,
+        kubernetes_options: dict[str, Any] | None = None,
     ) -> None:
         self.dynamic = dynamic
         self.extra_static = dict(extra_static or {})
@@ -129,6 +131,8 @@ class TraefikProcess:
         self.kubernetes_endpoint = kubernetes_endpoint
         """Also run the kubernetesCRD provider against this API server (the fake one)."""
         self.kubernetes_routers = kubernetes_routers
+        self.kubernetes_options = dict(kubernetes_options or {})
+        """More options of the kubernetesCRD provider (e.g. ``ingressClass``)."""
         """Readiness also waits for this many ``@kubernetescrd`` routers."""
         self.web_port = 0
         self.api_port = 0
@@ -229,6 +233,7 @@ class TraefikProcess:
             static["providers"]["kubernetesCRD"] = {
                 "endpoint": self.kubernetes_endpoint,
                 "token": "fake",
+                **self.kubernetes_options,
             }
         dynamic = copy.deepcopy(self.dynamic)
         http = dynamic.setdefault("http", {})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import ipaddress
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -19,9 +19,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tests.support.backends import RecordingBackend
 from tests.support.gateway import serve_app, wait_for_copies
 from tests.support.manifests import MIRROR_100
+from tests.support.tls import cert_with_uri, hello_over_tls, one_suite_server
 from traefikservice_asgi import ConfigError, create_app, load_config_text
 from traefikservice_asgi.config import ServersService
 from traefikservice_asgi.config._duration import parse_duration
+from traefikservice_asgi.config.ciphers import CIPHER_SUITES
 from traefikservice_asgi.transport.tls import peer_cert_problem
 
 ROUTE = """\
@@ -173,13 +175,7 @@ def _tls_server(ca: trustme.CA, tmp_path: Path, app: ASGIApp) -> Iterator[str]:
 
 @pytest.fixture
 def tls_backend(ca: trustme.CA, tmp_path: Path) -> Iterator[str]:
-    async def hello(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"hello over tls"})
-
-    with _tls_server(ca, tmp_path, hello) as url:
+    with _tls_server(ca, tmp_path, hello_over_tls) as url:
         yield url
 
 
@@ -214,7 +210,9 @@ def test_root_cas_from_a_secret_verify_a_private_backend(
     assert (r.status_code, r.text) == (200, "hello over tls")
 
 
-def test_without_the_ca_the_backend_is_refused_with_502(tls_backend: str, tmp_path: Path) -> None:
+def test_without_the_ca_the_backend_is_refused_with_500(tls_backend: str, tmp_path: Path) -> None:
+    """Go's certificate verification error is no net.Error: Traefik answers 500
+    (tests/conformance/test_kubernetes_crd_fields.py)."""
     (tmp_path / "r.yaml").write_text(
         ROUTE % "443"
         + """\
@@ -228,7 +226,7 @@ spec:
     app = create_app(tmp_path, backends={"default/app:443": tls_backend})
     with serve_app(app) as url:
         r = httpx.get(url, headers={"Host": "t.test"})
-    assert (r.status_code, r.content) == (502, b"Bad Gateway")
+    assert (r.status_code, r.content) == (500, b"Internal Server Error")
 
 
 def test_insecure_skip_verify_accepts_any_certificate(
@@ -313,89 +311,42 @@ spec:
     assert t.response_header_timeout is None
 
 
-def _cert_with_uri(ca: trustme.CA, tmp_path: Path, uri: str) -> tuple[str, str]:
-    """A certificate of ``ca`` for 127.0.0.1 that also carries the URI SAN ``uri``
-    (trustme issues DNS/IP/e-mail names only); its cert and key files."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    issuer = ca._certificate.subject
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "backend")]))
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                    x509.UniformResourceIdentifier(uri),
-                ]
-            ),
-            critical=False,
-        )
-        .sign(ca._private_key, hashes.SHA256())
-    )
-    cert_file, key_file = tmp_path / "uri-cert.pem", tmp_path / "uri-key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return str(cert_file), str(key_file)
-
-
 @pytest.mark.parametrize(
     ("spec", "status"),
     [
         ("  peerCertURI: spiffe://cluster/backend", 200),
         ("  peerCertURI: SPIFFE://cluster/BACKEND", 200),  # EqualFold, as Traefik
-        ("  peerCertURI: spiffe://cluster/other", 502),
+        ("  peerCertURI: spiffe://cluster/other", 500),
         ("  peerCertSANs: [{type: URI, value: spiffe://cluster/backend}]", 200),
-        ("  peerCertSANs: [{type: DNSName, value: backend.test}]", 502),
+        ("  peerCertSANs: [{type: DNSName, value: backend.test}]", 500),
         (
             "  peerCertSANs: [{type: DNSName, value: x.test}, "
             "{type: URI, value: spiffe://cluster/backend}]",
             200,
         ),
         # Traefik verifies the chain (not the name) when the SANs are checked.
-        ("  insecureSkipVerify: true\n  peerCertURI: spiffe://cluster/other", 502),
+        ("  insecureSkipVerify: true\n  peerCertURI: spiffe://cluster/other", 500),
         ("  insecureSkipVerify: true\n  peerCertURI: spiffe://cluster/backend", 200),
     ],
 )
 def test_peer_cert_sans_must_match_the_servers_certificate(
     ca: trustme.CA, tmp_path: Path, spec: str, status: int
 ) -> None:
-    async def hello(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"hello over tls"})
-
-    cert_file, key_file = _cert_with_uri(ca, tmp_path, "spiffe://cluster/backend")
+    cert_file, key_file = cert_with_uri(ca, tmp_path, "spiffe://cluster/backend")
     rootcas = "  rootCAs: [{secret: backend-ca}]\n"
     (tmp_path / "r.yaml").write_text(_tls_config(ca, rootcas + spec))
-    with serve_app(hello, ssl_certfile=cert_file, ssl_keyfile=key_file) as backend:
+    with serve_app(hello_over_tls, ssl_certfile=cert_file, ssl_keyfile=key_file) as backend:
         app = create_app(
             tmp_path, backends={"default/app:443": backend.replace("http://", "https://")}
         )
         with serve_app(app) as url:
             r = httpx.get(url, headers={"Host": "t.test"})
+    # A certificate without the SAN is 500, as Traefik answers it (its
+    # VerifyPeerCertificate error is not a net.Error: tests/conformance/
+    # test_kubernetes_crd_fields.py)
     assert r.status_code == status
-    if status == 502:
-        assert r.content == b"Bad Gateway"
+    if status == 500:
+        assert r.content == b"Internal Server Error"
 
 
 def test_peer_cert_san_check_without_a_san_in_the_certificate_fails() -> None:
@@ -416,7 +367,7 @@ def test_peer_cert_san_check_without_a_san_in_the_certificate_fails() -> None:
     )
 
 
-def test_spiffe_cipher_suites_and_bad_versions_are_refused_with_the_reason() -> None:
+def test_bad_tls_versions_and_san_types_are_refused_with_the_reason() -> None:
     text = ROUTE % "80" + (
         "apiVersion: traefik.io/v1alpha1\nkind: ServersTransport\n"
         "metadata: {name: st, namespace: default}\nspec:\n"
@@ -432,3 +383,87 @@ def test_spiffe_cipher_suites_and_bad_versions_are_refused_with_the_reason() -> 
         for m in messages
     )
     assert any('peerCertSANs[0].type: must be one of DNSName, URI, got "IP"' in m for m in messages)
+
+
+def test_unknown_cipher_suite_names_are_located_errors() -> None:
+    text = ROUTE % "443" + (
+        "apiVersion: traefik.io/v1alpha1\nkind: ServersTransport\n"
+        "metadata: {name: st, namespace: default}\nspec:\n"
+        "  cipherSuites:\n"
+        "    - TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n"
+        "    - ECDHE-RSA-AES128-GCM-SHA256\n"  # OpenSSL's name, not Go's
+        "    - tls_aes_128_gcm_sha256\n"  # Go's names are case-sensitive
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text, filename="st.yaml")
+    assert [str(i) for i in info.value.issues] == [
+        f"st.yaml:{line}: ServersTransport default/st: spec.cipherSuites[{i}]: cipher suite "
+        f'not supported: "{name}" (Go\'s crypto/tls names, such as '
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)"
+        for line, i, name in (
+            (15, 1, "ECDHE-RSA-AES128-GCM-SHA256"),
+            (16, 2, "tls_aes_128_gcm_sha256"),
+        )
+    ]
+
+
+def test_cipher_suites_reach_the_resolved_transport_as_written() -> None:
+    text = ROUTE % "443" + (
+        "apiVersion: traefik.io/v1alpha1\nkind: ServersTransport\n"
+        "metadata: {name: st, namespace: default}\nspec:\n"
+        "  cipherSuites: [TLS_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]\n"
+    )
+    (route,) = load_config_text(text).routes
+    assert isinstance(route.service, ServersService) and route.service.transport is not None
+    assert route.service.transport.cipher_suites == (
+        "TLS_AES_128_GCM_SHA256",
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    )
+
+
+def test_every_go_cipher_name_maps_to_the_openssl_suite_of_the_same_id() -> None:
+    """The table's OpenSSL names carry Go's IDs, for every suite this OpenSSL has (RC4
+    and 3DES are left out of OpenSSL 3's build; they are then never offered)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.set_ciphers("ALL:@SECLEVEL=0")
+    by_name = {c["name"]: c["id"] & 0xFFFF for c in context.get_ciphers()}
+    checked = 0
+    for go_name, suite in CIPHER_SUITES.items():
+        if suite.openssl is None:
+            assert go_name.startswith("TLS_AES_") or go_name in {
+                "TLS_CHACHA20_POLY1305_SHA256",
+                "TLS_FALLBACK_SCSV",
+            }
+        elif suite.openssl in by_name:
+            assert by_name[suite.openssl] == suite.go_id, go_name
+            checked += 1
+        else:
+            assert "RC4" in go_name or "3DES" in go_name, go_name
+    assert checked >= 18
+
+
+@pytest.mark.parametrize(
+    ("suites", "status"),
+    [
+        ("[TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]", 200),
+        ("[TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]", 200),
+        ("[TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384]", 502),
+        ("[TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]", 502),  # the certificate is ECDSA
+        ("[TLS_AES_128_GCM_SHA256]", 502),  # TLS 1.3 only: no TLS 1.2 suite is offered
+        ("[TLS_RSA_WITH_RC4_128_SHA]", 502),  # not in OpenSSL 3: nothing offered either
+        ("[]", 200),  # the defaults
+    ],
+)
+def test_cipher_suites_limit_what_the_gateway_offers_a_tls_1_2_backend(
+    ca: trustme.CA, tmp_path: Path, suites: str, status: int
+) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    spec = f"  rootCAs: [{{secret: backend-ca}}]\n  cipherSuites: {suites}"
+    (config / "r.yaml").write_text(_tls_config(ca, spec))
+    with one_suite_server(ca, tmp_path, "ECDHE-ECDSA-AES128-GCM-SHA256") as backend:
+        app = create_app(config, backends={"default/app:443": backend})
+        with serve_app(app) as url:
+            r = httpx.get(url, headers={"Host": "t.test"})
+    assert r.status_code == status
+    assert r.content == (b"hello over tls" if status == 200 else b"Bad Gateway")

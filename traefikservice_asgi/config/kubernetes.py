@@ -33,14 +33,17 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class ApiKind:
-    """A watched kind: its API path parts and whether the label selector applies (as in
-    Traefik, the selector filters the Traefik CRDs only, never Services or endpoints)."""
+    """A watched kind: its API path parts, whether the label selector applies (as in
+    Traefik, the selector filters the Traefik CRDs only, never Services or endpoints) and
+    whether it lives in namespaces (a cluster-scoped kind is listed once, whatever the
+    provider's namespaces, as Traefik's cluster-scope informers do)."""
 
     group: str
     version: str
     plural: str
     kind: str
     crd: bool
+    namespaced: bool = True
 
     @property
     def api_version(self) -> str:
@@ -61,6 +64,7 @@ WATCHED: tuple[ApiKind, ...] = (
     ApiKind("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", False),
     ApiKind("", "v1", "secrets", "Secret", False),
     ApiKind("", "v1", "configmaps", "ConfigMap", False),
+    ApiKind("", "v1", "nodes", "Node", False, namespaced=False),  # nodePortLB's addresses
 )
 """What the provider lists and watches; deploy/kubernetes/rbac.yaml grants exactly
 get/list/watch on these (tests/providers/test_kubernetes.py keeps the two equal)."""
@@ -75,10 +79,12 @@ def object_name(obj: Mapping[str, Any]) -> str:
 
 
 def object_document(obj: Mapping[str, Any]) -> str:
-    """The object as the YAML document the config layer reads (no status, no
-    bookkeeping metadata such as resourceVersion or managedFields)."""
+    """The object as the YAML document the config layer reads (no status but a Node's,
+    no bookkeeping metadata such as resourceVersion or managedFields)."""
     meta = obj.get("metadata") or {}
-    data = {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+    # A Node's addresses are its status (what nodePortLB sends to); nothing else's is read.
+    drop = ("metadata",) if obj.get("kind") == "Node" else ("metadata", "status")
+    data = {k: v for k, v in obj.items() if k not in drop}
     data["metadata"] = {k: meta[k] for k in _KEEP_METADATA if k in meta}
     return yaml.safe_dump(data, sort_keys=False)
 

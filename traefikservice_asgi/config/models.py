@@ -222,6 +222,8 @@ class ServersTransport:
     peer_cert_sans: tuple[tuple[str, str], ...] = ()
     min_version: str | None = None  # Go's names: VersionTLS12...
     max_version: str | None = None
+    # cipherSuites: Go's names (config/ciphers.py), as written; () is OpenSSL's defaults
+    cipher_suites: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -367,7 +367,7 @@ class KubernetesProvider:
         self.reflectors = [
             Reflector(client, self.connection, kind, ns, self.label_selector, self._signal)
             for kind in self.kinds
-            for ns in namespaces
+            for ns in (namespaces if kind.namespaced else (None,))
         ]
         tasks = [asyncio.create_task(r.run(), name=f"reflector {r}") for r in self.reflectors]
         try:

@@ -7,7 +7,8 @@ Ports Traefik's ``pkg/proxy/httputil`` reverse proxy and the forwarder choice of
 (``pkg/proxy/httputil/proxy.go``, ``ComputeStatusCode``): a timeout is ``504 Gateway
 Timeout``, a refused or broken connection ``502 Bad Gateway``, a response Go's transport
 refuses to parse (:class:`~traefikservice_asgi.transport.http11.InvalidResponse`) or a
-``1xx`` as final answer ``500 Internal Server Error``, each with the bare status text as
+``1xx`` as final answer, or a server certificate the gateway refuses
+(:class:`~traefikservice_asgi.transport.tls.CertificateRefused`) ``500 Internal Server Error``, each with the bare status text as
 body (the table is in docs/guides/production.md). A backend that fails after the response has started cannot be turned
 into a status any more: the client's response is aborted, never finished as if complete.
 
@@ -51,6 +52,7 @@ from ..transport.h2c import asks_upgrade
 from ..transport.http11 import InvalidResponse, RawResponse
 from ..transport.manager import ClientHolder, timeouts_of
 from ..transport.request import UpstreamRequest
+from ..transport.tls import CertificateRefused
 from ..transport.tunnel import Tunnel
 from .websocket import forward_websocket
 
@@ -354,6 +356,9 @@ class Server:
         if isinstance(exc, InvalidResponse):
             logger.debug("500 Internal Server Error from %s: %r", self.url, exc)
             return 500, False
+        if isinstance(exc, CertificateRefused):  # Go: the server's certificate refused
+            logger.debug("500 Internal Server Error from %s: %r", self.url, exc)
+            return 500, True
         logger.debug("502 Bad Gateway from %s: %r", self.url, exc)
         _log_bad_gateway(self.url, scope, forward.method, forward.target, exc)
         return 502, isinstance(exc, httpx.ConnectError)

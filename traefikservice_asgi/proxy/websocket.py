@@ -14,8 +14,9 @@ hands us whole messages. So this module terminates the backend's side too and re
   ``passHostHeader`` (else the server's), its ``Cookie``/``Authorization``/``Origin``/
   ``User-Agent`` as sent, and its ``Sec-WebSocket-Protocol`` list; nothing is added;
 * a refusal is relayed (status, headers, body) through the ASGI ``websocket.http.response``
-  extension; an unreachable backend is ``502 Bad Gateway`` and a connect timeout ``504
-  Gateway Timeout``, as in ``proxy/http.py``. Without the extension the handshake can only be
+  extension; an unreachable backend is ``502 Bad Gateway``, a server certificate the
+  gateway refuses ``500``, and a connect timeout ``504 Gateway Timeout``, as in
+  ``proxy/http.py``. Without the extension the handshake can only be
   refused with ``websocket.close`` (code 1011), which every ASGI server turns into a
   ``403``;
 * on success the client is accepted with the backend's subprotocol and its extra
@@ -62,6 +63,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -310,6 +312,10 @@ async def _open(
     except asyncio.TimeoutError as exc:
         logger.debug("504 Gateway Timeout from %s: %r", url, exc)
         raise _Failed.bare(504) from exc
+    except ssl.SSLCertVerificationError as exc:
+        # A certificate the gateway refuses: 500, as for HTTP (transport.tls.CertificateRefused)
+        logger.debug("500 Internal Server Error from %s: %r", url, exc)
+        raise _Failed.bare(500) from exc
     except OSError as exc:
         logger.debug("502 Bad Gateway from %s: %r", url, exc)
         raise _Failed.bare(502) from exc

@@ -707,11 +707,22 @@ def _framing_ok(headers: list[tuple[bytes, bytes]], version: str) -> bool:
 
 
 def _parser(connection: HTTP11Connection) -> httptools.HttpResponseParser:
-    """A response parser for ``connection``. One leniency, Go's: a response with both
+    """A response parser for ``connection``, with four of llhttp's leniencies, each
+    what Go's transport accepts (checked against Traefik 3.7.15 in
+    tests/conformance/test_garbled_answers.py): a response with both
     ``Transfer-Encoding: chunked`` and ``Content-Length`` is read chunked (Go's
-    ``fixLength`` drops the length; llhttp would refuse the response)."""
+    ``fixLength`` drops the length); any one-digit ``HTTP/x.y`` version (Go's
+    ``ParseHTTPVersion``: ``HTTP/1.2``); spaces after a chunk size (Go trims them); a
+    line of the head or a chunk size ended by a bare LF (Go's textproto reads lines up
+    to LF). The other places llhttp is stricter than Go are listed in
+    docs/differences.md."""
     parser = httptools.HttpResponseParser(connection)
-    parser.set_dangerous_leniencies(lenient_chunked_length=True)
+    parser.set_dangerous_leniencies(
+        lenient_chunked_length=True,
+        lenient_version=True,
+        lenient_spaces_after_chunk_size=True,
+        lenient_optional_cr_before_lf=True,
+    )
     return parser
 
 

@@ -40,7 +40,7 @@ import httpx
 from ..config import DEFAULT_IDLE_CONN_TIMEOUT, DEFAULT_MAX_IDLE_CONNS_PER_HOST
 from .http11 import CopyOwner, DetachedRequest, HTTP11Connection, RawResponse, StaleConnection
 from .request import Origin, UpstreamRequest, payload, request_head
-from .tls import peer_cert_problem
+from .tls import CertificateRefused, peer_cert_problem
 
 __all__ = ["GatewayTransport"]
 
@@ -173,6 +173,8 @@ class GatewayTransport(httpx.AsyncBaseTransport):
             )
         except asyncio.TimeoutError:
             raise httpx.ConnectTimeout(f"connecting to {host.decode()}:{port} timed out") from None
+        except ssl.SSLCertVerificationError as exc:
+            raise CertificateRefused(f"cannot connect to {host.decode()}:{port}: {exc}") from exc
         except (OSError, ssl.SSLError) as exc:
             raise httpx.ConnectError(f"cannot connect to {host.decode()}:{port}: {exc}") from exc
         if context is not None and self._peer_cert_sans:
@@ -181,7 +183,7 @@ class GatewayTransport(httpx.AsyncBaseTransport):
             problem = peer_cert_problem(sock.get_extra_info("peercert"), self._peer_cert_sans)
             if problem is not None:
                 sock.abort()
-                raise httpx.ConnectError(f"cannot connect to {host.decode()}:{port}: {problem}")
+                raise CertificateRefused(f"cannot connect to {host.decode()}:{port}: {problem}")
         return connection
 
     # -- httpx.AsyncBaseTransport ---------------------------------------------------------

@@ -1,7 +1,8 @@
 """TLS towards servers, as Traefik's ServersTransport sets it up.
 
 Ports the TLS part of ``pkg/server/service/transport.go`` (``createRootCACertPool``,
-``Certificates``, ``InsecureSkipVerify``, ``MinVersion``/``MaxVersion`` and
+``Certificates``, ``InsecureSkipVerify``, ``MinVersion``/``MaxVersion``, ``CipherSuites``
+and
 ``peerCertSANs``/``peerCertURI``, checked by :func:`peer_cert_problem` as
 ``pkg/tls.VerifyPeerCertificate`` checks them): one :class:`ssl.SSLContext` per
 ServersTransport, used by the HTTP/1.1 pool (``https://`` servers) and by the WebSocket
@@ -14,9 +15,22 @@ import ssl
 import tempfile
 from typing import Any
 
-from ..config import ServersTransport
+import httpx
 
-__all__ = ["peer_cert_problem", "ssl_context", "websocket_ssl_context"]
+from ..config import ServersTransport
+from ..config.ciphers import CIPHER_SUITES
+
+__all__ = ["CertificateRefused", "peer_cert_problem", "ssl_context", "websocket_ssl_context"]
+
+
+class CertificateRefused(httpx.ConnectError):
+    """The gateway refused the server's certificate: one its CAs or the host name do not
+    accept, or one without the ``peerCertURI``. Go's handshake returns these errors as
+    they are (not a ``net.Error``), so Traefik's ``ComputeStatusCode`` answers ``500
+    Internal Server Error``, where a handshake the server refuses (a TLS alert, which
+    Go wraps in a ``net.OpError``) or a broken connection is ``502`` (all observed on
+    Traefik 3.7.15: tests/conformance/test_kubernetes_crd_fields.py)."""
+
 
 _VERSIONS = {
     "VersionTLS10": ssl.TLSVersion.TLSv1,
@@ -49,7 +63,22 @@ def ssl_context(transport: ServersTransport) -> ssl.SSLContext:
         context.minimum_version = _VERSIONS[transport.min_version]
     if transport.max_version:
         context.maximum_version = _VERSIONS[transport.max_version]
+    if transport.cipher_suites:
+        _set_cipher_suites(context, transport.cipher_suites)
     return context
+
+
+def _set_cipher_suites(context: ssl.SSLContext, names: tuple[str, ...]) -> None:
+    """Offer only these TLS 1.0-1.2 suites (Go's ``Config.CipherSuites``). TLS 1.3 suites
+    stay all on, as in Go, which does not let them be configured. When no configured suite
+    is a TLS 1.2 one this OpenSSL has (only TLS 1.3 names, or RC4/3DES, which OpenSSL 3
+    leaves out), Go offers TLS 1.2 no suite at all: only TLS 1.3 can then be agreed."""
+    openssl = [CIPHER_SUITES[n].openssl for n in names]
+    wanted = ":".join(dict.fromkeys(name for name in openssl if name))
+    try:
+        context.set_ciphers(wanted)
+    except ssl.SSLError:  # "No cipher can be selected": no TLS 1.2 suite at all
+        context.minimum_version = ssl.TLSVersion.TLSv1_3
 
 
 def _dns_matches(pattern: str, name: str) -> bool:

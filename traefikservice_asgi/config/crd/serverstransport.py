@@ -9,6 +9,7 @@ from typing import Any
 
 from .._fields import Reader, show
 from .._yaml import Path
+from ..ciphers import CIPHER_SUITES
 from ..models import (
     DEFAULT_DIAL_TIMEOUT,
     DEFAULT_IDLE_CONN_TIMEOUT,
@@ -40,12 +41,11 @@ def servers_transport(r: Reader, spec: Any, namespace: str, name: str) -> Server
             "peerCertSANs",
             "minVersion",
             "maxVersion",
+            "cipherSuites",
         },
         {
             "spiffe": "SPIFFE needs a SPIFFE Workload API to fetch certificates from, "
             "and there is none here; use rootCAs and certificatesSecrets",
-            "cipherSuites": "cipherSuites (Go's cipher names) are not implemented; "
-            "OpenSSL's default TLS 1.2/1.3 suites are used",
         },
     )
     if m is None:
@@ -62,10 +62,8 @@ def servers_transport(r: Reader, spec: Any, namespace: str, name: str) -> Server
             sans.append((kind, value))
     uri = r.string(m, path, "peerCertURI")
     if uri:
-        # Traefik appends the deprecated peerCertURI to peerCertSANs as a URI SAN.
-        r.warn(
-            (*path, "peerCertURI"), "deprecated, please use peerCertSANs instead (as Traefik warns)"
-        )
+        # Traefik 3.7's field (its VerifyPeerCertificate); peerCertSANs, which later
+        # Traefik adds and deprecates peerCertURI for, is read beside it (a URI SAN).
         sans.append(("URI", uri))
     versions: dict[str, str | None] = {}
     for key in ("minVersion", "maxVersion"):
@@ -76,6 +74,18 @@ def servers_transport(r: Reader, spec: Any, namespace: str, name: str) -> Server
             (*path, "minVersion"),
             f"TLS minimum version {low} is above the maximum version {high}",
         )
+    ciphers: list[str] = []
+    for i, item in enumerate(r.items(m, path, "cipherSuites")):
+        if isinstance(item, str) and item in CIPHER_SUITES:
+            ciphers.append(item)
+        else:
+            # Traefik's CRD provider logs "cipher suite not supported" and falls back to
+            # Go's default suites; a located error here (docs/differences.md).
+            r.error(
+                (*path, "cipherSuites", i),
+                f"cipher suite not supported: {show(item)} (Go's crypto/tls names, "
+                "such as TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)",
+            )
     root_cas: list[str] = []
     for i, item in enumerate(r.items(m, path, "rootCAs")):
         ipath = (*path, "rootCAs", i)
@@ -143,4 +153,5 @@ def servers_transport(r: Reader, spec: Any, namespace: str, name: str) -> Server
         peer_cert_sans=tuple(sans),
         min_version=low,
         max_version=high,
+        cipher_suites=tuple(ciphers),
     )
