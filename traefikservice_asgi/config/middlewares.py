@@ -22,6 +22,9 @@ __all__ = [
     "MIDDLEWARE_KINDS",
     "AddPrefix",
     "ChainSpec",
+    "COMPRESS_ENCODINGS",
+    "Compress",
+    "DEFAULT_COMPRESS_MIN_RESPONSE_BODY_BYTES",
     "IPStrategy",
     "Middleware",
     "MiddlewareRef",
@@ -165,6 +168,28 @@ class Retry(MiddlewareSpec):
     initial_interval: float = 0.0
 
 
+COMPRESS_ENCODINGS: tuple[str, ...] = ("gzip", "br", "zstd")
+"""``compress.encodings``' default and the encodings Traefik knows (``Compress.SetDefaults``)."""
+
+DEFAULT_COMPRESS_MIN_RESPONSE_BODY_BYTES = 1024
+"""``compress.minResponseBodyBytes``' default (0 or less: this default)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Compress(MiddlewareSpec):
+    """``compress``: answers of at least ``min_response_body_bytes`` compressed with the
+    client's preferred encoding of ``encodings`` (in that priority at equal weight);
+    ``default_encoding`` without ``Accept-Encoding`` or for ``*``. At most one of the
+    content type lists is non-empty; ``application/grpc`` is always excluded."""
+
+    KIND: ClassVar[str] = "compress"
+    excluded_content_types: tuple[str, ...] = ()
+    included_content_types: tuple[str, ...] = ()
+    min_response_body_bytes: int = DEFAULT_COMPRESS_MIN_RESPONSE_BODY_BYTES
+    encodings: tuple[str, ...] = COMPRESS_ENCODINGS
+    default_encoding: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class MiddlewareRef:
     """A reference to a Middleware: ``routes[].middlewares[]``, a Service reference's
@@ -214,5 +239,6 @@ MIDDLEWARE_KINDS: tuple[str, ...] = (
     "redirectScheme",
     "rateLimit",
     "retry",
+    "compress",
 )
 """The middleware kinds the runtime builds (``chain`` is resolved away)."""

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config.middlewares import Middleware
 from .addprefix import AddPrefix
+from .compress import Compress
 from .ratelimit import RateLimit
 from .redirect import RedirectRegex, RedirectScheme
 from .replacepath import ReplacePath
@@ -55,6 +56,7 @@ MIDDLEWARES: dict[str, type[MiddlewareClass]] = {
     "redirectScheme": RedirectScheme,
     "rateLimit": RateLimit,
     "retry": Retry,
+    "compress": Compress,
 }
 """Each middleware kind (its ``KIND``, the CRD spec key) -> its class. The config layer's
 ``MIDDLEWARE_KINDS`` lists the same keys (a test keeps them equal)."""

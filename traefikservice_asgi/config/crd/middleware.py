@@ -17,12 +17,16 @@ from typing import Any
 
 from ...rules._re2 import RegexError, compile_re2
 from .._fields import Reader, show
+from .._mime import MediaTypeError, parse_media_type
 from .._yaml import Path
 from ..middlewares import (
+    COMPRESS_ENCODINGS,
+    DEFAULT_COMPRESS_MIN_RESPONSE_BODY_BYTES,
     DEFAULT_RATE_LIMIT_BURST,
     DEFAULT_RATE_LIMIT_PERIOD,
     AddPrefix,
     ChainSpec,
+    Compress,
     IPStrategy,
     MiddlewareRef,
     MiddlewareResource,
@@ -272,6 +276,57 @@ def _retry(r: Reader, value: Any, path: Path) -> Retry | None:
     return Retry(attempts, interval or 0.0)
 
 
+def _media_types(r: Reader, m: dict[str, Any], path: Path, key: str, what: str) -> tuple[str, ...]:
+    """``key``'s content types, each one Go's ``mime.ParseMediaType`` takes."""
+    types = _strings(r, m, path, key)
+    for i, text in enumerate(types):
+        try:
+            parse_media_type(text)
+        except MediaTypeError as exc:
+            r.error((*path, key, i), f"parsing {what} media type: {exc} (got {show(text)})")
+    return types
+
+
+def _compress(r: Reader, value: Any, path: Path) -> Compress | None:
+    known = {
+        "excludedContentTypes",
+        "includedContentTypes",
+        "minResponseBodyBytes",
+        "encodings",
+        "defaultEncoding",
+    }
+    m = r.mapping(value, path, known)
+    if m is None:
+        return None
+    excluded = _media_types(r, m, path, "excludedContentTypes", "excluded")
+    included = _media_types(r, m, path, "includedContentTypes", "included")
+    if excluded and included:
+        r.error(
+            (*path, "includedContentTypes"),
+            "excludedContentTypes and includedContentTypes options are mutually exclusive",
+        )
+    # The CRD's minimum is 0; Traefik takes 0 for its default.
+    min_bytes = r.integer(m, path, "minResponseBodyBytes", minimum=0)
+    encodings = COMPRESS_ENCODINGS
+    if m.get("encodings") is not None:
+        encodings = _strings(r, m, path, "encodings")
+        if not encodings and isinstance(m["encodings"], list):
+            r.error((*path, "encodings"), "at least one encoding must be specified")
+        for i, encoding in enumerate(encodings):
+            if encoding not in COMPRESS_ENCODINGS:
+                r.error((*path, "encodings", i), f"unsupported encoding: {encoding}")
+    default = _text(r, m, path, "defaultEncoding")
+    if default and default not in encodings:
+        r.error((*path, "defaultEncoding"), f"unsupported default encoding: {default}")
+    return Compress(
+        excluded_content_types=excluded,
+        included_content_types=included,
+        min_response_body_bytes=min_bytes or DEFAULT_COMPRESS_MIN_RESPONSE_BODY_BYTES,
+        encodings=encodings,
+        default_encoding=default or "",
+    )
+
+
 _REDIS = {"redis": "a rate limiter's Redis store (the buckets are in memory, per route)"}
 
 
@@ -292,6 +347,7 @@ SPEC_READERS: dict[str, SpecReader] = {
     "redirectScheme": _redirect_scheme,
     "rateLimit": _rate_limit,
     "retry": _retry,
+    "compress": _compress,
     "chain": _chain,
 }
 """The spec key of each middleware kind read here -> its reader."""
