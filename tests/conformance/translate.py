@@ -628,7 +628,18 @@ class _Builder:
             spec["chain"] = {
                 "middlewares": self.middleware_keys(namespace, chain.get("middlewares") or [])
             }
-        self.middlewares[normalize(_make_id(namespace, _name(middleware)))] = spec
+        ident = normalize(_make_id(namespace, _name(middleware)))
+        if spec.get("errors") is not None:
+            # createErrorPageMiddleware: the page's Service reference becomes the servers
+            # load balancer "<id>-errorpage-service" (a TraefikService: its own name).
+            errors = dict(spec["errors"])
+            full_name, servers_lb = self._name_and_service(namespace, errors.get("service") or {})
+            if servers_lb is not None:
+                full_name = f"{ident}-errorpage-service"
+                self.services[full_name] = servers_lb
+            errors["service"] = full_name
+            spec["errors"] = errors
+        self.middlewares[ident] = spec
 
     def _health_check(self, namespace: str, name: str, check: dict[str, Any]) -> dict[str, Any]:
         """``healthCheck`` of a Service reference (buildServersLB): allowed only on an

@@ -3,7 +3,6 @@ compress, what they hold, flushes of a streamed answer), and the load errors."""
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 from typing import Any
 
@@ -11,7 +10,9 @@ import brotli
 import pytest
 import zstandard
 
-from tests.support.config import errors
+from tests.support.asgi import run as run_app
+from tests.support.asgi import scope
+from tests.support.config import middleware_errors
 from traefikservice_asgi.config.middlewares import Compress as CompressConfig
 from traefikservice_asgi.middlewares.compress import Compress, choose_encoding
 
@@ -56,7 +57,6 @@ def run(
 ) -> tuple[dict[str, Any], list[bytes]]:
     """The start message and the body pieces the client gets for an answer sent in
     ``chunks`` (without Content-Length unless ``response_headers`` has one)."""
-    sent: list[dict[str, Any]] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         headers = response_headers or [(b"content-type", b"text/plain")]
@@ -65,25 +65,8 @@ def run(
             more = i < len(chunks) - 1
             await send({"type": "http.response.body", "body": chunk, "more_body": more})
 
-    async def send(message: Any) -> None:
-        sent.append(message)
-
-    async def receive() -> Any:
-        return {"type": "http.request", "body": b""}
-
-    scope = {
-        "type": "http",
-        "method": method,
-        "path": "/",
-        "raw_path": b"/",
-        "query_string": b"",
-        "headers": [(b"host", b"a.test"), *request_headers],
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 80),
-        "scheme": "http",
-        "http_version": "1.1",
-    }
-    asyncio.run(Compress(app, config)(scope, receive, send))
+    request = scope(method, [(b"host", b"a.test"), *request_headers])
+    sent = run_app(Compress(app, config), request)
     (start,) = [m for m in sent if m["type"] == "http.response.start"]
     pieces = [m["body"] for m in sent if m["type"] == "http.response.body"]
     assert sent[-1]["type"] == "http.response.body" and not sent[-1].get("more_body")
@@ -187,15 +170,6 @@ def test_a_head_request_or_an_excluded_request_type_passes_untouched() -> None:
     assert header(start, b"vary") == [] and header(start, b"content-encoding") == []
 
 
-MIDDLEWARE = """\
-apiVersion: traefik.io/v1alpha1
-kind: Middleware
-metadata: {{name: mw, namespace: default}}
-spec:
-  compress: {spec}
-"""
-
-
 @pytest.mark.parametrize(
     ("spec", "field", "message"),
     [
@@ -219,7 +193,7 @@ spec:
 def test_a_compress_traefik_cannot_build_is_a_load_error_at_its_field(
     spec: str, field: str, message: str
 ) -> None:
-    (issue,) = errors(MIDDLEWARE.format(spec=spec))
+    (issue,) = middleware_errors(f"compress: {spec}")
     assert f"{field}: " in issue
     assert message in issue
 

@@ -21,3 +21,17 @@ def servers_of(text: str, **kwargs: object) -> ServersService:
     (only,) = load_config_text(text, **kwargs).routes  # type: ignore[arg-type]
     assert isinstance(only.service, ServersService)
     return only.service
+
+
+_MIDDLEWARE = """\
+apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata: {{name: mw, namespace: default}}
+spec:
+  {spec}
+"""
+
+
+def middleware_errors(spec: str) -> list[str]:
+    """Every issue of loading one Middleware whose spec is ``spec`` (``kind: {...}``)."""
+    return errors(_MIDDLEWARE.format(spec=spec))

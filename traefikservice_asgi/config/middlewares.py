@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
-    from .models import Origin
+    from .models import Origin, Service, ServiceRef
 
 __all__ = [
     "DEFAULT_RATE_LIMIT_BURST",
@@ -25,6 +25,8 @@ __all__ = [
     "COMPRESS_ENCODINGS",
     "Compress",
     "DEFAULT_COMPRESS_MIN_RESPONSE_BODY_BYTES",
+    "ErrorPage",
+    "StatusRanges",
     "IPStrategy",
     "Middleware",
     "MiddlewareRef",
@@ -190,6 +192,29 @@ class Compress(MiddlewareSpec):
     default_encoding: str = ""
 
 
+StatusRanges = tuple[tuple[int, int], ...]
+"""Traefik's ``types.HTTPCodeRanges``: inclusive ``(low, high)`` status ranges."""
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorPage(MiddlewareSpec):
+    """``errors``: an answer whose status is in ``status`` is replaced by the answer of
+    ``service`` to ``GET query`` (``{status}``, ``{originalStatus}``, ``{url}``
+    replaced), sent with the status (rewritten by the first of ``status_rewrites`` that
+    holds it). ``error_request_headers`` None: every request header is passed on.
+
+    ``service_ref`` is the reference as written; ``service`` the resolved service (set
+    by resolution, None until then)."""
+
+    KIND: ClassVar[str] = "errors"
+    status: StatusRanges
+    service_ref: ServiceRef
+    query: str = ""
+    status_rewrites: tuple[tuple[StatusRanges, int], ...] = ()
+    error_request_headers: tuple[str, ...] | None = None
+    service: Service | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class MiddlewareRef:
     """A reference to a Middleware: ``routes[].middlewares[]``, a Service reference's
@@ -240,5 +265,6 @@ MIDDLEWARE_KINDS: tuple[str, ...] = (
     "rateLimit",
     "retry",
     "compress",
+    "errors",
 )
 """The middleware kinds the runtime builds (``chain`` is resolved away)."""

@@ -12,6 +12,7 @@ naming it (:data:`NOT_IMPLEMENTED`), never dropped in silence.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,7 @@ from ..middlewares import (
     AddPrefix,
     ChainSpec,
     Compress,
+    ErrorPage,
     IPStrategy,
     MiddlewareRef,
     MiddlewareResource,
@@ -38,13 +40,15 @@ from ..middlewares import (
     ReplacePathRegex,
     Retry,
     SourceCriterion,
+    StatusRanges,
     StripPrefix,
     StripPrefixRegex,
 )
 
-__all__ = ["NOT_IMPLEMENTED", "SPEC_READERS", "middleware", "middleware_refs"]
+__all__ = ["NAMESPACED_READERS", "NOT_IMPLEMENTED", "SPEC_READERS", "middleware", "middleware_refs"]
 
 SpecReader = Callable[[Reader, Any, Path], "MiddlewareSpec | None"]
+NamespacedReader = Callable[[Reader, Any, Path, str], "MiddlewareSpec | None"]
 
 
 def middleware_refs(
@@ -327,6 +331,63 @@ def _compress(r: Reader, value: Any, path: Path) -> Compress | None:
     )
 
 
+_STATUS_PATTERN = re.compile(r"([1-5][0-9]{2}[,-]?)+")  # the CRD's validation pattern
+
+
+def _code_ranges(r: Reader, path: Path, text: Any) -> StatusRanges | None:
+    """Traefik's ``types.NewHTTPCodeRanges`` for one string: a code or ``low-high`` (a
+    third part is ignored, as Go). The CRD's pattern allows commas ("404,500-599"),
+    which Traefik 3.7 does not split: ``strconv.Atoi`` refuses them."""
+    if not isinstance(text, str) or not _STATUS_PATTERN.fullmatch(text):
+        r.error(path, f'must be a status or a range like "500-599", got {show(text)}')
+        return None
+    codes = text.split("-")
+    if len(codes) == 1:
+        codes.append(codes[0])
+    for code in codes[:2]:
+        if not code.isdigit():
+            r.error(path, f'strconv.Atoi: parsing "{code}": invalid syntax')
+            return None
+    return ((int(codes[0]), int(codes[1])),)
+
+
+def _errors(r: Reader, value: Any, path: Path, namespace: str) -> ErrorPage | None:
+    # serviceref imports this module (middleware_refs): imported here, not at the top.
+    from .serviceref import service_ref
+
+    known = {"status", "statusRewrites", "service", "query", "errorRequestHeaders"}
+    m = r.mapping(value, path, known)
+    if m is None:
+        return None
+    status: list[tuple[int, int]] = []
+    for i, item in enumerate(r.items(m, path, "status")):
+        status.extend(_code_ranges(r, (*path, "status", i), item) or ())
+    rewrites: list[tuple[StatusRanges, int]] = []
+    raw_rewrites = m.get("statusRewrites")
+    if raw_rewrites is not None and not isinstance(raw_rewrites, dict):
+        r.error((*path, "statusRewrites"), f"must be a mapping, got {show(raw_rewrites)}")
+    for key, code in (raw_rewrites or {}).items() if isinstance(raw_rewrites, dict) else ():
+        kpath = (*path, "statusRewrites", str(key))
+        ranges = _code_ranges(r, kpath, str(key))
+        if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 999:
+            # Go's server refuses to write any other (WriteHeader panics).
+            r.error(kpath, f"must be a status code from 100 to 999, got {show(code)}")
+        elif ranges is not None:
+            rewrites.append((ranges, code))
+    if m.get("service") is None:
+        r.error((*path, "service"), "required field is missing")
+        ref = None
+    else:
+        ref = service_ref(r, m["service"], (*path, "service"), namespace)
+    query = _text(r, m, path, "query")
+    headers: tuple[str, ...] | None = None
+    if m.get("errorRequestHeaders") is not None:
+        headers = _strings(r, m, path, "errorRequestHeaders")
+    if ref is None or query is None:
+        return None
+    return ErrorPage(tuple(status), ref, query, tuple(rewrites), headers)
+
+
 _REDIS = {"redis": "a rate limiter's Redis store (the buckets are in memory, per route)"}
 
 
@@ -351,6 +412,9 @@ SPEC_READERS: dict[str, SpecReader] = {
     "chain": _chain,
 }
 """The spec key of each middleware kind read here -> its reader."""
+
+NAMESPACED_READERS: dict[str, NamespacedReader] = {"errors": _errors}
+"""The kinds whose reader also takes the Middleware's namespace (a Service reference)."""
 
 NOT_IMPLEMENTED: dict[str, str] = {
     key: f"the {key} middleware is not implemented yet"
@@ -382,16 +446,17 @@ NOT_IMPLEMENTED: dict[str, str] = {
         "grpcWeb",
         "plugin",
     ]
-    if key not in SPEC_READERS
+    if key not in SPEC_READERS and key not in NAMESPACED_READERS
 }
 """Traefik 3.7's other middleware kinds (``MiddlewareSpec``): refused, each by name."""
 
 
 def middleware(r: Reader, spec: Any, namespace: str, name: str) -> MiddlewareResource | None:
-    m = r.mapping(spec, ("spec",), SPEC_READERS, NOT_IMPLEMENTED)
+    readable = {*SPEC_READERS, *NAMESPACED_READERS}
+    m = r.mapping(spec, ("spec",), readable, NOT_IMPLEMENTED)
     if m is None:
         return None
-    kinds = [key for key in m if key in SPEC_READERS or key in NOT_IMPLEMENTED]
+    kinds = [key for key in m if key in readable or key in NOT_IMPLEMENTED]
     if len(kinds) > 1:
         r.error(
             ("spec", kinds[1]),
@@ -404,9 +469,12 @@ def middleware(r: Reader, spec: Any, namespace: str, name: str) -> MiddlewareRes
         r.error(("spec",), "a Middleware needs a type (addPrefix, stripPrefix, headers...)")
         return None
     kind = kinds[0]
-    if kind not in SPEC_READERS:
+    if kind in NAMESPACED_READERS:
+        parsed = NAMESPACED_READERS[kind](r, m[kind], ("spec", kind), namespace)
+    elif kind in SPEC_READERS:
+        parsed = SPEC_READERS[kind](r, m[kind], ("spec", kind))
+    else:
         return None  # reported by the mapping
-    parsed = SPEC_READERS[kind](r, m[kind], ("spec", kind))
     if parsed is None:
         return None
     return MiddlewareResource(namespace, name, parsed, r.origin(()))
