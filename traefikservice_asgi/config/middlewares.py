@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from ._oxy_predicate import Expression
+
 if TYPE_CHECKING:
     from .models import Origin, Service, ServiceRef
 
@@ -21,6 +23,7 @@ __all__ = [
     "DEFAULT_RATE_LIMIT_PERIOD",
     "MIDDLEWARE_KINDS",
     "AddPrefix",
+    "Buffering",
     "ChainSpec",
     "COMPRESS_ENCODINGS",
     "Compress",
@@ -192,6 +195,24 @@ class Compress(MiddlewareSpec):
     default_encoding: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Buffering(MiddlewareSpec):
+    """``buffering`` (oxy's buffer): the whole request read before it is sent (over
+    ``max_request_body_bytes``: ``413``), the whole answer read before it is relayed
+    (over ``max_response_body_bytes``: refused), each kept in memory up to its
+    ``mem_*`` bytes and on disk past them (0 everywhere: no maximum, nothing in memory,
+    as Traefik passes its zero values to oxy); a request with a body is sent again while
+    ``retry_expression`` holds. ``retry_text``: the expression as written."""
+
+    KIND: ClassVar[str] = "buffering"
+    max_request_body_bytes: int = 0
+    mem_request_body_bytes: int = 0
+    max_response_body_bytes: int = 0
+    mem_response_body_bytes: int = 0
+    retry_expression: Expression | None = None
+    retry_text: str = ""
+
+
 StatusRanges = tuple[tuple[int, int], ...]
 """Traefik's ``types.HTTPCodeRanges``: inclusive ``(low, high)`` status ranges."""
 
@@ -266,5 +287,6 @@ MIDDLEWARE_KINDS: tuple[str, ...] = (
     "retry",
     "compress",
     "errors",
+    "buffering",
 )
 """The middleware kinds the runtime builds (``chain`` is resolved away)."""

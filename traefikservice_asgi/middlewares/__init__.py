@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..config.middlewares import ErrorPage, Middleware
 from ..config.models import Service
 from .addprefix import AddPrefix
+from .buffering import Buffering
 from .compress import Compress
 from .customerrors import CustomErrors
 from .ratelimit import RateLimit
@@ -64,6 +65,7 @@ MIDDLEWARES: dict[str, type[MiddlewareClass]] = {
     "retry": Retry,
     "compress": Compress,
     "errors": CustomErrors,
+    "buffering": Buffering,
 }
 """Each middleware kind (its ``KIND``, the CRD spec key) -> its class. The config layer's
 ``MIDDLEWARE_KINDS`` lists the same keys (a test keeps them equal)."""

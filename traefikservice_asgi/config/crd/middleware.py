@@ -19,6 +19,7 @@ from typing import Any
 from ...rules._re2 import RegexError, compile_re2
 from .._fields import Reader, show
 from .._mime import MediaTypeError, parse_media_type
+from .._oxy_predicate import PredicateError, parse
 from .._yaml import Path
 from ..middlewares import (
     COMPRESS_ENCODINGS,
@@ -26,6 +27,7 @@ from ..middlewares import (
     DEFAULT_RATE_LIMIT_BURST,
     DEFAULT_RATE_LIMIT_PERIOD,
     AddPrefix,
+    Buffering,
     ChainSpec,
     Compress,
     ErrorPage,
@@ -388,6 +390,43 @@ def _errors(r: Reader, value: Any, path: Path, namespace: str) -> ErrorPage | No
     return ErrorPage(tuple(status), ref, query, tuple(rewrites), headers)
 
 
+_BUFFER_SIZES = (
+    "maxRequestBodyBytes",
+    "memRequestBodyBytes",
+    "maxResponseBodyBytes",
+    "memResponseBodyBytes",
+)
+
+
+def _buffering(r: Reader, value: Any, path: Path) -> Buffering | None:
+    m = r.mapping(value, path, {*_BUFFER_SIZES, "retryExpression"})
+    if m is None:
+        return None
+    sizes = []
+    for key in _BUFFER_SIZES:
+        size = r.integer(m, path, key)
+        if size is not None and size < 0:
+            kind = "max" if key.startswith("max") else "mem"
+            r.error((*path, key), f"{kind} bytes should be >= 0 got {size} (oxy)")
+        sizes.append(max(size or 0, 0))
+    text = _text(r, m, path, "retryExpression")
+    expression = None
+    if text:
+        try:
+            expression = parse(text)
+        except PredicateError as exc:
+            r.error((*path, "retryExpression"), f"invalid retry expression {show(text)}: {exc}")
+    max_request, mem_request, max_response, mem_response = sizes
+    return Buffering(
+        max_request_body_bytes=max_request,
+        mem_request_body_bytes=mem_request,
+        max_response_body_bytes=max_response,
+        mem_response_body_bytes=mem_response,
+        retry_expression=expression,
+        retry_text=text or "",
+    )
+
+
 _REDIS = {"redis": "a rate limiter's Redis store (the buckets are in memory, per route)"}
 
 
@@ -409,6 +448,7 @@ SPEC_READERS: dict[str, SpecReader] = {
     "rateLimit": _rate_limit,
     "retry": _retry,
     "compress": _compress,
+    "buffering": _buffering,
     "chain": _chain,
 }
 """The spec key of each middleware kind read here -> its reader."""
