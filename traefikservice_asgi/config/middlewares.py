@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_RATE_LIMIT_BURST",
     "DEFAULT_RATE_LIMIT_PERIOD",
+    "DEFAULT_RETRY_MAX_REQUEST_BODY_BYTES",
     "MIDDLEWARE_KINDS",
     "AddPrefix",
     "Buffering",
@@ -45,6 +46,10 @@ __all__ = [
     "StripPrefix",
     "StripPrefixRegex",
 ]
+
+
+StatusRanges = tuple[tuple[int, int], ...]
+"""Traefik's ``types.HTTPCodeRanges``: inclusive ``(low, high)`` status ranges."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,15 +167,27 @@ class RateLimit(MiddlewareSpec):
     source_criterion: SourceCriterion = SourceCriterion()
 
 
+DEFAULT_RETRY_MAX_REQUEST_BODY_BYTES = 2 * 1024 * 1024
+"""``retry.maxRequestBodyBytes``' default (Traefik's ``RetryDefaultMaxRequestBodyBytes``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Retry(MiddlewareSpec):
-    """``retry``: up to ``attempts`` tries of a request whose connection to its server
-    failed before the request was sent, the waits between them growing exponentially
-    from ``initial_interval`` (0: none)."""
+    """``retry``: up to ``attempts`` tries, the waits between them growing exponentially
+    from ``initial_interval`` (0: none). A try is retried when its connection failed
+    before the request was sent (unless ``disable_retry_on_network_error``) or, for an
+    idempotent method (any with ``retry_non_idempotent_method``) whose body is at most
+    ``max_request_body_bytes`` (-1: any), when its status is in ``status``; never once
+    ``timeout`` (0: none) has passed since the first try."""
 
     KIND: ClassVar[str] = "retry"
     attempts: int
     initial_interval: float = 0.0
+    status: StatusRanges = ()
+    timeout: float = 0.0
+    disable_retry_on_network_error: bool = False
+    retry_non_idempotent_method: bool = False
+    max_request_body_bytes: int = DEFAULT_RETRY_MAX_REQUEST_BODY_BYTES
 
 
 COMPRESS_ENCODINGS: tuple[str, ...] = ("gzip", "br", "zstd")
@@ -211,10 +228,6 @@ class Buffering(MiddlewareSpec):
     mem_response_body_bytes: int = 0
     retry_expression: Expression | None = None
     retry_text: str = ""
-
-
-StatusRanges = tuple[tuple[int, int], ...]
-"""Traefik's ``types.HTTPCodeRanges``: inclusive ``(low, high)`` status ranges."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from ..middlewares import (
     DEFAULT_COMPRESS_MIN_RESPONSE_BODY_BYTES,
     DEFAULT_RATE_LIMIT_BURST,
     DEFAULT_RATE_LIMIT_PERIOD,
+    DEFAULT_RETRY_MAX_REQUEST_BODY_BYTES,
     AddPrefix,
     Buffering,
     ChainSpec,
@@ -259,27 +260,45 @@ def _rate_limit(r: Reader, value: Any, path: Path) -> RateLimit | None:
     )
 
 
-_RETRY_LATER = {
-    key: f"retry.{key} is not implemented yet (network errors are retried)"
-    for key in ("status", "timeout", "disableRetryOnNetworkError")
-}
-
-
 def _retry(r: Reader, value: Any, path: Path) -> Retry | None:
-    known = {"attempts", "initialInterval", "maxRequestBodyBytes", "retryNonIdempotentMethod"}
-    m = r.mapping(value, path, known, _RETRY_LATER)
+    known = {
+        "attempts",
+        "initialInterval",
+        "timeout",
+        "maxRequestBodyBytes",
+        "status",
+        "disableRetryOnNetworkError",
+        "retryNonIdempotentMethod",
+    }
+    m = r.mapping(value, path, known)
     if m is None:
         return None
+    status: list[tuple[int, int]] = []
+    for i, item in enumerate(r.items(m, path, "status")):
+        status.extend(_code_ranges(r, (*path, "status", i), item) or ())
+    disable = r.boolean(m, path, "disableRetryOnNetworkError", False)
+    if disable and not r.items(m, path, "status"):
+        r.error(
+            (*path, "disableRetryOnNetworkError"),
+            "retry middleware requires at least HTTP status codes or retry on TCP",
+        )
     attempts = r.integer(m, path, "attempts")
     if attempts is None or attempts <= 0:
         # Traefik: "incorrect (or empty) value for attempt", the router is disabled.
         r.error((*path, "attempts"), f"incorrect (or empty) value for attempt ({attempts or 0})")
         return None
-    interval = r.duration(m, path, "initialInterval")
-    # Both only matter with `status` (a body kept for replays, POST retried on a status).
-    r.integer(m, path, "maxRequestBodyBytes")
-    r.boolean(m, path, "retryNonIdempotentMethod", False)
-    return Retry(attempts, interval or 0.0)
+    max_body = r.integer(m, path, "maxRequestBodyBytes", minimum=-1)
+    return Retry(
+        attempts,
+        initial_interval=r.duration(m, path, "initialInterval") or 0.0,
+        status=tuple(status),
+        timeout=r.duration(m, path, "timeout") or 0.0,
+        disable_retry_on_network_error=disable,
+        retry_non_idempotent_method=r.boolean(m, path, "retryNonIdempotentMethod", False),
+        max_request_body_bytes=(
+            DEFAULT_RETRY_MAX_REQUEST_BODY_BYTES if max_body is None else max_body
+        ),
+    )
 
 
 def _media_types(r: Reader, m: dict[str, Any], path: Path, key: str, what: str) -> tuple[str, ...]:
