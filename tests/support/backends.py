@@ -89,7 +89,8 @@ class _ConnectionClosed(Exception):
 class RecordingBackend:
     """A recording HTTP/1.1 server on 127.0.0.1:<ephemeral port>, run in its own thread.
 
-    ``status``, ``body``, ``delay`` and ``headers`` are read on every request, so a test may
+    ``status``, ``body``, ``delay``, ``headers`` and ``chunked`` (the body sent with
+    ``Transfer-Encoding: chunked``, one chunk) are read on every request, so a test may
     change them between requests (e.g. ``backend.status = 500``). ``host`` and ``port`` pick
     another loopback address or a fixed port (e.g. for EndpointSlice addresses in a YAML).
     """
@@ -102,6 +103,7 @@ class RecordingBackend:
         body: bytes | None = None,
         delay: float = 0,
         headers: list[tuple[str, str]] | None = None,
+        chunked: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -111,6 +113,7 @@ class RecordingBackend:
         self.status = status
         self.body = body if body is not None else f"Hello {name}\n".encode()
         self.delay = delay
+        self.chunked = chunked
         self.headers: list[tuple[str, str]] = list(headers or [])
         self._requests: list[RecordedRequest] = []
         self._cond = threading.Condition()
@@ -386,6 +389,12 @@ class RecordingBackend:
         headers.extend(extra)
         if status in _NO_BODY_STATUSES:
             body = b""
+        elif self.chunked:
+            headers.append(("Transfer-Encoding", "chunked"))
+            if method != "HEAD":
+                body = (
+                    f"{len(body):x}\r\n".encode() + body + b"\r\n" if body else b""
+                ) + b"0\r\n\r\n"
         else:
             headers.append(("Content-Length", str(len(body))))
         if method == "HEAD":

@@ -224,7 +224,16 @@ _TOP_KEYS = {
     "expect_all_404": "optional",
 }
 _OPTION_KEYS = ("allow_cross_namespace", "allow_router_errors", "settle_cap")
-_BACKEND_FIELDS = ("name", "status", "body", "body_repeat", "delay", "headers", "refuse")
+_BACKEND_FIELDS = (
+    "name",
+    "status",
+    "body",
+    "body_repeat",
+    "delay",
+    "headers",
+    "refuse",
+    "chunked",
+)
 _REQUEST_KEYS = (
     "host",
     "path",
@@ -515,6 +524,8 @@ class _Loader:
             spec["headers"] = r.pairs(m["headers"], f"{where}.headers")
         if "refuse" in m:
             spec["refuse"] = r.boolean(m["refuse"], f"{where}.refuse")
+        if "chunked" in m:
+            spec["chunked"] = r.boolean(m["chunked"], f"{where}.chunked")
         return BackendSpec(name, **{k: v for k, v in spec.items() if v is not None})
 
     def remember(self, spec: BackendSpec, specs: dict[str, BackendSpec], where: str) -> None:

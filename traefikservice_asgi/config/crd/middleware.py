@@ -33,7 +33,6 @@ from ..middlewares import (
     Compress,
     ErrorPage,
     IPStrategy,
-    MiddlewareRef,
     MiddlewareResource,
     MiddlewareSpec,
     RateLimit,
@@ -47,29 +46,13 @@ from ..middlewares import (
     StripPrefix,
     StripPrefixRegex,
 )
+from .middlewareref import middleware_refs
+from .serviceref import service_ref
 
 __all__ = ["NAMESPACED_READERS", "NOT_IMPLEMENTED", "SPEC_READERS", "middleware", "middleware_refs"]
 
 SpecReader = Callable[[Reader, Any, Path], "MiddlewareSpec | None"]
 NamespacedReader = Callable[[Reader, Any, Path, str], "MiddlewareSpec | None"]
-
-
-def middleware_refs(
-    r: Reader, m: dict[str, Any], path: Path, key: str
-) -> tuple[MiddlewareRef, ...]:
-    """``key``'s list of ``{name, namespace}`` references (namespace None when left
-    out: resolution defaults it, as Traefik's ``resolveReference``)."""
-    refs: list[MiddlewareRef] = []
-    for i, item in enumerate(r.items(m, path, key)):
-        ipath: Path = (*path, key, i)
-        im = r.mapping(item, ipath, {"name", "namespace"})
-        if im is None:
-            continue
-        name = r.string(im, ipath, "name", required=True)
-        namespace = r.string(im, ipath, "namespace")
-        if name:
-            refs.append(MiddlewareRef(name, namespace or None, r.origin(ipath)))
-    return tuple(refs)
 
 
 def _add_prefix(r: Reader, value: Any, path: Path) -> AddPrefix | None:
@@ -373,9 +356,6 @@ def _code_ranges(r: Reader, path: Path, text: Any) -> StatusRanges | None:
 
 
 def _errors(r: Reader, value: Any, path: Path, namespace: str) -> ErrorPage | None:
-    # serviceref imports this module (middleware_refs): imported here, not at the top.
-    from .serviceref import service_ref
-
     known = {"status", "statusRewrites", "service", "query", "errorRequestHeaders"}
     m = r.mapping(value, path, known)
     if m is None:
