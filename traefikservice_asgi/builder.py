@@ -50,7 +50,7 @@ from .loadbalancer.hrw import HighestRandomWeight
 from .loadbalancer.mirror import Mirror, Mirroring
 from .loadbalancer.mirror_pool import MirrorPool
 from .loadbalancer.wrr import Child, WeightedRoundRobin
-from .middlewares import wrap
+from .middlewares import ServiceBuilder, wrap
 from .observability.hooks import observe_servers, record_server_up
 from .observability.metrics import Metrics
 from .options import GatewayOptions
@@ -155,7 +155,7 @@ class _Builder:
             fresh = len(self.health_checkers)
             handler = self.KINDS[type(service)](self, service)
             if isinstance(service, ServersService) and service.middlewares:
-                handler = _ServiceWithMiddlewares(handler, service)
+                handler = _ServiceWithMiddlewares(handler, service, self.build)
             self._record(service, handler, tuple(self.health_checkers[fresh:]))
             self.built[service.name] = handler
         return handler
@@ -414,9 +414,9 @@ class _ServiceWithMiddlewares:
     """A Service reference's balancer behind its ``middlewares`` (Traefik 3.7), still
     reporting the balancer's health to a parent (Traefik's ``statusUpdaterHandler``)."""
 
-    def __init__(self, balancer: ASGIApp, service: ServersService) -> None:
+    def __init__(self, balancer: ASGIApp, service: ServersService, build: ServiceBuilder) -> None:
         self.balancer = balancer
-        self.app = wrap(balancer, service.middlewares)
+        self.app = wrap(balancer, service.middlewares, build)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)
@@ -435,7 +435,7 @@ def _route(route: ConfigRoute, builder: _Builder) -> Route:
         return Route(route.name, route.rule, _no_matching_child, children)
     handler = builder.build(route.service)
     if route.middlewares:  # else no wrapper at all: the plain route's path is unchanged
-        handler = wrap(handler, route.middlewares)
+        handler = wrap(handler, route.middlewares, builder.build)
     # (router, top-level service), provider-qualified: the labels Traefik records.
     observed = (f"{route.name}@kubernetescrd", f"{route.service.name}@kubernetescrd")
     return Route(route.name, route.rule, handler, observed=observed)

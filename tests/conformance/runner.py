@@ -215,6 +215,8 @@ class BackendSpec:
     port: int = 0
     refuse: bool = False
     h2c: bool = False
+    chunked: bool = False
+    """The answer's body sent with ``Transfer-Encoding: chunked`` (no length)."""
 
 
 Backends = Mapping[str, "str | BackendSpec | Sequence[str | BackendSpec]"]
@@ -525,6 +527,7 @@ def _recording_backends(
                     body=spec.body,
                     delay=spec.delay,
                     headers=list(spec.headers),
+                    chunked=spec.chunked,
                     host=spec.host,
                     port=spec.port,
                 )

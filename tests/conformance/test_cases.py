@@ -236,6 +236,11 @@ def check_expect(expect: Expect, run: TargetRun, index: int) -> None:
     }
     if expect.same_backend_as is not UNSET:
         actual["same_backend_as"] = seen.backend
+    if expect.headers is not UNSET:
+        actual["headers"] = {
+            name: ", ".join(v for k, v in seen.headers if k == name) or None
+            for name in expect.headers
+        }
     for what, value in actual.items():
         wanted = getattr(expect, what)
         if what == "same_backend_as" and wanted is not UNSET:
@@ -304,7 +309,8 @@ def compare_exact(group: Group, traefik: TargetRun, gateway: TargetRun) -> None:
     assert_same_responses(traefik, gateway, indexes)
     if group.response_headers:
         # Set-Cookie is compared above, with Traefik's default cookie names mapped to ours.
-        assert_same_response_headers(traefik, gateway, indexes, ignore=("date", "set-cookie"))
+        ignore = ("date", "set-cookie", *group.ignore_response_headers)
+        assert_same_response_headers(traefik, gateway, indexes, ignore=ignore)
     theirs, ours = only(traefik, group.indexes), only(gateway, group.indexes)
     if group.difference is not None:
         for backend in group.difference.backends:
@@ -433,10 +439,10 @@ def test_a_typo_in_a_script_fails_naming_the_file_and_the_key(tmp_path: Path) ->
         "repeat, source)",
         f"{script}: steps[0].requests[0].host: is required",
         f"{script}: steps[1].comapre: unknown key (known: any_of, compare, cycle, "
-        "documented_difference, expect_backends, expect_received, headers, requests, "
-        "response_headers)",
+        "documented_difference, expect_backends, expect_received, headers, "
+        "ignore_response_headers, requests, response_headers)",
         f"{script}: steps[1].requests[0].expect.staus: unknown key (known: backend, body, "
-        "same_backend_as, set_cookie, status)",
+        "headers, same_backend_as, set_cookie, status)",
     ]
 
 

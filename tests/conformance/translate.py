@@ -636,7 +636,18 @@ class _Builder:
         for kind in ("basicAuth", "digestAuth"):
             if spec.get(kind) is not None:
                 spec[kind] = self._auth_users(namespace, kind, dict(spec[kind]))
-        self.middlewares[normalize(_make_id(namespace, _name(middleware)))] = _as_file_spec(spec)
+        ident = normalize(_make_id(namespace, _name(middleware)))
+        if spec.get("errors") is not None:
+            # createErrorPageMiddleware: the page's Service reference becomes the servers
+            # load balancer "<id>-errorpage-service" (a TraefikService: its own name).
+            errors = dict(spec["errors"])
+            full_name, servers_lb = self._name_and_service(namespace, errors.get("service") or {})
+            if servers_lb is not None:
+                full_name = f"{ident}-errorpage-service"
+                self.services[full_name] = servers_lb
+            errors["service"] = full_name
+            spec["errors"] = errors
+        self.middlewares[ident] = _as_file_spec(spec)
 
     def _auth_users(self, namespace: str, kind: str, auth: dict[str, Any]) -> dict[str, Any]:
         """``createBasicAuthMiddleware`` / ``createDigestAuthMiddleware``: the CRD's

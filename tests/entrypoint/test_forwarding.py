@@ -146,6 +146,11 @@ def test_gzip_is_not_added_for_head_range_or_an_explicit_accept_encoding() -> No
     assert not f.gzip_added and (b"accept-encoding", b"br") in f.headers
 
 
+def test_gzip_is_added_after_an_empty_first_accept_encoding_as_gos_header_get_reads_it() -> None:
+    f = prepare(scope([(b"accept-encoding", b""), (b"accept-encoding", b"br")]))
+    assert f.gzip_added and f.headers[-1] == (b"accept-encoding", b"gzip")
+
+
 def test_target_is_normalized_as_traefik_and_semicolons_become_ampersands() -> None:
     s = scope([])
     s["raw_path"] = b"/a%2fb/%7ex//y"  # %2F stays encoded (upper-cased), %7E is decoded

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from traefikservice_asgi.builder import build_runtime
 from traefikservice_asgi.config import load_config
-from traefikservice_asgi.config.crd.middleware import SPEC_READERS
+from traefikservice_asgi.config.crd.middleware import NAMESPACED_READERS, SPEC_READERS
 from traefikservice_asgi.config.middlewares import MIDDLEWARE_KINDS
 from traefikservice_asgi.middlewares import MIDDLEWARES
 
 
 def test_every_kind_read_has_a_runtime_class_and_the_lists_agree() -> None:
     assert set(MIDDLEWARES) == set(MIDDLEWARE_KINDS)
-    assert set(SPEC_READERS) == {*MIDDLEWARE_KINDS, "chain"}
+    assert {*SPEC_READERS, *NAMESPACED_READERS} == {*MIDDLEWARE_KINDS, "chain"}
+    assert not set(SPEC_READERS) & set(NAMESPACED_READERS)
 
 
 SHARED = """

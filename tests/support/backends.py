@@ -89,8 +89,9 @@ class _ConnectionClosed(Exception):
 class RecordingBackend:
     """A recording HTTP/1.1 server on 127.0.0.1:<ephemeral port>, run in its own thread.
 
-    ``status``, ``body``, ``delay`` and ``headers`` (a None value leaves out that default
-    header: ``("Content-Type", None)``) are read on every request, so a test may
+    ``status``, ``body``, ``delay``, ``headers`` (a None value leaves out that default
+    header: ``("Content-Type", None)``) and ``chunked`` (the body sent with
+    ``Transfer-Encoding: chunked``, one chunk) are read on every request, so a test may
     change them between requests (e.g. ``backend.status = 500``). ``host`` and ``port`` pick
     another loopback address or a fixed port (e.g. for EndpointSlice addresses in a YAML).
     """
@@ -103,6 +104,7 @@ class RecordingBackend:
         body: bytes | None = None,
         delay: float = 0,
         headers: list[tuple[str, str | None]] | None = None,
+        chunked: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -112,6 +114,7 @@ class RecordingBackend:
         self.status = status
         self.body = body if body is not None else f"Hello {name}\n".encode()
         self.delay = delay
+        self.chunked = chunked
         self.headers: list[tuple[str, str | None]] = list(headers or [])
         self._requests: list[RecordedRequest] = []
         self._cond = threading.Condition()
@@ -387,6 +390,12 @@ class RecordingBackend:
         headers.extend((k, v) for k, v in extra if v is not None)  # None: left out
         if status in _NO_BODY_STATUSES:
             body = b""
+        elif self.chunked:
+            headers.append(("Transfer-Encoding", "chunked"))
+            if method != "HEAD":
+                body = (
+                    f"{len(body):x}\r\n".encode() + body + b"\r\n" if body else b""
+                ) + b"0\r\n\r\n"
         else:
             headers.append(("Content-Length", str(len(body))))
         if method == "HEAD":

@@ -39,3 +39,17 @@ spec:
   routes:
     - {{match: Host(`a.test`), middlewares: [{{name: auth}}], services: [{{name: app, port: 80}}]}}
 """
+
+
+_MIDDLEWARE = """\
+apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata: {{name: mw, namespace: default}}
+spec:
+  {spec}
+"""
+
+
+def middleware_errors(spec: str) -> list[str]:
+    """Every issue of loading one Middleware whose spec is ``spec`` (``kind: {...}``)."""
+    return errors(_MIDDLEWARE.format(spec=spec))

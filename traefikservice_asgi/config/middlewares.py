@@ -13,12 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from ._oxy_predicate import Expression
+
 if TYPE_CHECKING:
-    from .models import Origin
+    from .models import Origin, Service, ServiceRef
 
 __all__ = [
     "DEFAULT_RATE_LIMIT_BURST",
     "DEFAULT_RATE_LIMIT_PERIOD",
+    "DEFAULT_RETRY_MAX_REQUEST_BODY_BYTES",
     "MIDDLEWARE_KINDS",
     "AddPrefix",
     "BasicAuth",
@@ -29,6 +32,12 @@ __all__ = [
     "ContentType",
     "EncodedCharacters",
     "Headers",
+    "Buffering",
+    "COMPRESS_ENCODINGS",
+    "Compress",
+    "DEFAULT_COMPRESS_MIN_RESPONSE_BODY_BYTES",
+    "ErrorPage",
+    "StatusRanges",
     "IPStrategy",
     "Middleware",
     "MiddlewareRef",
@@ -45,6 +54,10 @@ __all__ = [
     "StripPrefix",
     "StripPrefixRegex",
 ]
+
+
+StatusRanges = tuple[tuple[int, int], ...]
+"""Traefik's ``types.HTTPCodeRanges``: inclusive ``(low, high)`` status ranges."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,15 +175,86 @@ class RateLimit(MiddlewareSpec):
     source_criterion: SourceCriterion = SourceCriterion()
 
 
+DEFAULT_RETRY_MAX_REQUEST_BODY_BYTES = 2 * 1024 * 1024
+"""``retry.maxRequestBodyBytes``' default (Traefik's ``RetryDefaultMaxRequestBodyBytes``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Retry(MiddlewareSpec):
-    """``retry``: up to ``attempts`` tries of a request whose connection to its server
-    failed before the request was sent, the waits between them growing exponentially
-    from ``initial_interval`` (0: none)."""
+    """``retry``: up to ``attempts`` tries, the waits between them growing exponentially
+    from ``initial_interval`` (0: none). A try is retried when its connection failed
+    before the request was sent (unless ``disable_retry_on_network_error``) or, for an
+    idempotent method (any with ``retry_non_idempotent_method``) whose body is at most
+    ``max_request_body_bytes`` (-1: any), when its status is in ``status``; never once
+    ``timeout`` (0: none) has passed since the first try."""
 
     KIND: ClassVar[str] = "retry"
     attempts: int
     initial_interval: float = 0.0
+    status: StatusRanges = ()
+    timeout: float = 0.0
+    disable_retry_on_network_error: bool = False
+    retry_non_idempotent_method: bool = False
+    max_request_body_bytes: int = DEFAULT_RETRY_MAX_REQUEST_BODY_BYTES
+
+
+COMPRESS_ENCODINGS: tuple[str, ...] = ("gzip", "br", "zstd")
+"""``compress.encodings``' default and the encodings Traefik knows (``Compress.SetDefaults``)."""
+
+DEFAULT_COMPRESS_MIN_RESPONSE_BODY_BYTES = 1024
+"""``compress.minResponseBodyBytes``' default (0 or less: this default)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Compress(MiddlewareSpec):
+    """``compress``: answers of at least ``min_response_body_bytes`` compressed with the
+    client's preferred encoding of ``encodings`` (in that priority at equal weight);
+    ``default_encoding`` without ``Accept-Encoding`` or for ``*``. At most one of the
+    content type lists is non-empty; ``application/grpc`` is always excluded."""
+
+    KIND: ClassVar[str] = "compress"
+    excluded_content_types: tuple[str, ...] = ()
+    included_content_types: tuple[str, ...] = ()
+    min_response_body_bytes: int = DEFAULT_COMPRESS_MIN_RESPONSE_BODY_BYTES
+    encodings: tuple[str, ...] = COMPRESS_ENCODINGS
+    default_encoding: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Buffering(MiddlewareSpec):
+    """``buffering`` (oxy's buffer): the whole request read before it is sent (over
+    ``max_request_body_bytes``: ``413``), the whole answer read before it is relayed
+    (over ``max_response_body_bytes``: refused), each kept in memory up to its
+    ``mem_*`` bytes and on disk past them (0 everywhere: no maximum, nothing in memory,
+    as Traefik passes its zero values to oxy); a request with a body is sent again while
+    ``retry_expression`` holds. ``retry_text``: the expression as written."""
+
+    KIND: ClassVar[str] = "buffering"
+    max_request_body_bytes: int = 0
+    mem_request_body_bytes: int = 0
+    max_response_body_bytes: int = 0
+    mem_response_body_bytes: int = 0
+    retry_expression: Expression | None = None
+    retry_text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorPage(MiddlewareSpec):
+    """``errors``: an answer whose status is in ``status`` is replaced by the answer of
+    ``service`` to ``GET query`` (``{status}``, ``{originalStatus}``, ``{url}``
+    replaced), sent with the status (rewritten by the first of ``status_rewrites`` that
+    holds it). ``error_request_headers`` None: every request header is passed on.
+
+    ``service_ref`` is the reference as written; ``service`` the resolved service (set
+    by resolution, None until then)."""
+
+    KIND: ClassVar[str] = "errors"
+    status: StatusRanges
+    service_ref: ServiceRef
+    query: str = ""
+    status_rewrites: tuple[tuple[StatusRanges, int], ...] = ()
+    error_request_headers: tuple[str, ...] | None = None
+    service: Service | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,5 +461,8 @@ MIDDLEWARE_KINDS: tuple[str, ...] = (
     "basicAuth",
     "digestAuth",
     "forwardAuth",
+    "compress",
+    "errors",
+    "buffering",
 )
 """The middleware kinds the runtime builds (``chain`` is resolved away)."""

@@ -45,7 +45,7 @@ from urllib.parse import urlsplit
 
 from ..exceptions import ConfigIssue, ConfigWarning
 from .authsecrets import SecretProblem, with_secrets
-from .middlewares import ChainSpec, Middleware, MiddlewareRef
+from .middlewares import ChainSpec, ErrorPage, Middleware, MiddlewareRef, MiddlewareSpec
 from .models import (
     DEFAULT_WEIGHT,
     Config,
@@ -151,6 +151,8 @@ class _Resolver:
             for kind, ns, name in res.groups
             if kind == "Middleware" and (ns, name) not in res.middlewares
         }
+        # An errors middleware's spec with its page service resolved, once per id.
+        self.resolved_specs: dict[str, MiddlewareSpec | None] = {}
         self.read_middleware_secrets()
 
     def read_middleware_secrets(self) -> None:
@@ -376,7 +378,23 @@ class _Resolver:
             return None
         if isinstance(resource.spec, ChainSpec):
             return self.middlewares(resource.spec.middlewares, resource.namespace, (*stack, ident))
-        return (Middleware(ident, resource.spec, resource.origin),)
+        if ident not in self.resolved_specs:
+            self.resolved_specs[ident] = self.with_services(
+                ident, resource.spec, resource.namespace
+            )
+        spec = self.resolved_specs[ident]
+        return None if spec is None else (Middleware(ident, spec, resource.origin),)
+
+    def with_services(
+        self, ident: str, spec: MiddlewareSpec, namespace: str
+    ) -> MiddlewareSpec | None:
+        """``spec`` with the services it names resolved: an ``errors`` page's service,
+        as Traefik's ``createErrorPageMiddleware`` (``nameAndService``): a Kubernetes
+        Service becomes the servers load balancer ``<id>-errorpage-service``."""
+        if not isinstance(spec, ErrorPage):
+            return spec
+        service = self.ref(spec.service_ref, namespace, f"{ident}-errorpage-service")
+        return None if service is None else replace(spec, service=service)
 
     def own_provider_ref(self, ref: ServiceRef) -> ServiceRef:
         """``name@kubernetescrd``: this provider's own TraefikService, by its plain name

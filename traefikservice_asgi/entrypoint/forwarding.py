@@ -201,7 +201,7 @@ def prepare(
     content_length: int | None = None
     chunked = False
     te_trailers = False
-    accept_encoding = False
+    accept_encoding: bytes | None = None  # the first value: Go's Header.Get
     has_range = False
 
     for key, value in scope["headers"]:
@@ -235,7 +235,8 @@ def prepare(
                 continue
             present.add(name)
         elif name == b"accept-encoding":
-            accept_encoding = True
+            if accept_encoding is None:
+                accept_encoding = value
         elif name == b"range":
             has_range = True
         out.append((name, value))

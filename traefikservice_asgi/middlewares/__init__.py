@@ -19,15 +19,19 @@ its own chain.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..config.middlewares import Middleware
+from ..config.middlewares import ErrorPage, Middleware
+from ..config.models import Service
 from .addprefix import AddPrefix
 from .basicauth import BasicAuth
+from .buffering import Buffering
+from .compress import Compress
 from .contenttype import ContentType
+from .customerrors import CustomErrors
 from .digestauth import DigestAuth
 from .encodedcharacters import EncodedCharacters
 from .forwardauth import ForwardAuth
@@ -40,7 +44,11 @@ from .retry import Retry
 from .stripprefix import StripPrefix
 from .stripprefixregex import StripPrefixRegex
 
-__all__ = ["MIDDLEWARES", "MiddlewareClass", "wrap"]
+__all__ = ["MIDDLEWARES", "MiddlewareClass", "ServiceBuilder", "wrap"]
+
+ServiceBuilder = Callable[[Service], ASGIApp]
+"""Builds a service of the configuration (the builder's, memoised by name): what
+``errors`` needs for its page service, as Traefik's ``serviceBuilder``."""
 
 
 class MiddlewareClass(Protocol):
@@ -67,13 +75,24 @@ MIDDLEWARES: dict[str, type[MiddlewareClass]] = {
     "basicAuth": BasicAuth,
     "digestAuth": DigestAuth,
     "forwardAuth": ForwardAuth,
+    "compress": Compress,
+    "errors": CustomErrors,
+    "buffering": Buffering,
 }
 """Each middleware kind (its ``KIND``, the CRD spec key) -> its class. The config layer's
 ``MIDDLEWARE_KINDS`` lists the same keys (a test keeps them equal)."""
 
 
-def wrap(app: ASGIApp, middlewares: Sequence[Middleware]) -> ASGIApp:
-    """``app`` behind ``middlewares``, the first one outermost (new instances)."""
+def wrap(
+    app: ASGIApp, middlewares: Sequence[Middleware], build: ServiceBuilder | None = None
+) -> ASGIApp:
+    """``app`` behind ``middlewares``, the first one outermost (new instances); an
+    ``errors`` middleware gets its page service from ``build``."""
     for middleware in reversed(middlewares):
-        app = MIDDLEWARES[middleware.spec.KIND](app, middleware.spec)
+        spec = middleware.spec
+        if isinstance(spec, ErrorPage):
+            page = build(spec.service) if build is not None and spec.service else None
+            app = CustomErrors(app, spec, page)
+        else:
+            app = MIDDLEWARES[spec.KIND](app, spec)
     return app

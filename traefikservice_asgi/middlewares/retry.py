@@ -1,7 +1,13 @@
 """``retry`` (Traefik's ``pkg/middlewares/retry``): a request whose connection to its
-server could not be made is tried again, through everything below the middleware (a
+server could not be made (unless ``disableRetryOnNetworkError``), or whose answer has a
+status of ``status``, is tried again, through everything below the middleware (a
 balancer picks again), up to ``attempts`` tries in all; the last try's answer is the
-client's whatever it is.
+client's whatever it is. Once ``timeout`` has passed since the first try, an answer is
+the client's.
+
+A status is retried only for an idempotent method (not ``POST``, ``PATCH``, ``LOCK``;
+any with ``retryNonIdempotentMethod``) whose body, read up front, holds in
+``maxRequestBodyBytes`` (2 MiB; -1: any), as Traefik keeps it for the replays.
 
 Traefik retries when the request reached the proxy and no byte of it was written
 (``httptrace``'s ``WroteHeaders`` never fired: a refused connection, a dial timeout); an
@@ -18,11 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config.middlewares import Retry as RetryConfig
-from ..entrypoint.context import is_request_not_sent
+from ..entrypoint.context import forward_of, is_request_not_sent
 
 __all__ = ["Retry", "backoff_intervals"]
 
@@ -51,6 +58,20 @@ class _Replay:
         self.receive = receive
         self.read: list[Message] = []
 
+    async def prefetch(self, limit: int) -> bool:
+        """Read the body up front, as Traefik's ``NewReusableRequest``: all of it when
+        ``limit`` < 0, else up to ``limit + 1`` bytes; whether it fits in ``limit``."""
+        size = 0
+        while not self.read or self.read[-1].get("more_body", False):
+            if self.read and self.read[-1]["type"] != "http.request":
+                return False  # the client is gone
+            if 0 <= limit < size:
+                return False
+            message = await self.receive()
+            self.read.append(message)
+            size += len(message.get("body", b""))
+        return limit < 0 or size <= limit
+
     def reader(self) -> Receive:
         position = 0
 
@@ -67,31 +88,47 @@ class _Replay:
         return receive
 
 
+_NON_IDEMPOTENT = frozenset({"POST", "PATCH", "LOCK"})
+
+
 class Retry:
     def __init__(self, app: ASGIApp, config: RetryConfig) -> None:
         self.app = app
-        self.attempts = config.attempts
-        self.initial_interval = config.initial_interval
+        self.config = config
         self.random = random.Random()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.attempts == 1:
+        config = self.config
+        if scope["type"] != "http" or config.attempts == 1:
             await self.app(scope, receive, send)
             return
         replay = _Replay(receive)
-        waits = backoff_intervals(self.initial_interval, self.attempts, self.random)
+        status = config.status
+        if status:
+            forward = forward_of(scope)
+            if forward.method in _NON_IDEMPOTENT and not config.retry_non_idempotent_method:
+                status = ()
+            elif forward.has_body and not await replay.prefetch(config.max_request_body_bytes):
+                status = ()  # a body too large to keep: no retry on a status
+        network = not config.disable_retry_on_network_error
+        start = time.monotonic()
+        waits = backoff_intervals(config.initial_interval, config.attempts, self.random)
         for wait in waits:
-            failed = False
+            retried = False
 
             async def guarded(message: Message) -> None:
-                nonlocal failed
-                if message["type"] == "http.response.start" and is_request_not_sent(message):
-                    failed = True
-                if not failed:
+                nonlocal retried
+                if message["type"] == "http.response.start":
+                    timed_out = 0 < config.timeout <= time.monotonic() - start
+                    retried = not timed_out and (
+                        (network and is_request_not_sent(message))
+                        or any(low <= message["status"] <= high for low, high in status)
+                    )
+                if not retried:
                     await send(message)
 
             await self.app(scope, replay.reader(), guarded)
-            if not failed:
+            if not retried:
                 return
             if wait > 0:
                 await asyncio.sleep(wait)

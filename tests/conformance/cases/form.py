@@ -144,6 +144,8 @@ class Expect:
     """Every ``Set-Cookie``, in order (cookie names as our gateway writes them)."""
     same_backend_as: Any = UNSET
     """A script index: this request is answered by the same backend as that one."""
+    headers: Any = UNSET
+    """Response header name (lower-case) -> its values joined by ``, `` (None: absent)."""
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,8 @@ class Group:
     """exact: also compare the headers each backend received (``assert_same_headers``)."""
     response_headers: bool = True
     """exact: also compare the headers each client received."""
+    ignore_response_headers: tuple[str, ...] = ()
+    """exact: response headers (lower-case) left out of that comparison."""
     cycle: Mapping[str, int] | None = None
     any_of: frozenset[str] | None = None
     expect_backends: Mapping[str | None, int] | None = None
@@ -224,7 +228,16 @@ _TOP_KEYS = {
     "addresses": "optional",
 }
 _OPTION_KEYS = ("allow_cross_namespace", "allow_router_errors", "settle_cap")
-_BACKEND_FIELDS = ("name", "status", "body", "delay", "headers", "refuse")
+_BACKEND_FIELDS = (
+    "name",
+    "status",
+    "body",
+    "body_repeat",
+    "delay",
+    "headers",
+    "refuse",
+    "chunked",
+)
 _REQUEST_KEYS = (
     "host",
     "path",
@@ -241,12 +254,13 @@ _REQUEST_KEYS = (
     "expect",
     "expect_gateway",
 )
-_EXPECT_KEYS = ("status", "backend", "body", "set_cookie", "same_backend_as")
+_EXPECT_KEYS = ("status", "backend", "body", "set_cookie", "same_backend_as", "headers")
 _GROUP_KEYS = (
     "requests",
     "compare",
     "headers",
     "response_headers",
+    "ignore_response_headers",
     "cycle",
     "any_of",
     "expect_backends",
@@ -511,12 +525,18 @@ class _Loader:
             spec["status"] = r.status(m["status"], f"{where}.status")
         if "body" in m and (body := r.string(m["body"], f"{where}.body")) is not None:
             spec["body"] = body.encode()
+        if "body_repeat" in m:
+            times = r.integer(m["body_repeat"], f"{where}.body_repeat", minimum=1)
+            if times is not None:
+                spec["body"] = (spec.get("body") or f"Hello {name}\n".encode()) * times
         if "delay" in m:
             spec["delay"] = r.number(m["delay"], f"{where}.delay")
         if "headers" in m:
             spec["headers"] = r.pairs(m["headers"], f"{where}.headers", allow_null=True)
         if "refuse" in m:
             spec["refuse"] = r.boolean(m["refuse"], f"{where}.refuse")
+        if "chunked" in m:
+            spec["chunked"] = r.boolean(m["chunked"], f"{where}.chunked")
         return BackendSpec(name, **{k: v for k, v in spec.items() if v is not None})
 
     def remember(self, spec: BackendSpec, specs: dict[str, BackendSpec], where: str) -> None:
@@ -640,6 +660,9 @@ class _Loader:
                 if compare != "exact":
                     r.error(f"{where}.{flag}", "applies to compare: exact only")
                 group[flag] = r.boolean(m[flag], f"{where}.{flag}")
+        if "ignore_response_headers" in m:
+            names = r.text_list(m["ignore_response_headers"], f"{where}.ignore_response_headers")
+            group["ignore_response_headers"] = tuple(n.lower() for n in names or ())
         if "cycle" in m:
             group["cycle"] = self.cycle(m["cycle"], f"{where}.cycle", compare, len(indexes))
         if "any_of" in m or compare == "served-by-any":
@@ -885,4 +908,14 @@ class _Loader:
                 out["set_cookie"] = tuple(cookies)
         if "same_backend_as" in m:
             out["same_backend_as"] = self.request_id(m, "same_backend_as", where)
+        if "headers" in m:
+            headers = m["headers"]
+            if not isinstance(headers, dict) or not all(
+                isinstance(v, str) or v is None for v in headers.values()
+            ):
+                r.error(
+                    f"{where}.headers", f"must map names to a string or null, got {_show(headers)}"
+                )
+            else:
+                out["headers"] = {str(k).lower(): v for k, v in headers.items()}
         return Expect(**{k: v for k, v in out.items() if v is not None or k == "backend"})

@@ -17,7 +17,7 @@ from ...rules import compile_rule
 from .._fields import Reader, show
 from .._yaml import Path
 from ..models import IngressRoute, ParentRef, RouteObservability, RouteSpec, ServiceRef
-from .middleware import middleware_refs
+from .middlewareref import middleware_refs
 from .serviceref import service_ref
 
 __all__ = ["ingress_route"]

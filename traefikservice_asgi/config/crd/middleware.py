@@ -12,25 +12,33 @@ naming it (:data:`NOT_IMPLEMENTED`), never dropped in silence.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable
 from typing import Any
 
 from ...rules._re2 import RegexError, compile_re2
 from .._fields import Reader, show
+from .._mime import MediaTypeError, parse_media_type
+from .._oxy_predicate import PredicateError, parse
 from .._yaml import Path
 from ..middlewares import (
+    COMPRESS_ENCODINGS,
+    DEFAULT_COMPRESS_MIN_RESPONSE_BODY_BYTES,
     DEFAULT_RATE_LIMIT_BURST,
     DEFAULT_RATE_LIMIT_PERIOD,
+    DEFAULT_RETRY_MAX_REQUEST_BODY_BYTES,
     AddPrefix,
     BasicAuth,
+    Buffering,
     ChainSpec,
     ClientTLS,
+    Compress,
     ContentType,
     DigestAuth,
     EncodedCharacters,
+    ErrorPage,
     ForwardAuth,
     IPStrategy,
-    MiddlewareRef,
     MiddlewareResource,
     MiddlewareSpec,
     RateLimit,
@@ -40,32 +48,18 @@ from ..middlewares import (
     ReplacePathRegex,
     Retry,
     SourceCriterion,
+    StatusRanges,
     StripPrefix,
     StripPrefixRegex,
 )
 from .headers import headers
+from .middlewareref import middleware_refs
+from .serviceref import service_ref
 
-__all__ = ["NOT_IMPLEMENTED", "SPEC_READERS", "middleware", "middleware_refs"]
+__all__ = ["NAMESPACED_READERS", "NOT_IMPLEMENTED", "SPEC_READERS", "middleware", "middleware_refs"]
 
 SpecReader = Callable[[Reader, Any, Path], "MiddlewareSpec | None"]
-
-
-def middleware_refs(
-    r: Reader, m: dict[str, Any], path: Path, key: str
-) -> tuple[MiddlewareRef, ...]:
-    """``key``'s list of ``{name, namespace}`` references (namespace None when left
-    out: resolution defaults it, as Traefik's ``resolveReference``)."""
-    refs: list[MiddlewareRef] = []
-    for i, item in enumerate(r.items(m, path, key)):
-        ipath: Path = (*path, key, i)
-        im = r.mapping(item, ipath, {"name", "namespace"})
-        if im is None:
-            continue
-        name = r.string(im, ipath, "name", required=True)
-        namespace = r.string(im, ipath, "namespace")
-        if name:
-            refs.append(MiddlewareRef(name, namespace or None, r.origin(ipath)))
-    return tuple(refs)
+NamespacedReader = Callable[[Reader, Any, Path, str], "MiddlewareSpec | None"]
 
 
 def _add_prefix(r: Reader, value: Any, path: Path) -> AddPrefix | None:
@@ -250,27 +244,187 @@ def _rate_limit(r: Reader, value: Any, path: Path) -> RateLimit | None:
     )
 
 
-_RETRY_LATER = {
-    key: f"retry.{key} is not implemented yet (network errors are retried)"
-    for key in ("status", "timeout", "disableRetryOnNetworkError")
-}
-
-
 def _retry(r: Reader, value: Any, path: Path) -> Retry | None:
-    known = {"attempts", "initialInterval", "maxRequestBodyBytes", "retryNonIdempotentMethod"}
-    m = r.mapping(value, path, known, _RETRY_LATER)
+    known = {
+        "attempts",
+        "initialInterval",
+        "timeout",
+        "maxRequestBodyBytes",
+        "status",
+        "disableRetryOnNetworkError",
+        "retryNonIdempotentMethod",
+    }
+    m = r.mapping(value, path, known)
     if m is None:
         return None
+    status: list[tuple[int, int]] = []
+    for i, item in enumerate(r.items(m, path, "status")):
+        status.extend(_code_ranges(r, (*path, "status", i), item) or ())
+    disable = r.boolean(m, path, "disableRetryOnNetworkError", False)
+    if disable and not r.items(m, path, "status"):
+        r.error(
+            (*path, "disableRetryOnNetworkError"),
+            "retry middleware requires at least HTTP status codes or retry on TCP",
+        )
     attempts = r.integer(m, path, "attempts")
     if attempts is None or attempts <= 0:
         # Traefik: "incorrect (or empty) value for attempt", the router is disabled.
         r.error((*path, "attempts"), f"incorrect (or empty) value for attempt ({attempts or 0})")
         return None
-    interval = r.duration(m, path, "initialInterval")
-    # Both only matter with `status` (a body kept for replays, POST retried on a status).
-    r.integer(m, path, "maxRequestBodyBytes")
-    r.boolean(m, path, "retryNonIdempotentMethod", False)
-    return Retry(attempts, interval or 0.0)
+    max_body = r.integer(m, path, "maxRequestBodyBytes", minimum=-1)
+    return Retry(
+        attempts,
+        initial_interval=r.duration(m, path, "initialInterval") or 0.0,
+        status=tuple(status),
+        timeout=r.duration(m, path, "timeout") or 0.0,
+        disable_retry_on_network_error=disable,
+        retry_non_idempotent_method=r.boolean(m, path, "retryNonIdempotentMethod", False),
+        max_request_body_bytes=(
+            DEFAULT_RETRY_MAX_REQUEST_BODY_BYTES if max_body is None else max_body
+        ),
+    )
+
+
+def _media_types(r: Reader, m: dict[str, Any], path: Path, key: str, what: str) -> tuple[str, ...]:
+    """``key``'s content types, each one Go's ``mime.ParseMediaType`` takes."""
+    types = _strings(r, m, path, key)
+    for i, text in enumerate(types):
+        try:
+            parse_media_type(text)
+        except MediaTypeError as exc:
+            r.error((*path, key, i), f"parsing {what} media type: {exc} (got {show(text)})")
+    return types
+
+
+def _compress(r: Reader, value: Any, path: Path) -> Compress | None:
+    known = {
+        "excludedContentTypes",
+        "includedContentTypes",
+        "minResponseBodyBytes",
+        "encodings",
+        "defaultEncoding",
+    }
+    m = r.mapping(value, path, known)
+    if m is None:
+        return None
+    excluded = _media_types(r, m, path, "excludedContentTypes", "excluded")
+    included = _media_types(r, m, path, "includedContentTypes", "included")
+    if excluded and included:
+        r.error(
+            (*path, "includedContentTypes"),
+            "excludedContentTypes and includedContentTypes options are mutually exclusive",
+        )
+    # The CRD's minimum is 0; Traefik takes 0 for its default.
+    min_bytes = r.integer(m, path, "minResponseBodyBytes", minimum=0)
+    encodings = COMPRESS_ENCODINGS
+    if m.get("encodings") is not None:
+        encodings = _strings(r, m, path, "encodings")
+        if not encodings and isinstance(m["encodings"], list):
+            r.error((*path, "encodings"), "at least one encoding must be specified")
+        for i, encoding in enumerate(encodings):
+            if encoding not in COMPRESS_ENCODINGS:
+                r.error((*path, "encodings", i), f"unsupported encoding: {encoding}")
+    default = _text(r, m, path, "defaultEncoding")
+    if default and default not in encodings:
+        r.error((*path, "defaultEncoding"), f"unsupported default encoding: {default}")
+    return Compress(
+        excluded_content_types=excluded,
+        included_content_types=included,
+        min_response_body_bytes=min_bytes or DEFAULT_COMPRESS_MIN_RESPONSE_BODY_BYTES,
+        encodings=encodings,
+        default_encoding=default or "",
+    )
+
+
+_STATUS_PATTERN = re.compile(r"([1-5][0-9]{2}[,-]?)+")  # the CRD's validation pattern
+
+
+def _code_ranges(r: Reader, path: Path, text: Any) -> StatusRanges | None:
+    """Traefik's ``types.NewHTTPCodeRanges`` for one string: a code or ``low-high`` (a
+    third part is ignored, as Go). The CRD's pattern allows commas ("404,500-599"),
+    which Traefik 3.7 does not split: ``strconv.Atoi`` refuses them."""
+    if not isinstance(text, str) or not _STATUS_PATTERN.fullmatch(text):
+        r.error(path, f'must be a status or a range like "500-599", got {show(text)}')
+        return None
+    codes = text.split("-")
+    if len(codes) == 1:
+        codes.append(codes[0])
+    for code in codes[:2]:
+        if not code.isdigit():
+            r.error(path, f'strconv.Atoi: parsing "{code}": invalid syntax')
+            return None
+    return ((int(codes[0]), int(codes[1])),)
+
+
+def _errors(r: Reader, value: Any, path: Path, namespace: str) -> ErrorPage | None:
+    known = {"status", "statusRewrites", "service", "query", "errorRequestHeaders"}
+    m = r.mapping(value, path, known)
+    if m is None:
+        return None
+    status: list[tuple[int, int]] = []
+    for i, item in enumerate(r.items(m, path, "status")):
+        status.extend(_code_ranges(r, (*path, "status", i), item) or ())
+    rewrites: list[tuple[StatusRanges, int]] = []
+    raw_rewrites = m.get("statusRewrites")
+    if raw_rewrites is not None and not isinstance(raw_rewrites, dict):
+        r.error((*path, "statusRewrites"), f"must be a mapping, got {show(raw_rewrites)}")
+    for key, code in (raw_rewrites or {}).items() if isinstance(raw_rewrites, dict) else ():
+        kpath = (*path, "statusRewrites", str(key))
+        ranges = _code_ranges(r, kpath, str(key))
+        if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 999:
+            # Go's server refuses to write any other (WriteHeader panics).
+            r.error(kpath, f"must be a status code from 100 to 999, got {show(code)}")
+        elif ranges is not None:
+            rewrites.append((ranges, code))
+    if m.get("service") is None:
+        r.error((*path, "service"), "required field is missing")
+        ref = None
+    else:
+        ref = service_ref(r, m["service"], (*path, "service"), namespace)
+    query = _text(r, m, path, "query")
+    headers: tuple[str, ...] | None = None
+    if m.get("errorRequestHeaders") is not None:
+        headers = _strings(r, m, path, "errorRequestHeaders")
+    if ref is None or query is None:
+        return None
+    return ErrorPage(tuple(status), ref, query, tuple(rewrites), headers)
+
+
+_BUFFER_SIZES = (
+    "maxRequestBodyBytes",
+    "memRequestBodyBytes",
+    "maxResponseBodyBytes",
+    "memResponseBodyBytes",
+)
+
+
+def _buffering(r: Reader, value: Any, path: Path) -> Buffering | None:
+    m = r.mapping(value, path, {*_BUFFER_SIZES, "retryExpression"})
+    if m is None:
+        return None
+    sizes = []
+    for key in _BUFFER_SIZES:
+        size = r.integer(m, path, key)
+        if size is not None and size < 0:
+            kind = "max" if key.startswith("max") else "mem"
+            r.error((*path, key), f"{kind} bytes should be >= 0 got {size} (oxy)")
+        sizes.append(max(size or 0, 0))
+    text = _text(r, m, path, "retryExpression")
+    expression = None
+    if text:
+        try:
+            expression = parse(text)
+        except PredicateError as exc:
+            r.error((*path, "retryExpression"), f"invalid retry expression {show(text)}: {exc}")
+    max_request, mem_request, max_response, mem_response = sizes
+    return Buffering(
+        max_request_body_bytes=max_request,
+        mem_request_body_bytes=mem_request,
+        max_response_body_bytes=max_response,
+        mem_response_body_bytes=mem_response,
+        retry_expression=expression,
+        retry_text=text or "",
+    )
 
 
 def _auth(
@@ -438,6 +592,8 @@ SPEC_READERS: dict[str, SpecReader] = {
     "redirectScheme": _redirect_scheme,
     "rateLimit": _rate_limit,
     "retry": _retry,
+    "compress": _compress,
+    "buffering": _buffering,
     "chain": _chain,
     "headers": headers,
     "contentType": _content_type,
@@ -447,6 +603,9 @@ SPEC_READERS: dict[str, SpecReader] = {
     "forwardAuth": _forward_auth,
 }
 """The spec key of each middleware kind read here -> its reader."""
+
+NAMESPACED_READERS: dict[str, NamespacedReader] = {"errors": _errors}
+"""The kinds whose reader also takes the Middleware's namespace (a Service reference)."""
 
 NOT_IMPLEMENTED: dict[str, str] = {
     key: f"the {key} middleware is not implemented yet"
@@ -478,16 +637,17 @@ NOT_IMPLEMENTED: dict[str, str] = {
         "grpcWeb",
         "plugin",
     ]
-    if key not in SPEC_READERS
+    if key not in SPEC_READERS and key not in NAMESPACED_READERS
 }
 """Traefik 3.7's other middleware kinds (``MiddlewareSpec``): refused, each by name."""
 
 
 def middleware(r: Reader, spec: Any, namespace: str, name: str) -> MiddlewareResource | None:
-    m = r.mapping(spec, ("spec",), SPEC_READERS, NOT_IMPLEMENTED)
+    readable = {*SPEC_READERS, *NAMESPACED_READERS}
+    m = r.mapping(spec, ("spec",), readable, NOT_IMPLEMENTED)
     if m is None:
         return None
-    kinds = [key for key in m if key in SPEC_READERS or key in NOT_IMPLEMENTED]
+    kinds = [key for key in m if key in readable or key in NOT_IMPLEMENTED]
     if len(kinds) > 1:
         r.error(
             ("spec", kinds[1]),
@@ -500,9 +660,12 @@ def middleware(r: Reader, spec: Any, namespace: str, name: str) -> MiddlewareRes
         r.error(("spec",), "a Middleware needs a type (addPrefix, stripPrefix, headers...)")
         return None
     kind = kinds[0]
-    if kind not in SPEC_READERS:
+    if kind in NAMESPACED_READERS:
+        parsed = NAMESPACED_READERS[kind](r, m[kind], ("spec", kind), namespace)
+    elif kind in SPEC_READERS:
+        parsed = SPEC_READERS[kind](r, m[kind], ("spec", kind))
+    else:
         return None  # reported by the mapping
-    parsed = SPEC_READERS[kind](r, m[kind], ("spec", kind))
     if parsed is None:
         return None
     return MiddlewareResource(namespace, name, parsed, r.origin(()))

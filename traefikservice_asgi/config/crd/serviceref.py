@@ -32,7 +32,7 @@ from ..models import (
     ServiceRef,
     Strategy,
 )
-from .middleware import middleware_refs
+from .middlewareref import middleware_refs
 
 __all__ = [
     "LB_FIELDS",
