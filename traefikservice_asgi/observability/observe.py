@@ -7,6 +7,12 @@ balancer (Traefik's metrics middleware in ``getLoadBalancerServiceHandler``): it
 the leaf service's families and tells the request's :class:`Exchange` which service,
 URL and status answered, for the access log. Mirror copies are counted under their
 own leaf service and leave the exchange alone.
+
+A WebSocket is counted as Traefik counts it (``protocol="websocket"``): Go's reverse
+proxy hijacks the connection after the backend's ``101`` without calling
+``WriteHeader``, so Traefik's capture sees status ``0`` and no bytes, and the duration
+is the whole conversation; a refused upgrade is counted as the response it is (its
+status and body bytes). The messages exchanged once accepted are never counted.
 """
 
 from __future__ import annotations
@@ -24,12 +30,34 @@ from .metrics import Metrics, ServiceStats, method_label, protocol_label
 if TYPE_CHECKING:
     from .accesslog import AccessLog
 
-__all__ = ["EXCHANGE", "Exchange", "ObservedServer", "Observer"]
+__all__ = ["EXCHANGE", "Exchange", "ObservedServer", "Observer", "websocket_answer"]
 
 EXCHANGE = "traefikservice_asgi.exchange"
 """The scope key of the request's :class:`Exchange`."""
 
 _perf = time.perf_counter
+
+_NO_ANSWER = -1
+_WS_START = frozenset({"http.response.start", "websocket.http.response.start"})
+_WS_BODY = frozenset({"http.response.body", "websocket.http.response.body"})
+
+
+def websocket_answer(message: Message, status: int) -> tuple[int, int]:
+    """(status, body bytes) of a WebSocket scope's outgoing ``message``, ``status`` being
+    what was known before it (:data:`_NO_ANSWER` until an answer starts): ``0`` for an
+    accepted upgrade (Traefik's hijacked connection), the refusal's own status, ``403``
+    for a handshake closed before acceptance (what the ASGI server then answers)."""
+    kind = message["type"]
+    if kind in _WS_BODY:
+        return status, len(message.get("body", b""))
+    if status == _NO_ANSWER:
+        if kind in _WS_START:
+            return message["status"], 0
+        if kind == "websocket.accept":
+            return 0, 0
+        if kind == "websocket.close":
+            return 403, 0
+    return status, 0
 
 
 class Exchange:
@@ -114,18 +142,48 @@ class Observer:
             seconds = _perf() - exchange.start
             if exchange.status == 0:
                 exchange.status = 499  # the client went away before any answer
-            if self.rows is not None and self.metrics is not None:
-                key = (exchange.status, exchange.method, exchange.protocol)
+            self._record(scope, exchange, seconds)
+
+    async def websocket(
+        self,
+        handler: Callable[..., Awaitable[None]],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *args: Any,
+    ) -> None:
+        """:meth:`__call__` for a ``websocket`` scope (see the module's docstring)."""
+        exchange = Exchange(scope)
+        exchange.body = False
+        exchange.status = _NO_ANSWER
+        scope[EXCHANGE] = exchange
+
+        async def counted_send(message: Message) -> None:
+            exchange.status, size = websocket_answer(message, exchange.status)
+            exchange.response_bytes += size
+            await send(message)
+
+        try:
+            await handler(scope, receive, counted_send, *args)
+        finally:
+            seconds = _perf() - exchange.start
+            if exchange.status == _NO_ANSWER:
+                exchange.status = 499  # the client went away before any answer
+            self._record(scope, exchange, seconds)
+
+    def _record(self, scope: Scope, exchange: Exchange, seconds: float) -> None:
+        if self.rows is not None and self.metrics is not None:
+            key = (exchange.status, exchange.method, exchange.protocol)
+            self.metrics.observe(
+                self.rows, key, seconds, exchange.request_bytes, exchange.response_bytes
+            )
+            if exchange.router is not None and self.metrics.options.add_routers_labels:
+                group = self.metrics.router_rows.setdefault(exchange.router, {})
                 self.metrics.observe(
-                    self.rows, key, seconds, exchange.request_bytes, exchange.response_bytes
+                    group, key, seconds, exchange.request_bytes, exchange.response_bytes
                 )
-                if exchange.router is not None and self.metrics.options.add_routers_labels:
-                    group = self.metrics.router_rows.setdefault(exchange.router, {})
-                    self.metrics.observe(
-                        group, key, seconds, exchange.request_bytes, exchange.response_bytes
-                    )
-            if self.access_log is not None:
-                self.access_log.log(scope, exchange, seconds)
+        if self.access_log is not None:
+            self.access_log.log(scope, exchange, seconds)
 
 
 class ObservedServer:
@@ -144,6 +202,9 @@ class ObservedServer:
         return getattr(self.server, name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         exchange: Exchange | None = scope.get(EXCHANGE)
         copy = is_copy(scope)
         start = _perf()
@@ -181,6 +242,36 @@ class ObservedServer:
                 self.stats.rows, (status, method, protocol), seconds, request_bytes, response_bytes
             )
             if exchange is not None and not copy:
+                exchange.service = self.stats.name
+                exchange.url = self.url
+                exchange.origin_status = status
+                exchange.origin_duration = seconds
+                exchange.origin_size = response_bytes
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """:meth:`__call__` for a ``websocket`` scope (never mirrored, no request body)."""
+        exchange: Exchange | None = scope.get(EXCHANGE)
+        start = _perf()
+        status = _NO_ANSWER
+        response_bytes = 0
+
+        async def counted_send(message: Message) -> None:
+            nonlocal status, response_bytes
+            status, size = websocket_answer(message, status)
+            response_bytes += size
+            await send(message)
+
+        try:
+            await self.server(scope, receive, counted_send)
+        finally:
+            seconds = _perf() - start
+            if status == _NO_ANSWER:
+                status = 499
+            method = exchange.method if exchange is not None else "GET"
+            self.metrics.observe(
+                self.stats.rows, (status, method, "websocket"), seconds, 0, response_bytes
+            )
+            if exchange is not None:
                 exchange.service = self.stats.name
                 exchange.url = self.url
                 exchange.origin_status = status
