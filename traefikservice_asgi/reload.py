@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 
 from .builder import build_runtime
 from .config import Config, ConfigError
+from .observability.outdated import Configured, configured
 from .reuse import KeyMaker
 from .runtime import Runtime
 
@@ -228,7 +229,7 @@ class Reloader:
             started = time.perf_counter()
             previous, old_config = mw.runtime, mw.config
             try:
-                new_config, summary, runtime = await asyncio.to_thread(
+                new_config, summary, runtime, names = await asyncio.to_thread(
                     self._prepare, config, old_config, previous
                 )
             except ConfigError as error:
@@ -256,6 +257,8 @@ class Reloader:
             stats.last_summary = summary
             if mw.metrics is not None:  # traefik_config_reloads_total and its last success
                 mw.metrics.record_reload(True)
+                if names is not None:  # removed routers' and services' series go
+                    mw.metrics.outdated.set_configuration(names)
             self._last_issues = ()
             logger.info("configuration reloaded (%s): %s", trigger, summary)
             self.spawn(retire(previous, runtime, self.drain_timeout))
@@ -263,8 +266,9 @@ class Reloader:
 
     def _prepare(
         self, config: Config | None, old_config: Config, previous: Runtime
-    ) -> tuple[Config, ReloadSummary, Runtime | None]:
-        """In a thread: read, validate, compare and build (None: nothing changed)."""
+    ) -> tuple[Config, ReloadSummary, Runtime | None, Configured | None]:
+        """In a thread: read, validate, compare and build (None: nothing changed), and
+        list the names the metrics keep series of (None: no metrics)."""
         mw = self.middleware
         if config is None:
             if mw.source is None:
@@ -274,8 +278,9 @@ class Reloader:
             config = mw.options.load(mw.source)
         summary = summarize(old_config, config)
         if not summary.changed:
-            return config, summary, None
-        return config, summary, build_runtime(config, mw.options, mw.recorder, previous=previous)
+            return config, summary, None, None
+        runtime = build_runtime(config, mw.options, mw.recorder, previous=previous)
+        return config, summary, runtime, configured(config) if mw.metrics is not None else None
 
     def _failed(self, error: ConfigError, trigger: str) -> None:
         stats = self.stats

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .options import ObservabilityOptions
+from .outdated import Outdated
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -121,6 +122,9 @@ class Metrics:
         self.last_reload_success = time.time()
         self.open_connections: Callable[[], Mapping[str, int]] = dict
         self.extra: list[Callable[[], Iterator[Metric]]] = []
+        #: The current configuration's names; what a reload removed is dropped after
+        #: the next scrape (outdated.py).
+        self.outdated = Outdated()
 
     def service(self, name: str) -> ServiceStats:
         """The stats of the leaf service ``name`` (provider-qualified), made once."""
@@ -252,6 +256,7 @@ class MetricsCollector:
             yield up
         for extra in m.extra:
             yield from extra()
+        m.outdated.delete(m)  # exported once more above, as Traefik does, then gone
 
     def _families(
         self,
