@@ -80,9 +80,9 @@ class Exchange:
         "url",
     )
 
-    def __init__(self, scope: Scope) -> None:
+    def __init__(self, scope: Scope, wall: bool = True) -> None:
         self.start = _perf()
-        self.start_wall = time.time_ns()
+        self.start_wall = time.time_ns() if wall else 0  # the access log's StartUTC
         self.method = method_label(scope.get("method", "GET"))
         self.protocol = protocol_label(scope)
         self.status = 0
@@ -97,6 +97,45 @@ class Exchange:
         self.origin_size = 0
 
 
+class _Counted:
+    """A ``send`` noting the status and counting the body bytes of an HTTP answer.
+
+    A plain callable returning the next ``send``'s awaitable, not a coroutine function:
+    a wrapper ``async def`` costs a coroutine object and a frame per message and per
+    layer, which was most of what recording cost a request (bench/README.md)."""
+
+    __slots__ = ("send", "size", "status")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status = 0
+        self.size = 0
+
+    def __call__(self, message: Message) -> Awaitable[None]:
+        kind = message["type"]
+        if kind == "http.response.body":
+            self.size += len(message.get("body", b""))
+        elif kind == "http.response.start":
+            self.status = message["status"]
+        return self.send(message)
+
+
+class _CountedReceive:
+    """A ``receive`` counting the request body's bytes (only where there is a body)."""
+
+    __slots__ = ("receive", "size")
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.size = 0
+
+    async def __call__(self) -> Message:
+        message = await self.receive()
+        if message["type"] == "http.request":
+            self.size += len(message.get("body", b""))
+        return message
+
+
 class Observer:
     """The entry point's recording around the gateway's routing (``handler``)."""
 
@@ -104,6 +143,7 @@ class Observer:
         self.metrics = metrics
         self.access_log = access_log
         self.rows = metrics.entry_rows if metrics is not None else None
+        self.wall = access_log is not None
 
     async def __call__(
         self,
@@ -113,35 +153,24 @@ class Observer:
         send: Send,
         *args: Any,
     ) -> None:
-        exchange = Exchange(scope)
+        exchange = Exchange(scope, self.wall)
         scope[EXCHANGE] = exchange
-
-        async def counted_receive() -> Message:
-            message = await receive()
-            if message["type"] == "http.request":
-                exchange.request_bytes += len(message.get("body", b""))
-            return message
-
-        async def counted_send(message: Message) -> None:
-            kind = message["type"]
-            if kind == "http.response.body":
-                exchange.response_bytes += len(message.get("body", b""))
-            elif kind == "http.response.start":
-                exchange.status = message["status"]
-            await send(message)
-
+        counted = _Counted(send)
         forward = args[0] if args else None
+        counted_receive: _CountedReceive | None = None
         if forward is not None and not forward.has_body:
             exchange.body = False  # nothing to count: no wrapper on receive
-            await_receive = receive
         else:
-            await_receive = counted_receive
+            receive = counted_receive = _CountedReceive(receive)
         try:
-            await handler(scope, await_receive, counted_send, *args)
+            await handler(scope, receive, counted, *args)
         finally:
             seconds = _perf() - exchange.start
-            if exchange.status == 0:
-                exchange.status = 499  # the client went away before any answer
+            # 499: the client went away before any answer.
+            exchange.status = counted.status or 499
+            exchange.response_bytes = counted.size
+            if counted_receive is not None:
+                exchange.request_bytes = counted_receive.size
             self._record(scope, exchange, seconds)
 
     async def websocket(
@@ -189,13 +218,14 @@ class Observer:
 class ObservedServer:
     """A server of a servers load balancer, counted under its leaf service."""
 
-    __slots__ = ("addr", "metrics", "server", "stats", "url")
+    __slots__ = ("addr", "metrics", "rows", "server", "stats", "url")
 
     def __init__(self, server: ASGIApp, url: str, stats: ServiceStats, metrics: Metrics) -> None:
         self.server = server
         self.url = url
         self.addr = urlsplit(url).netloc
         self.stats = stats
+        self.rows = stats.rows
         self.metrics = metrics
 
     def __getattr__(self, name: str) -> Any:
@@ -206,47 +236,28 @@ class ObservedServer:
             await self._websocket(scope, receive, send)
             return
         exchange: Exchange | None = scope.get(EXCHANGE)
-        copy = is_copy(scope)
         start = _perf()
-        status = 0
-        request_bytes = response_bytes = 0
-
-        async def counted_receive() -> Message:
-            nonlocal request_bytes
-            message = await receive()
-            if message["type"] == "http.request":
-                request_bytes += len(message.get("body", b""))
-            return message
-
-        async def counted_send(message: Message) -> None:
-            nonlocal status, response_bytes
-            kind = message["type"]
-            if kind == "http.response.body":
-                response_bytes += len(message.get("body", b""))
-            elif kind == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        body = exchange is None or exchange.body
+        counted = _Counted(send)
+        counted_receive: _CountedReceive | None = None
+        if exchange is None or exchange.body:
+            receive = counted_receive = _CountedReceive(receive)
         try:
-            await self.server(scope, counted_receive if body else receive, counted_send)
+            await self.server(scope, receive, counted)
         finally:
             seconds = _perf() - start
-            if status == 0:
-                status = 499
+            status = counted.status or 499
+            request_bytes = counted_receive.size if counted_receive is not None else 0
             if exchange is not None:
-                method, protocol = exchange.method, exchange.protocol
+                key = (status, exchange.method, exchange.protocol)
             else:
-                method, protocol = method_label(scope.get("method", "GET")), protocol_label(scope)
-            self.metrics.observe(
-                self.stats.rows, (status, method, protocol), seconds, request_bytes, response_bytes
-            )
-            if exchange is not None and not copy:
+                key = (status, method_label(scope.get("method", "GET")), protocol_label(scope))
+            self.metrics.observe(self.rows, key, seconds, request_bytes, counted.size)
+            if exchange is not None and not is_copy(scope):
                 exchange.service = self.stats.name
                 exchange.url = self.url
                 exchange.origin_status = status
                 exchange.origin_duration = seconds
-                exchange.origin_size = response_bytes
+                exchange.origin_size = counted.size
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """:meth:`__call__` for a ``websocket`` scope (never mirrored, no request body)."""
