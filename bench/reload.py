@@ -1,6 +1,8 @@
 """Reload a 1,000-route configuration under load: the reload time (from the gateway's
-log), and the latency of requests during reloads against steady state, measured from
-outside (p50, p99, max: a stalled event loop shows as a latency spike).
+log), the event loop's longest stall during each reload (measured inside the gateway by
+its opt-in loop-lag sampler, ``TRAEFIKSERVICE_ASGI_LOOP_LAG``, and logged), and the
+latency of requests during reloads against steady state, measured from outside (p50,
+p99, max: a stalled event loop shows as a latency spike).
 
     python bench/reload.py [--routes 1000] [--clients 16] [--reloads 5] [--steady 4]
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import signal
 import socket
@@ -23,6 +26,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from traefikservice_asgi.observability.looplag import ENV_LOOP_LAG
 
 BACKEND = r"""
 import asyncio, sys
@@ -107,7 +112,7 @@ def main() -> int:
          "--port", str(gport), "--log-level", "info",
          "--backend", f"default/a:80=http://127.0.0.1:{bport}",
          "--backend", f"default/b:80=http://127.0.0.1:{bport}"],
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, ENV_LOOP_LAG: "1"},
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
@@ -149,10 +154,18 @@ def main() -> int:
     times = [
         float(m) for m in re.findall(r"configuration reloaded \(SIGHUP\).* in ([0-9.]+) ms", text)
     ]
+    stalls = [
+        float(m)
+        for m in re.findall(r"longest stall ([0-9.]+) ms during the reload \(SIGHUP\)", text)
+    ]
     s = [d for _, d in steady]
     r = [d for _, d in during]
     print(f"routes {args.routes}, clients {args.clients}, reloads {len(times)} of {args.reloads}")
     print(f"reload time (load+validate+build, ms): {', '.join(f'{t:.0f}' for t in times)}")
+    print(
+        "longest event loop stall per reload (ms, target <= 20): "
+        + ", ".join(f"{t:.1f}" for t in stalls)
+    )
     for label, v in (("steady", s), ("during reloads", r)):
         print(
             f"{label:>15}: {len(v)} requests, p50 {pct(v, 0.5) * 1000:.1f} ms, "

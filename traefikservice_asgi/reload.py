@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 
 from .builder import build_runtime
 from .config import Config, ConfigError
+from .observability.looplag import AFTER, loop_lag_from_env
 from .observability.outdated import Configured, configured
 from .reuse import KeyMaker
 from .runtime import Runtime
@@ -219,6 +220,7 @@ class Reloader:
         self._stop: asyncio.Event | None = None
         self._last_issues: tuple[str, ...] = ()
         self._sighup = False
+        self.loop_lag = loop_lag_from_env()  # opt-in: the longest stall of each reload
 
     # ------------------------------------------------------------------ reload
     async def reload(self, config: Config | None = None, *, trigger: str = "api") -> ReloadSummary:
@@ -226,6 +228,8 @@ class Reloader:
         runtime. Raises ``ConfigError`` (and keeps the current configuration)."""
         mw = self.middleware
         async with self._lock:
+            if self.loop_lag is not None:
+                self.loop_lag.take()  # what follows is this reload's
             started = time.perf_counter()
             previous, old_config = mw.runtime, mw.config
             try:
@@ -262,6 +266,8 @@ class Reloader:
             self._last_issues = ()
             logger.info("configuration reloaded (%s): %s", trigger, summary)
             self.spawn(retire(previous, runtime, self.drain_timeout))
+            if self.loop_lag is not None:
+                self.spawn(self._report_lag(trigger))
             return summary
 
     def _prepare(
@@ -306,6 +312,15 @@ class Reloader:
             len(issues),
         )
 
+    async def _report_lag(self, trigger: str) -> None:
+        await asyncio.sleep(AFTER)
+        if self.loop_lag is not None:
+            logger.info(
+                "event loop: longest stall %.1f ms during the reload (%s) and the second after",
+                self.loop_lag.take() * 1000,
+                trigger,
+            )
+
     # ------------------------------------------------------------------ tasks
     def spawn(self, coro: Awaitable[None]) -> None:
         """Run ``coro`` in the background, held until done."""
@@ -328,6 +343,8 @@ class Reloader:
     def start(self, *, watch: bool, throttle: float) -> None:
         """At lifespan startup: the watcher (``watch``) and the SIGHUP handler."""
         loop = asyncio.get_running_loop()
+        if self.loop_lag is not None:
+            self.loop_lag.start()
         if self._sighup and hasattr(signal, "SIGHUP"):
             try:
                 loop.add_signal_handler(
@@ -347,6 +364,8 @@ class Reloader:
         if self._sighup and hasattr(signal, "SIGHUP"):
             with contextlib.suppress(Exception):
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        if self.loop_lag is not None:
+            self.loop_lag.stop()
         if self._stop is not None:
             self._stop.set()
         if self._watcher is not None:
