@@ -70,9 +70,7 @@ def protocol_label(scope: Mapping[str, Any]) -> str:
     if scope["type"] == "websocket":
         return "websocket"
     first = dict(reversed(scope["headers"])).get  # the first value of each name wins
-    if _has_token(first(b"connection"), b"upgrade") and _has_token(
-        first(b"upgrade"), b"websocket"
-    ):
+    if _has_token(first(b"connection"), b"upgrade") and _has_token(first(b"upgrade"), b"websocket"):
         return "websocket"
     if _has_token(first(b"accept"), b"text/event-stream"):
         return "sse"
