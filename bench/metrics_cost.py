@@ -4,11 +4,16 @@ Two measurements, loopback only, every process stopped by its PID:
 
 1. In process: CPU µs per request of the observation alone (the entry point recording
    and the server recording around a stub that answers at once), best of 5.
-2. Under load: ``wrk -c64`` on ``wrr.bench`` of bench/config/routes.yaml, the gateway
+2. The whole gateway in process: ``create_app`` on bench/config/routes.yaml called as
+   an ASGI app by 64 concurrent tasks (no HTTP server in front) on ``wrr.bench``, to a
+   real backend in another process; the CPU time of this process per request, metrics
+   off and on alternated over rounds (median). Only the gateway's own work is timed,
+   so the shared box's other load moves it far less than the wrk figures.
+3. Under load: ``wrk -c64`` on ``wrr.bench`` of bench/config/routes.yaml, the gateway
    without and with ``--admin-port`` (scraped every second meanwhile), interleaved over
    rounds; req/s and the gateway's CPU per request (from /proc/PID/stat).
 
-    python bench/metrics_cost.py [--rounds 3] [--duration 5]
+    python bench/metrics_cost.py [--rounds 3] [--duration 5] [--no-wrk]
 """
 
 from __future__ import annotations
@@ -75,6 +80,75 @@ def in_process(n: int = 100_000) -> tuple[float, float]:
     return bare, observed
 
 
+def whole_gateway(
+    backend_url: str, rounds: int, n: int = 20_000, concurrency: int = 64
+) -> dict[str, list[float]]:
+    """CPU µs per request of the whole gateway, called in process, off and on."""
+    import uvloop
+
+    from traefikservice_asgi import create_app
+    from traefikservice_asgi.observability import ObservabilityOptions
+
+    backends = {f"default/{name}:80": backend_url for name in ("app-v1", "app-v2")}
+    headers = [(b"host", b"wrr.bench"), (b"user-agent", b"wrk"), (b"accept", b"*/*")]
+
+    async def run(metrics: bool) -> float:
+        app = create_app(
+            [str(ROUTES)], backends=backends, observability=ObservabilityOptions(metrics=metrics)
+        )
+        never = asyncio.Event()
+
+        async def receive() -> Any:
+            await never.wait()  # the body was given with the scope's first message
+
+        async def send(message: Any) -> None:
+            return None
+
+        async def worker(count: int) -> None:
+            for _ in range(count):
+                scope = {
+                    "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                    "method": "GET", "scheme": "http", "path": "/", "raw_path": b"/",
+                    "query_string": b"", "root_path": "", "headers": headers,
+                    "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8000),
+                }  # fmt: skip
+                first = True
+
+                async def receive_once() -> Any:
+                    nonlocal first
+                    if first:
+                        first = False
+                        return {"type": "http.request", "body": b"", "more_body": False}
+                    return await receive()
+
+                await app(scope, receive_once, send)
+
+        await asyncio.gather(*(worker(50) for _ in range(concurrency)))  # warm the pools
+        t0 = time.process_time()
+        await asyncio.gather(*(worker(n // concurrency) for _ in range(concurrency)))
+        cpu = (time.process_time() - t0) / (n // concurrency * concurrency) * 1e6
+        await app.aclose()
+        return cpu
+
+    results: dict[str, list[float]] = {"off": [], "on": []}
+    for _ in range(rounds):
+        for mode in ("off", "on"):
+            results[mode].append(uvloop.run(run(mode == "on")))
+    return results
+
+
+def _backend() -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    backend = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "bench.backend_app:app_v1", "--port",
+         str(port), "--log-level", "warning", "--loop", "uvloop", "--http", "httptools"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    _wait(f"{url}/")
+    return backend, url
+
+
 def _cpu(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
@@ -100,23 +174,13 @@ def _wait(url: str, host: str | None = None) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
-def under_load(rounds: int, duration: float) -> dict[str, list[tuple[float, float]]]:
-    backend_port = _free_port()
-    backend = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bench.backend_app:app_v1", "--port",
-         str(backend_port), "--log-level", "warning", "--loop", "uvloop", "--http", "httptools"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+def under_load(
+    backend_url: str, rounds: int, duration: float
+) -> dict[str, list[tuple[float, float]]]:
     results: dict[str, list[tuple[float, float]]] = {"off": [], "on": []}
-    try:
-        _wait(f"http://127.0.0.1:{backend_port}/")
-        backend_url = f"http://127.0.0.1:{backend_port}"
-        for _ in range(rounds):
-            for mode in ("off", "on"):
-                results[mode].append(_one(mode, backend_url, duration))
-    finally:
-        backend.terminate()
-        backend.wait(10)
+    for _ in range(rounds):
+        for mode in ("off", "on"):
+            results[mode].append(_one(mode, backend_url, duration))
     return results
 
 
@@ -156,24 +220,40 @@ def _one(mode: str, backend_url: str, duration: float) -> tuple[float, float]:
         proc.wait(10)
 
 
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--no-wrk", action="store_true", help="skip the measurement under wrk")
     options = parser.parse_args()
     bare, observed = in_process()
     print(f"in process: stub {bare:.2f} µs/req, observed {observed:.2f} µs/req, "
           f"observation {observed - bare:.2f} µs/req")  # fmt: skip
-    results = under_load(options.rounds, options.duration)
+    backend, backend_url = _backend()
+    try:
+        whole = whole_gateway(backend_url, options.rounds)
+        for mode, cpus in whole.items():
+            print(f"whole gateway in process, {mode}: " + ", ".join(f"{c:.1f}" for c in cpus))
+        off, on = _median(whole["off"]), _median(whole["on"])
+        print(f"whole gateway in process, median: off {off:.1f} µs/req, on {on:.1f} µs/req, "
+              f"CPU {on - off:+.1f} µs/req")  # fmt: skip
+        if options.no_wrk:
+            return
+        results = under_load(backend_url, options.rounds, options.duration)
+    finally:
+        backend.terminate()
+        backend.wait(10)
     for mode, runs in results.items():
         line = ", ".join(f"{rps:.0f} req/s {cpu:.1f} µs CPU/req" for rps, cpu in runs)
         print(f"{mode}: {line}")
-    off = sorted(r for r, _ in results["off"])[len(results["off"]) // 2]
-    on = sorted(r for r, _ in results["on"])[len(results["on"]) // 2]
-    off_cpu = sorted(c for _, c in results["off"])[len(results["off"]) // 2]
-    on_cpu = sorted(c for _, c in results["on"])[len(results["on"]) // 2]
-    print(f"median: off {off:.0f} req/s {off_cpu:.1f} µs/req; on {on:.0f} req/s "
-          f"{on_cpu:.1f} µs/req; req/s {100 * (on / off - 1):+.1f} %, "
+    off_rps, on_rps = (_median([r for r, _ in results[m]]) for m in ("off", "on"))
+    off_cpu, on_cpu = (_median([c for _, c in results[m]]) for m in ("off", "on"))
+    print(f"median: off {off_rps:.0f} req/s {off_cpu:.1f} µs/req; on {on_rps:.0f} req/s "
+          f"{on_cpu:.1f} µs/req; req/s {100 * (on_rps / off_rps - 1):+.1f} %, "
           f"CPU {on_cpu - off_cpu:+.1f} µs/req")  # fmt: skip
 
 

@@ -1,8 +1,17 @@
 """Reload a 1,000-route configuration under load: the reload time (from the gateway's
-log), and the latency of requests during reloads against steady state, measured from
-outside (p50, p99, max: a stalled event loop shows as a latency spike).
+log), the event loop's longest stall during each reload (measured inside the gateway by
+its opt-in loop-lag sampler, ``TRAEFIKSERVICE_ASGI_LOOP_LAG``, and logged), and the
+latency of requests during reloads against steady state, measured from outside (p50,
+p99, max: a stalled event loop shows as a latency spike).
 
     python bench/reload.py [--routes 1000] [--clients 16] [--reloads 5] [--steady 4]
+    python bench/reload.py --in-process [--routes 1000] [--reloads 5]
+
+``--in-process`` reloads the gateway in this process with no traffic and no other
+thread of ours: the stall of each reload alone (a 1 ms sampler) and the cycle
+collector's passes during it, alternating reloads as built (the collector off while
+building, then ``gc.freeze``) with reloads where the collector is left on (as before),
+so that the shared box's load moves both arms alike.
 
 Everything on 127.0.0.1: one backend process, the gateway (`serve --no-watch`, reloaded
 by SIGHUP so the moment is known), the clients in this process. Bounded in time.
@@ -12,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import signal
 import socket
@@ -23,6 +33,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from traefikservice_asgi.observability.looplag import ENV_LOOP_LAG
 
 BACKEND = r"""
 import asyncio, sys
@@ -89,13 +101,79 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=1000)[int(q * 1000) - 1] if len(values) > 1 else 0.0
 
 
+def in_process(routes: int, reloads: int) -> int:
+    """Reload ``reloads`` times in this process, without load: each reload's duration,
+    the loop's longest stall during it and in the second after, the collector's passes
+    over 2 ms (generation, ms)."""
+    import gc
+
+    from traefikservice_asgi import create_app
+    from traefikservice_asgi.observability.looplag import LoopLag
+
+    tmp = Path(tempfile.mkdtemp())
+    path = tmp / "routes.yaml"
+    path.write_text(manifest(routes, 0))
+    backends = {"default/a:80": "http://127.0.0.1:9", "default/b:80": "http://127.0.0.1:9"}
+    app = create_app([str(path)], backends=backends)
+    passes: list[tuple[int, float]] = []
+    began = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            began[0] = time.perf_counter()
+        else:
+            passes.append((info["generation"], (time.perf_counter() - began[0]) * 1000))
+
+    class _CollectorLeftOn:
+        """``gc`` as reload.py sees it, its disable and freeze made no-ops."""
+
+        def __getattr__(self, name: str) -> object:
+            return (lambda: None) if name in ("disable", "freeze") else getattr(gc, name)
+
+    import traefikservice_asgi.reload as reload_module
+
+    async def scenario() -> None:
+        lag = LoopLag(0.001)
+        lag.start()
+        for g in range(1, 2 * reloads + 1):
+            arm = "collector on " if g % 2 == 0 else "as built     "
+            reload_module.gc = _CollectorLeftOn() if g % 2 == 0 else gc  # type: ignore[assignment]
+            path.write_text(manifest(routes, g))
+            await asyncio.sleep(0.2)
+            lag.take()
+            passes.clear()
+            summary = await app.reload()
+            during = lag.take()
+            await asyncio.sleep(1.0)
+            after = lag.take()
+            slow = [(gen, round(ms, 1)) for gen, ms in passes if ms > 2]
+            print(
+                f"{arm} reload {summary.duration * 1000:.0f} ms: longest stall {during * 1000:.1f} ms "
+                f"during, {after * 1000:.1f} ms in the second after; collector passes over "
+                f"2 ms: {slow or 'none'}"
+            )
+        reload_module.gc = gc
+        lag.stop()
+        await app.aclose()
+
+    gc.callbacks.append(on_gc)
+    try:
+        asyncio.run(scenario())
+    finally:
+        gc.callbacks.remove(on_gc)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--routes", type=int, default=1000)
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--reloads", type=int, default=5)
     ap.add_argument("--steady", type=float, default=4.0)
+    ap.add_argument("--in-process", action="store_true", help="no load: the reload alone")
     args = ap.parse_args()
+    if args.in_process:
+        return in_process(args.routes, args.reloads)
     tmp = Path(tempfile.mkdtemp())
     path = tmp / "routes.yaml"
     path.write_text(manifest(args.routes, 0))
@@ -107,7 +185,7 @@ def main() -> int:
          "--port", str(gport), "--log-level", "info",
          "--backend", f"default/a:80=http://127.0.0.1:{bport}",
          "--backend", f"default/b:80=http://127.0.0.1:{bport}"],
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, ENV_LOOP_LAG: "1"},
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
@@ -149,10 +227,23 @@ def main() -> int:
     times = [
         float(m) for m in re.findall(r"configuration reloaded \(SIGHUP\).* in ([0-9.]+) ms", text)
     ]
+    stalls = [
+        float(m)
+        for m in re.findall(r"longest stall ([0-9.]+) ms during the reload \(SIGHUP\)", text)
+    ]
+    between = [float(m) for m in re.findall(r"longest stall ([0-9.]+) ms between reloads", text)]
     s = [d for _, d in steady]
     r = [d for _, d in during]
     print(f"routes {args.routes}, clients {args.clients}, reloads {len(times)} of {args.reloads}")
     print(f"reload time (load+validate+build, ms): {', '.join(f'{t:.0f}' for t in times)}")
+    print(
+        "longest event loop stall per reload (ms, target <= 20): "
+        + ", ".join(f"{t:.1f}" for t in stalls)
+    )
+    print(
+        "longest stall before each reload, without one (ms; the first: the steady phase): "
+        + ", ".join(f"{t:.1f}" for t in between)
+    )
     for label, v in (("steady", s), ("during reloads", r)):
         print(
             f"{label:>15}: {len(v)} requests, p50 {pct(v, 0.5) * 1000:.1f} ms, "

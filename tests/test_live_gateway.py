@@ -77,8 +77,11 @@ def backends() -> Iterator[dict[str, RecordingBackend]]:
 
 @contextlib.contextmanager
 def serve(
-    path: Path, urls: dict[str, str], *args: str
+    path: Path, urls: dict[str, str], *args: str, log_file: Path | None = None
 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """``serve PATH`` on a free port, its output in ``log_file`` (default: PATH with
+    the suffix ``.log``)."""
+    log_file = log_file or path.with_suffix(".log")
     port = free_port()
     command = [
         sys.executable, "-m", "traefikservice_asgi", "serve", str(path),
@@ -86,12 +89,12 @@ def serve(
     ]  # fmt: skip
     for name, url in urls.items():
         command += ["--backend", f"default/{name}:80={url}"]
-    log = path.with_suffix(".log").open("wb")
+    log = log_file.open("wb")
     proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
         while True:
-            assert proc.poll() is None, path.with_suffix(".log").read_text()
+            assert proc.poll() is None, log_file.read_text()
             try:
                 httpx.get(f"http://127.0.0.1:{port}/", headers={"Host": "ready.invalid"}, timeout=1)
                 break
@@ -263,3 +266,50 @@ def test_sixty_four_clients_while_the_file_is_rewritten_twenty_times(tmp_path: P
             )
     assert output.count("configuration reloaded (file change)") >= 17, output[-3000:]
     assert output.count("failed with") == 2, output[-3000:]
+
+
+def configmap_update(mount: Path, files: dict[str, str], stamp: int) -> None:
+    """What the kubelet's atomic writer does to a ConfigMap volume: the files in a new
+    hidden timestamped folder, a ``..data_tmp`` symlink to it renamed over ``..data``
+    (one atomic swap), the old folder removed; each visible file is a symlink through
+    ``..data``, made once."""
+    folder = mount / f"..2026_12_07_20_00_{stamp:02d}.{1000 + stamp}"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    data = mount / "..data"
+    old = data.resolve() if data.is_symlink() else None
+    tmp = mount / "..data_tmp"
+    tmp.symlink_to(folder.name)
+    os.replace(tmp, data)
+    for name in files:
+        link = mount / name
+        if not link.is_symlink():
+            link.symlink_to(f"..data/{name}")
+    if old is not None:
+        for child in old.iterdir():
+            child.unlink()
+        old.rmdir()
+
+
+@pytest.mark.parametrize("given", ["folder", "file"])
+def test_a_configmap_symlink_swap_is_seen_and_applied(tmp_path: Path, given: str) -> None:
+    mount = tmp_path / "configmap"
+    mount.mkdir()
+    configmap_update(mount, {"live.yaml": weighted({"a": 1})}, stamp=0)
+    path = mount if given == "folder" else mount / "live.yaml"
+    log = tmp_path / "serve.log"  # outside the watched folder
+    with backends() as started:
+        urls = {name: b.url for name, b in started.items()}
+        with serve(path, urls, "--throttle", str(THROTTLE), log_file=log) as (proc, port):
+            assert served_by(port, 5) == {"a": 5}
+            for stamp, target in enumerate(("b", "c"), start=1):
+                configmap_update(mount, {"live.yaml": weighted({target: 1})}, stamp=stamp)
+                deadline = time.monotonic() + CONVERGE + 10  # the watcher's start included
+                while served_by(port, 1) != {target: 1}:
+                    assert time.monotonic() < deadline, f"{target} never served"
+                    time.sleep(0.05)
+                assert served_by(port, 10) == {target: 10}
+            assert proc.poll() is None
+    output = log.read_text()
+    assert output.count("configuration reloaded (file change)") == 2, output

@@ -33,6 +33,7 @@ from .healthcheck import HealthChecks
 from .loadbalancer.mirror_pool import MirrorPool
 from .observability import AccessLog, AdminApp, Metrics, Observer
 from .observability.observe import EXCHANGE
+from .observability.outdated import configured
 from .observability.own import own_metrics
 from .options import GatewayOptions
 from .proxy import http_responses_as_websocket
@@ -134,6 +135,7 @@ class TraefikServiceMiddleware:
         self._reloader = Reloader(self)
         if self.metrics is not None:
             self.metrics.extra.append(self._own_metrics)
+            self.metrics.outdated.set_configuration(configured(config))
         self._admin_app: AdminApp | None = None
 
     @property
@@ -223,8 +225,9 @@ class TraefikServiceMiddleware:
                         send = http_responses_as_websocket(scope, send)
                     await send_bad_request(send, error.reply)
                     return
-            if self._observer is not None and kind == "http":
-                await self._observer(self._route, scope, receive, send, forward, runtime)
+            if self._observer is not None:
+                observe = self._observer if kind == "http" else self._observer.websocket
+                await observe(self._route, scope, receive, send, forward, runtime)
             else:
                 await self._route(scope, receive, send, forward, runtime)
         finally:

@@ -22,12 +22,24 @@ watched (a folder, not the file: a Kubernetes ConfigMap mount swaps a ``..data``
 symlink), and a change is applied once the files have been quiet for
 :data:`QUIET_PERIOD` and at least ``throttle`` after the previous reload, Traefik's
 ``providersThrottleDuration`` (2 s by default): changes in between are folded into one.
+
+The cycle collector is off while a reload builds, and what is alive once the new
+runtime is in place is frozen (``gc.freeze``): building a large configuration allocates
+as many objects as the one in place, which made CPython run full collections over both,
+each holding the GIL (so stalling the event loop) for tens to hundreds of milliseconds
+with 1,000 routes (bench/README.md). Frozen objects are still freed when their last
+reference goes, as a replaced runtime's are (the runtime makes no reference cycles; a
+test checks that a reload leaves none), but cyclic garbage alive at that moment (of the
+process, not only the gateway's) is kept until ``gc.unfreeze()``: the price of no full
+collection. A refused configuration freezes nothing: its error objects go to the
+collector as usual.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import time
@@ -38,6 +50,8 @@ from typing import TYPE_CHECKING
 
 from .builder import build_runtime
 from .config import Config, ConfigError
+from .observability.looplag import AFTER, loop_lag_from_env
+from .observability.outdated import Configured, configured
 from .reuse import KeyMaker
 from .runtime import Runtime
 
@@ -218,53 +232,77 @@ class Reloader:
         self._stop: asyncio.Event | None = None
         self._last_issues: tuple[str, ...] = ()
         self._sighup = False
+        self.loop_lag = loop_lag_from_env()  # opt-in: the longest stall of each reload
 
     # ------------------------------------------------------------------ reload
     async def reload(self, config: Config | None = None, *, trigger: str = "api") -> ReloadSummary:
         """Load (unless given ``config``), build to the side, swap, retire the old
         runtime. Raises ``ConfigError`` (and keeps the current configuration)."""
-        mw = self.middleware
         async with self._lock:
-            started = time.perf_counter()
-            previous, old_config = mw.runtime, mw.config
+            if self.loop_lag is not None:  # what came before, for comparison; then this one's
+                logger.info(
+                    "event loop: longest stall %.1f ms between reloads",
+                    self.loop_lag.take() * 1000,
+                )
+            collecting = gc.isenabled()
+            gc.disable()  # no collection while the new runtime is built (module docstring)
+            summary: ReloadSummary | None = None
             try:
-                new_config, summary, runtime = await asyncio.to_thread(
-                    self._prepare, config, old_config, previous
-                )
-            except ConfigError as error:
-                self._failed(error, trigger)
-                raise
-            duration = time.perf_counter() - started
-            if runtime is None:
-                logger.log(
-                    logging.DEBUG if trigger == "file change" else logging.INFO,
-                    "configuration unchanged (%s)",
-                    trigger,
-                )
-                mw.config = new_config  # same values; keeps origins (lines) current
-                return _replace(summary, duration=duration, applied=False)
-            # On the loop, with no await in between: the reference swap.
-            runtime.health_checks.adopt(previous.health_checks)
-            mw.runtime = runtime
-            mw.config = new_config
-            if previous.health_checks.started or runtime.health_checks.started:
-                runtime.start()
-            summary = _replace(summary, nodes_reused=runtime.reused, duration=duration)
-            stats = self.stats
-            stats.reloads += 1
-            stats.last_success = time.time()
-            stats.last_summary = summary
-            if mw.metrics is not None:  # traefik_config_reloads_total and its last success
-                mw.metrics.record_reload(True)
-            self._last_issues = ()
-            logger.info("configuration reloaded (%s): %s", trigger, summary)
-            self.spawn(retire(previous, runtime, self.drain_timeout))
+                summary = await self._reload(config, trigger)
+            finally:
+                if collecting:
+                    if summary is not None and summary.applied:
+                        gc.freeze()  # the runtimes alive now: out of the collector's way
+                    gc.enable()
             return summary
+
+    async def _reload(self, config: Config | None, trigger: str) -> ReloadSummary:
+        mw = self.middleware
+        started = time.perf_counter()
+        previous, old_config = mw.runtime, mw.config
+        try:
+            new_config, summary, runtime, names = await asyncio.to_thread(
+                self._prepare, config, old_config, previous
+            )
+        except ConfigError as error:
+            self._failed(error, trigger)
+            raise
+        duration = time.perf_counter() - started
+        if runtime is None:
+            logger.log(
+                logging.DEBUG if trigger == "file change" else logging.INFO,
+                "configuration unchanged (%s)",
+                trigger,
+            )
+            mw.config = new_config  # same values; keeps origins (lines) current
+            return _replace(summary, duration=duration, applied=False)
+        # On the loop, with no await in between: the reference swap.
+        runtime.health_checks.adopt(previous.health_checks)
+        mw.runtime = runtime
+        mw.config = new_config
+        if previous.health_checks.started or runtime.health_checks.started:
+            runtime.start()
+        summary = _replace(summary, nodes_reused=runtime.reused, duration=duration)
+        stats = self.stats
+        stats.reloads += 1
+        stats.last_success = time.time()
+        stats.last_summary = summary
+        if mw.metrics is not None:  # traefik_config_reloads_total and its last success
+            mw.metrics.record_reload(True)
+            if names is not None:  # removed routers' and services' series go
+                mw.metrics.outdated.set_configuration(names)
+        self._last_issues = ()
+        logger.info("configuration reloaded (%s): %s", trigger, summary)
+        self.spawn(retire(previous, runtime, self.drain_timeout))
+        if self.loop_lag is not None:
+            self.spawn(self._report_lag(trigger))
+        return summary
 
     def _prepare(
         self, config: Config | None, old_config: Config, previous: Runtime
-    ) -> tuple[Config, ReloadSummary, Runtime | None]:
-        """In a thread: read, validate, compare and build (None: nothing changed)."""
+    ) -> tuple[Config, ReloadSummary, Runtime | None, Configured | None]:
+        """In a thread: read, validate, compare and build (None: nothing changed), and
+        list the names the metrics keep series of (None: no metrics)."""
         mw = self.middleware
         if config is None:
             if mw.source is None:
@@ -274,8 +312,9 @@ class Reloader:
             config = mw.options.load(mw.source)
         summary = summarize(old_config, config)
         if not summary.changed:
-            return config, summary, None
-        return config, summary, build_runtime(config, mw.options, mw.recorder, previous=previous)
+            return config, summary, None, None
+        runtime = build_runtime(config, mw.options, mw.recorder, previous=previous)
+        return config, summary, runtime, configured(config) if mw.metrics is not None else None
 
     def _failed(self, error: ConfigError, trigger: str) -> None:
         stats = self.stats
@@ -301,6 +340,15 @@ class Reloader:
             len(issues),
         )
 
+    async def _report_lag(self, trigger: str) -> None:
+        await asyncio.sleep(AFTER)
+        if self.loop_lag is not None:
+            logger.info(
+                "event loop: longest stall %.1f ms during the reload (%s) and the second after",
+                self.loop_lag.take() * 1000,
+                trigger,
+            )
+
     # ------------------------------------------------------------------ tasks
     def spawn(self, coro: Awaitable[None]) -> None:
         """Run ``coro`` in the background, held until done."""
@@ -323,6 +371,8 @@ class Reloader:
     def start(self, *, watch: bool, throttle: float) -> None:
         """At lifespan startup: the watcher (``watch``) and the SIGHUP handler."""
         loop = asyncio.get_running_loop()
+        if self.loop_lag is not None:
+            self.loop_lag.start()
         if self._sighup and hasattr(signal, "SIGHUP"):
             try:
                 loop.add_signal_handler(
@@ -342,6 +392,8 @@ class Reloader:
         if self._sighup and hasattr(signal, "SIGHUP"):
             with contextlib.suppress(Exception):
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        if self.loop_lag is not None:
+            self.loop_lag.stop()
         if self._stop is not None:
             self._stop.set()
         if self._watcher is not None:

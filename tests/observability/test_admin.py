@@ -61,6 +61,11 @@ def test_method_label_keeps_known_verbs_only(method: str, label: str) -> None:
         ([(b"content-type", b"application/grpc-web+proto")], "grpc-web"),
         ([(b"content-type", b"application/grpc")], "grpc"),
         ([(b"content-type", b"text/plain")], "http"),
+        # Go's containsHeader: the first value only, items compared whole.
+        ([(b"accept", b"text/html"), (b"accept", b"text/event-stream")], "http"),
+        ([(b"accept", b"text/event-stream;q=0.9")], "http"),
+        ([(b"accept", b"text/html, Text/Event-Stream")], "sse"),
+        ([(b"connection", b"upgrades"), (b"upgrade", b"websocket")], "http"),
     ],
 )
 def test_protocol_label_as_traefik_tests_it(headers: list[Any], protocol: str) -> None:

@@ -215,6 +215,15 @@ class TraefikProcess:
     ) -> None:
         self.stop()
 
+    def rewrite_dynamic(self, dynamic: dict[str, Any]) -> None:
+        """Replace the dynamic configuration file (the readiness router kept) in one
+        rename, so that a watching file provider never reads half a file: Traefik
+        applies it if ``extra_static`` turned the provider's ``watch`` on."""
+        self.dynamic = dynamic
+        temporary = self.dynamic_path.with_name(f".{self.dynamic_path.name}.tmp")
+        temporary.write_text(self._dynamic_text())
+        os.replace(temporary, self.dynamic_path)
+
     # -- internals ------------------------------------------------------------------------
 
     def _write_configs(self) -> None:
@@ -235,6 +244,11 @@ class TraefikProcess:
                 "token": "fake",
                 **self.kubernetes_options,
             }
+        self.static_path.write_text(yaml.safe_dump(static, sort_keys=False))
+        self.dynamic_path.write_text(self._dynamic_text())
+
+    def _dynamic_text(self) -> str:
+        """The dynamic configuration, with the readiness router added."""
         dynamic = copy.deepcopy(self.dynamic)
         http = dynamic.setdefault("http", {})
         routers = http.setdefault("routers", {})
@@ -246,8 +260,7 @@ class TraefikProcess:
             "entryPoints": ["web"],
             "service": "api@internal",
         }
-        self.static_path.write_text(yaml.safe_dump(static, sort_keys=False))
-        self.dynamic_path.write_text(yaml.safe_dump(dynamic, sort_keys=False))
+        return yaml.safe_dump(dynamic, sort_keys=False)
 
     def _fail(self, why: str) -> TraefikError:
         return TraefikError(

@@ -98,6 +98,8 @@ class Failover:
         "_max_request_body_bytes",
         "_ranges",
         "_updaters",
+        "fallback_picks",
+        "main_picks",
         "name",
     )
 
@@ -131,6 +133,10 @@ class Failover:
         self._main_up = True
         self._fallback_up = True
         self._updaters = StatusUpdaters(enabled=health_check, kind="failover")
+        # Requests handed to each (metrics, own.py); with status ranges, a request the
+        # main answered with one of them counts for both.
+        self.main_picks = 0
+        self.fallback_picks = 0
 
     # ------------------------------------------------------------------ health hooks
 
@@ -161,10 +167,20 @@ class Failover:
     def _propagate(self) -> None:
         self._updaters.notify(self.up)
 
+    @property
+    def sticky(self) -> None:
+        """Never sticky."""
+        return None
+
+    def picks(self) -> list[tuple[str, int, float]]:
+        """(``main`` or ``fallback``, requests handed to it, weight 1)."""
+        return [("main", self.main_picks, 1.0), ("fallback", self.fallback_picks, 1.0)]
+
     # ----------------------------------------------------------------------- serving
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._main_up:
+            self.main_picks += 1
             if not self._ranges:
                 await self._main(scope, receive, send)
                 return
@@ -178,6 +194,7 @@ class Failover:
                 return
             receive = receive if first is _NO_BODY else replay_live(first, receive)
         if self._fallback_up:
+            self.fallback_picks += 1
             await self._fallback(scope, receive, send)
             return
         await send_go_error(send, 503, "Service Unavailable")

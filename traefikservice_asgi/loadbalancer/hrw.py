@@ -119,13 +119,14 @@ def client_ip(scope: Scope) -> str:
 
 
 class _Entry:
-    __slots__ = ("handler", "name", "name_bytes", "weight")
+    __slots__ = ("handler", "name", "name_bytes", "picks", "weight")
 
     def __init__(self, child: Child) -> None:
         self.name = child.name
         self.name_bytes = child.name.encode()
         self.handler = child.handler
         self.weight = float(child.weight)
+        self.picks = 0  # requests handed to this child (metrics, own.py)
 
 
 class HighestRandomWeight:
@@ -166,6 +167,15 @@ class HighestRandomWeight:
         """Mark a child healthy or not (Traefik's ``SetStatus``)."""
         self._status.set(child, up)
 
+    @property
+    def sticky(self) -> None:
+        """Never sticky (it keeps a client by IP)."""
+        return None
+
+    def picks(self) -> list[tuple[str, int, float]]:
+        """(child, requests handed to it, weight) for each child that can be picked."""
+        return [(e.name, e.picks, e.weight) for e in self._entries]
+
     def pick(self, ip: str) -> str | None:
         """The name of the child that serves client ``ip``, or None if none is UP."""
         entry = self._pick(ip)
@@ -188,6 +198,7 @@ class HighestRandomWeight:
         if entry is None:
             await send_go_error(send, 503, "no available server")
             return
+        entry.picks += 1
         await entry.handler(scope, receive, send)
 
 

@@ -71,6 +71,7 @@ class _Server:
         "handler",
         "inflight",
         "name",
+        "picks",
         "samples",
         "slot",
         "total",
@@ -83,6 +84,7 @@ class _Server:
         self.weight = float(child.weight)
         self.deadline = deadline
         self.inflight = 0
+        self.picks = 0  # requests handed to this server (metrics, own.py)
         self.samples = [0.0] * SAMPLE_SIZE
         self.slot = 0
         self.total = 0.0
@@ -167,6 +169,15 @@ class LeastTime:
         """``child``'s average TTFB in milliseconds over its last samples."""
         return self._by_name[child].average()
 
+    @property
+    def sticky(self) -> StickyCookie[_Server] | None:
+        """The sticky cookie, with its hit and rewrite counts (None: not sticky)."""
+        return self._sticky
+
+    def picks(self) -> list[tuple[str, int, float]]:
+        """(server, requests handed to it, weight) for each server that can be picked."""
+        return [(s.name, s.picks, s.weight) for s in self._servers]
+
     def next_child(self) -> str | None:
         """Advance the schedule without serving; the picked server's name, or None."""
         server = self._next()
@@ -196,6 +207,7 @@ class LeastTime:
         if sticky is not None:
             pinned, pinned_send = sticky.pinned(scope, self._up, send)
             if pinned is not None:
+                pinned.picks += 1
                 await pinned.handler(scope, receive, pinned_send)
                 return
         server = self._next()
@@ -204,6 +216,7 @@ class LeastTime:
             return
         if sticky is not None:
             send = with_set_cookie(send, sticky.header_for(server.name))
+        server.picks += 1
         server.inflight += 1
         try:
             await server.handler(scope, receive, self._timed(server, send))

@@ -44,14 +44,17 @@ __all__ = ["BALANCER", "PowerOfTwoChoices"]
 class _Server:
     """A server with its in-flight count (Go's ``namedHandler``)."""
 
-    __slots__ = ("handler", "inflight", "name")
+    __slots__ = ("handler", "inflight", "name", "picks", "weight")
 
     def __init__(self, child: Child) -> None:
         self.name = child.name
         self.handler = child.handler
+        self.weight = float(child.weight)
         self.inflight = 0
+        self.picks = 0  # requests handed to this server (metrics, own.py)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.picks += 1
         self.inflight += 1
         try:
             await self.handler(scope, receive, send)
@@ -104,6 +107,15 @@ class PowerOfTwoChoices:
     def inflight(self, child: str) -> int:
         """The number of requests ``child`` is serving now."""
         return self._by_name[child].inflight
+
+    @property
+    def sticky(self) -> StickyCookie[_Server] | None:
+        """The sticky cookie, with its hit and rewrite counts (None: not sticky)."""
+        return self._sticky
+
+    def picks(self) -> list[tuple[str, int, float]]:
+        """(server, requests handed to it, weight) for each server."""
+        return [(s.name, s.picks, s.weight) for s in self._servers]
 
     def next_child(self) -> str | None:
         """Draw the next pick without serving it; the server's name, or None."""

@@ -167,10 +167,21 @@ class StickyCookie(Generic[T]):
     """Maps cookie values to targets and targets to their ``Set-Cookie`` header.
 
     Built once per balancer; all lookups are dict hits, so a sticky request costs one
-    header scan and two dictionary reads.
+    header scan and two dictionary reads. ``hits`` counts the requests a cookie pinned
+    to an UP target, ``rewrites`` those of them whose legacy value was rewritten
+    (metrics, own.py).
     """
 
-    __slots__ = ("_by_value", "_compat", "_header", "name", "name_bytes", "options")
+    __slots__ = (
+        "_by_value",
+        "_compat",
+        "_header",
+        "hits",
+        "name",
+        "name_bytes",
+        "options",
+        "rewrites",
+    )
 
     def __init__(self, options: CookieOptions, targets: Mapping[str, T]) -> None:
         self.options = options
@@ -180,6 +191,8 @@ class StickyCookie(Generic[T]):
         self._by_value: dict[str, tuple[str, T]] = {}
         self._compat: dict[str, tuple[str, T]] = {}
         self._header: dict[str, bytes] = {}
+        self.hits = 0
+        self.rewrites = 0
         for key, target in targets.items():
             value = cookie_value(key)
             self._by_value[value] = (key, target)
@@ -207,7 +220,9 @@ class StickyCookie(Generic[T]):
         key, target = found
         if key not in up:
             return None, send
+        self.hits += 1
         if rewrite:
+            self.rewrites += 1
             send = with_set_cookie(send, self._header[key])
         return target, send
 

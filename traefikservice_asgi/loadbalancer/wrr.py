@@ -38,7 +38,7 @@ __all__ = ["BALANCER", "Child", "WeightedRoundRobin"]
 
 
 class _Entry:
-    __slots__ = ("deadline", "handler", "inverse", "name", "weight")
+    __slots__ = ("deadline", "handler", "inverse", "name", "picks", "weight")
 
     def __init__(self, child: Child) -> None:
         self.name = child.name
@@ -46,6 +46,7 @@ class _Entry:
         self.weight = float(child.weight)
         self.inverse = 1.0 / self.weight
         self.deadline = 0.0
+        self.picks = 0  # requests handed to this child (metrics, own.py)
 
 
 class WeightedRoundRobin:
@@ -94,6 +95,15 @@ class WeightedRoundRobin:
         back. As in Traefik, only a balancer built with a health check reports it."""
         self._status.updaters.register(updater)
 
+    @property
+    def sticky(self) -> StickyCookie[_Entry] | None:
+        """The sticky cookie, with its hit and rewrite counts (None: not sticky)."""
+        return self._sticky
+
+    def picks(self) -> list[tuple[str, int, float]]:
+        """(child, requests handed to it, weight) for each child that can be picked."""
+        return [(e.name, e.picks, e.weight) for e in self._heap]
+
     def next_child(self) -> str | None:
         """Advance the schedule; the name of the next healthy child, or None."""
         entry = self._next()
@@ -116,12 +126,14 @@ class WeightedRoundRobin:
         if sticky is not None:
             pinned, pinned_send = sticky.pinned(scope, self._up, send)
             if pinned is not None:
+                pinned.picks += 1
                 await pinned.handler(scope, receive, pinned_send)
                 return
         entry = self._next()
         if entry is None:
             await send_go_error(send, 503, "no available server")
             return
+        entry.picks += 1
         if sticky is not None:
             send = with_set_cookie(send, sticky.header_for(entry.name))
         await entry.handler(scope, receive, send)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["AccessLog"]
 
 _STOP = object()
+_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 
 
 def _rfc3339_nano(ns: int) -> str:
@@ -157,7 +158,7 @@ class AccessLog:
                 "RequestPath": self._path(scope),
                 "RequestPort": port or "-",
                 "RequestProtocol": f"HTTP/{http_version}",
-                "RequestScheme": scope.get("scheme", "http"),
+                "RequestScheme": _SCHEMES.get(scope.get("scheme", "http"), "http"),
                 "RetryAttempts": 0,
             }
         )

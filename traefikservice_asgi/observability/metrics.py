@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .options import ObservabilityOptions
+from .outdated import Outdated
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -53,27 +54,29 @@ def method_label(method: str) -> str:
     return method if method in METHODS else "EXTENSION_METHOD"
 
 
+def _has_token(value: bytes | None, token: bytes) -> bool:
+    """Traefik's ``containsHeader`` on one header value: an item of its comma-separated
+    list equal to ``token`` once trimmed and lowercased (``token`` is lowercase)."""
+    if value is None:
+        return False
+    value = value.lower()
+    return token in value and token in [item.strip() for item in value.split(b",")]
+
+
 def protocol_label(scope: Mapping[str, Any]) -> str:
     """Traefik's ``getRequestProtocol``: ``websocket``, ``sse``, ``grpc-web``, ``grpc``
-    or ``http``, tested in that order on the request headers."""
-    connection = upgrade = accept = content_type = b""
-    for name, value in scope["headers"]:
-        if name == b"connection":
-            connection += value.lower()
-        elif name == b"upgrade":
-            upgrade += value.lower()
-        elif name == b"accept":
-            accept += value
-        elif name == b"content-type":
-            content_type = content_type or value
-    if scope["type"] == "websocket" or (b"upgrade" in connection and b"websocket" in upgrade):
+    or ``http``, tested in that order on the first value of each header (Go's
+    ``Header.Get``). One dict built in C, then four lookups: this runs per request."""
+    if scope["type"] == "websocket":
         return "websocket"
-    if b"text/event-stream" in accept:
+    first = dict(reversed(scope["headers"])).get  # the first value of each name wins
+    if _has_token(first(b"connection"), b"upgrade") and _has_token(first(b"upgrade"), b"websocket"):
+        return "websocket"
+    if _has_token(first(b"accept"), b"text/event-stream"):
         return "sse"
-    if content_type.startswith(b"application/grpc-web"):
-        return "grpc-web"
+    content_type = first(b"content-type", b"")
     if content_type.startswith(b"application/grpc"):
-        return "grpc"
+        return "grpc-web" if content_type.startswith(b"application/grpc-web") else "grpc"
     return "http"
 
 
@@ -121,6 +124,9 @@ class Metrics:
         self.last_reload_success = time.time()
         self.open_connections: Callable[[], Mapping[str, int]] = dict
         self.extra: list[Callable[[], Iterator[Metric]]] = []
+        #: The current configuration's names; what a reload removed is dropped after
+        #: the next scrape (outdated.py).
+        self.outdated = Outdated()
 
     def service(self, name: str) -> ServiceStats:
         """The stats of the leaf service ``name`` (provider-qualified), made once."""
@@ -252,6 +258,7 @@ class MetricsCollector:
             yield up
         for extra in m.extra:
             yield from extra()
+        m.outdated.delete(m)  # exported once more above, as Traefik does, then gone
 
     def _families(
         self,

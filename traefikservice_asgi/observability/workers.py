@@ -90,6 +90,8 @@ class SnapshotWriter:
         temporary = self.path.with_suffix(".tmp")
         temporary.write_text(json.dumps(snapshot(self.metrics)))
         os.replace(temporary, self.path)
+        # A worker's snapshot is its scrape: what a reload removed goes after it.
+        self.metrics.outdated.delete(self.metrics)
 
     def stop(self) -> None:
         if self._handle is not None:
