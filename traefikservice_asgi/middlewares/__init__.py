@@ -26,6 +26,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config.middlewares import Middleware
 from .addprefix import AddPrefix
+from .circuitbreaker import CircuitBreaker
+from .inflightreq import InFlightReq
+from .ipallowlist import IPAllowList, IPWhiteList
 from .ratelimit import RateLimit
 from .redirect import RedirectRegex, RedirectScheme
 from .replacepath import ReplacePath
@@ -55,6 +58,10 @@ MIDDLEWARES: dict[str, type[MiddlewareClass]] = {
     "redirectScheme": RedirectScheme,
     "rateLimit": RateLimit,
     "retry": Retry,
+    "ipAllowList": IPAllowList,
+    "ipWhiteList": IPWhiteList,
+    "inFlightReq": InFlightReq,
+    "circuitBreaker": CircuitBreaker,
 }
 """Each middleware kind (its ``KIND``, the CRD spec key) -> its class. The config layer's
 ``MIDDLEWARE_KINDS`` lists the same keys (a test keeps them equal)."""
