@@ -231,6 +231,7 @@ _REQUEST_KEYS = (
     "source",
     "cookies",
     "cookies_from",
+    "background",
     "id",
     "repeat",
     "expect",
@@ -766,6 +767,9 @@ class _Loader:
         if source is not None and not re.fullmatch(r"127\.\d{1,3}\.\d{1,3}\.\d{1,3}", source):
             r.error(f"{where}.source", f"must be a loopback address 127.x.y.z, got {source!r}")
         cookies_from = self.request_id(m, "cookies_from", where)
+        if cookies_from is not None and self.requests[cookies_from].background:
+            r.error(f"{where}.cookies_from", "names a background request (no answer yet)")
+        background = bool("background" in m and r.boolean(m["background"], f"{where}.background"))
         repeat = r.integer(m.get("repeat", 1), f"{where}.repeat", minimum=1) or 1
         if repeat > _MAX_REPEAT:
             r.error(f"{where}.repeat", f"must be at most {_MAX_REPEAT}")
@@ -796,6 +800,7 @@ class _Loader:
             source=source,
             chunked=chunked,
             cookies_from=cookies_from,
+            background=background,
         )
         for _ in range(repeat):
             if expect is not None:
