@@ -65,6 +65,7 @@ def test_go_literals_as_strconv_reads_them() -> None:
         ("ResponseCodeRatio(0x1f4, 600, 0, 600) > 0.5", 'parsing "0x1f4": invalid syntax'),
         ("NetworkErrorRatio() > 0.5 ||", "expected operand"),
         ("", "expected operand"),
+        ("LatencyAtQuantileMS(50.0) > 08", "invalid digit '8' in octal literal"),
         ("NetworkErrorRatio() > 0.5)", "expected 'EOF'"),
     ],
 )

@@ -20,7 +20,7 @@ from traefikservice_asgi.config.middlewares import (
 from traefikservice_asgi.entrypoint.context import set_forward
 from traefikservice_asgi.entrypoint.forwarding import prepare
 from traefikservice_asgi.middlewares._source import IPChecker
-from traefikservice_asgi.middlewares.ipallowlist import IPAllowList, IPWhiteList
+from traefikservice_asgi.middlewares.ipallowlist import MAX_VERDICTS, IPAllowList, IPWhiteList
 
 
 async def ok_app(scope: Any, receive: Any, send: Any) -> None:
@@ -102,3 +102,11 @@ def test_lifespan_scopes_pass_untouched() -> None:
 
     run(IPAllowList(app, IPAllowListConfig(("10.0.0.1",))), {"type": "lifespan"})
     assert seen == ["lifespan"]
+
+
+def test_verdicts_are_remembered_per_ip_within_a_bound() -> None:
+    app = allow("10.0.0.0/8")
+    for i in range(MAX_VERDICTS + 1):
+        assert app.allows(f"10.0.{i // 256}.{i % 256}")
+    assert len(app.verdicts) == 1  # emptied when full, then the last one kept
+    assert not app.allows("11.0.0.1") and app.verdicts["11.0.0.1"] is False

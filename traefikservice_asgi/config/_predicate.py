@@ -154,6 +154,11 @@ def _tokens(text: str) -> list[_Token]:
                 kind = "FLOAT"
             else:
                 kind = "INT"
+                digits = word.replace("_", "")
+                if len(digits) > 1 and digits[0] == "0" and digits.isdigit():
+                    bad = next((ch for ch in digits if ch in "89"), None)
+                    if bad is not None:  # Go's scanner: a leading 0 is octal
+                        raise PredicateError(f"1:{i + 1}: invalid digit {bad!r} in octal literal")
             out.append(_Token(kind, word, i + 1))
             i = m.end()
             continue

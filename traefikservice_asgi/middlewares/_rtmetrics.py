@@ -129,34 +129,37 @@ class RollingHistogram:
 
 
 class RollingCounter:
-    """oxy's ``RollingCounter``: 10 one-second buckets by Unix second."""
+    """oxy's ``RollingCounter``: 10 one-second buckets by Unix second. Only the second of
+    the last increment matters to oxy's cleanup (it compares truncated times), so that
+    is what is kept: within one second nothing needs cleaning."""
 
-    __slots__ = ("last_updated", "values")
+    __slots__ = ("last_second", "values")
 
     RESOLUTION = SECOND
 
     def __init__(self) -> None:
         self.values = [0] * 10
-        self.last_updated: int | None = None  # Go's zero time
+        self.last_second: int | None = None  # Go's zero time: before any second
 
-    def _bucket(self, t: int) -> int:
-        return (t // self.RESOLUTION) % len(self.values)
-
-    def _cleanup(self, now: int) -> None:
-        last = None if self.last_updated is None else self.last_updated // self.RESOLUTION
-        for i in range(len(self.values)):
-            checkpoint = now - i * self.RESOLUTION
-            if last is not None and checkpoint // self.RESOLUTION <= last:
+    def _cleanup(self, second: int) -> None:
+        """Empty the buckets of the seconds since the last increment (at most all)."""
+        last = self.last_second
+        if last == second:
+            return
+        values = self.values
+        for checkpoint in range(second, second - len(values), -1):
+            if last is not None and checkpoint <= last:
                 break
-            self.values[self._bucket(checkpoint)] = 0
+            values[checkpoint % len(values)] = 0
 
     def inc(self, now: int) -> None:
-        self._cleanup(now)
-        self.values[self._bucket(now)] += 1
-        self.last_updated = now
+        second = now // self.RESOLUTION
+        self._cleanup(second)
+        self.values[second % len(self.values)] += 1
+        self.last_second = second
 
     def count(self, now: int) -> int:
-        self._cleanup(now)
+        self._cleanup(now // self.RESOLUTION)
         return sum(self.values)
 
 

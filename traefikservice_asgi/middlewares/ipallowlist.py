@@ -17,6 +17,8 @@ from ._source import IPChecker, ip_getter
 
 __all__ = ["IPAllowList", "IPWhiteList"]
 
+MAX_VERDICTS = 4096
+
 
 class IPAllowList:
     def __init__(self, app: ASGIApp, config: IPAllowListConfig | IPWhiteListConfig) -> None:
@@ -26,11 +28,20 @@ class IPAllowList:
         status = config.reject_status_code if isinstance(config, IPAllowListConfig) else 403
         self.status = status
         self.body = GO_STATUS_TEXT.get(status, "").encode()
+        # The verdict by IP text: parsing an address costs more than the rest of the
+        # request here; bounded, emptied when full.
+        self.verdicts: dict[str, bool] = {}
+
+    def allows(self, ip: str) -> bool:
+        verdict = self.verdicts.get(ip)
+        if verdict is None:
+            if len(self.verdicts) >= MAX_VERDICTS:
+                self.verdicts.clear()
+            verdict = self.verdicts[ip] = self.checker.is_authorized(ip)
+        return verdict
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or self.checker.is_authorized(
-            self.client_ip(scope)
-        ):
+        if scope["type"] not in ("http", "websocket") or self.allows(self.client_ip(scope)):
             await self.app(scope, receive, send)
             return
         await send_text(send, self.status, self.body)
