@@ -10,6 +10,8 @@ import random
 
 import pytest
 
+from tests.support.asgi import call_gateway
+from tests.support.backends import RecordingBackend
 from traefikservice_asgi import ConfigError, load_config_text
 from traefikservice_asgi.app import create_app
 from traefikservice_asgi.builder import build_runtime
@@ -333,3 +335,56 @@ def test_a_reload_disables_the_collector_meanwhile_and_leaves_no_cyclic_garbage(
     assert seen == [False, False]
     assert gc.isenabled()
     assert unreachable == 0
+
+
+LIMITED = """\
+apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata: {name: once, namespace: default}
+spec:
+  rateLimit: {average: 1, period: 1h, burst: 1}
+---
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {name: r, namespace: default}
+spec:
+  routes:
+    - match: Host(`kept.test`)
+      middlewares: [{name: once}]
+      services: [{name: b, port: 80}]
+    - match: Host(`OTHER`)
+      middlewares: [{name: once}]
+      services: [{name: SERVICE, port: 80}]
+"""
+
+
+def test_an_unchanged_route_keeps_its_middleware_instances_across_a_reload() -> None:
+    async def statuses(app: object, host: bytes) -> int:
+        sent = await call_gateway(app, "GET", b"", host=host)  # type: ignore[arg-type]
+        return int(sent[0]["status"])
+
+    with RecordingBackend("b") as b, RecordingBackend("c") as c:
+        backends = {"default/b:80": b.url, "default/c:80": c.url}
+
+        def config(other: str = "other.test", service: str = "c") -> Config:
+            text = LIMITED.replace("OTHER", other).replace("SERVICE", service)
+            return load_config_text(text, filename="live.yaml", backends=backends)
+
+        async def scenario() -> None:
+            app = create_app(config(), GatewayOptions(rng=random.Random(1)))
+            kept_before = {r.rule.text: r.handler for r in app.runtime.routes}
+            for host in (b"kept.test", b"other.test"):
+                assert [await statuses(app, host), await statuses(app, host)] == [200, 429]
+            # Another route's rule changes: the kept route's limiter (its empty bucket) stays.
+            await app.reload(config(other="renamed.test"))
+            handlers = {r.rule.text: r.handler for r in app.runtime.routes}
+            assert handlers["Host(`kept.test`)"] is kept_before["Host(`kept.test`)"]
+            assert await statuses(app, b"kept.test") == 429
+            assert await statuses(app, b"renamed.test") == 200  # changed: a new limiter
+            # The route's servers change (another Service, another URL): new instances.
+            await app.reload(config(other="renamed.test", service="b"))
+            assert await statuses(app, b"renamed.test") == 200
+            assert await statuses(app, b"kept.test") == 429
+            await app.aclose()
+
+        asyncio.run(scenario())

@@ -56,7 +56,7 @@ from .observability.metrics import Metrics
 from .options import GatewayOptions
 from .proxy import Server
 from .responses import send_go_error
-from .reuse import BuiltNode, KeyMaker
+from .reuse import BuiltNode, KeyMaker, route_key
 from .runtime import Route, Runtime
 from .transport import ClientHolder
 
@@ -138,6 +138,10 @@ class _Builder:
             else {}
         )
         self.keys = KeyMaker()
+        # Route middleware chains (reuse.route_key -> (service handler, chain)): one kept
+        # when its route's value and the service handler it wraps are both unchanged.
+        self._previous_chains = dict(previous.chains) if previous is not None else {}
+        self.chains: dict[Hashable, tuple[ASGIApp, ASGIApp]] = {}
         self.nodes: dict[Hashable, list[BuiltNode]] = {}
         self._records: dict[str, tuple[Hashable, BuiltNode]] = {}
         self._reused: set[str] = set()
@@ -214,6 +218,18 @@ class _Builder:
         node = BuiltNode(handler, self.reads[service.name], checkers, children)
         self.nodes.setdefault(key, []).append(node)
         self._records[service.name] = (key, node)
+
+    def chain(self, route: ConfigRoute, handler: ASGIApp) -> ASGIApp:
+        """``handler`` behind ``route``'s middlewares: the previous runtime's chain (its
+        instances and their state: rate-limit buckets, in-flight counts, a breaker's
+        window) when the route's value and ``handler`` are unchanged, else new ones."""
+        key = route_key(route, self.keys)
+        found = self._previous_chains.pop(key, None)
+        chain = found[1] if found is not None and found[0] is handler else None
+        if chain is None:
+            chain = wrap(handler, route.middlewares, self.build)
+        self.chains[key] = (handler, chain)
+        return chain
 
     def all_checkers(self) -> list[ServerHealthChecker]:
         """Every health checker of the runtime: fresh ones and those of reused nodes."""
@@ -435,7 +451,7 @@ def _route(route: ConfigRoute, builder: _Builder) -> Route:
         return Route(route.name, route.rule, _no_matching_child, children)
     handler = builder.build(route.service)
     if route.middlewares:  # else no wrapper at all: the plain route's path is unchanged
-        handler = wrap(handler, route.middlewares, builder.build)
+        handler = builder.chain(route, handler)
     # (router, top-level service), provider-qualified: the labels Traefik records.
     observed = (f"{route.name}@kubernetescrd", f"{route.service.name}@kubernetescrd")
     return Route(route.name, route.rule, handler, observed=observed)
@@ -485,4 +501,5 @@ def build_runtime(
         nodes={key: tuple(nodes) for key, nodes in builder.nodes.items()},
         transports=dict(builder.holders),
         reused=builder.reused,
+        chains=builder.chains,
     )

@@ -15,6 +15,12 @@ cookie option, a child anywhere below it, a health check interval, its ServersTr
 is built from scratch, as Traefik builds every node on every reload; its unchanged
 children are still reused. ServersTransports are keyed the same way: an unchanged one
 keeps its client and connection pool.
+
+A route's middlewares (one chain per router) are kept by :func:`route_key`: its name,
+rule, priority, middlewares and service, by value. An unchanged route whose service
+handler was kept keeps its chain, so its rate limiter's buckets, in-flight counts and
+circuit breaker's window and state carry on; a route changed in any of those, or
+whose service was rebuilt, gets new middleware instances.
 """
 
 from __future__ import annotations
@@ -22,11 +28,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp
 
-__all__ = ["IGNORED_FIELDS", "BuiltNode", "KeyMaker", "node_key"]
+if TYPE_CHECKING:
+    from .config.models import Route
+
+__all__ = ["IGNORED_FIELDS", "BuiltNode", "KeyMaker", "node_key", "route_key"]
 
 IGNORED_FIELDS = frozenset({"origin", "source"})
 """Fields that never make a node "changed": where it was written, how it was found."""
@@ -65,6 +74,19 @@ class KeyMaker:
 def node_key(value: Any) -> Hashable:
     """The value of a resolved node (or ServersTransport) that decides reuse."""
     return KeyMaker()(value)
+
+
+def route_key(route: Route, keys: KeyMaker) -> Hashable:
+    """The value of a route that decides whether it keeps its middleware chain (the
+    compiled rule is keyed by its text and syntax: its predicate is a new function)."""
+    return (
+        route.name,
+        route.rule.text,
+        route.rule.syntax,
+        route.priority,
+        keys(route.middlewares),
+        keys(route.service),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,6 +89,9 @@ class Runtime:
     transports: Mapping[Hashable, ClientHolder] = field(default_factory=dict)
     reused: int = 0
     in_flight: InFlight = field(default_factory=InFlight, compare=False)
+    # Live reload: each route's middleware chain by the route's value, with the service
+    # handler it wraps (reuse.py), so an unchanged route keeps its middlewares' state.
+    chains: Mapping[Hashable, tuple[ASGIApp, ASGIApp]] = field(default_factory=dict)
 
     @property
     def holder(self) -> ClientHolder:

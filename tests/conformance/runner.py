@@ -21,6 +21,7 @@ renames them for Traefik on the way in (``Cookie``) and back on the way out (``S
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import hashlib
@@ -145,6 +146,9 @@ class Request:
     this earlier script index, as this target gave it (a client's cookie jar, one hop)."""
     digest: DigestAnswer | None = None
     """Send ``Authorization: Digest`` answering an earlier answer's challenge."""
+    background: bool = False
+    """Send it on a connection of its own and go on once a backend received it (or it
+    was answered): it is still in flight while the next requests are sent."""
 
     @classmethod
     def make(
@@ -160,6 +164,7 @@ class Request:
         chunked: bool = False,
         cookies_from: int | None = None,
         digest: DigestAnswer | None = None,
+        background: bool = False,
     ) -> Request:
         """Like the constructor, but takes dicts for ``headers`` and ``cookies``."""
         return cls(
@@ -173,6 +178,7 @@ class Request:
             chunked,
             cookies_from,
             digest,
+            background,
         )
 
     def describe(self) -> str:
@@ -182,6 +188,7 @@ class Request:
             + (f" [Cookie: {cookies}]" if cookies else "")
             + (f" from {self.source}" if self.source else "")
             + (f" [+ cookies of #{self.cookies_from}]" if self.cookies_from is not None else "")
+            + (" [background]" if self.background else "")
         )
 
 
@@ -565,73 +572,116 @@ def _send_all(
     actions: Mapping[int, Sequence[Action]] | None = None,
     backends: Mapping[str, RecordingBackend] | None = None,
 ) -> list[Observation]:
-    to_target = {ours: theirs for theirs, ours in (cookie_renames or {}).items()}
-    from_target = dict(cookie_renames or {})
     steps = dict(actions or {})
     if any(not 0 <= i <= len(requests) for i in steps):
         raise ValueError(f"actions at {sorted(steps)}: a script of {len(requests)} requests")
     observations: list[Observation] = []
+    in_flight: dict[int, concurrent.futures.Future[Observation]] = {}
     with contextlib.ExitStack() as stack:
         clients: dict[str | None, httpx.Client] = {}
+        pool = stack.enter_context(concurrent.futures.ThreadPoolExecutor(max_workers=8))
         for index, request in enumerate(requests):
             for action in steps.get(index, ()):
                 action(backends or {})
+            if request.background:
+                client = stack.enter_context(_client(base_url, request.source))
+                future = pool.submit(
+                    _send_one, client, index, request, observations, cookie_renames or {}
+                )
+                _wait_received(index, future, backends or {})
+                in_flight[index] = future
+                observations.append(dataclasses.replace(_PENDING, index=index))
+                continue
             client = clients.get(request.source)
             if client is None:
-                transport = (
-                    httpx.HTTPTransport(local_address=request.source) if request.source else None
-                )
                 client = clients[request.source] = stack.enter_context(
-                    httpx.Client(
-                        base_url=base_url,
-                        trust_env=False,
-                        timeout=_CLIENT_TIMEOUT,
-                        transport=transport,
-                    )
+                    _client(base_url, request.source)
                 )
             client.cookies.clear()  # no cookie jar: each request sends exactly its cookies
-            headers = [("Host", request.host), (INDEX_HEADER, str(index)), *request.headers]
-            cookies = list(request.cookies)
-            if request.cookies_from is not None:
-                if not 0 <= request.cookies_from < index:
-                    raise ValueError(f"request {index}: cookies_from must be an earlier index")
-                cookies += _cookie_pairs(observations[request.cookies_from].set_cookies)
-            if cookies:
-                cookie = "; ".join(f"{to_target.get(k, k)}={v}" for k, v in cookies)
-                headers.append(("Cookie", cookie))
-            if request.digest is not None:
-                if not 0 <= request.digest.challenge_from < index:
-                    raise ValueError(f"request {index}: digest answers an earlier index")
-                seen = dict(observations[request.digest.challenge_from].headers)
-                challenge = seen.get("www-authenticate", "")
-                answer = request.digest.authorization(challenge, request.method, request.path)
-                headers.append(("Authorization", answer))
-            content: bytes | Iterator[bytes] | None = request.body
-            if request.chunked and request.body is not None:
-                content = iter([request.body])  # an iterator: httpx sends it chunked
-            response = client.request(
-                request.method, request.path, headers=headers, content=content
-            )
             observations.append(
-                Observation(
-                    index=index,
-                    status=response.status_code,
-                    body=response.content,
-                    backend=response.headers.get("x-backend"),
-                    set_cookies=tuple(
-                        _rename_set_cookie(value, from_target)
-                        for value in response.headers.get_list("set-cookie")
-                    ),
-                    elapsed=response.elapsed.total_seconds(),
-                    headers=tuple(
-                        (name.decode("latin-1").lower(), value.decode("latin-1"))
-                        for name, value in response.headers.raw
-                    ),
-                )
+                _send_one(client, index, request, observations, cookie_renames or {})
             )
+        for index, future in in_flight.items():
+            observations[index] = future.result(timeout=_CLIENT_TIMEOUT)
         for action in steps.get(len(requests), ()):
             action(backends or {})
     return observations
+
+
+_PENDING = Observation(index=-1, status=0, body=b"", backend=None, set_cookies=())
+"""The place of a background request's observation until it is answered."""
+
+
+def _client(base_url: str, source: str | None) -> httpx.Client:
+    transport = httpx.HTTPTransport(local_address=source) if source else None
+    return httpx.Client(
+        base_url=base_url, trust_env=False, timeout=_CLIENT_TIMEOUT, transport=transport
+    )
+
+
+def _send_one(
+    client: httpx.Client,
+    index: int,
+    request: Request,
+    observations: Sequence[Observation],
+    cookie_renames: Mapping[str, str],
+) -> Observation:
+    """Send script request ``index``; what came back (Traefik's cookie names as ours)."""
+    to_target = {ours: theirs for theirs, ours in cookie_renames.items()}
+    headers = [("Host", request.host), (INDEX_HEADER, str(index)), *request.headers]
+    cookies = list(request.cookies)
+    if request.cookies_from is not None:
+        if not 0 <= request.cookies_from < index:
+            raise ValueError(f"request {index}: cookies_from must be an earlier index")
+        if observations[request.cookies_from].status == 0:
+            raise ValueError(f"request {index}: cookies_from names a background request")
+        cookies += _cookie_pairs(observations[request.cookies_from].set_cookies)
+    if cookies:
+        cookie = "; ".join(f"{to_target.get(k, k)}={v}" for k, v in cookies)
+        headers.append(("Cookie", cookie))
+    if request.digest is not None:
+        if not 0 <= request.digest.challenge_from < index:
+            raise ValueError(f"request {index}: digest answers an earlier index")
+        seen = dict(observations[request.digest.challenge_from].headers)
+        challenge = seen.get("www-authenticate", "")
+        answer = request.digest.authorization(challenge, request.method, request.path)
+        headers.append(("Authorization", answer))
+    content: bytes | Iterator[bytes] | None = request.body
+    if request.chunked and request.body is not None:
+        content = iter([request.body])  # an iterator: httpx sends it chunked
+    response = client.request(request.method, request.path, headers=headers, content=content)
+    return Observation(
+        index=index,
+        status=response.status_code,
+        body=response.content,
+        backend=response.headers.get("x-backend"),
+        set_cookies=tuple(
+            _rename_set_cookie(value, cookie_renames)
+            for value in response.headers.get_list("set-cookie")
+        ),
+        elapsed=response.elapsed.total_seconds(),
+        headers=tuple(
+            (name.decode("latin-1").lower(), value.decode("latin-1"))
+            for name, value in response.headers.raw
+        ),
+    )
+
+
+def _wait_received(
+    index: int,
+    future: concurrent.futures.Future[Observation],
+    backends: Mapping[str, RecordingBackend],
+    timeout: float = 5.0,
+) -> None:
+    """Until a backend received request ``index`` or it was answered (bounded)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if future.done() or any(
+            r.header(INDEX_HEADER) == str(index) for b in backends.values() for r in b.requests
+        ):
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"background request {index} reached no backend in {timeout} s")
 
 
 def _cookie_pairs(set_cookies: Iterable[str]) -> list[tuple[str, str]]:

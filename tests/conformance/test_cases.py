@@ -434,9 +434,9 @@ def test_a_typo_in_a_script_fails_naming_the_file_and_the_key(tmp_path: Path) ->
         load_case(directory)
     script = directory / "script.yaml"
     assert str(caught.value).splitlines() == [
-        f"{script}: steps[0].requests[0].hots: unknown key (known: body, chunked, cookies, "
-        "cookies_from, digest, expect, expect_gateway, headers, host, id, method, path, "
-        "repeat, source)",
+        f"{script}: steps[0].requests[0].hots: unknown key (known: background, body, "
+        "chunked, cookies, cookies_from, digest, expect, expect_gateway, headers, host, id, "
+        "method, path, repeat, source)",
         f"{script}: steps[0].requests[0].host: is required",
         f"{script}: steps[1].comapre: unknown key (known: any_of, compare, cycle, "
         "documented_difference, expect_backends, expect_received, headers, "
@@ -486,6 +486,12 @@ def test_a_typo_in_a_script_fails_naming_the_file_and_the_key(tmp_path: Path) ->
             "steps[0].any_of: is required with compare: served-by-any",
         ),
         ("backends: {app: app}\nsteps: [{requests: [{host: a.test}]}]\n", "backends.app: must"),
+        (
+            "backends: {default/app:80: app}\n"
+            "steps: [{requests: [{host: a.test, id: bg, background: true}, "
+            "{host: a.test, cookies_from: bg}]}]\n",
+            "steps[0].requests[1].cookies_from: names a background request (no answer yet)",
+        ),
     ],
     ids=[
         "no-steps",
@@ -497,6 +503,7 @@ def test_a_typo_in_a_script_fails_naming_the_file_and_the_key(tmp_path: Path) ->
         "broken-cycle",
         "any-of-missing",
         "bad-backend-key",
+        "cookies-of-a-background-request",
     ],
 )
 def test_a_script_that_could_pass_vacuously_is_refused(

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from traefikservice_asgi.builder import build_runtime
 from traefikservice_asgi.config import load_config
-from traefikservice_asgi.config.crd.middleware import NAMESPACED_READERS, SPEC_READERS
+from traefikservice_asgi.config.crd.middleware import (
+    NAMESPACED_READERS,
+    NOT_IMPLEMENTED,
+    SPEC_READERS,
+)
 from traefikservice_asgi.config.middlewares import MIDDLEWARE_KINDS
 from traefikservice_asgi.middlewares import MIDDLEWARES
 
@@ -14,6 +18,23 @@ def test_every_kind_read_has_a_runtime_class_and_the_lists_agree() -> None:
     assert set(MIDDLEWARES) == set(MIDDLEWARE_KINDS)
     assert {*SPEC_READERS, *NAMESPACED_READERS} == {*MIDDLEWARE_KINDS, "chain"}
     assert not set(SPEC_READERS) & set(NAMESPACED_READERS)
+
+
+TRAEFIK_3_7_KINDS = {
+    # pkg/provider/kubernetes/crd/traefikio/v1alpha1/middleware.go, MiddlewareSpec
+    *("addPrefix", "stripPrefix", "stripPrefixRegex", "replacePath", "replacePathRegex"),
+    *("chain", "ipWhiteList", "ipAllowList", "headers", "errors", "rateLimit"),
+    *("redirectRegex", "redirectScheme", "basicAuth", "digestAuth", "forwardAuth"),
+    *("inFlightReq", "buffering", "circuitBreaker", "compress", "passTLSClientCert"),
+    *("retry", "contentType", "encodedCharacters", "grpcWeb", "plugin"),
+}
+
+
+def test_every_traefik_kind_is_read_or_refused_with_its_reason() -> None:
+    read = {*SPEC_READERS, *NAMESPACED_READERS}
+    assert read | set(NOT_IMPLEMENTED) == TRAEFIK_3_7_KINDS
+    assert set(NOT_IMPLEMENTED) == {"plugin", "grpcWeb", "passTLSClientCert"}
+    assert all(": " in why for why in NOT_IMPLEMENTED.values())  # the reason follows
 
 
 SHARED = """

@@ -38,6 +38,13 @@ __all__ = [
     "DEFAULT_COMPRESS_MIN_RESPONSE_BODY_BYTES",
     "ErrorPage",
     "StatusRanges",
+    "CircuitBreaker",
+    "DEFAULT_CHECK_PERIOD",
+    "DEFAULT_FALLBACK_DURATION",
+    "DEFAULT_RECOVERY_DURATION",
+    "IPAllowList",
+    "IPWhiteList",
+    "InFlightReq",
     "IPStrategy",
     "Middleware",
     "MiddlewareRef",
@@ -407,6 +414,61 @@ class ForwardAuth(MiddlewareSpec):
 
 
 @dataclass(frozen=True, slots=True)
+class IPAllowList(MiddlewareSpec):
+    """``ipAllowList``: only requests whose IP (``ip_strategy``; none: the peer's) is
+    one of ``source_range`` (IPs and CIDRs, at least one) pass; the others are answered
+    ``reject_status_code`` (Traefik's default 403) with its status text."""
+
+    KIND: ClassVar[str] = "ipAllowList"
+    source_range: tuple[str, ...]
+    ip_strategy: IPStrategy | None = None
+    reject_status_code: int = 403
+
+
+@dataclass(frozen=True, slots=True)
+class IPWhiteList(MiddlewareSpec):
+    """``ipWhiteList``: Traefik's deprecated ``ipAllowList``, always answering 403."""
+
+    KIND: ClassVar[str] = "ipWhiteList"
+    source_range: tuple[str, ...]
+    ip_strategy: IPStrategy | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InFlightReq(MiddlewareSpec):
+    """``inFlightReq``: at most ``amount`` requests of one source at a time (the source:
+    ``source_criterion``, by default the request's host, Traefik's ``requestHost``)."""
+
+    KIND: ClassVar[str] = "inFlightReq"
+    amount: int = 0
+    source_criterion: SourceCriterion = SourceCriterion(request_host=True)
+
+
+DEFAULT_CHECK_PERIOD = 0.1
+"""``circuitBreaker.checkPeriod``'s default (Traefik's ``CircuitBreaker.SetDefaults``)."""
+
+DEFAULT_FALLBACK_DURATION = 10.0
+"""``circuitBreaker.fallbackDuration``'s default (Traefik: 10 s)."""
+
+DEFAULT_RECOVERY_DURATION = 10.0
+"""``circuitBreaker.recoveryDuration``'s default (Traefik: 10 s)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitBreaker(MiddlewareSpec):
+    """``circuitBreaker``: ``expression`` (oxy's predicate language, checked by the
+    reader) trips the breaker; tripped, requests are answered ``response_code`` for
+    ``fallback_duration``, then let through on a ramp for ``recovery_duration``."""
+
+    KIND: ClassVar[str] = "circuitBreaker"
+    expression: str
+    check_period: float = DEFAULT_CHECK_PERIOD
+    fallback_duration: float = DEFAULT_FALLBACK_DURATION
+    recovery_duration: float = DEFAULT_RECOVERY_DURATION
+    response_code: int = 503
+
+
+@dataclass(frozen=True, slots=True)
 class MiddlewareRef:
     """A reference to a Middleware: ``routes[].middlewares[]``, a Service reference's
     ``middlewares[]`` or a ``chain.middlewares[]`` entry, as written (``namespace`` None
@@ -464,5 +526,9 @@ MIDDLEWARE_KINDS: tuple[str, ...] = (
     "compress",
     "errors",
     "buffering",
+    "ipAllowList",
+    "ipWhiteList",
+    "inFlightReq",
+    "circuitBreaker",
 )
 """The middleware kinds the runtime builds (``chain`` is resolved away)."""

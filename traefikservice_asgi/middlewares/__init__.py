@@ -29,6 +29,7 @@ from ..config.models import Service
 from .addprefix import AddPrefix
 from .basicauth import BasicAuth
 from .buffering import Buffering
+from .circuitbreaker import CircuitBreaker
 from .compress import Compress
 from .contenttype import ContentType
 from .customerrors import CustomErrors
@@ -36,6 +37,8 @@ from .digestauth import DigestAuth
 from .encodedcharacters import EncodedCharacters
 from .forwardauth import ForwardAuth
 from .headers import Headers
+from .inflightreq import InFlightReq
+from .ipallowlist import IPAllowList, IPWhiteList
 from .ratelimit import RateLimit
 from .redirect import RedirectRegex, RedirectScheme
 from .replacepath import ReplacePath
@@ -78,6 +81,10 @@ MIDDLEWARES: dict[str, type[MiddlewareClass]] = {
     "compress": Compress,
     "errors": CustomErrors,
     "buffering": Buffering,
+    "ipAllowList": IPAllowList,
+    "ipWhiteList": IPWhiteList,
+    "inFlightReq": InFlightReq,
+    "circuitBreaker": CircuitBreaker,
 }
 """Each middleware kind (its ``KIND``, the CRD spec key) -> its class. The config layer's
 ``MIDDLEWARE_KINDS`` lists the same keys (a test keeps them equal)."""

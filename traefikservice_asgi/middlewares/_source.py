@@ -63,6 +63,20 @@ class IPChecker:
             return False
         return ip in self.ips or any(ip.version == n.version and ip in n for n in self.nets)
 
+    def is_authorized(self, addr: str) -> bool:
+        """``IsAuthorized``: ``addr``'s host when it is ``host:port`` (Go's
+        ``SplitHostPort``), an IPv6 zone ignored (``netip.ParseAddr``); never ``""``."""
+        host = addr
+        if addr.startswith("["):
+            end = addr.find("]")
+            if end > 0 and addr[end + 1 : end + 2] == ":" and ":" not in addr[end + 2 :]:
+                host = addr[1:end]
+        elif addr.count(":") == 1:
+            host = addr.partition(":")[0]
+        if ":" in host and "%" in host:
+            host = host.partition("%")[0]
+        return self.contains(host)
+
 
 def _mapped_net(
     net: ipaddress.IPv4Network | ipaddress.IPv6Network,

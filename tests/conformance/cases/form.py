@@ -249,6 +249,7 @@ _REQUEST_KEYS = (
     "cookies",
     "cookies_from",
     "digest",
+    "background",
     "id",
     "repeat",
     "expect",
@@ -816,6 +817,9 @@ class _Loader:
             r.error(f"{where}.source", f"must be a loopback address 127.x.y.z, got {source!r}")
         cookies_from = self.request_id(m, "cookies_from", where)
         digest = self.digest(m["digest"], f"{where}.digest") if "digest" in m else None
+        if cookies_from is not None and self.requests[cookies_from].background:
+            r.error(f"{where}.cookies_from", "names a background request (no answer yet)")
+        background = bool("background" in m and r.boolean(m["background"], f"{where}.background"))
         repeat = r.integer(m.get("repeat", 1), f"{where}.repeat", minimum=1) or 1
         if repeat > _MAX_REPEAT:
             r.error(f"{where}.repeat", f"must be at most {_MAX_REPEAT}")
@@ -847,6 +851,7 @@ class _Loader:
             chunked=chunked,
             cookies_from=cookies_from,
             digest=digest,
+            background=background,
         )
         for _ in range(repeat):
             if expect is not None:

@@ -11,6 +11,7 @@ naming it (:data:`NOT_IMPLEMENTED`), never dropped in silence.
 
 from __future__ import annotations
 
+import http
 import ipaddress
 import re
 from collections.abc import Callable
@@ -19,18 +20,24 @@ from typing import Any
 from ...rules._re2 import RegexError, compile_re2
 from .._fields import Reader, show
 from .._mime import MediaTypeError, parse_media_type
-from .._oxy_predicate import PredicateError, parse
+from .._oxy_predicate import PredicateError as RetryExpressionError
+from .._oxy_predicate import parse as parse_retry_expression
+from .._predicate import PredicateError, parse_predicate
 from .._yaml import Path
 from ..middlewares import (
     COMPRESS_ENCODINGS,
+    DEFAULT_CHECK_PERIOD,
     DEFAULT_COMPRESS_MIN_RESPONSE_BODY_BYTES,
+    DEFAULT_FALLBACK_DURATION,
     DEFAULT_RATE_LIMIT_BURST,
     DEFAULT_RATE_LIMIT_PERIOD,
+    DEFAULT_RECOVERY_DURATION,
     DEFAULT_RETRY_MAX_REQUEST_BODY_BYTES,
     AddPrefix,
     BasicAuth,
     Buffering,
     ChainSpec,
+    CircuitBreaker,
     ClientTLS,
     Compress,
     ContentType,
@@ -38,7 +45,10 @@ from ..middlewares import (
     EncodedCharacters,
     ErrorPage,
     ForwardAuth,
+    InFlightReq,
+    IPAllowList,
     IPStrategy,
+    IPWhiteList,
     MiddlewareResource,
     MiddlewareSpec,
     RateLimit,
@@ -170,6 +180,9 @@ def ip_or_cidr(text: str) -> bool:
     """Whether Go's ``ip.NewChecker`` takes ``text`` (an IP or a CIDR)."""
     try:
         if "/" in text:
+            bits = text.rpartition("/")[2]
+            if not bits.isdigit() or not bits.isascii() or (bits != "0" and bits[0] == "0"):
+                return False  # Go: a prefix length in decimal, no netmask, no leading 0
             ipaddress.ip_network(text, strict=False)
         else:
             ipaddress.ip_address(text)
@@ -413,8 +426,8 @@ def _buffering(r: Reader, value: Any, path: Path) -> Buffering | None:
     expression = None
     if text:
         try:
-            expression = parse(text)
-        except PredicateError as exc:
+            expression = parse_retry_expression(text)
+        except RetryExpressionError as exc:
             r.error((*path, "retryExpression"), f"invalid retry expression {show(text)}: {exc}")
     max_request, mem_request, max_response, mem_response = sizes
     return Buffering(
@@ -538,6 +551,101 @@ def _url_scheme(address: str) -> str:
     return scheme.lower() if colon else ""
 
 
+def _source_range(r: Reader, m: dict[str, Any], path: Path, lister: str) -> tuple[str, ...] | None:
+    """``sourceRange``: Traefik refuses an empty one and any entry ``ip.NewChecker`` does
+    not parse (an IP, else a CIDR)."""
+    given = m.get("sourceRange") or []
+    ranges = _strings(r, m, path, "sourceRange")
+    if not given:
+        r.error((*path, "sourceRange"), f"sourceRange is empty, {lister} not created")
+        return None
+    bad = [i for i, text in enumerate(ranges) if not ip_or_cidr(text)]
+    for i in bad:
+        r.error(
+            (*path, "sourceRange", i),
+            f"cannot parse CIDRs [{' '.join(ranges)}]: parsing CIDR trusted IPs <nil>: "
+            f"invalid CIDR address: {ranges[i]}",
+        )
+    return None if bad or len(ranges) != len(given) else ranges
+
+
+def _strategy(r: Reader, m: dict[str, Any], path: Path) -> IPStrategy | None:
+    if m.get("ipStrategy") is None:
+        return None  # Traefik's RemoteAddrStrategy (an empty ipStrategy: the same)
+    return _ip_strategy(r, m["ipStrategy"], (*path, "ipStrategy"))
+
+
+def _ip_allow_list(r: Reader, value: Any, path: Path) -> IPAllowList | None:
+    m = r.mapping(value, path, {"sourceRange", "ipStrategy", "rejectStatusCode"})
+    if m is None:
+        return None
+    ranges = _source_range(r, m, path, "IPAllowLister")
+    strategy = _strategy(r, m, path)
+    code = r.integer(m, path, "rejectStatusCode")
+    # Go's http.StatusText names the same codes as Python's HTTPStatus (a test keeps
+    # the two tables equal); 0 is Traefik's default, 403.
+    if code is not None and code != 0 and code not in _STATUS_CODES:
+        r.error((*path, "rejectStatusCode"), f"invalid HTTP status code {code}")
+        return None
+    if ranges is None:
+        return None
+    return IPAllowList(ranges, strategy, code or 403)
+
+
+def _ip_white_list(r: Reader, value: Any, path: Path) -> IPWhiteList | None:
+    m = r.mapping(value, path, {"sourceRange", "ipStrategy"})
+    if m is None:
+        return None
+    r.warn(path, "deprecated (Traefik: use ipAllowList)")
+    ranges = _source_range(r, m, path, "IPWhiteLister")
+    strategy = _strategy(r, m, path)
+    return None if ranges is None else IPWhiteList(ranges, strategy)
+
+
+_STATUS_CODES = frozenset(status.value for status in http.HTTPStatus)
+
+
+def _in_flight_req(r: Reader, value: Any, path: Path) -> InFlightReq | None:
+    m = r.mapping(value, path, {"amount", "sourceCriterion"})
+    if m is None:
+        return None
+    amount = r.integer(m, path, "amount", minimum=0)
+    criterion = source_criterion(r, m, path)
+    if criterion == SourceCriterion():
+        # Traefik's inFlightReq groups by host when no criterion is given.
+        criterion = SourceCriterion(request_host=True)
+    return InFlightReq(amount or 0, criterion)
+
+
+def _circuit_breaker(r: Reader, value: Any, path: Path) -> CircuitBreaker | None:
+    known = {"expression", "checkPeriod", "fallbackDuration", "recoveryDuration", "responseCode"}
+    m = r.mapping(value, path, known)
+    if m is None:
+        return None
+    expression = _text(r, m, path, "expression")
+    check, fallback, recovery = (
+        r.duration(m, path, "checkPeriod"),
+        r.duration(m, path, "fallbackDuration"),
+        r.duration(m, path, "recoveryDuration"),
+    )
+    code = r.integer(m, path, "responseCode", minimum=100, maximum=599)
+    if expression is None:
+        return None
+    try:
+        parse_predicate(expression)
+    except PredicateError as exc:
+        r.error((*path, "expression"), f"invalid expression {show(expression)}: {exc}")
+        return None
+    return CircuitBreaker(
+        expression,
+        # Traefik passes only a positive duration to oxy, whose defaults are its own.
+        check_period=check if check and check > 0 else DEFAULT_CHECK_PERIOD,
+        fallback_duration=fallback if fallback and fallback > 0 else DEFAULT_FALLBACK_DURATION,
+        recovery_duration=recovery if recovery and recovery > 0 else DEFAULT_RECOVERY_DURATION,
+        response_code=code or 503,
+    )
+
+
 _REDIS = {"redis": "a rate limiter's Redis store (the buckets are in memory, per route)"}
 
 
@@ -594,6 +702,10 @@ SPEC_READERS: dict[str, SpecReader] = {
     "retry": _retry,
     "compress": _compress,
     "buffering": _buffering,
+    "ipAllowList": _ip_allow_list,
+    "ipWhiteList": _ip_white_list,
+    "inFlightReq": _in_flight_req,
+    "circuitBreaker": _circuit_breaker,
     "chain": _chain,
     "headers": headers,
     "contentType": _content_type,
@@ -607,39 +719,28 @@ SPEC_READERS: dict[str, SpecReader] = {
 NAMESPACED_READERS: dict[str, NamespacedReader] = {"errors": _errors}
 """The kinds whose reader also takes the Middleware's namespace (a Service reference)."""
 
+_REFUSED_BECAUSE = {
+    "plugin": (
+        "Traefik plugins are Go source run by Traefik's Yaegi interpreter, which this "
+        "package cannot run"
+    ),
+    "grpcWeb": (
+        "it turns gRPC-Web into gRPC, which needs HTTP/2 to the backend with trailers; "
+        "the ASGI interface carries no HTTP/2 trailers to or from a backend"
+    ),
+    "passTLSClientCert": (
+        "it passes the client's TLS certificate, and no entry point here terminates "
+        "TLS with client certificates"
+    ),
+}
+
 NOT_IMPLEMENTED: dict[str, str] = {
-    key: f"the {key} middleware is not implemented yet"
-    for key in [
-        "addPrefix",
-        "stripPrefix",
-        "stripPrefixRegex",
-        "replacePath",
-        "replacePathRegex",
-        "chain",
-        "ipWhiteList",
-        "ipAllowList",
-        "headers",
-        "encodedCharacters",
-        "errors",
-        "rateLimit",
-        "redirectRegex",
-        "redirectScheme",
-        "basicAuth",
-        "digestAuth",
-        "forwardAuth",
-        "inFlightReq",
-        "buffering",
-        "circuitBreaker",
-        "compress",
-        "passTLSClientCert",
-        "retry",
-        "contentType",
-        "grpcWeb",
-        "plugin",
-    ]
+    key: f"the {key} middleware is not implemented: {_REFUSED_BECAUSE[key]}"
+    for key in sorted(_REFUSED_BECAUSE)
     if key not in SPEC_READERS and key not in NAMESPACED_READERS
 }
-"""Traefik 3.7's other middleware kinds (``MiddlewareSpec``): refused, each by name."""
+"""Traefik 3.7's middleware kinds (``MiddlewareSpec``) refused here, each by name with
+the reason; every other kind has its reader."""
 
 
 def middleware(r: Reader, spec: Any, namespace: str, name: str) -> MiddlewareResource | None:
