@@ -244,7 +244,7 @@ class TraefikServiceMiddleware:
         """Send the request to the first of ``runtime``'s routes whose rule matches,
         else to the app."""
         view = RequestView(scope)
-        for route in runtime.routes:
+        for route in runtime.index.candidates(view):
             if route.rule.matches(view):
                 if route.children:
                     route = route.under(view)

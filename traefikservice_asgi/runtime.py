@@ -20,10 +20,10 @@ from starlette.types import ASGIApp
 from .healthcheck import HealthChecks
 from .loadbalancer.mirror_pool import MirrorPool
 from .reuse import BuiltNode
-from .rules import RequestView, Rule
+from .rules import RequestView, Rule, host_key
 from .transport import ClientHolder
 
-__all__ = ["InFlight", "Route", "Runtime"]
+__all__ = ["InFlight", "Route", "RouteIndex", "Runtime"]
 
 
 class InFlight:
@@ -69,6 +69,30 @@ class Route:
         return self
 
 
+class RouteIndex:
+    """The routes a request may match, in matching order, looked up by its host: a
+    route whose rule requires one of some hosts (``Rule.hosts``) is listed under those
+    only, every other route under every host. Each listed route's rule still decides;
+    the index only spares a request the rules of routes for other hosts (25 routes
+    tried in turn cost ~9 µs in process, see bench/README.md)."""
+
+    __slots__ = ("_any", "_by_host")
+
+    def __init__(self, routes: tuple[Route, ...]) -> None:
+        keys = {key for route in routes for key in (route.rule.hosts or ())}
+        self._any = tuple(route for route in routes if route.rule.hosts is None)
+        self._by_host = {
+            key: tuple(r for r in routes if r.rule.hosts is None or key in r.rule.hosts)
+            for key in keys
+        }
+
+    def candidates(self, view: RequestView) -> tuple[Route, ...]:
+        """The routes to try for the request behind ``view``, in matching order."""
+        if not self._by_host:
+            return self._any
+        return self._by_host.get(host_key(view.host), self._any)
+
+
 @dataclass(frozen=True, slots=True)
 class Runtime:
     """The routes in matching order (highest priority first) and what they need.
@@ -92,6 +116,10 @@ class Runtime:
     # Live reload: each route's middleware chain by the route's value, with the service
     # handler it wraps (reuse.py), so an unchanged route keeps its middlewares' state.
     chains: Mapping[Hashable, tuple[ASGIApp, ASGIApp]] = field(default_factory=dict)
+    index: RouteIndex = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "index", RouteIndex(self.routes))
 
     @property
     def holder(self) -> ClientHolder:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from traefikservice_asgi.exceptions import RuleError
 
-from ._matchers import Predicate, Syntax, compile_node
+from ._matchers import Predicate, Syntax, compile_node, host_key, required_hosts
 from ._parser import parse_rule
 from ._request import RequestView, absolute_form, forwarded_path
 
@@ -32,6 +32,7 @@ __all__ = [
     "absolute_form",
     "compile_rule",
     "forwarded_path",
+    "host_key",
 ]
 
 
@@ -43,6 +44,9 @@ class Rule:
     syntax: Syntax
     priority: int
     _predicate: Predicate = field(repr=False, compare=False)
+    #: The hosts (:func:`host_key`) one of which the request must have, or None: see
+    #: :func:`required_hosts`.
+    hosts: frozenset[str] | None = field(default=None, repr=False, compare=False)
 
     def matches(self, view: RequestView) -> bool:
         """Whether the request behind ``view`` satisfies the rule."""
@@ -53,7 +57,8 @@ def compile_rule(text: str, syntax: Syntax = "v3") -> Rule:
     """Parse and compile ``text``; raise ``RuleError`` if Traefik would reject it."""
     if syntax not in ("v3", "v2"):
         raise RuleError(f"unknown rule syntax {syntax!r} (expected 'v3' or 'v2')", text, 0)
-    predicate = compile_node(text, parse_rule(text), syntax)
+    node = parse_rule(text)
+    predicate = compile_node(text, node, syntax)
     # Go's len(rule) counts UTF-8 bytes; surrogatepass keeps this total for any str.
     priority = len(text.encode("utf-8", "surrogatepass"))
-    return Rule(text, syntax, priority, predicate)
+    return Rule(text, syntax, priority, predicate, required_hosts(node, syntax))

@@ -594,3 +594,31 @@ def compile_node(rule: str, node: Node, syntax: Syntax) -> Predicate:
         first, second = parts
         return lambda view: first(view) or second(view)
     return lambda view: any(part(view) for part in parts)
+
+
+def host_key(host: str) -> str:
+    """A host as the route index files it: lower case, without trailing dots. Two hosts
+    a ``Host`` matcher takes for the same (case, one trailing dot) have the same key."""
+    return host.rstrip(".").lower()
+
+
+def required_hosts(node: Node, syntax: Syntax) -> frozenset[str] | None:
+    """The hosts (each its :func:`host_key`) one of which a request must have for the
+    rule to match, or None when the rule does not require one (no ``Host``, a wildcard,
+    a regexp, a ``!``, an ``||`` with another matcher). A necessary condition only: the
+    rule still decides; this lets the router skip routes of other hosts unasked."""
+    if isinstance(node, Call):
+        if _TABLES[syntax][1].get(node.name) != "Host":
+            return None
+        if any("*" in arg.value for arg in node.args):
+            return None
+        return frozenset(host_key(arg.value) for arg in node.args)
+    if isinstance(node, Not):
+        return None
+    found = [required_hosts(operand, syntax) for operand in node.operands]
+    if isinstance(node, And):
+        required = [hosts for hosts in found if hosts is not None]
+        return frozenset.intersection(*required) if required else None
+    if any(hosts is None for hosts in found):
+        return None
+    return frozenset().union(*found)  # type: ignore[arg-type]
