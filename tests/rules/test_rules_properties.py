@@ -120,3 +120,14 @@ def test_routing_path_is_stable_under_a_second_pass(raw: bytes) -> None:
         return
     second = RequestView({"type": "http", "raw_path": first.encode()}).path
     assert second == first
+
+
+@settings(max_examples=500, deadline=None)
+@given(path=st.binary(max_size=40))
+def test_escaping_a_path_leaves_safe_bytes_and_escapes_every_other(path: bytes) -> None:
+    """Go's ``url.escape(s, encodePath)``, byte by byte, whichever way it is computed
+    (the all-safe fast path returns the same bytes)."""
+    from traefikservice_asgi.rules._request import _PATH_SAFE, _escape_path
+
+    expected = b"".join(bytes((c,)) if c in _PATH_SAFE else b"%%%02X" % c for c in path)
+    assert _escape_path(path) == expected

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..rules._request import _VALID_IN_PATH, _escape_path, _unescape
+from ..rules._request import _VALID_IN_PATH_BYTES, _escape_path, _unescape, only_bytes_of
 
 __all__ = ["RequestURL", "ensure_leading_slash", "go_clean", "path_unescape", "unescape_error"]
 
@@ -93,7 +93,7 @@ class RequestURL:
         raw = self.raw_path
         if (
             raw
-            and all(c in _VALID_IN_PATH for c in raw)
+            and only_bytes_of(raw, _VALID_IN_PATH_BYTES)
             and _unescape(raw, plus_is_space=False) == self.path
         ):
             return raw

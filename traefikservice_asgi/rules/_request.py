@@ -143,8 +143,20 @@ def _unescape(raw: bytes, plus_is_space: bool) -> bytes | None:
     return bytes(out)
 
 
+_PATH_SAFE_BYTES = bytes(sorted(_PATH_SAFE))
+_VALID_IN_PATH_BYTES = bytes(sorted(_VALID_IN_PATH))
+
+
+def only_bytes_of(data: bytes, allowed: bytes) -> bool:
+    """Whether every byte of ``data`` is one of ``allowed`` (a C-speed scan: deleting
+    the allowed bytes leaves nothing)."""
+    return not data.translate(None, allowed)
+
+
 def _escape_path(path: bytes) -> bytes:
     """Go's ``url.escape(s, encodePath)``."""
+    if only_bytes_of(path, _PATH_SAFE_BYTES):  # the common case: nothing to escape
+        return path
     return b"".join(bytes((c,)) if c in _PATH_SAFE else b"%%%02X" % c for c in path)
 
 
