@@ -11,6 +11,9 @@ import sys
 import pytest
 from starlette.types import ASGIApp, Message, Scope
 
+from tests.support.backends import RecordingBackend
+from tests.support.manifests import one_route
+from tests.support.traefik import free_port_on
 from traefikservice_asgi import load_config_text
 from traefikservice_asgi.builder import build_runtime
 from traefikservice_asgi.loadbalancer.hrw import HighestRandomWeight
@@ -83,26 +86,32 @@ async def serve(runtime: Runtime) -> Message:
     async def send(message: Message) -> None:
         sent.append(message)
 
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b"", "more_body": False}
+    try:
+        await route.handler(x_test_scope(), _no_body, send)
+    finally:
+        await runtime.aclose()
+    return sent[0]
 
-    scope: Scope = {
+
+def x_test_scope(cookie: str | None = None) -> Scope:
+    """A GET for ``x.test`` as an ASGI server builds it, with a Cookie header if given."""
+    headers = [(b"host", b"x.test")] + ([(b"cookie", cookie.encode())] if cookie else [])
+    return {
         "type": "http",
         "method": "GET",
         "path": "/",
         "raw_path": b"/",
         "query_string": b"",
-        "headers": [(b"host", b"x.test")],
+        "headers": headers,
         "http_version": "1.1",
         "scheme": "http",
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 80),
     }
-    try:
-        await route.handler(scope, receive, send)
-    finally:
-        await runtime.aclose()
-    return sent[0]
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 def test_one_server_is_served_directly_whatever_the_strategy() -> None:
@@ -142,3 +151,89 @@ def test_a_new_strategy_is_its_module_and_its_name_in_the_registry(
     monkeypatch.setitem(sys.modules, module.__name__, module)
     monkeypatch.setattr(builder, "STRATEGIES", (*builder.STRATEGIES, "first-up"))
     assert builder._servers_strategies()["first-up"] is FirstUp
+
+
+# A Service whose EndpointSlice has a pod going away (`terminating: true`, still
+# serving): Traefik 3.7 fences it, whatever the strategy.
+FENCED = """\
+apiVersion: v1
+kind: Service
+metadata: {{name: web, namespace: default}}
+spec: {{ports: [{{name: http, port: 80}}]}}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-abc
+  namespace: default
+  labels: {{kubernetes.io/service-name: web}}
+ports: [{{name: http, port: {port}}}]
+endpoints:
+{endpoints}
+---
+"""
+LIVE = "  - {addresses: [127.0.0.1], conditions: {ready: true}}"
+GOING = "  - {addresses: [127.0.0.2], conditions: {ready: false, serving: true, terminating: true}}"
+
+
+def fenced_runtime(port: int, options: str, endpoints: str = LIVE + "\n" + GOING) -> Runtime:
+    text = FENCED.format(port=port, endpoints=endpoints) + one_route(
+        f"{{name: web, port: 80, {options}}}"
+    )
+    return build_runtime(load_config_text(text), GatewayOptions(rng=random.Random(0)))
+
+
+def statuses(runtime: Runtime, cookies: list[str | None]) -> list[int]:
+    """One request per entry of ``cookies`` (a Cookie header, or none) through the only
+    route, in one event loop; the runtime is closed after."""
+    (route,) = runtime.routes
+
+    async def one(cookie: str | None) -> int:
+        sent: list[Message] = []
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        await route.handler(x_test_scope(cookie), _no_body, send)
+        return int(sent[0]["status"])
+
+    async def all_of_them() -> list[int]:
+        try:
+            return [await one(cookie) for cookie in cookies]
+        finally:
+            await runtime.aclose()
+
+    return asyncio.run(all_of_them())
+
+
+@pytest.mark.parametrize("strategy", ["wrr", "p2c", "hrw", "leasttime"])
+def test_a_terminating_endpoint_gets_no_new_request_whatever_the_strategy(strategy: str) -> None:
+    port = free_port_on("127.0.0.1", "127.0.0.2")
+    with (
+        RecordingBackend("live", port=port) as live,
+        RecordingBackend("going", host="127.0.0.2", port=port) as going,
+    ):
+        assert statuses(fenced_runtime(port, f"strategy: {strategy}"), [None] * 6) == [200] * 6
+        assert (live.count, going.count) == (6, 0)
+
+
+@pytest.mark.parametrize("strategy", ["wrr", "p2c", "leasttime"])
+def test_a_sticky_cookie_naming_a_terminating_endpoint_still_reaches_it(strategy: str) -> None:
+    port = free_port_on("127.0.0.1", "127.0.0.2")
+    pinned = f"pin={cookie_value(f'http://127.0.0.2:{port}')}"
+    options = f"strategy: {strategy}, sticky: {{cookie: {{name: pin}}}}"
+    with (
+        RecordingBackend("live", port=port) as live,
+        RecordingBackend("going", host="127.0.0.2", port=port) as going,
+    ):
+        assert statuses(fenced_runtime(port, options), [pinned, None, pinned]) == [200] * 3
+        assert (live.count, going.count) == (1, 2)
+
+
+@pytest.mark.parametrize("strategy", ["wrr", "p2c", "hrw", "leasttime"])
+def test_a_service_left_with_terminating_endpoints_only_answers_503(strategy: str) -> None:
+    port = free_port_on("127.0.0.1", "127.0.0.2")
+    with RecordingBackend("going", host="127.0.0.2", port=port) as going:
+        runtime = fenced_runtime(port, f"strategy: {strategy}", GOING)
+        assert statuses(runtime, [None] * 2) == [503] * 2  # one server, yet a balancer
+        assert going.count == 0

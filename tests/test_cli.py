@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from tests.support.backends import RecordingBackend
 from tests.support.gateway import serve_cli
+from tests.support.manifests import WEB_WITH_A_TERMINATING_ENDPOINT, one_route
 from traefikservice_asgi.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,6 +94,14 @@ def test_check_prints_routes_and_service_trees_for_a_valid_config() -> None:
         "    └── mirror 10 %: servers default-app-v2-80: http://127.0.0.1:9002 (from endpoints)"
         in result.output
     )
+
+
+def test_check_marks_the_fenced_servers_of_terminating_endpoints(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(WEB_WITH_A_TERMINATING_ENDPOINT + one_route("{name: web, port: 80}"))
+    result = CliRunner().invoke(main, ["check", str(routes)])
+    assert result.exit_code == 0, result.output
+    assert ": http://10.0.0.1:8080, http://10.0.0.2:8080 (fenced) (from endpoints)" in result.output
 
 
 def test_backend_option_must_name_a_service_and_a_url() -> None:

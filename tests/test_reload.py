@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import operator
 import random
 
 import pytest
@@ -20,6 +21,7 @@ from traefikservice_asgi.loadbalancer.wrr import WeightedRoundRobin
 from traefikservice_asgi.options import GatewayOptions
 from traefikservice_asgi.reload import summarize
 from traefikservice_asgi.reuse import node_key
+from traefikservice_asgi.runtime import Runtime
 
 BACKENDS = {
     "default/a:80": ["http://127.0.0.1:9002", "http://127.0.0.1:9003"],
@@ -197,6 +199,45 @@ def test_an_unchanged_wrr_continues_its_sequence_across_a_reload() -> None:
     changed = build_runtime(load(manifest(kinds)), options, previous=new)
     fresh = build_runtime(load(manifest(kinds)), GatewayOptions(rng=random.Random(3)))
     assert picks(_handler(changed, "wrr"), 4) == picks(_handler(fresh, "wrr"), 4)
+
+
+def test_a_change_of_fence_rebuilds_the_servers_balancer_and_only_it() -> None:
+    # A pod starting to terminate changes its EndpointSlice's conditions only: the
+    # resolved servers node differs (`fenced`), so its balancer is built afresh.
+    def config(conditions: str, preamble: str = "") -> Config:
+        web = (
+            "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: default}\n"
+            "spec: {ports: [{name: http, port: 80}]}\n---\n"
+            "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+            "metadata: {name: web-abc, namespace: default, "
+            "labels: {kubernetes.io/service-name: web}}\n"
+            "ports: [{name: http, port: 8080}]\n"
+            "endpoints: [{addresses: [10.0.0.1]}, "
+            f"{{addresses: [10.0.0.2], conditions: {conditions}}}]\n---\n"
+        )
+        kinds = {**KINDS, "web": "weighted: {services: [{name: web, port: 80}]}"}
+        return load(manifest(kinds, preamble=preamble + web))
+
+    def web(runtime: Runtime) -> WeightedRoundRobin:
+        (outer,) = [r.handler for r in runtime.routes if r.rule.text == "Host(`web.test`)"]
+        assert isinstance(outer, WeightedRoundRobin)
+        (inner,) = [e.handler for e in outer._heap]
+        assert isinstance(inner, WeightedRoundRobin)
+        return inner
+
+    options = GatewayOptions(rng=random.Random(1))
+    ready = build_runtime(config("{ready: true}"), options)
+    going = "{ready: false, serving: true, terminating: true}"
+    fenced = build_runtime(config(going), options, previous=ready)
+    assert web(fenced) is not web(ready)
+    assert {web(fenced).next_child() for _ in range(4)} == {"http://10.0.0.1:8080"}
+    others = [r.handler for r in ready.routes if r.rule.text != "Host(`web.test`)"]
+    kept = [r.handler for r in fenced.routes if r.rule.text != "Host(`web.test`)"]
+    assert len(kept) == len(KINDS) and all(map(operator.is_, kept, others))
+    again = build_runtime(config(going, "# moved\n"), options, previous=fenced)
+    assert web(again) is web(fenced)  # the same fence, written elsewhere: kept
+    summary = summarize(config(going), config("{ready: true}"))
+    assert summary.services_changed == ("default-web", "default-web-80")
 
 
 def test_mirror_counters_and_transport_clients_survive_an_unrelated_change() -> None:

@@ -26,7 +26,10 @@ def _label(service: Service) -> str:
         if service.health_check is not None:
             hc = service.health_check
             host += f", healthCheck {hc.method} {hc.path or '/'} every {hc.interval:g}s"
-        servers = ", ".join(service.servers) or "no server (503)"
+        servers = (
+            ", ".join(f"{s} (fenced)" if s in service.fenced else s for s in service.servers)
+            or "no server (503)"
+        )
         return f"servers {service.name}: {servers} (from {service.source}{sticky}{host})"
     if isinstance(service, WeightedService):
         sticky = f", sticky cookie {service.sticky.name}" if service.sticky else ""

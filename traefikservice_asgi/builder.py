@@ -26,7 +26,7 @@ import contextlib
 import importlib
 import random
 import weakref
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from typing import Any, ClassVar, Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -77,6 +77,7 @@ class ServersBalancer(Protocol):
         sticky: CookieOptions | None,
         rng: random.Random | None,
         health_check: bool,
+        fenced: Collection[str],
         name: str,
     ) -> None: ...
 
@@ -274,7 +275,7 @@ class _Builder:
         checked = service.health_check
         if self.metrics is not None:  # Traefik's metrics middleware around each server
             servers = observe_servers(self.metrics, service.name, servers)
-        if len(servers) == 1 and service.sticky is None and checked is None:
+        if len(servers) == 1 and service.sticky is None and checked is None and not service.fenced:
             return servers[0]  # a balancer of one adds nothing observable
         balancer = self._servers_balancer(service, servers)
         if checked is not None:
@@ -293,14 +294,15 @@ class _Builder:
 
     def _servers_balancer(self, service: ServersService, servers: list[Server]) -> ServersBalancer:
         """The balancer ``strategy`` names for a Service's servers, each server named by
-        its URL. ``hrw`` has no sticky sessions, in Traefik either (the config layer
-        drops them)."""
+        its URL, the fenced ones (terminating endpoints) named to it. ``hrw`` has no
+        sticky sessions, in Traefik either (the config layer drops them)."""
         strategy = SERVERS_STRATEGIES[service.strategy]
         return strategy(
             [Child(s.url, s) for s in servers],
             sticky=service.sticky,
             rng=self.rng,
             health_check=service.health_check is not None,
+            fenced=service.fenced,
             name=service.name,
         )
 

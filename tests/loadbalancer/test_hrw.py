@@ -219,3 +219,39 @@ def test_hrw_reports_up_and_down_to_its_parent_only_when_it_flips() -> None:
 def test_hrw_refuses_a_status_updater_without_health_check() -> None:
     with pytest.raises(ValueError, match="healthCheck not enabled"):
         _balancer({"a": 1}).register_status_updater(lambda up: None)
+
+
+# ------------------------------------------------------------------ fenced children
+# Traefik's Server.Fenced (strategy hrw on a Service whose endpoint is terminating).
+
+
+def test_hrw_moves_a_fenced_childs_clients_as_if_it_were_down() -> None:
+    fenced = _balancer({"a": 1, "b": 2, "c": 1}, fenced={"b"})
+    down = _balancer({"a": 1, "b": 2, "c": 1})
+    down.set_status("b", False)
+    ips = _random_ips(60)
+    got = [_served_by(fenced, ip) for ip in ips]
+    assert got == [_served_by(down, ip) for ip in ips]
+    assert set(got) == {"a", "c"}
+    # the clients of the unfenced children stay where they were; only b's moved
+    before = [_served_by(_balancer({"a": 1, "b": 2, "c": 1}), ip) for ip in ips]
+    assert "b" in before
+    assert [g for g, w in zip(got, before, strict=True) if w != "b"] == [
+        w for w in before if w != "b"
+    ]
+
+
+def test_hrw_with_every_child_fenced_answers_503() -> None:
+    assert _serve(_balancer({"a": 1, "b": 1}, fenced={"a", "b"}), "10.0.0.1") == NO_SERVER
+
+
+def test_hrw_fenced_child_stays_fenced_and_up_for_the_parent() -> None:
+    hrw = _balancer({"a": 1, "b": 1}, fenced={"b"}, health_check=True)
+    heard: list[bool] = []
+    hrw.register_status_updater(heard.append)
+    hrw.set_status("b", False)
+    hrw.set_status("b", True)
+    assert {_served_by(hrw, ip) for ip in _random_ips(30)} == {"a"}
+    hrw.set_status("a", False)
+    assert heard == []  # b, fenced, is still UP
+    assert _serve(hrw, "10.0.0.1") == NO_SERVER

@@ -6,6 +6,7 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from traefikservice_asgi.exceptions import HealthCheckNotEnabled
+from traefikservice_asgi.loadbalancer._status import ChildStatus, StatusUpdaters
 from traefikservice_asgi.loadbalancer.failover import Failover
 from traefikservice_asgi.loadbalancer.mirror import Mirroring
 from traefikservice_asgi.loadbalancer.mirror_pool import MirrorPool
@@ -71,3 +72,22 @@ def test_mirroring_hands_updaters_to_its_main_only_with_a_health_check() -> None
         Mirroring(stub, [], pool=MirrorPool(), health_check=True).register_status_updater(
             reports.append
         )
+
+
+def test_child_status_pickable_is_the_up_set_itself_when_nothing_is_fenced() -> None:
+    status = ChildStatus(["a", "b"], StatusUpdaters(enabled=False, kind="test"))
+    assert status.pickable is status.up  # no per-pick cost: one set, kept by `set`
+    status.set("a", False)
+    assert status.pickable == {"b"}
+
+
+def test_child_status_pickable_leaves_out_fenced_children_through_every_change() -> None:
+    status = ChildStatus(["a", "b", "c"], StatusUpdaters(enabled=False, kind="test"), {"b", "x"})
+    assert status.fenced == {"b"}  # a name that is no child is dropped
+    assert status.up == {"a", "b", "c"} and status.pickable == {"a", "c"}
+    status.set("b", False)
+    status.set("b", True)
+    status.set("c", False)
+    assert status.up == {"a", "b"} and status.pickable == {"a"}
+    status.set("c", True)
+    assert status.pickable == {"a", "c"}

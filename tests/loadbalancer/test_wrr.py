@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+from collections import Counter
 
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
+from tests.support.asgi import serve, served_by
+from traefikservice_asgi.config.models import CookieOptions
+from traefikservice_asgi.loadbalancer.sticky import cookie_value
 from traefikservice_asgi.loadbalancer.wrr import Child, WeightedRoundRobin
+
+STICKY = CookieOptions("test")
 
 
 def sequence(weights: dict[str, int], n: int, seed: int = 0) -> list[str]:
@@ -109,3 +116,96 @@ def run(app, scope: Scope) -> list[Message]:  # type: ignore[no-untyped-def]
 
     asyncio.run(app(scope, receive, send))
     return sent
+
+
+# ------------------------------------------------------------------ fenced children
+# Traefik's Server.Fenced (a terminating endpoint still serving): skipped by the pick as
+# a down child is, reachable through a sticky cookie, UP for the parents.
+
+
+def fenced_wrr(
+    weights: dict[str, int], fenced: set[str], seed: int = 0, **options: object
+) -> WeightedRoundRobin:
+    children = [Child(k, _stub(k), w) for k, w in weights.items()]
+    return WeightedRoundRobin(children, rng=random.Random(seed), fenced=fenced, **options)  # type: ignore[arg-type]
+
+
+def set_cookies(messages: list[Message]) -> list[bytes]:
+    return [v for k, v in messages[0]["headers"] if k == b"set-cookie"]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_wrr_never_picks_a_fenced_child_which_keeps_its_turn_as_a_down_child_does(
+    seed: int,
+) -> None:
+    weights = {"v1": 3, "v2": 5, "v3": 7}
+    fenced = fenced_wrr(weights, {"v2"}, seed)
+    down = fenced_wrr(weights, set(), seed)
+    down.set_status("v2", False)
+    got = [fenced.next_child() for _ in range(45)]
+    assert got == [down.next_child() for _ in range(45)]  # Go skips both in one loop
+    assert set(got) == {"v1", "v3"}
+
+
+def test_wrr_sticky_cookie_still_reaches_a_fenced_child() -> None:
+    # Traefik's TestSticky_Fenced: the cookie names the fenced child (a legacy value, the
+    # plain name), every other request goes round the unfenced ones.
+    wrr = fenced_wrr({"first": 1, "second": 1, "fenced": 1}, {"fenced"}, sticky=STICKY)
+    served: list[str] = []
+    rewrites: list[list[bytes]] = []
+    for _ in range(4):
+        pinned = asyncio.run(serve(wrr, "test=fenced"))
+        served.append(served_by(pinned))
+        rewrites.append(set_cookies(pinned))
+        served.append(served_by(asyncio.run(serve(wrr))))
+    assert Counter(served) == {"fenced": 4, "first": 2, "second": 2}
+    assert rewrites == [[f"test={cookie_value('fenced')}; Path=/".encode()]] * 4
+    hashed = asyncio.run(serve(wrr, f"test={cookie_value('fenced')}"))
+    assert served_by(hashed) == "fenced" and set_cookies(hashed) == []
+
+
+def test_wrr_sticky_cookie_of_a_fenced_child_that_is_down_gets_a_new_pick() -> None:
+    wrr = fenced_wrr({"a": 1, "b": 1}, {"b"}, sticky=STICKY, health_check=True)
+    wrr.set_status("b", False)
+    messages = asyncio.run(serve(wrr, f"test={cookie_value('b')}"))
+    assert served_by(messages) == "a"
+    assert set_cookies(messages) == [f"test={cookie_value('a')}; Path=/".encode()]
+
+
+def test_wrr_with_every_child_fenced_answers_503_no_available_server() -> None:
+    # Traefik's TestBalancerAllServersFenced.
+    wrr = fenced_wrr({"test": 1, "test2": 1}, {"test", "test2"})
+    messages = run(wrr, {"type": "http", "headers": []})
+    assert messages[0]["status"] == 503
+    assert messages[1]["body"] == b"no available server\n"
+
+
+def test_wrr_fenced_child_back_up_after_a_down_is_still_fenced() -> None:
+    wrr = fenced_wrr({"a": 1, "b": 1}, {"b"}, health_check=True)
+    wrr.set_status("b", False)
+    wrr.set_status("b", True)
+    wrr.set_status("a", False)
+    wrr.set_status("a", True)
+    assert {wrr.next_child() for _ in range(6)} == {"a"}
+
+
+def test_wrr_fenced_child_counts_up_for_the_parent_while_no_pick_is_left() -> None:
+    # Go keeps a fenced child in its status map: the balancer stays UP for its parents.
+    # With only fenced children UP, Go's pick loop never ends; here it answers 503.
+    wrr = fenced_wrr({"a": 1, "b": 1}, {"b"}, health_check=True)
+    heard: list[bool] = []
+    wrr.register_status_updater(heard.append)
+    wrr.set_status("a", False)
+    assert heard == []
+    assert wrr.next_child() is None
+    assert run(wrr, {"type": "http", "headers": []})[0]["status"] == 503
+    wrr.set_status("b", False)
+    assert heard == [False]
+    wrr.set_status("a", True)
+    assert heard == [False, True]
+    assert wrr.next_child() == "a"
+
+
+def test_wrr_fence_names_that_are_no_child_change_nothing() -> None:
+    wrr = fenced_wrr({"v1": 1, "v2": 2}, {"gone"})
+    assert " ".join(wrr.next_child() or "-" for _ in range(30)) == OBSERVED_1_2

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.manifests import WEB_WITH_A_TERMINATING_ENDPOINT, one_route
 from traefikservice_asgi import create_app
 from traefikservice_asgi.observability import ObservabilityOptions
 from traefikservice_asgi.observability.metrics import Metrics, method_label, protocol_label
@@ -141,6 +142,20 @@ def test_api_shapes() -> None:
     overview = asyncio.run(get(app.admin_app, "/api/overview")).json()
     assert overview["http"]["routers"]["total"] == 3
     assert asyncio.run(get(app.admin_app, "/api/http/routers/nope")).status_code == 404
+
+
+def test_api_marks_a_fenced_server_as_traefik_does(tmp_path: Path) -> None:
+    # Traefik's dynamic.Server: `"fenced": true` on a terminating endpoint, absent
+    # (omitempty) on the others.
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(WEB_WITH_A_TERMINATING_ENDPOINT + one_route("{name: web, port: 80}"))
+    app = create_app([str(routes)], observability=ObservabilityOptions(metrics=True))
+    services = asyncio.run(get(app.admin_app, "/api/http/services")).json()
+    (balancer,) = [s["loadBalancer"] for s in services if s["type"] == "loadbalancer"]
+    assert balancer["servers"] == [
+        {"url": "http://10.0.0.1:8080"},
+        {"url": "http://10.0.0.2:8080", "fenced": True},
+    ]
 
 
 def test_common_access_log_line_is_traefiks_clf(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.support.fake_apiserver import FakeApiServer, matches_selector
-from traefikservice_asgi.config import Config, ConfigError
+from traefikservice_asgi.config import Config, ConfigError, ServersService
 from traefikservice_asgi.config.kubernetes import WATCHED, config_from_objects
 from traefikservice_asgi.providers.kubernetes import Connection, KubernetesProvider
 
@@ -149,6 +149,34 @@ def test_config_from_objects_names_objects_in_issues() -> None:
     load = config_from_objects([_svc("app"), bad], {"cluster_dns": False})
     assert load.config.routes == ()
     assert [issue.file for issue in load.skipped] == ["IngressRoute default/bad"]
+
+
+def test_config_from_objects_fences_a_terminating_endpoint_of_an_api_endpoint_slice() -> None:
+    # The API object as the API server sends it (JSON, with bookkeeping metadata): the
+    # conditions survive object_document, and the config layer fences the server.
+    endpoint_slice = {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": "app-abcde",
+            "namespace": "default",
+            "resourceVersion": "42",
+            "labels": {"kubernetes.io/service-name": "app"},
+        },
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+        "endpoints": [
+            {"addresses": ["10.0.0.1"], "conditions": {"ready": True}},
+            {
+                "addresses": ["10.0.0.2"],
+                "conditions": {"ready": False, "serving": True, "terminating": True},
+            },
+        ],
+    }
+    load = config_from_objects([_svc("app"), endpoint_slice, _route("a", "a.test", "app")])
+    (route,) = load.config.routes
+    assert isinstance(route.service, ServersService) and not load.skipped
+    assert route.service.fenced == ("http://10.0.0.2:8080",)
 
 
 def test_label_selector_of_the_fake_is_kubernetes_syntax() -> None:

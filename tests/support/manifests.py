@@ -120,3 +120,22 @@ spec:
     name: a
     kind: TraefikService
 """
+
+
+# Service `default/web` (port 80 named http) and an EndpointSlice: 10.0.0.1 serving,
+# 10.0.0.2 terminating yet still serving (Traefik's fenced server), both on 8080.
+WEB_WITH_A_TERMINATING_ENDPOINT = """\
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-a, namespace: default, labels: {kubernetes.io/service-name: web}}
+ports: [{name: http, port: 8080}]
+endpoints:
+  - addresses: [10.0.0.1]
+  - {addresses: [10.0.0.2], conditions: {serving: true, terminating: true}}
+---
+"""

@@ -349,7 +349,10 @@ class NodeAddresses:
 
 @dataclass(frozen=True, slots=True)
 class EndpointSet:
-    """Addresses serving one port name of a Service (from Endpoints or EndpointSlice)."""
+    """Addresses serving one port name of a Service (from Endpoints or EndpointSlice).
+
+    ``fenced`` holds those of ``addresses`` whose endpoint is terminating yet still
+    serving (an EndpointSlice's ``terminating: true``): Traefik's ``Server.Fenced``."""
 
     namespace: str
     service: str
@@ -357,6 +360,7 @@ class EndpointSet:
     port: int
     addresses: tuple[str, ...]
     origin: Origin
+    fenced: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------- resolved graph
@@ -378,6 +382,10 @@ class ServersService:
     # The middlewares of the defining reference, around the balancer (Traefik 3.7's
     # Service middlewares), in order.
     middlewares: tuple[Middleware, ...] = ()
+    # Those of `servers` that are fenced (Traefik's `Server.Fenced`: a terminating
+    # endpoint still serving): no balancer picks them, a sticky cookie still reaches
+    # them. Part of the node's value, so a change of fence rebuilds the balancer.
+    fenced: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

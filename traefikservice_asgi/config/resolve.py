@@ -552,7 +552,7 @@ class _Resolver:
         found = self.servers_for(ref)
         if found is None:
             return None
-        servers, source = found
+        servers, source, fenced = found
         if ref.health_check is not None:
             svc = self.res.services.get((ref.namespace, ref.name))
             if svc is None or svc.type != "ExternalName":
@@ -600,6 +600,7 @@ class _Resolver:
             health_check=ref.health_check,
             strategy=ref.strategy,
             middlewares=middlewares,
+            fenced=fenced,
         )
         self.services.setdefault(lb_name, service)
         return service
@@ -671,7 +672,9 @@ class _Resolver:
             chains.append(data["tls.crt"].rstrip("\n") + "\n" + data["tls.key"])
         return replace(found, root_cas=tuple(pems), client_certificates=tuple(chains))
 
-    def servers_for(self, ref: ServiceRef) -> tuple[list[str], str] | None:
+    def servers_for(self, ref: ServiceRef) -> tuple[list[str], str, tuple[str, ...]] | None:
+        """The server URLs of a Service reference, how they were found, and those of
+        them that are fenced (terminating endpoints); None after an issue."""
         svc = self.res.services.get((ref.namespace, ref.name))
         port: ServicePort | None = None
         if svc is not None:
@@ -717,16 +720,16 @@ class _Resolver:
                 listed = [u.rstrip("/") for u in given]
                 if ref.scheme == "h2c":
                     listed = ["h2c" + u[4:] if u.startswith("http://") else u for u in listed]
-                return listed, f"backends[{key!r}]"
+                return listed, f"backends[{key!r}]", ()
 
         scheme = ref.scheme or _default_scheme(
             port.port if port else ref.port, port.name if port else ref.port
         )
         if svc is not None and port is not None:
             if ref.native_lb and svc.type != "ExternalName":
-                return self.native_server(ref, svc.cluster_ip, port, scheme)
+                return _unfenced(self.native_server(ref, svc.cluster_ip, port, scheme))
             if ref.node_port_lb and svc.type == "NodePort":
-                return self.node_port_servers(ref, port, scheme)
+                return _unfenced(self.node_port_servers(ref, port, scheme))
             sets = [
                 e
                 for e in self.endpoints.get((ref.namespace, ref.name), [])
@@ -734,16 +737,19 @@ class _Resolver:
             ]
             if sets:
                 urls: list[str] = []
+                fenced: list[str] = []
                 for e in sets:
                     for address in e.addresses:
                         host = f"[{address}]" if ":" in address else address
                         url = f"{scheme}://{host}:{e.port}"
-                        if url not in urls:
+                        if url not in urls:  # the first slice naming it decides its fence
                             urls.append(url)
-                return urls, "endpoints"
+                            if address in e.fenced:
+                                fenced.append(url)
+                return urls, "endpoints", tuple(fenced)
             if svc.type == "ExternalName" and svc.external_name:
-                return [f"{scheme}://{svc.external_name}:{port.port}"], "ExternalName"
-            return self.via_cluster_dns(ref, scheme, port.port)
+                return [f"{scheme}://{svc.external_name}:{port.port}"], "ExternalName", ()
+            return _unfenced(self.via_cluster_dns(ref, scheme, port.port))
         if isinstance(ref.port, str):
             self.issues.append(
                 _issue(
@@ -754,7 +760,7 @@ class _Resolver:
                 )
             )
             return None
-        return self.via_cluster_dns(ref, scheme, ref.port)
+        return _unfenced(self.via_cluster_dns(ref, scheme, ref.port))
 
     def native_server(
         self, ref: ServiceRef, cluster_ip: str | None, port: ServicePort, scheme: str
@@ -1001,6 +1007,11 @@ def _selected(provider_class: str, route_class: str) -> bool:
     the provider's ``ingressClass``; without one, routes without a class or with the
     class ``traefik``."""
     return provider_class == route_class or (not provider_class and route_class == "traefik")
+
+
+def _unfenced(found: tuple[list[str], str] | None) -> tuple[list[str], str, tuple[str, ...]] | None:
+    """Servers found elsewhere than in endpoints: none of them is fenced."""
+    return None if found is None else (*found, ())
 
 
 def _default_scheme(number: int | str | None, name: int | str | None) -> str:

@@ -11,13 +11,15 @@ Shared by every balancer (wrr, hrw, failover, mirroring), so the rules live once
   none, or back): a second server going down behind one already down tells nobody.
 
 :class:`ChildStatus` is the set of healthy children of a wrr or hrw balancer (all UP at
-the start, as in Traefik), with the flip detection; failover and mirroring keep their
-own state and use :class:`StatusUpdaters` for the parents' side only.
+the start, as in Traefik), with the flip detection, and the set a pick may choose from:
+the healthy children that are not fenced (Traefik's ``Server.Fenced``: a terminating
+endpoint still serving, UP for the parents, never picked). Failover and mirroring keep
+their own state and use :class:`StatusUpdaters` for the parents' side only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Protocol, runtime_checkable
 
 from ..exceptions import HealthCheckNotEnabled
@@ -70,13 +72,21 @@ class StatusUpdaters:
 
 class ChildStatus:
     """The healthy children of a balancer, reporting to its parents when the balancer
-    as a whole goes down (no child UP) or comes back (Traefik's ``SetStatus``)."""
+    as a whole goes down (no child UP) or comes back (Traefik's ``SetStatus``).
 
-    __slots__ = ("up", "updaters")
+    ``pickable`` is ``up`` without the ``fenced`` children: the very same set when
+    nothing is fenced, so a balancer's pick reads one set either way and fencing costs
+    nothing per request when unused."""
 
-    def __init__(self, children: Iterable[str], updaters: StatusUpdaters) -> None:
+    __slots__ = ("fenced", "pickable", "up", "updaters")
+
+    def __init__(
+        self, children: Iterable[str], updaters: StatusUpdaters, fenced: Collection[str] = ()
+    ) -> None:
         self.up: set[str] = set(children)
         self.updaters = updaters
+        self.fenced = frozenset(name for name in fenced if name in self.up)
+        self.pickable = self.up - self.fenced if self.fenced else self.up
 
     def set(self, child: str, up: bool) -> None:
         before = bool(self.up)
@@ -84,6 +94,11 @@ class ChildStatus:
             self.up.add(child)
         else:
             self.up.discard(child)
+        if self.pickable is not self.up and child not in self.fenced:
+            if up:
+                self.pickable.add(child)
+            else:
+                self.pickable.discard(child)
         after = bool(self.up)
         if before != after:
             self.updaters.notify(after)

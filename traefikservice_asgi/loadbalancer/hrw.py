@@ -28,13 +28,19 @@ child is UP until a status updater says otherwise. The CRD has no ``healthCheck`
 ``highestRandomWeight`` TraefikService, so a configuration never asks it to follow its
 children's health (a child whose servers are all down keeps its clients and answers
 ``503``); the hooks serve the Python API and keep Traefik's shape.
+
+As the servers balancer of ``strategy: hrw``, ``fenced`` names the servers of
+terminating endpoints still serving (Traefik's ``Server.Fenced``): no client is scored
+onto them (their clients move to the next best server, as if they were gone), they count
+as UP for the parents, and with nothing else UP the answer is ``503 no available
+server``. HRW has no sticky cookie, so nothing reaches a fenced server.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import ClassVar
 
 from starlette.types import Receive, Scope, Send
@@ -132,7 +138,7 @@ class _Entry:
 class HighestRandomWeight:
     """An ASGI app that hands each client to the child with the highest score for it."""
 
-    __slots__ = ("_entries", "_status", "_up", "name")
+    __slots__ = ("_entries", "_pickable", "_status", "name")
 
     reads_answers: ClassVar[bool] = False
     """False: picks a child from the client's IP alone, so a mirror copy through it may
@@ -145,6 +151,7 @@ class HighestRandomWeight:
         sticky: CookieOptions | None = None,
         rng: random.Random | None = None,
         health_check: bool = False,
+        fenced: Collection[str] = (),
         name: str = "",
     ) -> None:
         if sticky is not None:  # the config layer drops it with a warning
@@ -154,9 +161,11 @@ class HighestRandomWeight:
         (rng or random.Random()).shuffle(order)
         self._entries = [_Entry(c) for c in order if c.weight > 0]
         self._status = ChildStatus(
-            (e.name for e in self._entries), StatusUpdaters(enabled=health_check, kind="HRW")
+            (e.name for e in self._entries),
+            StatusUpdaters(enabled=health_check, kind="HRW"),
+            fenced,
         )
-        self._up = self._status.up  # the same set, read on every request
+        self._pickable = self._status.pickable  # the same set, read on every request
 
     def register_status_updater(self, updater: StatusUpdater) -> None:
         """Call ``updater(up)`` when the balancer goes from some child UP to none, or
@@ -177,7 +186,8 @@ class HighestRandomWeight:
         return [(e.name, e.picks, e.weight) for e in self._entries]
 
     def pick(self, ip: str) -> str | None:
-        """The name of the child that serves client ``ip``, or None if none is UP."""
+        """The name of the child that serves client ``ip``, or None if none is UP
+        and unfenced."""
         entry = self._pick(ip)
         return entry.name if entry is not None else None
 
@@ -185,8 +195,9 @@ class HighestRandomWeight:
         key_hash = fnv1a_64(ip.encode())
         best: _Entry | None = None
         best_score = 0.0
+        pickable = self._pickable
         for entry in self._entries:
-            if entry.name not in self._up:
+            if entry.name not in pickable:
                 continue
             s = score(key_hash, entry.name_bytes, entry.weight)
             if s > best_score:

@@ -17,9 +17,9 @@ gets the previous one's deadline plus ``1 / weight`` (1, 2, 3... for weights 1),
 with two equally fast servers the picks go A A B A B A B... A pick that is not a tie
 leaves the deadlines alone.
 
-Fenced servers (terminating endpoints still serving, named by ``fenced``) are never
-picked, only reached through a sticky cookie; the configuration does not read an
-EndpointSlice's ``terminating`` condition yet, so the builder passes none.
+Fenced servers (terminating endpoints still serving, named by ``fenced``: the builder
+passes those of an EndpointSlice with ``terminating: true``) are never picked, only
+reached through a sticky cookie.
 
 TTFB is the time from handing the request to the server to the start of its response
 (``http.response.start``; for a WebSocket the ``websocket.accept`` or the refusal),

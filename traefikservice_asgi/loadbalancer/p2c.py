@@ -12,8 +12,8 @@ request:
 3. the second server wins only with *strictly* fewer requests in flight; on a tie the
    first one does.
 
-(``fenced`` names the terminating servers; the configuration does not read an
-EndpointSlice's ``terminating`` condition yet, so the builder passes none.)
+(``fenced`` names the terminating servers: the builder passes those of an
+EndpointSlice with ``terminating: true``.)
 
 A request is in flight from the moment the server is handed it until its handler
 returns (the response body sent), counted per server on the sticky path too, as Go's

@@ -17,12 +17,21 @@ There the health checker (:mod:`traefikservice_asgi.healthcheck`) marks servers 
 and up with :meth:`WeightedRoundRobin.set_status`; a balancer built with
 ``health_check=True`` tells its parents when it has no server UP left, and when one
 comes back (:mod:`._status`).
+
+``fenced`` names the servers of terminating endpoints still serving (Traefik's
+``Server.Fenced``): as in Go, they keep their place in the schedule and are skipped
+like unhealthy ones, a sticky cookie naming one still reaches it (if UP), and they count
+as UP for the parents. With no UP server left that is not fenced the answer is ``503 no
+available server``: Go answers so when every server is fenced, and when only the
+unfenced ones are down its pick loop never ends (a case the configuration cannot make:
+Traefik health-checks only ExternalName Services, which have no endpoints to fence).
+Nothing is fenced: the picks read the health set itself, so fencing costs nothing then.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import ClassVar
 
 from starlette.types import Receive, Scope, Send
@@ -52,7 +61,7 @@ class _Entry:
 class WeightedRoundRobin:
     """An ASGI app that hands each request to one child, in Traefik's order."""
 
-    __slots__ = ("_current", "_heap", "_status", "_sticky", "_up", "name")
+    __slots__ = ("_current", "_heap", "_pickable", "_status", "_sticky", "_up", "name")
 
     reads_answers: ClassVar[bool] = False
     """False: picks a child without looking at the answer, so a mirror copy through it
@@ -65,6 +74,7 @@ class WeightedRoundRobin:
         sticky: CookieOptions | None = None,
         rng: random.Random | None = None,
         health_check: bool = False,
+        fenced: Collection[str] = (),
         name: str = "",
     ) -> None:
         self.name = name
@@ -80,8 +90,11 @@ class WeightedRoundRobin:
             entry.deadline = self._current + entry.inverse
             _goheap.push(self._heap, entry)
             entries[child.name] = entry
-        self._status = ChildStatus(entries, StatusUpdaters(enabled=health_check, kind="weighted"))
-        self._up = self._status.up  # the same set, read on every request
+        self._status = ChildStatus(
+            entries, StatusUpdaters(enabled=health_check, kind="weighted"), fenced
+        )
+        self._up = self._status.up  # the same set, read by the sticky path
+        self._pickable = self._status.pickable  # the same set, read on every pick
         self._sticky = StickyCookie(sticky, entries) if sticky is not None else None
 
     def set_status(self, child: str, up: bool) -> None:
@@ -110,15 +123,15 @@ class WeightedRoundRobin:
         return entry.name if entry is not None else None
 
     def _next(self) -> _Entry | None:
-        heap = self._heap
-        if not heap or not self._up:
+        heap, pickable = self._heap, self._pickable
+        if not heap or not pickable:
             return None
         while True:
             entry = _goheap.pop(heap)
             self._current = entry.deadline
             entry.deadline += entry.inverse
             _goheap.push(heap, entry)
-            if entry.name in self._up:
+            if entry.name in pickable:
                 return entry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

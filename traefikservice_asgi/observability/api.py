@@ -92,7 +92,10 @@ class Api:
             entry: dict[str, Any]
             if isinstance(service, ServersService):
                 balancer: dict[str, Any] = {
-                    "servers": [{"url": url} for url in service.servers],
+                    "servers": [
+                        {"url": url, "fenced": True} if url in service.fenced else {"url": url}
+                        for url in service.servers
+                    ],
                     "strategy": service.strategy,
                     "passHostHeader": service.pass_host_header,
                     "responseForwarding": {"flushInterval": "100ms"},

@@ -125,20 +125,24 @@ def endpoint_slice(r: Reader, doc: dict[str, Any], namespace: str) -> list[Endpo
         )
         return []
     addresses: list[str] = []
+    fenced: list[str] = []
     for i, e in enumerate(r.items(doc, (), "endpoints")):
         if not isinstance(e, dict):
             r.error(("endpoints", i), f"must be a mapping, got {show(e)}")
             continue
-        conditions = e.get("conditions") or {}
+        serving, terminating = _conditions(r, e, ("endpoints", i))
         # Traefik v3 keeps endpoints whose `serving` is not false, whatever `ready` says
-        # (`ptr.Deref(endpoint.Conditions.Serving, true)`: an absent one counts as true).
-        if isinstance(conditions, dict) and conditions.get("serving") is False:
+        # (`ptr.Deref(endpoint.Conditions.Serving, true)`: an absent one counts as true),
+        # and fences the terminating ones (`Fenced: ptr.Deref(...Terminating, false)`).
+        if not serving:
             continue
         for j, ip in enumerate(r.items(e, ("endpoints", i), "addresses")):
             if not isinstance(ip, str):
                 r.error(("endpoints", i, "addresses", j), f"must be an IP address, got {show(ip)}")
-            elif ip not in addresses:
+            elif ip not in addresses:  # the first endpoint naming an address decides
                 addresses.append(ip)
+                if terminating:
+                    fenced.append(ip)
     out = []
     for j, p in enumerate(r.items(doc, (), "ports")):
         if not isinstance(p, dict):
@@ -154,9 +158,27 @@ def endpoint_slice(r: Reader, doc: dict[str, Any], namespace: str) -> list[Endpo
                     number,
                     tuple(addresses),
                     r.origin(("ports", j)),
+                    tuple(fenced),
                 )
             )
     return out
+
+
+def _conditions(r: Reader, endpoint: dict[str, Any], path: Path) -> tuple[bool, bool]:
+    """An endpoint's ``serving`` and ``terminating`` conditions, absent ones as
+    Kubernetes' API documents them (serving true, terminating false)."""
+    conditions = endpoint.get("conditions") or {}
+    if not isinstance(conditions, dict):
+        r.error((*path, "conditions"), f"must be a mapping, got {show(conditions)}")
+        return True, False
+    found = {"serving": True, "terminating": False}
+    for key in found:
+        value = conditions.get(key)
+        if isinstance(value, bool):
+            found[key] = value
+        elif value is not None:
+            r.error((*path, "conditions", key), f"must be true or false, got {show(value)}")
+    return found["serving"], found["terminating"]
 
 
 def key_values(r: Reader, doc: dict[str, Any], *, secret: bool) -> dict[str, str]:
