@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from tests.support.backends import RecordingBackend
 from tests.support.gateway import serve_cli
 from tests.support.manifests import WEB_WITH_A_TERMINATING_ENDPOINT, one_route
+from tests.support.wait import until
 from traefikservice_asgi.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -320,10 +321,7 @@ def _serve_logging(
 
 
 def _wait_for(log: Path, text: str) -> str:
-    deadline = time.monotonic() + 10
-    while text not in log.read_text():
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.05)
+    until(lambda: text in log.read_text(), f"{text!r} in the log")
     return log.read_text()
 
 

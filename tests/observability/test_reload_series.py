@@ -8,7 +8,6 @@ its own), compared at each scrape.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,6 +19,7 @@ from tests.conformance.translate import translate_all
 from tests.observability.test_vs_traefik import Sample, _answers, _renames, parse, scrape
 from tests.support.gateway import serve_cli
 from tests.support.traefik import TraefikProcess, free_port
+from tests.support.wait import until
 
 pytestmark = requires_traefik
 
@@ -70,14 +70,6 @@ def reloads(text: str) -> float:
     return parse(text, {}).get(("traefik_config_reloads_total", ()), 0.0)
 
 
-def _until(predicate: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.05)
-
-
 def scenario(
     base_url: str, metrics_url: str, rewrite: Callable[[], None], renames: dict[str, str]
 ) -> Scrapes:
@@ -87,7 +79,7 @@ def scenario(
     first = set(parse(scrape(metrics_url), renames))
     count = reloads(scrape(metrics_url))
     rewrite()
-    _until(lambda: reloads(scrape(metrics_url)) > count, "the reload")
+    until(lambda: reloads(scrape(metrics_url)) > count, "the reload")
     # The scrape that saw the reload counted may already have been the "next" one: a
     # fresh request (on the kept route) then two scrapes, and the second is compared.
     after_reload = set(parse(scrape(metrics_url), renames))
@@ -134,7 +126,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Scrapes, Sc
 
         with serve_cli([str(config)], flat, *args) as base_url:
             metrics_url = f"http://127.0.0.1:{admin}/metrics"
-            _until(lambda: _answers(metrics_url), "the admin port")
+            until(lambda: _answers(metrics_url), "the admin port")
             ours = scenario(base_url, metrics_url, rewrite, renames)
         yield theirs, ours
 

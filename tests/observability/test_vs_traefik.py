@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from tests.conformance.runner import (
 from tests.conformance.translate import translate_all
 from tests.support.gateway import serve_cli
 from tests.support.traefik import TraefikProcess, free_port
+from tests.support.wait import until
 
 pytestmark = requires_traefik
 
@@ -137,12 +137,6 @@ def access_lines(path: Path, renames: Mapping[str, str]) -> list[dict[str, Any]]
     return lines
 
 
-def _wait_for(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate() and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
 def run_traefik(tmp_path: Path) -> tuple[dict[Sample, float], set[Sample], list[dict[str, Any]]]:
     log = tmp_path / "traefik-access.json"
     with _recording_backends(BACKENDS) as (by_name, urls):
@@ -157,7 +151,10 @@ def run_traefik(tmp_path: Path) -> tuple[dict[Sample, float], set[Sample], list[
             _send_all(traefik.url, SCRIPT)
             wait_quiet(list(by_name.values()), quiet=0.3, cap=5)
             after = parse(scrape(f"{traefik.api_url}/metrics"), renames)
-        _wait_for(lambda: log.exists() and log.read_text().count("\n") >= len(SCRIPT))
+        until(
+            lambda: log.exists() and log.read_text().count("\n") >= len(SCRIPT),
+            "every access log line",
+        )
         return delta(after, before), script_series(after, before), access_lines(log, renames)
 
 
@@ -172,12 +169,15 @@ def run_gateway(tmp_path: Path) -> tuple[dict[Sample, float], set[Sample], list[
         args += ("--access-log-file", str(log))
         with serve_cli([str(SCENARIO)], flat, *args) as base_url:
             metrics_url = f"http://127.0.0.1:{admin}/metrics"
-            _wait_for(lambda: _answers(metrics_url))
+            until(lambda: _answers(metrics_url), "the admin port")
             before = parse(scrape(metrics_url), renames)
             _send_all(base_url, SCRIPT)
             wait_quiet(list(by_name.values()), quiet=0.3, cap=5)
             after = parse(scrape(metrics_url), renames)
-        _wait_for(lambda: log.exists() and log.read_text().count("\n") >= len(SCRIPT))
+        until(
+            lambda: log.exists() and log.read_text().count("\n") >= len(SCRIPT),
+            "every access log line",
+        )
         return delta(after, before), script_series(after, before), access_lines(log, renames)
 
 

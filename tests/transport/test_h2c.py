@@ -13,7 +13,6 @@ import contextlib
 import json
 import socket
 import threading
-import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 import httpx
@@ -24,6 +23,7 @@ from websockets.sync.client import connect
 from tests.support.backends import RecordedRequest
 from tests.support.gateway import serve_app
 from tests.support.h2c_backend import PREFACE, H2CRecordingBackend, Reply
+from tests.support.wait import until
 from traefikservice_asgi import ConfigError, create_app, load_config_text
 from traefikservice_asgi.config import HealthCheck, ServersService, ServersTransport
 from traefikservice_asgi.config.models import Origin
@@ -110,13 +110,6 @@ def run(
             await owner.aclose()
 
     asyncio.run(go())
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)  # poll interval of a bounded wait on another thread's state
 
 
 @contextlib.contextmanager
@@ -361,7 +354,7 @@ def test_a_client_that_leaves_resets_the_stream_and_the_connection_goes_on() -> 
                 task.cancel()  # what the lifecycle watcher does when the client leaves
                 with pytest.raises(asyncio.CancelledError):
                     await task
-                await asyncio.to_thread(wait_until, lambda: bool(backend.resets))
+                await asyncio.to_thread(until, lambda: bool(backend.resets), "the stream reset")
                 sent = await call(server, scope_for(raw_path=b"/next"))
                 assert sent[0]["status"] == 200
 
@@ -391,7 +384,7 @@ def test_a_client_that_leaves_mid_upload_gets_nothing_and_the_stream_is_reset(
 
     run(main)
     assert sent == []  # nobody to answer
-    wait_until(lambda: backend.count == 1)
+    until(lambda: backend.count == 1)
     (request,) = backend.requests
     assert (request.body, request.complete) == (b"half", False)
     assert [code for _, code in backend.resets] == [CANCEL]
@@ -406,7 +399,7 @@ def test_response_header_timeout_is_504_and_resets_the_stream() -> None:
             sent.extend(await call(h2c_server(backend, holder), scope_for()))
 
         run(main, ClientHolder(transport=transport))
-        wait_until(lambda: bool(backend.resets))
+        until(lambda: bool(backend.resets))
         assert [code for _, code in backend.resets] == [CANCEL]
     assert (sent[0]["status"], body_of(sent)) == (504, b"Gateway Timeout")
 
