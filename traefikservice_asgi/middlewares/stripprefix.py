@@ -14,7 +14,7 @@ from ..entrypoint.context import forward_of, replace_forward
 from ..responses import send_go_error
 from ._url import RequestURL, ensure_leading_slash
 
-__all__ = ["FORWARDED_PREFIX", "StripPrefix", "encoded_prefix_len"]
+__all__ = ["FORWARDED_PREFIX", "StripPrefix", "encoded_prefix_len", "stripped_scope"]
 
 FORWARDED_PREFIX = b"x-forwarded-prefix"
 
@@ -27,6 +27,22 @@ def encoded_prefix_len(raw_path: bytes, prefix: bytes) -> int:
         i += 3 if raw_path[i : i + 1] == b"%" and i + 2 < len(raw_path) else 1
         decoded += 1
     return i
+
+
+def stripped_scope(
+    scope: Scope, url: RequestURL, prefix: bytes, path: bytes, raw_path: bytes
+) -> Scope | None:
+    """``scope`` with ``prefix`` stripped (``url`` now has ``path`` and ``raw_path``) and
+    sent in ``X-Forwarded-Prefix``: what ``stripPrefix`` and ``stripPrefixRegex`` both
+    do once they know the prefix. None when Go's ``URL.JoinPath()`` would clean the
+    stripped path differently (the caller answers ``400``)."""
+    url = url.with_path(path, raw_path)
+    if path:
+        url = url.joined()
+    if path != url.path:
+        return None
+    headers = [*forward_of(scope).headers, (FORWARDED_PREFIX, prefix)]
+    return replace_forward(scope, target=url.request_uri(), headers=headers)
 
 
 class StripPrefix:
@@ -44,24 +60,17 @@ class StripPrefix:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        forward = forward_of(scope)
-        url = RequestURL.of(forward.target)
+        url = RequestURL.of(forward_of(scope).target)
         for prefix in self.prefixes:
             if url.path.startswith(prefix):
-                path = self._stripped(url.path[len(prefix) :])
                 raw = url.raw_path
                 if raw:
                     raw = self._stripped(raw[encoded_prefix_len(raw, prefix) :])
-                url = url.with_path(path, raw)
-                if path:
-                    url = url.joined()
-                if path != url.path:
+                path = self._stripped(url.path[len(prefix) :])
+                stripped = stripped_scope(scope, url, prefix, path, raw)
+                if stripped is None:
                     await send_go_error(send, 400, "Bad Request")
                     return
-                scope = replace_forward(
-                    scope,
-                    target=url.request_uri(),
-                    headers=[*forward.headers, (FORWARDED_PREFIX, prefix)],
-                )
+                scope = stripped
                 break
         await self.app(scope, receive, send)

@@ -9,11 +9,11 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config.middlewares import StripPrefixRegex as StripPrefixRegexConfig
-from ..entrypoint.context import forward_of, replace_forward
+from ..entrypoint.context import forward_of
 from ..responses import send_go_error
 from ..rules._re2 import compile_re2
 from ._url import RequestURL, ensure_leading_slash
-from .stripprefix import FORWARDED_PREFIX, encoded_prefix_len
+from .stripprefix import encoded_prefix_len, stripped_scope
 
 __all__ = ["StripPrefixRegex"]
 
@@ -27,8 +27,7 @@ class StripPrefixRegex:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        forward = forward_of(scope)
-        url = RequestURL.of(forward.target)
+        url = RequestURL.of(forward_of(scope).target)
         for expression in self.expressions:
             spans = expression.submatch(url.path)
             if spans is None or spans[0][0] == spans[0][1]:
@@ -40,16 +39,10 @@ class StripPrefixRegex:
             raw = url.raw_path
             if raw:
                 raw = ensure_leading_slash(raw[encoded_prefix_len(raw, prefix) :])
-            url = url.with_path(path, raw)
-            if path:
-                url = url.joined()
-            if path != url.path:
+            stripped = stripped_scope(scope, url, prefix, path, raw)
+            if stripped is None:
                 await send_go_error(send, 400, "Bad Request")
                 return
-            scope = replace_forward(
-                scope,
-                target=url.request_uri(),
-                headers=[*forward.headers, (FORWARDED_PREFIX, prefix)],
-            )
+            scope = stripped
             break
         await self.app(scope, receive, send)
