@@ -26,7 +26,6 @@ from tests.conformance.translate import translate_all
 from tests.observability.test_vs_traefik import (
     Sample,
     _answers,
-    _wait_for,
     access_lines,
     delta,
     parse,
@@ -36,6 +35,7 @@ from tests.observability.test_vs_traefik import (
 from tests.proxy.test_websocket import WsBackend
 from tests.support.gateway import serve_app, serve_cli
 from tests.support.traefik import TraefikProcess, free_port
+from tests.support.wait import until
 
 pytestmark = requires_traefik
 
@@ -110,11 +110,14 @@ def _run(backends: dict[str, str], tmp: Path, traefik: bool) -> tuple[Run, list[
             args += ("--access-log-format", "json", "--access-log-file", str(log))
             base_url = stack.enter_context(serve_cli([str(SCENARIO)], _urls(backends), *args))
             metrics_url = f"http://127.0.0.1:{admin}/metrics"
-            _wait_for(lambda: _answers(metrics_url))
+            until(lambda: _answers(metrics_url), "the admin port")
         before = parse(scrape(metrics_url), renames)
         outcomes = script(base_url)
         after = parse(scrape(metrics_url), renames)
-    _wait_for(lambda: log.exists() and log.read_text().count("\n") >= len(EXPECTED))
+    until(
+        lambda: log.exists() and log.read_text().count("\n") >= len(EXPECTED),
+        "every access log line",
+    )
     return (
         delta(after, before),
         script_series(after, before),
