@@ -274,7 +274,7 @@ class _Builder:
             return _no_server
         checked = service.health_check
         if self.metrics is not None:  # Traefik's metrics middleware around each server
-            servers = observe_servers(self.metrics, service.name, servers)
+            observe_servers(self.metrics, service.name, servers)
         if len(servers) == 1 and service.sticky is None and checked is None and not service.fenced:
             return servers[0]  # a balancer of one adds nothing observable
         balancer = self._servers_balancer(service, servers)

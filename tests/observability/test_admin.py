@@ -14,6 +14,7 @@ import pytest
 
 from tests.support.manifests import WEB_WITH_A_TERMINATING_ENDPOINT, one_route
 from traefikservice_asgi import create_app
+from traefikservice_asgi.entrypoint.forwarding import prepare
 from traefikservice_asgi.observability import ObservabilityOptions
 from traefikservice_asgi.observability.metrics import Metrics, method_label, protocol_label
 from traefikservice_asgi.observability.serving import open_connections
@@ -71,6 +72,9 @@ def test_method_label_keeps_known_verbs_only(method: str, label: str) -> None:
 )
 def test_protocol_label_as_traefik_tests_it(headers: list[Any], protocol: str) -> None:
     assert protocol_label({"type": "http", "headers": headers}) == protocol
+    # The entry point's Forward finds the same while it reads the headers.
+    scope = {"type": "http", "method": "GET", "path": "/", "http_version": "1.1"}
+    assert prepare({**scope, "headers": [(b"host", b"a"), *headers]}).protocol == protocol
 
 
 def test_histogram_bucket_bounds_are_inclusive_as_prometheus_le() -> None:

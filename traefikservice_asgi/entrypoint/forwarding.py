@@ -30,16 +30,20 @@ import re
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import quote
 
 from starlette.types import Scope
+from typing_extensions import dataclass_transform
 
 from ..rules import absolute_form, forwarded_path
 
 __all__ = [
     "Forward",
     "InvalidRequest",
+    "has_token",
     "prepare",
+    "request_protocol",
     "trusted_peers",
 ]
 
@@ -146,7 +150,19 @@ def _host_port(host: bytes) -> bytes:
     return b""
 
 
-@dataclass(frozen=True, slots=True)
+_T = TypeVar("_T")
+
+
+@dataclass_transform(frozen_default=True)
+def _value(cls: type[_T]) -> type[_T]:
+    """A dataclass immutable for the type checker (``mypy --strict`` runs in CI) and a
+    plain slots class at run time: a frozen dataclass sets each field through
+    ``object.__setattr__``, which made building a :class:`Forward` (one per request,
+    one per rewriting middleware) twice as slow (bench/README.md)."""
+    return dataclass(slots=True)(cls)
+
+
+@_value
 class Forward:
     """The request as every backend of this request will receive it."""
 
@@ -157,6 +173,7 @@ class Forward:
     content_length: int | None  # None: no body or chunked (see chunked)
     chunked: bool
     gzip_added: bool  # Accept-Encoding: gzip was added by us, not by the client
+    protocol: str = "http"  # Traefik's request protocol label (request_protocol)
 
     @property
     def has_body(self) -> bool:
@@ -171,6 +188,46 @@ class Forward:
         if self.method in ("POST", "PUT", "PATCH"):
             return [(b"content-length", b"0")]
         return []
+
+
+def has_token(value: bytes | None, token: bytes) -> bool:
+    """Traefik's ``containsHeader`` on one header value: an item of its comma-separated
+    list equal to ``token`` once trimmed and lowercased (``token`` is lowercase)."""
+    if value is None:
+        return False
+    value = value.lower()
+    return token in value and token in [item.strip() for item in value.split(b",")]
+
+
+def request_protocol(
+    websocket: bool,
+    connection: bytes | None,
+    upgrade: bytes | None,
+    accept: bytes | None,
+    content_type: bytes | None,
+) -> str:
+    """Traefik's ``getRequestProtocol`` (its metrics' ``protocol`` label): ``websocket``,
+    ``sse``, ``grpc-web``, ``grpc`` or ``http``, tested in that order on the first value
+    of each header (Go's ``Header.Get``). Substring tests come before any token parsing:
+    nearly every request is ``http``."""
+    if websocket:
+        return "websocket"
+    if (
+        connection is not None
+        and b"upgrade" in connection.lower()
+        and has_token(connection, b"upgrade")
+        and has_token(upgrade, b"websocket")
+    ):
+        return "websocket"
+    if (
+        accept is not None
+        and b"text/event-stream" in accept.lower()
+        and has_token(accept, b"text/event-stream")
+    ):
+        return "sse"
+    if content_type is not None and content_type.startswith(b"application/grpc"):
+        return "grpc-web" if content_type.startswith(b"application/grpc-web") else "grpc"
+    return "http"
 
 
 def prepare(
@@ -203,6 +260,11 @@ def prepare(
     te_trailers = False
     accept_encoding: bytes | None = None  # the first value: Go's Header.Get
     has_range = False
+    # The first values request_protocol reads.
+    first_connection: bytes | None = None
+    first_upgrade: bytes | None = None
+    accept: bytes | None = None
+    content_type: bytes | None = None
 
     for key, value in scope["headers"]:
         if b"\r" in value or b"\n" in value or b"\0" in value or b"\n" in key or b"\r" in key:
@@ -215,7 +277,12 @@ def prepare(
             continue
         if name in HOP_BY_HOP:
             if name == b"connection":
+                if first_connection is None:
+                    first_connection = value
                 connection.update(_tokens(value))
+            elif name == b"upgrade":
+                if first_upgrade is None:
+                    first_upgrade = value
             elif name == b"transfer-encoding":
                 chunked = True
             elif name == b"te" and b"trailers" in _tokens(value):
@@ -239,6 +306,10 @@ def prepare(
                 accept_encoding = value
         elif name == b"range":
             has_range = True
+        elif name == b"accept" and accept is None:
+            accept = value
+        elif name == b"content-type" and content_type is None:
+            content_type = value
         out.append((name, value))
 
     method = scope.get("method", "GET")
@@ -312,4 +383,9 @@ def prepare(
         content_length=content_length if not chunked else None,
         chunked=chunked,
         gzip_added=gzip_added,
+        protocol=(
+            ("websocket" if websocket else "http")
+            if first_connection is None and accept is None and content_type is None
+            else request_protocol(websocket, first_connection, first_upgrade, accept, content_type)
+        ),
     )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -60,10 +61,12 @@ class _Watch:
             self.state.body_done = True
         return message
 
-    async def tracked_send(self, message: Message) -> None:
+    def tracked_send(self, message: Message) -> Awaitable[None]:
+        # A plain call returning the next send's awaitable: an ``async def`` here cost a
+        # coroutine per response message.
         if message["type"] == "http.response.body" and not message.get("more_body", False):
             self.state.response_done = True
-        await self.send(message)
+        return self.send(message)
 
     def arm(self, now: float) -> bool:
         """Called once ``due``: start watching if the body is read; False while the body

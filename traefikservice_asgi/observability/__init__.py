@@ -4,7 +4,7 @@
 from .accesslog import AccessLog
 from .admin import AdminApp
 from .metrics import Metrics, MetricsCollector
-from .observe import ObservedServer, Observer
+from .observe import Observer, ServerRecorder
 from .options import DEFAULT_BUCKETS, ObservabilityOptions
 
 __all__ = [
@@ -14,6 +14,6 @@ __all__ = [
     "Metrics",
     "MetricsCollector",
     "ObservabilityOptions",
-    "ObservedServer",
     "Observer",
+    "ServerRecorder",
 ]

@@ -8,17 +8,18 @@ from typing import Any
 
 from ..proxy import Server
 from .metrics import Metrics
-from .observe import ObservedServer
+from .observe import ServerRecorder
 
 __all__ = ["observe_servers", "record_server_up"]
 
 PROVIDER = "kubernetescrd"
 
 
-def observe_servers(metrics: Metrics, service: str, servers: Sequence[Server]) -> list[Any]:
-    """``servers`` each wrapped to count under the leaf service ``service``."""
+def observe_servers(metrics: Metrics, service: str, servers: Sequence[Server]) -> None:
+    """Make each of ``servers`` count its exchanges under the leaf service ``service``."""
     stats = metrics.service(f"{service}@{PROVIDER}")
-    return [ObservedServer(server, server.url, stats, metrics) for server in servers]
+    for server in servers:
+        server.recorder = ServerRecorder(server.url, stats, metrics)
 
 
 class _RecordingStatus:

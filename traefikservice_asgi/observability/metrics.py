@@ -24,6 +24,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..entrypoint.forwarding import request_protocol
 from .options import ObservabilityOptions
 from .outdated import Outdated
 
@@ -54,30 +55,17 @@ def method_label(method: str) -> str:
     return method if method in METHODS else "EXTENSION_METHOD"
 
 
-def _has_token(value: bytes | None, token: bytes) -> bool:
-    """Traefik's ``containsHeader`` on one header value: an item of its comma-separated
-    list equal to ``token`` once trimmed and lowercased (``token`` is lowercase)."""
-    if value is None:
-        return False
-    value = value.lower()
-    return token in value and token in [item.strip() for item in value.split(b",")]
-
-
 def protocol_label(scope: Mapping[str, Any]) -> str:
-    """Traefik's ``getRequestProtocol``: ``websocket``, ``sse``, ``grpc-web``, ``grpc``
-    or ``http``, tested in that order on the first value of each header (Go's
-    ``Header.Get``). One dict built in C, then four lookups: this runs per request."""
-    if scope["type"] == "websocket":
-        return "websocket"
+    """:func:`~..entrypoint.forwarding.request_protocol` of a scope whose
+    :class:`~..entrypoint.forwarding.Forward` (which has it) is not made yet."""
     first = dict(reversed(scope["headers"])).get  # the first value of each name wins
-    if _has_token(first(b"connection"), b"upgrade") and _has_token(first(b"upgrade"), b"websocket"):
-        return "websocket"
-    if _has_token(first(b"accept"), b"text/event-stream"):
-        return "sse"
-    content_type = first(b"content-type", b"")
-    if content_type.startswith(b"application/grpc"):
-        return "grpc-web" if content_type.startswith(b"application/grpc-web") else "grpc"
-    return "http"
+    return request_protocol(
+        scope["type"] == "websocket",
+        first(b"connection"),
+        first(b"upgrade"),
+        first(b"accept"),
+        first(b"content-type"),
+    )
 
 
 class Row:

@@ -1,11 +1,11 @@
 """Recording requests where Traefik records them: the entry point and each server.
 
-:class:`Observer` wraps the whole request at the entry point (Traefik's
+:class:`Observer` records the whole request at the entry point (Traefik's
 ``pkg/server/middleware/observability.go``): it counts the entry point families and
-writes the access log line. :class:`ObservedServer` wraps each server of a servers load
-balancer (Traefik's metrics middleware in ``getLoadBalancerServiceHandler``): it counts
-the leaf service's families and tells the request's :class:`Exchange` which service,
-URL and status answered, for the access log. Mirror copies are counted under their
+writes the access log line. Each server of a servers load balancer holds a
+:class:`ServerRecorder` (Traefik's metrics middleware in ``getLoadBalancerServiceHandler``):
+it counts the leaf service's families and tells the request's :class:`Exchange` which
+service, URL and status answered, for the access log. Mirror copies are counted under their
 own leaf service and leave the exchange alone.
 
 A WebSocket is counted as Traefik counts it (``protocol="websocket"``): Go's reverse
@@ -18,19 +18,21 @@ status and body bytes). The messages exchanged once accepted are never counted.
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..entrypoint.context import is_copy
-from .metrics import Metrics, ServiceStats, method_label, protocol_label
+from ..entrypoint.context import COPY_KEY
+from ..entrypoint.forwarding import Forward
+from .metrics import METHODS, Metrics, Row, ServiceStats, method_label, protocol_label
 
 if TYPE_CHECKING:
     from .accesslog import AccessLog
 
-__all__ = ["EXCHANGE", "Exchange", "ObservedServer", "Observer", "websocket_answer"]
+__all__ = ["EXCHANGE", "Exchange", "Observer", "ServerRecorder", "websocket_answer"]
 
 EXCHANGE = "traefikservice_asgi.exchange"
 """The scope key of the request's :class:`Exchange`."""
@@ -61,18 +63,24 @@ def websocket_answer(message: Message, status: int) -> tuple[int, int]:
 
 
 class Exchange:
-    """What is known of one request, filled in as it goes through the tree."""
+    """What is known of one request, filled in as it goes through the tree. It is also
+    the request's counted ``send`` at the entry point (see :class:`_Counted` for why a
+    plain callable)."""
 
     __slots__ = (
         "body",
+        "counted_receive",
+        "logged",
         "method",
         "origin_duration",
         "origin_size",
         "origin_status",
         "protocol",
+        "receive",
         "request_bytes",
         "response_bytes",
         "router",
+        "send",
         "service",
         "start",
         "start_wall",
@@ -80,11 +88,26 @@ class Exchange:
         "url",
     )
 
-    def __init__(self, scope: Scope, wall: bool = True) -> None:
+    def __init__(
+        self,
+        scope: Scope,
+        send: Send,
+        receive: Receive,
+        logged: bool = True,
+        forward: Forward | None = None,
+    ) -> None:
         self.start = _perf()
-        self.start_wall = time.time_ns() if wall else 0  # the access log's StartUTC
-        self.method = method_label(scope.get("method", "GET"))
-        self.protocol = protocol_label(scope)
+        #: Whether an access log line is written (which needs the fields below it).
+        self.logged = logged
+        self.start_wall = time.time_ns() if logged else 0  # the access log's StartUTC
+        method = scope.get("method", "GET")
+        self.method = method if method in METHODS else "EXTENSION_METHOD"
+        # The entry point's Forward has the protocol; an embedded middleware makes its
+        # Forward after routing.
+        self.protocol = forward.protocol if forward is not None else protocol_label(scope)
+        self.send = send
+        self.receive = receive
+        self.counted_receive: _CountedReceive | None = None
         self.status = 0
         self.body = True  # False once the request is known to have no body
         self.request_bytes = 0
@@ -96,18 +119,29 @@ class Exchange:
         self.origin_duration = 0.0
         self.origin_size = 0
 
+    def __call__(self, message: Message) -> Awaitable[None]:
+        kind = message["type"]
+        if kind == "http.response.body":
+            self.response_bytes += len(message.get("body", b""))
+        elif kind == "http.response.start":
+            self.status = message["status"]
+        return self.send(message)
+
 
 class _Counted:
-    """A ``send`` noting the status and counting the body bytes of an HTTP answer.
+    """A ``send`` noting the status and counting the body bytes of an HTTP answer, and
+    when it began: a server's tally (:meth:`ServerRecorder.begin`).
 
     A plain callable returning the next ``send``'s awaitable, not a coroutine function:
     a wrapper ``async def`` costs a coroutine object and a frame per message and per
     layer, which was most of what recording cost a request (bench/README.md)."""
 
-    __slots__ = ("send", "size", "status")
+    __slots__ = ("receive", "send", "size", "start", "status")
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, receive: _CountedReceive | None) -> None:
+        self.start = _perf()
         self.send = send
+        self.receive = receive
         self.status = 0
         self.size = 0
 
@@ -145,33 +179,29 @@ class Observer:
         self.rows = metrics.entry_rows if metrics is not None else None
         self.wall = access_log is not None
 
-    async def __call__(
-        self,
-        handler: Callable[..., Awaitable[None]],
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        *args: Any,
-    ) -> None:
-        exchange = Exchange(scope, self.wall)
+    def begin(
+        self, scope: Scope, receive: Receive, send: Send, forward: Forward | None
+    ) -> Exchange:
+        """Start recording the HTTP request ``scope``: route it with the exchange's
+        ``receive`` and the exchange itself as ``send``, then call :meth:`end`. Two
+        calls around the routing rather than a wrapping coroutine, which cost more
+        than the counting (bench/README.md)."""
+        exchange = Exchange(scope, send, receive, self.wall, forward)
         scope[EXCHANGE] = exchange
-        counted = _Counted(send)
-        forward = args[0] if args else None
-        counted_receive: _CountedReceive | None = None
         if forward is not None and not forward.has_body:
             exchange.body = False  # nothing to count: no wrapper on receive
         else:
-            receive = counted_receive = _CountedReceive(receive)
-        try:
-            await handler(scope, receive, counted, *args)
-        finally:
-            seconds = _perf() - exchange.start
-            # 499: the client went away before any answer.
-            exchange.status = counted.status or 499
-            exchange.response_bytes = counted.size
-            if counted_receive is not None:
-                exchange.request_bytes = counted_receive.size
-            self._record(scope, exchange, seconds)
+            exchange.receive = exchange.counted_receive = _CountedReceive(receive)
+        return exchange
+
+    def end(self, scope: Scope, exchange: Exchange) -> None:
+        """Record the request :meth:`begin` started, however it ended."""
+        seconds = _perf() - exchange.start
+        if not exchange.status:
+            exchange.status = 499  # the client went away before any answer
+        if exchange.counted_receive is not None:
+            exchange.request_bytes = exchange.counted_receive.size
+        self._record(scope, exchange, seconds)
 
     async def websocket(
         self,
@@ -182,7 +212,7 @@ class Observer:
         *args: Any,
     ) -> None:
         """:meth:`__call__` for a ``websocket`` scope (see the module's docstring)."""
-        exchange = Exchange(scope)
+        exchange = Exchange(scope, send, receive, self.wall)
         exchange.body = False
         exchange.status = _NO_ANSWER
         scope[EXCHANGE] = exchange
@@ -201,11 +231,18 @@ class Observer:
             self._record(scope, exchange, seconds)
 
     def _record(self, scope: Scope, exchange: Exchange, seconds: float) -> None:
-        if self.rows is not None and self.metrics is not None:
+        rows = self.rows
+        if rows is not None and self.metrics is not None:
             key = (exchange.status, exchange.method, exchange.protocol)
-            self.metrics.observe(
-                self.rows, key, seconds, exchange.request_bytes, exchange.response_bytes
-            )
+            # Metrics.observe, inlined: this runs for every request.
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = Row(self.metrics.size)
+            row.count += 1
+            row.sum += seconds
+            row.buckets[bisect_left(self.metrics.bounds, seconds)] += 1
+            row.request_bytes += exchange.request_bytes
+            row.response_bytes += exchange.response_bytes
             if exchange.router is not None and self.metrics.options.add_routers_labels:
                 group = self.metrics.router_rows.setdefault(exchange.router, {})
                 self.metrics.observe(
@@ -215,52 +252,59 @@ class Observer:
             self.access_log.log(scope, exchange, seconds)
 
 
-class ObservedServer:
-    """A server of a servers load balancer, counted under its leaf service."""
+class ServerRecorder:
+    """Counts the exchanges of one server of a servers load balancer under its leaf
+    service (Traefik's metrics middleware in ``getLoadBalancerServiceHandler``).
 
-    __slots__ = ("addr", "metrics", "rows", "server", "stats", "url")
+    The server calls :meth:`begin` and :meth:`end` around its own exchange rather than
+    being wrapped in one more ASGI layer: that layer's coroutine was the largest part of
+    what recording cost a request (bench/README.md)."""
 
-    def __init__(self, server: ASGIApp, url: str, stats: ServiceStats, metrics: Metrics) -> None:
-        self.server = server
+    __slots__ = ("addr", "metrics", "rows", "stats", "url")
+
+    def __init__(self, url: str, stats: ServiceStats, metrics: Metrics) -> None:
         self.url = url
         self.addr = urlsplit(url).netloc
         self.stats = stats
         self.rows = stats.rows
         self.metrics = metrics
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.server, name)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            await self._websocket(scope, receive, send)
-            return
+    def begin(self, scope: Scope, receive: Receive, send: Send) -> _Counted:
+        """Start counting: the server goes on with the tally as its ``send`` (and the
+        tally's ``receive`` when not None)."""
         exchange: Exchange | None = scope.get(EXCHANGE)
-        start = _perf()
-        counted = _Counted(send)
-        counted_receive: _CountedReceive | None = None
         if exchange is None or exchange.body:
-            receive = counted_receive = _CountedReceive(receive)
-        try:
-            await self.server(scope, receive, counted)
-        finally:
-            seconds = _perf() - start
-            status = counted.status or 499
-            request_bytes = counted_receive.size if counted_receive is not None else 0
-            if exchange is not None:
-                key = (status, exchange.method, exchange.protocol)
-            else:
-                key = (status, method_label(scope.get("method", "GET")), protocol_label(scope))
-            self.metrics.observe(self.rows, key, seconds, request_bytes, counted.size)
-            if exchange is not None and not is_copy(scope):
-                exchange.service = self.stats.name
-                exchange.url = self.url
-                exchange.origin_status = status
-                exchange.origin_duration = seconds
-                exchange.origin_size = counted.size
+            return _Counted(send, _CountedReceive(receive))
+        return _Counted(send, None)
 
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """:meth:`__call__` for a ``websocket`` scope (never mirrored, no request body)."""
+    def end(self, scope: Scope, tally: _Counted) -> None:
+        """Count the exchange that ``tally`` followed (whatever way it ended)."""
+        seconds = _perf() - tally.start
+        status = tally.status or 499
+        exchange: Exchange | None = scope.get(EXCHANGE)
+        if exchange is not None:
+            key = (status, exchange.method, exchange.protocol)
+        else:
+            key = (status, method_label(scope.get("method", "GET")), protocol_label(scope))
+        # Metrics.observe, inlined: this runs for every request a server answers.
+        row = self.rows.get(key)
+        if row is None:
+            row = self.rows[key] = Row(self.metrics.size)
+        row.count += 1
+        row.sum += seconds
+        row.buckets[bisect_left(self.metrics.bounds, seconds)] += 1
+        if tally.receive is not None:
+            row.request_bytes += tally.receive.size
+        row.response_bytes += tally.size
+        if exchange is not None and exchange.logged and COPY_KEY not in scope:
+            exchange.service = self.stats.name
+            exchange.url = self.url
+            exchange.origin_status = status
+            exchange.origin_duration = seconds
+            exchange.origin_size = tally.size
+
+    async def websocket(self, server: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        """``server``'s WebSocket exchange, counted (never mirrored, no request body)."""
         exchange: Exchange | None = scope.get(EXCHANGE)
         start = _perf()
         status = _NO_ANSWER
@@ -273,7 +317,7 @@ class ObservedServer:
             await send(message)
 
         try:
-            await self.server(scope, receive, counted_send)
+            await server(scope, receive, counted_send)
         finally:
             seconds = _perf() - start
             if status == _NO_ANSWER:

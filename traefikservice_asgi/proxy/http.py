@@ -36,7 +36,7 @@ import logging
 import time
 import zlib
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -56,7 +56,7 @@ from ..transport.tls import CertificateRefused
 from ..transport.tunnel import Tunnel
 from .websocket import forward_websocket
 
-__all__ = ["INFLATE_PIECE", "MAX_REFUSAL", "Server", "UpstreamAborted"]
+__all__ = ["INFLATE_PIECE", "MAX_REFUSAL", "Server", "ServerRecorder", "UpstreamAborted"]
 
 # The logger keeps the name it had when this module was traefikservice_asgi.proxy.
 logger = logging.getLogger("traefikservice_asgi.proxy")
@@ -150,6 +150,27 @@ MAX_REFUSAL = 1024 * 1024
 the tunnel replaced it): the ASGI server holds a refusal whole before writing it."""
 
 
+class ServerRecorder(Protocol):
+    """What a :class:`Server` tells of each exchange it makes (the observability's
+    :class:`~traefikservice_asgi.observability.observe.ServerRecorder`)."""
+
+    def begin(self, scope: Scope, receive: Receive, send: Send) -> Any:
+        """Start counting: the result is the ``send`` to use, and its ``receive`` the
+        ``receive`` to use unless None."""
+
+    def end(self, scope: Scope, tally: Any) -> None:
+        """The exchange ``tally`` followed is over."""
+
+    def websocket(
+        self,
+        server: Callable[[Scope, Receive, Send], Awaitable[None]],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> Awaitable[None]:
+        """``server``'s WebSocket exchange, counted."""
+
+
 class _ClientGone(Exception):
     """The client disconnected while its request body was being forwarded."""
 
@@ -208,6 +229,7 @@ class Server:
         "_timeouts",
         "_tunnels",
         "pass_host_header",
+        "recorder",
         "url",
     )
 
@@ -247,74 +269,95 @@ class Server:
         # A WebSocket can be tunnelled (bytes after the 101) on the holder's own
         # HTTP/1.1 transport only, which can hand over a connection.
         self._tunnels = holder.owned
+        #: What counts this server's exchanges (metrics, access log), when something does.
+        self.recorder: ServerRecorder | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        recorder = self.recorder
         if scope["type"] == "websocket":
-            if self._tunnels and offers_tunnel(scope):
-                await self._tunnel(scope, receive, send)
-                return
-            await forward_websocket(
-                self.url,
-                scope,
-                receive,
-                send,
-                pass_host_header=self.pass_host_header,
-                transport=self._servers_transport,
-            )
+            if recorder is not None:
+                await recorder.websocket(self._websocket, scope, receive, send)
+            else:
+                await self._websocket(scope, receive, send)
             return
-        forward = forward_of(scope)
-        has_body = forward.has_body
-        stream: httpx.AsyncByteStream = _RequestBody(receive) if has_body else _NO_BODY
-        request = self._request(forward, scope, forward.framing_headers(), stream)
-        detacher = self._detacher
-        if detacher is not None:
-            job = copy_job(scope)
-            if job is not None:
-                await self._send_detached(detacher, job, request, receive)
-                return
+        # Recorded in this call rather than in one more wrapping layer, whose coroutine
+        # cost a request more than the counting (bench/README.md).
+        tally: Any = None
+        if recorder is not None:
+            tally = recorder.begin(scope, receive, send)
+            send = tally
+            if tally.receive is not None:
+                receive = tally.receive
         try:
-            sending = self._forwarder.forward(request, scope)
-            if self._header_timeout is None:
-                response = await sending
-            else:  # Go's responseHeaderTimeout: the wait for headers only, not the body
-                response = await asyncio.wait_for(sending, self._header_timeout)
-        except _ClientGone:
-            logger.debug("client went away before %s answered", self.url)
-            return
-        except (asyncio.TimeoutError, httpx.TransportError, httpx.DecodingError) as exc:
-            status, not_sent = self._failure(exc, scope, forward)
-            await self._fail(stream, send, status, not_sent=not_sent)
-            return
-        body: AsyncIterable[bytes]
-        close: Callable[[], Awaitable[None]]
-        if isinstance(response, RawResponse):
-            status, raw, body, close = (
-                response.status,
-                response.headers,
-                response.stream,
-                response.stream.aclose,
-            )
-        else:
-            status, raw, body, close = (
-                response.status_code,
-                response.headers.raw,
-                response.aiter_raw(),
-                response.aclose,
-            )
-        if status < 200:
-            # A 1xx as the final answer: a 101 to a request that asked for no upgrade
-            # (or one an ASGI server cannot hand over). Go's ReverseProxy refuses it
-            # (handleUpgradeResponse: "backend tried to switch protocol"), and Traefik's
-            # error handler answers 500; relaying it would leave the client connection
-            # parsed as HTTP after a protocol switch.
-            await close()
-            logger.debug("500 Internal Server Error from %s: final status %d", self.url, status)
-            await self._fail(stream, send, 500)
-            return
-        try:
-            await self._relay(status, raw, body, forward.gzip_added, send)
+            forward = forward_of(scope)
+            has_body = forward.has_body
+            stream: httpx.AsyncByteStream = _RequestBody(receive) if has_body else _NO_BODY
+            request = self._request(forward, scope, forward.framing_headers(), stream)
+            detacher = self._detacher
+            if detacher is not None:
+                job = copy_job(scope)
+                if job is not None:
+                    await self._send_detached(detacher, job, request, receive)
+                    return
+            try:
+                sending = self._forwarder.forward(request, scope)
+                if self._header_timeout is None:
+                    response = await sending
+                else:  # Go's responseHeaderTimeout: the wait for headers only, not the body
+                    response = await asyncio.wait_for(sending, self._header_timeout)
+            except _ClientGone:
+                logger.debug("client went away before %s answered", self.url)
+                return
+            except (asyncio.TimeoutError, httpx.TransportError, httpx.DecodingError) as exc:
+                status, not_sent = self._failure(exc, scope, forward)
+                await self._fail(stream, send, status, not_sent=not_sent)
+                return
+            body: AsyncIterable[bytes]
+            close: Callable[[], Awaitable[None]]
+            if isinstance(response, RawResponse):
+                status, raw, body, close = (
+                    response.status,
+                    response.headers,
+                    response.stream,
+                    response.stream.aclose,
+                )
+            else:
+                status, raw, body, close = (
+                    response.status_code,
+                    response.headers.raw,
+                    response.aiter_raw(),
+                    response.aclose,
+                )
+            if status < 200:
+                # A 1xx as the final answer: a 101 to a request that asked for no upgrade
+                # (or one an ASGI server cannot hand over). Go's ReverseProxy refuses it
+                # (handleUpgradeResponse: "backend tried to switch protocol"), and Traefik's
+                # error handler answers 500; relaying it would leave the client connection
+                # parsed as HTTP after a protocol switch.
+                await close()
+                logger.debug("500 Internal Server Error from %s: final status %d", self.url, status)
+                await self._fail(stream, send, 500)
+                return
+            try:
+                await self._relay(status, raw, body, forward.gzip_added, send)
+            finally:
+                await close()
         finally:
-            await close()
+            if recorder is not None:
+                recorder.end(scope, tally)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._tunnels and offers_tunnel(scope):
+            await self._tunnel(scope, receive, send)
+            return
+        await forward_websocket(
+            self.url,
+            scope,
+            receive,
+            send,
+            pass_host_header=self.pass_host_header,
+            transport=self._servers_transport,
+        )
 
     def _request(
         self,
