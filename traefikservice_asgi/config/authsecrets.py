@@ -14,7 +14,8 @@ What the Secret holds is not checked by the provider: Traefik puts the user line
 PEM text into the dynamic configuration as they are, and only building the middleware for
 a router fails on them (that router is then not served). :func:`build_problem` says what
 that build would refuse, for the resolver to report where a route uses the Middleware
-(and to warn about where none does).
+(and to warn about where none does). A ``plugin``'s ``urn:k8s:secret:`` values are read
+here too (:mod:`.pluginconf`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import replace
 
-from .middlewares import BasicAuth, ClientTLS, DigestAuth, ForwardAuth, MiddlewareSpec
+from .middlewares import BasicAuth, ClientTLS, DigestAuth, ForwardAuth, MiddlewareSpec, Plugin
+from .pluginconf import UrnProblem, with_plugin_secrets
 
 __all__ = ["BASIC_AUTH_SECRET_TYPE", "SecretProblem", "build_problem", "with_secrets"]
 
@@ -49,8 +51,8 @@ def with_secrets(
     secrets: Secrets,
     types: Mapping[tuple[str, str], str],
 ) -> MiddlewareSpec:
-    """``spec`` with what its Secrets hold filled in (users, PEM text); other kinds
-    are returned as they are. Raises
+    """``spec`` with what its Secrets hold filled in (users, PEM text, a plugin's
+    secret values); other kinds are returned as they are. Raises
     :class:`SecretProblem` for what Traefik's provider refuses (the Secret itself)."""
     if isinstance(spec, BasicAuth):
         data = _secret(secrets, namespace, spec.secret, "basicAuth.secret")
@@ -65,6 +67,11 @@ def with_secrets(
         return replace(spec, users=users)
     if isinstance(spec, ForwardAuth) and spec.tls is not None:
         return replace(spec, tls=_client_tls(spec.tls, namespace, secrets))
+    if isinstance(spec, Plugin):
+        try:
+            return with_plugin_secrets(spec, namespace, secrets)
+        except UrnProblem as problem:
+            raise SecretProblem(str(problem), problem.field) from None
     return spec
 
 

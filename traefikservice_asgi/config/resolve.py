@@ -36,7 +36,9 @@ otherwise, as in Traefik.
 A Middleware whose Secrets hold what Traefik's middleware builder refuses (a user line
 it cannot split, a CA it cannot parse) is loaded as Traefik's provider loads it: an
 error where a route uses it (Traefik does not serve that router), a warning where none
-does.
+does. A ``plugin`` middleware a route uses must name a plugin the runtime can build
+(``plugins``, when given, says what is wrong with a name); the configuration alone does
+not know the runtime's plugins.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from urllib.parse import urlsplit
 
@@ -57,6 +59,7 @@ from .middlewares import (
     MiddlewareRef,
     MiddlewareResource,
     MiddlewareSpec,
+    Plugin,
 )
 from .models import (
     DEFAULT_WEIGHT,
@@ -85,7 +88,11 @@ from .models import (
 )
 from .resources import Resources
 
-__all__ = ["default_cookie_name", "normalize", "resolve"]
+__all__ = ["PluginLookup", "default_cookie_name", "normalize", "resolve"]
+
+PluginLookup = Callable[[str], "str | None"]
+"""What is wrong with the plugin of a name (it is not registered, it does not load), or
+None when the runtime can build it."""
 
 PROVIDER = "kubernetescrd"
 _OWN_PROVIDER = "@" + PROVIDER
@@ -126,8 +133,10 @@ class _Resolver:
         allow_external_name_services: bool = False,
         ingress_class: str = "",
         cluster_dns: bool = True,
+        plugins: PluginLookup | None = None,
     ) -> None:
         self.res = res
+        self.plugins = plugins
         self.backends = backends
         self.allow_cross_namespace = allow_cross_namespace
         self.allow_external_name_services = allow_external_name_services
@@ -171,8 +180,8 @@ class _Resolver:
         self.read_middleware_secrets()
 
     def read_middleware_secrets(self) -> None:
-        """The users (and certificates) of each authentication Middleware from the
-        Secrets it names, as Traefik's CRD
+        """The users (and certificates) of each authentication Middleware, and the
+        secret values of each plugin, from the Secrets it names, as Traefik's CRD
         provider reads them; a Middleware whose Secret cannot be read is an error
         (Traefik skips it) and counts as failed. One Traefik reads but cannot build is
         kept in :attr:`unbuilt`: an error where a route uses it, else a warning."""
@@ -225,6 +234,18 @@ class _Resolver:
                     ".".join(p for p in (origin.path, f"spec.{problem.field}") if p),
                 )
             )
+
+    def unknown_plugin(self, spec: MiddlewareSpec, ident: str, ref: MiddlewareRef) -> bool:
+        """Whether ``spec`` is a plugin the runtime cannot build (an error at ``ref``)."""
+        if not isinstance(spec, Plugin) or self.plugins is None:
+            return False
+        problem = self.plugins(spec.name)
+        if problem is None:
+            return False
+        self.issues.append(
+            _issue(ref.origin, f'middleware "{ident}@{PROVIDER}": plugin: {problem}', "name")
+        )
+        return True
 
     def check_backend_urls(self) -> set[str]:
         """Report each ``backends`` entry with a bad URL once (not once per reference),
@@ -434,6 +455,8 @@ class _Resolver:
             return self.middlewares(resource.spec.middlewares, resource.namespace, (*stack, ident))
         if ident in self.unbuilt:
             self.unbuilt_middleware(ident, ref)
+            return None
+        if self.unknown_plugin(resource.spec, ident, ref):
             return None
         if ident not in self.resolved_specs:
             self.resolved_specs[ident] = self.with_services(
@@ -1096,10 +1119,12 @@ def resolve(
     allow_external_name_services: bool = False,
     ingress_class: str = "",
     cluster_dns: bool = True,
+    plugins: PluginLookup | None = None,
 ) -> tuple[Config, list[ConfigIssue]]:
     """Resolve every route of the ``ingress_class`` (and every TraefikService, used or
     not, so errors in an unused one are still reported). ``cluster_dns=False`` makes a
-    reference that would fall back to the in-cluster DNS name an error."""
+    reference that would fall back to the in-cluster DNS name an error. ``plugins``
+    checks the plugin each route's ``plugin`` middleware names (None: not checked)."""
     resolver = _Resolver(
         res,
         backends or {},
@@ -1107,6 +1132,7 @@ def resolve(
         allow_external_name_services,
         ingress_class,
         cluster_dns,
+        plugins,
     )
     routes = resolver.routes()
     for ts in res.traefik_services.values():
