@@ -9,6 +9,7 @@ from .config import Config, load_config, load_config_text
 from .exceptions import ConfigError, ConfigIssue, ConfigWarning, RuleError, TraefikServiceError
 from .loadbalancer.mirror_pool import MirrorLimits
 from .middleware import TraefikServiceMiddleware
+from .middlewares.plugin import register_plugin
 
 __version__ = "0.1.0"
 
@@ -25,4 +26,5 @@ __all__ = [
     "create_app",
     "load_config",
     "load_config_text",
+    "register_plugin",
 ]

@@ -24,6 +24,7 @@ import httpx
 
 from .config import Config, ConfigSource, load_config
 from .loadbalancer.mirror_pool import MirrorLimits
+from .middlewares.plugin import plugin_problem
 from .observability.options import ObservabilityOptions
 
 if TYPE_CHECKING:
@@ -103,8 +104,9 @@ class GatewayOptions:
 
     def load(self, source: ConfigSource) -> Config:
         """Load and validate ``source`` with the options that shape a configuration
-        (backends, namespaces, ExternalName, ingress class, cluster DNS): the one place
-        they are passed on, whoever loads (middleware, gateway, ``check``, ``serve``)."""
+        (backends, namespaces, ExternalName, ingress class, cluster DNS), and the
+        plugins this process can build: the one place they are passed on, whoever loads
+        (middleware, gateway, ``check``, ``serve``)."""
         return load_config(
             source,
             backends=self.backends,
@@ -112,6 +114,7 @@ class GatewayOptions:
             allow_external_name_services=self.allow_external_name_services,
             ingress_class=self.ingress_class,
             cluster_dns=self.cluster_dns,
+            plugins=plugin_problem,
         )
 
     def to_json(self) -> str:

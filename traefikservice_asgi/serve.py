@@ -40,6 +40,7 @@ from .config.loader import read_config_files
 from .entrypoint.server import DEFAULT_MAX_HEADER_BYTES, EntryPointConfig, RespondingTimeouts
 from .exceptions import ConfigError
 from .middleware import TraefikServiceMiddleware, log_warnings
+from .middlewares.plugin import plugin_problem
 from .observability.workers import ENV_METRICS_DIR, SnapshotWriter, WithSnapshots
 from .options import GatewayOptions
 from .providers.kubernetes import DEFAULT_THROTTLE, Connection, KubernetesProvider
@@ -312,6 +313,7 @@ def run_kubernetes(
         "allow_external_name_services": options.allow_external_name_services,
         "ingress_class": options.ingress_class,
         "cluster_dns": options.cluster_dns,
+        "plugins": plugin_problem,
     }
 
     def factory(on_config: Callable[[Config], None]) -> KubernetesProvider:

@@ -1,13 +1,16 @@
-"""The Secrets of basicAuth / digestAuth as Traefik's CRD provider reads them, and each
-Secret it would not read as a located load error."""
+"""The Secrets of basicAuth / digestAuth as Traefik's CRD provider reads them, each
+Secret it would not read as a located load error, and user lines it reads but cannot
+build a middleware of as an error where a route uses them (a warning elsewhere)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 
+import pytest
+
 from tests.support.config import errors, middleware_route
-from traefikservice_asgi import load_config_text
+from traefikservice_asgi import ConfigError, load_config_text
 from traefikservice_asgi.config.middlewares import BasicAuth, DigestAuth
 
 BACKENDS = {"default/app:80": "http://127.0.0.1:9"}
@@ -45,7 +48,7 @@ def test_a_basic_auth_typed_secret_is_one_user_with_a_sha1_password() -> None:
     )
 
 
-def test_each_unreadable_secret_is_an_error_at_the_middleware() -> None:
+def test_each_unreadable_secret_is_an_error_at_the_middleware_used_or_not() -> None:
     text = (
         "apiVersion: v1\nkind: Secret\nmetadata: {name: two}\nstringData: {a: 'x:y', b: 'z:w'}\n---\n"
         'apiVersion: v1\nkind: Secret\nmetadata: {name: empty}\nstringData: {a: "\\n\\n"}\n---\n'
@@ -58,8 +61,6 @@ def test_each_unreadable_secret_is_an_error_at_the_middleware() -> None:
         ("m2", "{basicAuth: {secret: two}}"),
         ("m3", "{digestAuth: {secret: empty}}"),
         ("m4", "{basicAuth: {secret: typed}}"),
-        ("m5", "{basicAuth: {secret: bad}}"),
-        ("m6", "{digestAuth: {secret: typed}}"),
         ("m7", "{basicAuth: {realm: x}}"),
     ]
     for name, spec in specs:
@@ -73,8 +74,6 @@ def test_each_unreadable_secret_is_an_error_at_the_middleware() -> None:
         "contain any credentials",
         "Middleware default/m4: spec.basicAuth.secret: secret 'default/typed' must contain "
         "both username and password keys",
-        "Middleware default/m5: spec.basicAuth.secret: error parsing BasicUser: a:b:c",
-        "Middleware default/m6: spec.digestAuth.secret: error parsing DigestUser: kate",
         "Middleware default/m7: spec.basicAuth.secret: auth secret must be set",
     ]
     for message in wanted:
@@ -92,3 +91,63 @@ def test_base64_data_may_span_lines_as_go_decodes_it() -> None:
     assert route_spec(secret + middleware_route("{basicAuth: {secret: s}}")).users == (
         "ann:{SHA}x",
     )
+
+
+UNPARSABLE = (
+    "apiVersion: v1\nkind: Secret\nmetadata: {name: bad}\nstringData: {a: 'a:b:c'}\n---\n"
+    "apiVersion: v1\nkind: Secret\nmetadata: {name: short}\nstringData: {a: 'kate:x'}\n---\n"
+    "apiVersion: traefik.io/v1alpha1\nkind: Middleware\nmetadata: {name: m5}\n"
+    "spec: {basicAuth: {secret: bad}}\n---\n"
+    "apiVersion: traefik.io/v1alpha1\nkind: Middleware\nmetadata: {name: m6}\n"
+    "spec: {digestAuth: {secret: short}}\n---\n"
+)
+
+
+def _route(*middlewares: str) -> str:
+    names = ", ".join(f"{{name: {m}}}" for m in middlewares)
+    return (
+        "apiVersion: traefik.io/v1alpha1\nkind: IngressRoute\nmetadata: {name: shop}\nspec:\n"
+        f"  routes:\n    - {{match: Host(`a.test`), middlewares: [{names}], "
+        "services: [{name: app, port: 80}]}\n"
+    )
+
+
+def test_user_lines_traefik_cannot_parse_are_a_warning_when_no_route_uses_them() -> None:
+    # Traefik's provider loads the lines as they are; only building the middleware for
+    # a router fails (with_auth.yml: its digestAuth holds htpasswd lines).
+    config = load_config_text(UNPARSABLE, filename="routes.yaml")
+    found = [str(w) for w in config.warnings]
+    assert found == [
+        "routes.yaml:11: Middleware default/m5: spec.basicAuth.secret: error parsing "
+        "BasicUser: a:b:c: no route uses this Middleware; one that does is refused (Traefik "
+        "does not serve a router whose middleware it cannot build)",
+        "routes.yaml:16: Middleware default/m6: spec.digestAuth.secret: error parsing "
+        "DigestUser: kate:x: no route uses this Middleware; one that does is refused (Traefik "
+        "does not serve a router whose middleware it cannot build)",
+    ]
+
+
+def test_user_lines_traefik_cannot_parse_are_an_error_where_a_route_uses_them() -> None:
+    found = errors(UNPARSABLE + _route("m6"), backends=BACKENDS)
+    assert found == [
+        "routes.yaml:16: Middleware default/m6: spec.digestAuth.secret: error parsing "
+        "DigestUser: kate:x (used by routes.yaml:26 (IngressRoute default/shop "
+        "spec.routes[0].middlewares[0]); Traefik does not serve a router whose middleware "
+        "it cannot build)"
+    ]
+
+
+def test_a_middleware_used_by_two_routes_is_reported_once_and_a_chain_counts_as_use() -> None:
+    chain = (
+        "apiVersion: traefik.io/v1alpha1\nkind: Middleware\nmetadata: {name: both}\n"
+        "spec: {chain: {middlewares: [{name: m5}, {name: m6}]}}\n---\n"
+    )
+    found = errors(UNPARSABLE + chain + _route("both"), backends=BACKENDS)
+    assert [line.split(": ")[1] for line in found] == [
+        "Middleware default/m5",
+        "Middleware default/m6",
+    ]
+    text = UNPARSABLE + _route("m5") + "---\n" + _route("m5").replace("name: shop", "name: two")
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text, backends=BACKENDS)
+    assert len(info.value.issues) == 1

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from traefikservice_asgi import ConfigError, load_config
+from traefikservice_asgi import ConfigError, load_config, load_config_text
+from traefikservice_asgi.config.middlewares import BasicAuth
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "traefik-crd-fixtures"
 
@@ -25,7 +26,7 @@ OUTCOMES = {
     "parent_refs_single_parent_single_route.yml": "loads 1",
     "services.yml": "loads 0",
     "simple.yml": "loads 1",
-    "with_auth.yml": "refused error parsing DigestUser",
+    "with_auth.yml": "loads 0",
     "with_bad_tls_options.yml": "refused got null",
     "with_cross_namespace.yml": "refused not in the parent resource",
     "with_default_tls_options.yml": "loads 1",
@@ -71,11 +72,11 @@ OUTCOMES = {
     "with_one_external_service_and_health_check.yml": "refused healthCheck allowed",
     "with_one_external_svc_and_regular_svc_health_check.yml": "refused healthCheck allowed",
     "with_options.yml": "loads 1",
-    "with_plugin_deep_read_secret.yml": "refused the plugin middleware is not implemented",
-    "with_plugin_read_array_of_map_contain_secret.yml": "refused the plugin middleware is not implemented",
-    "with_plugin_read_array_of_secret.yml": "refused the plugin middleware is not implemented",
-    "with_plugin_read_not_exist_secret.yml": "refused the plugin middleware is not implemented",
-    "with_plugin_read_secret.yml": "refused the plugin middleware is not implemented",
+    "with_plugin_deep_read_secret.yml": "loads 0",
+    "with_plugin_read_array_of_map_contain_secret.yml": "loads 0",
+    "with_plugin_read_array_of_secret.yml": "loads 0",
+    "with_plugin_read_not_exist_secret.yml": "refused secret default/notfound is not found",
+    "with_plugin_read_secret.yml": "loads 0",
     "with_ratelimit.yml": "refused a rate limiter's Redis store",
     "with_servers_transport.yml": "refused SPIFFE",
     "with_servers_transport_cross_namespace.yml": "refused crossnamespace is disallowed",
@@ -132,3 +133,37 @@ def test_the_ingress_class_fixtures_load_with_traefiks_test_ingress_class() -> N
     ):
         config = load_config(FIXTURES / name, ingress_class="traefik-lb")
         assert len(config.routes) == 1
+
+
+def _with_route(middleware: str) -> str:
+    return (FIXTURES / "with_auth.yml").read_text() + (
+        "\n---\napiVersion: traefik.io/v1alpha1\nkind: IngressRoute\n"
+        "metadata: {name: shop, namespace: default}\nspec:\n  routes:\n"
+        f"    - {{match: Host(`a.test`), middlewares: [{{name: {middleware}}}], "
+        "services: [{name: app, port: 80}]}\n"
+    )
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason="Traefik's fixtures are not on this machine")
+def test_with_auth_loads_as_traefik_reads_it_and_its_unbuildable_middlewares_warn() -> None:
+    warnings = [str(w) for w in load_config(FIXTURES / "with_auth.yml").warnings]
+    assert [w.split(": ", 3)[2] for w in warnings] == [
+        "spec.forwardAuth.address",  # test.com: not http(s)://
+        "spec.digestAuth.secret",  # htpasswd lines: not htdigest's three fields
+        "spec.forwardAuth.tls.caSecret",  # an empty CERTIFICATE block
+    ]
+    backends = {"default/app:80": "http://127.0.0.1:9"}
+    config = load_config_text(_with_route("basicauth"), backends=backends)
+    spec = config.routes[0].middlewares[0].spec
+    assert isinstance(spec, BasicAuth)  # kubernetes_test.go's expected users
+    assert spec.users == (
+        "test:$apr1$H6uskkkW$IgXLP6ewTrSuBkTrqE8wj/",
+        "test2:$apr1$d9hr9HBB$4HxwgUir3HP4EsggP/QNo0",
+    )
+    for name, message in [
+        ("digestauth", "error parsing DigestUser: test:$apr1$H6uskkkW$IgXLP6ewTrSuBkTrqE8wj/"),
+        ("forwardauth", "unable to create client TLS configuration: failed to parse CA"),
+    ]:
+        with pytest.raises(ConfigError) as info:
+            load_config_text(_with_route(name), backends=backends)
+        assert message in str(info.value)

@@ -9,6 +9,13 @@ the Secret it names, in the Middleware's namespace. A Secret of type
 any other Secret must hold exactly one key, whose value is htpasswd (or htdigest) lines.
 A Secret Traefik cannot read makes it skip the Middleware (its routers answer 404): here
 each such problem is a load error, with the Middleware's location.
+
+What the Secret holds is not checked by the provider: Traefik puts the user lines and the
+PEM text into the dynamic configuration as they are, and only building the middleware for
+a router fails on them (that router is then not served). :func:`build_problem` says what
+that build would refuse, for the resolver to report where a route uses the Middleware
+(and to warn about where none does). A ``plugin``'s ``urn:k8s:secret:`` values are read
+here too (:mod:`.pluginconf`).
 """
 
 from __future__ import annotations
@@ -19,9 +26,10 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import replace
 
-from .middlewares import BasicAuth, ClientTLS, DigestAuth, ForwardAuth, MiddlewareSpec
+from .middlewares import BasicAuth, ClientTLS, DigestAuth, ForwardAuth, MiddlewareSpec, Plugin
+from .pluginconf import UrnProblem, with_plugin_secrets
 
-__all__ = ["BASIC_AUTH_SECRET_TYPE", "SecretProblem", "with_secrets"]
+__all__ = ["BASIC_AUTH_SECRET_TYPE", "SecretProblem", "build_problem", "with_secrets"]
 
 BASIC_AUTH_SECRET_TYPE = "kubernetes.io/basic-auth"
 """Kubernetes' ``SecretTypeBasicAuth``."""
@@ -43,24 +51,44 @@ def with_secrets(
     secrets: Secrets,
     types: Mapping[tuple[str, str], str],
 ) -> MiddlewareSpec:
-    """``spec`` with what its Secrets hold filled in (users, PEM text); other kinds
-    are returned as they are. Raises :class:`SecretProblem`."""
+    """``spec`` with what its Secrets hold filled in (users, PEM text, a plugin's
+    secret values); other kinds are returned as they are. Raises
+    :class:`SecretProblem` for what Traefik's provider refuses (the Secret itself)."""
     if isinstance(spec, BasicAuth):
         data = _secret(secrets, namespace, spec.secret, "basicAuth.secret")
         if types.get((namespace, spec.secret)) == BASIC_AUTH_SECRET_TYPE:
             users = _basic_auth_secret_user(data, namespace, spec.secret)
         else:
             users = _credentials(data, namespace, spec.secret, "basicAuth.secret")
-        _parse_users(users, 2, "BasicUser", "basicAuth.secret")
         return replace(spec, users=users)
     if isinstance(spec, DigestAuth):
         data = _secret(secrets, namespace, spec.secret, "digestAuth.secret")
         users = _credentials(data, namespace, spec.secret, "digestAuth.secret")
-        _parse_users(users, 3, "DigestUser", "digestAuth.secret")
         return replace(spec, users=users)
     if isinstance(spec, ForwardAuth) and spec.tls is not None:
         return replace(spec, tls=_client_tls(spec.tls, namespace, secrets))
+    if isinstance(spec, Plugin):
+        try:
+            return with_plugin_secrets(spec, namespace, secrets)
+        except UrnProblem as problem:
+            raise SecretProblem(str(problem), problem.field) from None
     return spec
+
+
+def build_problem(spec: MiddlewareSpec) -> SecretProblem | None:
+    """What building ``spec`` (its Secrets read) would refuse, as Traefik's middleware
+    builder: a user line ``basicUserParser``/``digestUserParser`` cannot split, a CA,
+    certificate or key ``ClientTLS.CreateTLSConfig`` cannot parse; None when it builds."""
+    try:
+        if isinstance(spec, BasicAuth):
+            _parse_users(spec.users, 2, "BasicUser", "basicAuth.secret")
+        elif isinstance(spec, DigestAuth):
+            _parse_users(spec.users, 3, "DigestUser", "digestAuth.secret")
+        elif isinstance(spec, ForwardAuth) and spec.tls is not None:
+            _check_pem(spec.tls.ca, spec.tls.cert, spec.tls.key)
+    except SecretProblem as problem:
+        return problem
+    return None
 
 
 def _secret(secrets: Secrets, namespace: str, name: str, field: str) -> Mapping[str, str]:
@@ -142,7 +170,6 @@ def _client_tls(tls: ClientTLS, namespace: str, secrets: Secrets) -> ClientTLS:
                 "tls.crt and tls.key",
                 "forwardAuth.tls.certSecret",
             )
-    _check_pem(ca, cert, key)
     return replace(tls, ca=ca, cert=cert, key=key)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..exceptions import ConfigError, ConfigIssue, ConfigWarning
 from ._yaml import parse_documents
 from .models import Config
-from .resolve import resolve
+from .resolve import PluginLookup, resolve
 from .resources import Resources, parse_document
 
 __all__ = [
@@ -81,6 +81,7 @@ def _finish(
     allow_external_name_services: bool,
     ingress_class: str,
     cluster_dns: bool,
+    plugins: PluginLookup | None,
 ) -> Config:
     # The files' own problems (issues so far) first: later errors may follow from them.
     first = sorted(issues, key=lambda i: (i.file or "", i.line or 0))
@@ -91,6 +92,7 @@ def _finish(
         allow_external_name_services=allow_external_name_services,
         ingress_class=ingress_class,
         cluster_dns=cluster_dns,
+        plugins=plugins,
     )
     rest = [*res.issues, *more]
     if first or rest:
@@ -118,6 +120,7 @@ def load_config(
     allow_external_name_services: bool = False,
     ingress_class: str = "",
     cluster_dns: bool = True,
+    plugins: PluginLookup | None = None,
 ) -> Config:
     """Load every YAML document of ``paths`` (files or folders, like ``kubectl apply -f``).
 
@@ -128,7 +131,9 @@ def load_config(
     served (without one: those with no class or the class ``traefik``).
     ``cluster_dns=False`` makes a Service reference with no backends entry, Endpoints
     or ExternalName an error instead of the in-cluster DNS name (which works only inside
-    a cluster). Raises :class:`ConfigError` with every problem of every file.
+    a cluster). ``plugins`` says what is wrong with the plugin a route's ``plugin``
+    middleware names (the gateway passes its registry's; None: not checked). Raises
+    :class:`ConfigError` with every problem of every file.
     """
     issues: list[ConfigIssue] = []
     res = Resources()
@@ -157,6 +162,7 @@ def load_config(
         allow_external_name_services,
         ingress_class,
         cluster_dns,
+        plugins,
     )
 
 
@@ -169,6 +175,7 @@ def load_config_text(
     allow_external_name_services: bool = False,
     ingress_class: str = "",
     cluster_dns: bool = True,
+    plugins: PluginLookup | None = None,
 ) -> Config:
     """:func:`load_config` for YAML held in a string (tests, generated config)."""
     issues: list[ConfigIssue] = []
@@ -187,6 +194,7 @@ def load_config_text(
         allow_external_name_services,
         ingress_class,
         cluster_dns,
+        plugins,
     )
 
 
@@ -198,6 +206,7 @@ def load_config_texts(
     allow_external_name_services: bool = False,
     ingress_class: str = "",
     cluster_dns: bool = True,
+    plugins: PluginLookup | None = None,
 ) -> Config:
     """:func:`load_config` for several YAML texts, each ``(text, name)``: the name stands
     for the file in every issue (the Kubernetes provider names each API object so)."""
@@ -213,6 +222,7 @@ def load_config_texts(
         allow_external_name_services,
         ingress_class,
         cluster_dns,
+        plugins,
     )
 
 

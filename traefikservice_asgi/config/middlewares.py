@@ -10,8 +10,9 @@ middlewares in order, flat, as Traefik's ``BuildMiddlewareChain`` applies them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ._oxy_predicate import Expression
 
@@ -60,6 +61,7 @@ __all__ = [
     "SourceCriterion",
     "StripPrefix",
     "StripPrefixRegex",
+    "Plugin",
 ]
 
 
@@ -469,6 +471,27 @@ class CircuitBreaker(MiddlewareSpec):
 
 
 @dataclass(frozen=True, slots=True)
+class Plugin(MiddlewareSpec):
+    """``plugin: {name: {...}}``: the plugin registered as ``name`` and its configuration,
+    kept as Traefik's provider hands it over: JSON (its ``json.Marshal`` of the CRD's
+    value, keys sorted as Go writes them) with every ``urn:k8s:secret:`` string replaced
+    by the Secret's value once resolved. Text, so the spec stays frozen and comparable
+    (a reload keeps an unchanged plugin's instances); :attr:`config` gives each caller
+    its own copy. Left out of ``repr``: it may hold Secret values."""
+
+    KIND: ClassVar[str] = "plugin"
+    name: str
+    config_json: str = field(default="{}", repr=False)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The configuration as a new dict (JSON's types: str, int, float, bool, None,
+        list, dict)."""
+        value: dict[str, Any] = json.loads(self.config_json)
+        return value
+
+
+@dataclass(frozen=True, slots=True)
 class MiddlewareRef:
     """A reference to a Middleware: ``routes[].middlewares[]``, a Service reference's
     ``middlewares[]`` or a ``chain.middlewares[]`` entry, as written (``namespace`` None
@@ -530,5 +553,6 @@ MIDDLEWARE_KINDS: tuple[str, ...] = (
     "ipWhiteList",
     "inFlightReq",
     "circuitBreaker",
+    "plugin",
 )
 """The middleware kinds the runtime builds (``chain`` is resolved away)."""

@@ -32,6 +32,13 @@ a Service document, step 4's DNS name is the clusterIP's name anyway.
 
 The scheme is ``https`` for port 443 or a port named ``https*`` unless ``scheme`` says
 otherwise, as in Traefik.
+
+A Middleware whose Secrets hold what Traefik's middleware builder refuses (a user line
+it cannot split, a CA it cannot parse) is loaded as Traefik's provider loads it: an
+error where a route uses it (Traefik does not serve that router), a warning where none
+does. A ``plugin`` middleware a route uses must name a plugin the runtime can build
+(``plugins``, when given, says what is wrong with a name); the configuration alone does
+not know the runtime's plugins.
 """
 
 from __future__ import annotations
@@ -39,13 +46,21 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from urllib.parse import urlsplit
 
 from ..exceptions import ConfigIssue, ConfigWarning
-from .authsecrets import SecretProblem, with_secrets
-from .middlewares import ChainSpec, ErrorPage, Middleware, MiddlewareRef, MiddlewareSpec
+from .authsecrets import SecretProblem, build_problem, with_secrets
+from .middlewares import (
+    ChainSpec,
+    ErrorPage,
+    Middleware,
+    MiddlewareRef,
+    MiddlewareResource,
+    MiddlewareSpec,
+    Plugin,
+)
 from .models import (
     DEFAULT_WEIGHT,
     Config,
@@ -73,7 +88,11 @@ from .models import (
 )
 from .resources import Resources
 
-__all__ = ["default_cookie_name", "normalize", "resolve"]
+__all__ = ["PluginLookup", "default_cookie_name", "normalize", "resolve"]
+
+PluginLookup = Callable[[str], "str | None"]
+"""What is wrong with the plugin of a name (it is not registered, it does not load), or
+None when the runtime can build it."""
 
 PROVIDER = "kubernetescrd"
 _OWN_PROVIDER = "@" + PROVIDER
@@ -114,8 +133,10 @@ class _Resolver:
         allow_external_name_services: bool = False,
         ingress_class: str = "",
         cluster_dns: bool = True,
+        plugins: PluginLookup | None = None,
     ) -> None:
         self.res = res
+        self.plugins = plugins
         self.backends = backends
         self.allow_cross_namespace = allow_cross_namespace
         self.allow_external_name_services = allow_external_name_services
@@ -153,12 +174,17 @@ class _Resolver:
         }
         # An errors middleware's spec with its page service resolved, once per id.
         self.resolved_specs: dict[str, MiddlewareSpec | None] = {}
+        # Middlewares Traefik loads but cannot build (by id), and those a route used.
+        self.unbuilt: dict[str, tuple[MiddlewareResource, SecretProblem]] = {}
+        self.unbuilt_used: set[str] = set()
         self.read_middleware_secrets()
 
     def read_middleware_secrets(self) -> None:
-        """The users (and certificates) of each authentication Middleware from the
-        Secrets it names, as Traefik's CRD provider reads them; a Middleware whose Secret
-        cannot be read is an error (Traefik skips it) and counts as failed."""
+        """The users (and certificates) of each authentication Middleware, and the
+        secret values of each plugin, from the Secrets it names, as Traefik's CRD
+        provider reads them; a Middleware whose Secret cannot be read is an error
+        (Traefik skips it) and counts as failed. One Traefik reads but cannot build is
+        kept in :attr:`unbuilt`: an error where a route uses it, else a warning."""
         for ident, resource in list(self.middleware_ids.items()):
             try:
                 spec = with_secrets(
@@ -170,7 +196,56 @@ class _Resolver:
                 self.failed_middlewares.add(ident)
                 continue
             if spec is not resource.spec:
-                self.middleware_ids[ident] = replace(resource, spec=spec)
+                resource = self.middleware_ids[ident] = replace(resource, spec=spec)
+            unbuildable = build_problem(spec)
+            if unbuildable is not None:
+                self.unbuilt[ident] = (resource, unbuildable)
+
+    def unbuilt_middleware(self, ident: str, ref: MiddlewareRef) -> None:
+        """A route uses a Middleware Traefik cannot build: an error at the Middleware's
+        field (once), naming the first reference."""
+        if ident in self.unbuilt_used:
+            return
+        self.unbuilt_used.add(ident)
+        resource, problem = self.unbuilt[ident]
+        self.issues.append(
+            _issue(
+                resource.origin,
+                f"{problem} (used by {ref.origin.describe()}; Traefik does not serve a "
+                "router whose middleware it cannot build)",
+                f"spec.{problem.field}",
+            )
+        )
+
+    def unbuilt_warnings(self) -> None:
+        """The Middlewares Traefik cannot build that no route uses: loaded, as in
+        Traefik, with a warning each."""
+        for ident, (resource, problem) in self.unbuilt.items():
+            if ident in self.unbuilt_used:
+                continue
+            origin = resource.origin
+            self.warnings.append(
+                ConfigWarning(
+                    f"{problem}: no route uses this Middleware; one that does is refused "
+                    "(Traefik does not serve a router whose middleware it cannot build)",
+                    origin.file,
+                    origin.line,
+                    origin.resource,
+                    ".".join(p for p in (origin.path, f"spec.{problem.field}") if p),
+                )
+            )
+
+    def unknown_plugin(self, spec: MiddlewareSpec, ident: str, ref: MiddlewareRef) -> bool:
+        """Whether ``spec`` is a plugin the runtime cannot build (an error at ``ref``)."""
+        if not isinstance(spec, Plugin) or self.plugins is None:
+            return False
+        problem = self.plugins(spec.name)
+        if problem is None:
+            return False
+        self.issues.append(
+            _issue(ref.origin, f'middleware "{ident}@{PROVIDER}": plugin: {problem}', "name")
+        )
+        return True
 
     def check_backend_urls(self) -> set[str]:
         """Report each ``backends`` entry with a bad URL once (not once per reference),
@@ -378,6 +453,11 @@ class _Resolver:
             return None
         if isinstance(resource.spec, ChainSpec):
             return self.middlewares(resource.spec.middlewares, resource.namespace, (*stack, ident))
+        if ident in self.unbuilt:
+            self.unbuilt_middleware(ident, ref)
+            return None
+        if self.unknown_plugin(resource.spec, ident, ref):
+            return None
         if ident not in self.resolved_specs:
             self.resolved_specs[ident] = self.with_services(
                 ident, resource.spec, resource.namespace
@@ -1039,10 +1119,12 @@ def resolve(
     allow_external_name_services: bool = False,
     ingress_class: str = "",
     cluster_dns: bool = True,
+    plugins: PluginLookup | None = None,
 ) -> tuple[Config, list[ConfigIssue]]:
     """Resolve every route of the ``ingress_class`` (and every TraefikService, used or
     not, so errors in an unused one are still reported). ``cluster_dns=False`` makes a
-    reference that would fall back to the in-cluster DNS name an error."""
+    reference that would fall back to the in-cluster DNS name an error. ``plugins``
+    checks the plugin each route's ``plugin`` middleware names (None: not checked)."""
     resolver = _Resolver(
         res,
         backends or {},
@@ -1050,11 +1132,13 @@ def resolve(
         allow_external_name_services,
         ingress_class,
         cluster_dns,
+        plugins,
     )
     routes = resolver.routes()
     for ts in res.traefik_services.values():
         resolver.traefik_service(ServiceRef(ts.name, "TraefikService", ts.namespace, ts.origin))
     resolver.unused_backend_warnings()
+    resolver.unbuilt_warnings()
     resolver.dns_warning()
     config = Config(tuple(routes), dict(resolver.services), (*res.warnings, *resolver.warnings))
     return config, resolver.issues

@@ -39,6 +39,7 @@ from .forwardauth import ForwardAuth
 from .headers import Headers
 from .inflightreq import InFlightReq
 from .ipallowlist import IPAllowList, IPWhiteList
+from .plugin import Plugin
 from .ratelimit import RateLimit
 from .redirect import RedirectRegex, RedirectScheme
 from .replacepath import ReplacePath
@@ -85,6 +86,7 @@ MIDDLEWARES: dict[str, type[MiddlewareClass]] = {
     "ipWhiteList": IPWhiteList,
     "inFlightReq": InFlightReq,
     "circuitBreaker": CircuitBreaker,
+    "plugin": Plugin,
 }
 """Each middleware kind (its ``KIND``, the CRD spec key) -> its class. The config layer's
 ``MIDDLEWARE_KINDS`` lists the same keys (a test keeps them equal)."""

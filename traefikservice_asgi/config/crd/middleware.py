@@ -64,6 +64,7 @@ from ..middlewares import (
 )
 from .headers import headers
 from .middlewareref import middleware_refs
+from .plugin import plugin
 from .serviceref import service_ref
 
 __all__ = ["NAMESPACED_READERS", "NOT_IMPLEMENTED", "SPEC_READERS", "middleware", "middleware_refs"]
@@ -713,6 +714,7 @@ SPEC_READERS: dict[str, SpecReader] = {
     "basicAuth": _basic_auth,
     "digestAuth": _digest_auth,
     "forwardAuth": _forward_auth,
+    "plugin": plugin,
 }
 """The spec key of each middleware kind read here -> its reader."""
 
@@ -720,10 +722,6 @@ NAMESPACED_READERS: dict[str, NamespacedReader] = {"errors": _errors}
 """The kinds whose reader also takes the Middleware's namespace (a Service reference)."""
 
 _REFUSED_BECAUSE = {
-    "plugin": (
-        "Traefik plugins are Go source run by Traefik's Yaegi interpreter, which this "
-        "package cannot run"
-    ),
     "grpcWeb": (
         "it turns gRPC-Web into gRPC, which needs HTTP/2 to the backend with trailers; "
         "the ASGI interface carries no HTTP/2 trailers to or from a backend"
