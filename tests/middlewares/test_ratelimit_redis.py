@@ -15,7 +15,7 @@ import trustme
 
 from tests.middlewares.test_ratelimit import Clock, ok_app, scope_for
 from tests.middlewares.test_ratelimit import answer as sent_by
-from tests.support.redis import REDIS_SERVER, RedisServer
+from tests.support.redis import REDIS_SERVER, RedisServer, redis_cluster
 from tests.support.traefik import free_port
 from traefikservice_asgi.config.middlewares import (
     ClientTLS,
@@ -306,3 +306,51 @@ def test_tls_with_the_ca_and_client_certificate_of_the_secrets(tmp_path: Any) ->
         assert status(insecure_skip_verify=True, **pem) == 200
         assert status(ca=ca.cert_pem.bytes().decode()) == 500  # no client certificate
         assert server.client().keys("*") == [b"rate:t@kubernetescrd:127.0.0.1"]
+
+
+def test_several_endpoints_are_a_redis_cluster_sharing_one_budget(tmp_path: Any) -> None:
+    # go-redis' UniversalClient: several endpoints are a cluster's seed list; each
+    # source's key lives on the node of its slot, and every limiter finds it there.
+    with redis_cluster(tmp_path) as nodes:
+        endpoints = tuple(node.endpoint for node in nodes[:2])  # a seed list, not all
+        criterion = SourceCriterion(request_header_name="X-User")
+
+        def cluster_limiter() -> RateLimit:
+            config = RateLimitConfig(
+                average=1,
+                period=60.0,
+                burst=2,
+                source_criterion=criterion,
+                redis=Redis(endpoints=endpoints),
+            )
+            return RateLimit(ok_app, config, name="default-rl")
+
+        one, two = cluster_limiter(), cluster_limiter()
+        users = [f"user{i}" for i in range(6)]
+
+        async def scenario() -> list[list[int]]:
+            out = []
+            for user in users:
+                scope = request([(b"x-user", user.encode())])
+                out.append(await statuses(one, 1, scope) + await statuses(two, 2, scope))
+            await one.aclose()
+            await two.aclose()
+            return out
+
+        assert run(scenario()) == [[200, 200, 429]] * len(users)
+        keys = {key for node in nodes for key in node.client().keys("rate:*")}
+        assert keys == {f"rate:default-rl@kubernetescrd:{user}".encode() for user in users}
+        holding = [node for node in nodes if node.client().keys("rate:*")]
+        assert len(holding) > 1  # spread over the slots of several nodes
+
+
+def test_a_certificate_and_key_that_do_not_pair_answer_500(redis_server: RedisServer) -> None:
+    ca = trustme.CA()
+    one, other = ca.issue_cert("one.test"), ca.issue_cert("other.test")
+    tls = ClientTLS(
+        cert=one.cert_chain_pems[0].bytes().decode(), key=other.private_key_pem.bytes().decode()
+    )
+    rl = limiter(redis_server, redis={"tls": tls}, average=1)
+    assert rl.store is not None
+    assert rl.store.broken.startswith("creating TLS config:")
+    assert run(statuses(rl, 1)) == [500]

@@ -124,6 +124,12 @@ def test_tls_material_comes_from_secrets(tmp_path: Path) -> None:
             "'default/nope' does not exist",
         ),
         ("{endpoints: ['[::1]']}", "", "endpoints[0]: must be host:port"),
+        (
+            "{endpoints: ['a:1', 'b:2'], tls: {insecureSkipVerify: true}}",
+            "",
+            "spec.rateLimit.redis.tls: not supported by traefikservice-asgi: TLS towards a "
+            "Redis Cluster",
+        ),
         ("{db: -1}", "", "spec.rateLimit.redis.db: must be an integer >= 0"),
         ("{password: pw}", "", 'spec.rateLimit.redis.password: unknown field "password"'),
     ],

@@ -6,13 +6,17 @@
 It listens on a free 127.0.0.1 port, keeps nothing on disk (``--save ''``, no AOF), and
 is stopped by its PID. ``stop()`` then ``start()`` brings it back on the same port (a
 Redis that went away and came back); ``args`` adds configuration (``--requirepass``,
-``--tls-port``...). Tests skip when ``redis-server`` is not installed.
+``--tls-port``...). :func:`redis_cluster` starts a Redis Cluster of three such servers
+(one primary per third of the slots, no replica). Tests skip when ``redis-server`` is not
+installed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -21,9 +25,10 @@ import redis
 from .traefik import free_port
 from .wait import until
 
-__all__ = ["REDIS_SERVER", "RedisServer"]
+__all__ = ["REDIS_SERVER", "RedisServer", "redis_cluster"]
 
 REDIS_SERVER = shutil.which("redis-server")
+REDIS_CLI = shutil.which("redis-cli")
 
 
 class RedisServer:
@@ -53,7 +58,8 @@ class RedisServer:
 
     def _answers(self) -> bool:
         if self._proc is not None and self._proc.poll() is not None:
-            raise RuntimeError(f"redis-server exited with {self._proc.returncode}")
+            tail = self.log.read_text(errors="replace")[-2000:] if self.log else "(no log)"
+            raise RuntimeError(f"redis-server exited with {self._proc.returncode}:\n{tail}")
         try:
             with redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1) as probe:
                 probe.ping()
@@ -84,3 +90,31 @@ class RedisServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def redis_cluster(folder: Path, size: int = 3) -> Iterator[list[RedisServer]]:
+    """``size`` servers joined by ``redis-cli --cluster create``, every slot served."""
+    with contextlib.ExitStack() as stack:
+        servers = []
+        for i in range(size):
+            args = ("--cluster-enabled", "yes", "--cluster-config-file", str(folder / f"n{i}.conf"))
+            # The bus port, by default port + 10000, may be taken or past 65535.
+            args += ("--cluster-port", str(free_port()))
+            server = RedisServer(*args, log=folder / f"n{i}.log")
+            servers.append(stack.enter_context(server))
+        if REDIS_CLI is None:
+            raise RuntimeError("redis-cli is not installed: apt-get install redis-tools")
+        command = [REDIS_CLI, "--cluster", "create", *(s.endpoint for s in servers)]
+        command += ["--cluster-replicas", "0", "--cluster-yes"]
+        subprocess.run(command, check=True, capture_output=True, timeout=30)
+
+        def ready() -> bool:
+            for server in servers:
+                info = server.client().cluster("info")
+                if info.get("cluster_state") != "ok":
+                    return False
+            return True
+
+        until(ready, "every node says cluster_state:ok", timeout=20)
+        yield servers

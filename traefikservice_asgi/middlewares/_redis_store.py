@@ -10,7 +10,8 @@ microseconds and the delay budget in microseconds. The script takes a token (pas
 budget it gives it back) and answers the wait in microseconds.
 
 The client is redis-py's asyncio client with go-redis' options and defaults, as
-Traefik's ``redis.NewUniversalClient`` gets them: a pool of ``poolSize`` connections
+Traefik's ``redis.NewUniversalClient`` gets them (several endpoints: a Redis Cluster,
+whose client sends each key to the node of its slot): a pool of ``poolSize`` connections
 (10 per CPU by default, at most ``maxActiveConns``), waited for up to ``readTimeout``
 + 1 s; ``readTimeout`` bounds each answer, ``dialTimeout`` each connection. Like
 go-redis, a command is retried (3 times, backoff from 8 ms to 512 ms) only when Redis
@@ -29,6 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Connection, Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
@@ -126,31 +128,43 @@ def pool_size(config: RedisConfig) -> int:
     return min(size, config.max_active_conns) if config.max_active_conns else size
 
 
-def _client(config: RedisConfig, context: ssl.SSLContext | None) -> Redis:
-    """go-redis' ``NewClient`` for Traefik's options, in redis-py."""
-    address = split_host_port(config.endpoints[0])
-    if address is None:  # the config reader refuses it
-        raise ValueError(f"not host:port: {config.endpoints[0]!r}")
+def _client(config: RedisConfig, context: ssl.SSLContext | None) -> Redis | RedisCluster:
+    """go-redis' ``NewUniversalClient`` for Traefik's options, in redis-py: one endpoint
+    is one server, several a Redis Cluster's seed list (where ``db`` is not used)."""
+    addresses = [split_host_port(endpoint) for endpoint in config.endpoints]
+    nodes = [address for address in addresses if address is not None]
+    if len(nodes) != len(addresses):  # the config reader refuses them
+        raise ValueError(f"not host:port: {config.endpoints!r}")
     # go-redis: a ReadTimeout of 0 is none; its PoolTimeout is ReadTimeout + 1 s.
     read_timeout = config.read_timeout if config.read_timeout > 0 else None
+    common: dict[str, Any] = {
+        "username": config.username or None,
+        "password": config.password or None,
+        "socket_timeout": read_timeout,
+        "socket_connect_timeout": config.dial_timeout,
+        "retry": Retry(
+            ExponentialBackoff(cap=_MAX_BACKOFF, base=_MIN_BACKOFF),
+            _RETRIES,
+            supported_errors=(TimeoutError,),
+        ),
+    }
+    if len(nodes) > 1:
+        # TLS towards a cluster is refused by the config reader (see docs/guides).
+        return RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in nodes],
+            max_connections=pool_size(config),
+            **common,
+        )
     tls: dict[str, Any] = {}
     if context is not None:
         tls = {"connection_class": _TLSConnection, "tls_context": context}
     pool = BlockingConnectionPool(
         max_connections=pool_size(config),
         timeout=(read_timeout or 0) + 1,
-        host=address[0],
-        port=address[1],
+        host=nodes[0][0],
+        port=nodes[0][1],
         db=config.db,
-        username=config.username or None,
-        password=config.password or None,
-        socket_timeout=read_timeout,
-        socket_connect_timeout=config.dial_timeout,
-        retry=Retry(
-            ExponentialBackoff(cap=_MAX_BACKOFF, base=_MIN_BACKOFF),
-            _RETRIES,
-            supported_errors=(TimeoutError,),
-        ),
+        **common,
         **tls,
     )
     return Redis(connection_pool=pool)
@@ -174,16 +188,25 @@ class RedisStore:
     ) -> None:
         self.config = config
         self.clock = clock
+        self.context: ssl.SSLContext | None = None
+        self.broken = ""
+        """Why no client can be made (a certificate and key that do not pair: Traefik
+        disables the router; here, as forwardAuth does, every request is a 500)."""
+        try:
+            self.context = tls_context(config)
+        except ssl.SSLError as exc:
+            self.broken = f"creating TLS config: {exc}"
         """Wall-clock ns (Go's ``time.Now()``): the script's ``t``, shared by every client."""
-        self.context = tls_context(config)
         # The arguments that do not change, as go-redis writes them.
         self.rate = go_float(rate / 1_000_000)
         self.burst = str(burst)
         self.ttl = str(ttl)
         self.max_delay = str(max_delay // _MICROSECOND)
-        self._clients: dict[asyncio.AbstractEventLoop, tuple[Redis, AsyncScript]] = {}
+        self._clients: dict[
+            asyncio.AbstractEventLoop, tuple[Redis | RedisCluster, AsyncScript]
+        ] = {}
 
-    def client(self) -> tuple[Redis, AsyncScript]:
+    def client(self) -> tuple[Redis | RedisCluster, AsyncScript]:
         """The client of the running event loop and the script on it (made on first use)."""
         loop = asyncio.get_running_loop()
         entry = self._clients.get(loop)
@@ -198,6 +221,8 @@ class RedisStore:
         """The wait (ns) for a request of ``key`` (``<middleware>:<source>``); None: the
         script refused it outright (Traefik's "No bursty traffic allowed"; its script
         never does). Raises :class:`RedisError` (an unreachable or failing Redis)."""
+        if self.broken:
+            raise RedisError(self.broken)
         _, script = self.client()
         now = self.clock() // _MICROSECOND
         args = [self.rate, self.burst, self.ttl, str(now), self.max_delay]

@@ -300,6 +300,13 @@ def _redis(r: Reader, value: Any, path: Path) -> Redis | None:
         tls = _client_tls(r, m["tls"], (*path, "tls"), _REDIS_TLS_FIELDS)
     sizes = {key: r.integer(m, path, key, minimum=0) for key in _REDIS_SIZES}
     timeouts = {key: r.duration(m, path, key) for key in _REDIS_TIMEOUTS}
+    if tls is not None and len(endpoints) > 1:
+        r.error(
+            (*path, "tls"),
+            "not supported by traefikservice-asgi: TLS towards a Redis Cluster (several "
+            "endpoints); TLS is supported towards one endpoint",
+        )
+        return None
     if secret is None or (m.get("tls") is not None and tls is None):
         return None
     read, write, dial = (timeouts[key] for key in _REDIS_TIMEOUTS)
