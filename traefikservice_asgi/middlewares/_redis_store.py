@@ -34,7 +34,8 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError, TimeoutError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..config.crd.middleware import split_host_port
 from ..config.middlewares import Redis as RedisConfig
@@ -145,7 +146,7 @@ def _client(config: RedisConfig, context: ssl.SSLContext | None) -> Redis | Redi
         "retry": Retry(
             ExponentialBackoff(cap=_MAX_BACKOFF, base=_MIN_BACKOFF),
             _RETRIES,
-            supported_errors=(TimeoutError,),
+            supported_errors=(RedisTimeoutError,),
         ),
     }
     if len(nodes) > 1:
@@ -188,6 +189,7 @@ class RedisStore:
     ) -> None:
         self.config = config
         self.clock = clock
+        """Wall-clock ns (Go's ``time.Now()``): the script's ``t``, shared by every client."""
         self.context: ssl.SSLContext | None = None
         self.broken = ""
         """Why no client can be made (a certificate and key that do not pair: Traefik
@@ -196,7 +198,6 @@ class RedisStore:
             self.context = tls_context(config)
         except ssl.SSLError as exc:
             self.broken = f"creating TLS config: {exc}"
-        """Wall-clock ns (Go's ``time.Now()``): the script's ``t``, shared by every client."""
         # The arguments that do not change, as go-redis writes them.
         self.rate = go_float(rate / 1_000_000)
         self.burst = str(burst)
@@ -227,7 +228,7 @@ class RedisStore:
         now = self.clock() // _MICROSECOND
         args = [self.rate, self.burst, self.ttl, str(now), self.max_delay]
         values = await script(keys=[KEY_PREFIX + key], args=args)
-        if _parse_bool(values[0]) is not True:
+        if not _parse_bool(values[0]):
             return None
         # Go: time.Duration(delay * float64(time.Microsecond)), truncated.
         return int(float(values[1]) * _MICROSECOND)
@@ -240,11 +241,11 @@ class RedisStore:
             await entry[0].aclose()
 
 
-def _parse_bool(value: bytes | str) -> bool | None:
-    """Go's ``strconv.ParseBool`` (None: not a boolean, an error in Traefik)."""
+def _parse_bool(value: bytes | str) -> bool:
+    """Go's ``strconv.ParseBool``; anything else is Traefik's error (a 500)."""
     text = value.decode() if isinstance(value, bytes) else value
     if text in ("1", "t", "T", "TRUE", "true", "True"):
         return True
     if text in ("0", "f", "F", "FALSE", "false", "False"):
         return False
-    return None
+    raise RedisError(f"parsing ok value from redis rate lua script: {text!r}")
