@@ -77,7 +77,7 @@ OUTCOMES = {
     "with_plugin_read_array_of_secret.yml": "loads 0",
     "with_plugin_read_not_exist_secret.yml": "refused secret default/notfound is not found",
     "with_plugin_read_secret.yml": "loads 0",
-    "with_ratelimit.yml": "refused a rate limiter's Redis store",
+    "with_ratelimit.yml": "refused creating redis limiter: creating TLS config: failed to parse CA",
     "with_servers_transport.yml": "refused SPIFFE",
     "with_servers_transport_cross_namespace.yml": "refused crossnamespace is disallowed",
     "with_servers_transport_cross_provider.yml": "refused 'file' provider",

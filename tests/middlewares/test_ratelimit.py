@@ -137,7 +137,6 @@ def test_refusal_is_traefiks_429_with_retry_headers() -> None:
     assert dict(start["headers"]) == {
         b"retry-after": b"60",
         b"x-retry-in": b"59.75s",
-        b"content-type": b"text/plain; charset=utf-8",
         b"content-length": b"17",
     }
     assert body["body"] == b"Too Many Requests"
@@ -189,7 +188,16 @@ def test_reader_defaults_period_one_second_and_burst_at_least_one(tmp_path: Any)
             "{sourceCriterion: {ipStrategy: {}, requestHost: true}}",
             "spec.rateLimit.sourceCriterion: ipStrategy and requestHost are mutually",
         ),
-        ("{redis: {endpoints: [a:6379]}}", "spec.rateLimit.redis: not supported"),
+        (
+            "{redis: {endpoints: [a]}}",
+            'spec.rateLimit.redis.endpoints[0]: must be host:port, got "a"',
+        ),
+        ("{redis: {poolSize: -1}}", "spec.rateLimit.redis.poolSize: must be an integer >= 0"),
+        ("{redis: {readTimeout: -1s}}", "spec.rateLimit.redis.readTimeout: must be a duration"),
+        (
+            "{redis: {tls: {caOptional: true}}}",
+            "spec.rateLimit.redis.tls.caOptional: unknown field",
+        ),
         ("{period: -1}", "spec.rateLimit.period: must not be negative"),
         (
             "{sourceCriterion: {ipStrategy: {excludedIPs: [nope]}}}",

@@ -1,6 +1,7 @@
-"""The Secrets of the authentication middlewares, read as Traefik's CRD provider reads
-them (``pkg/provider/kubernetes/crd/kubernetes.go``: ``createBasicAuthMiddleware``,
-``createDigestAuthMiddleware``, ``createForwardAuthMiddleware``).
+"""The Secrets of the middlewares, read as Traefik's CRD provider reads them
+(``pkg/provider/kubernetes/crd/kubernetes.go``: ``createBasicAuthMiddleware``,
+``createDigestAuthMiddleware``, ``createForwardAuthMiddleware``, and
+``createRateLimitMiddleware`` for a Redis store's credentials and TLS).
 
 In the CRD a ``basicAuth`` or ``digestAuth`` has no ``users`` of its own: they come from
 the Secret it names, in the Middleware's namespace. A Secret of type
@@ -26,7 +27,16 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import replace
 
-from .middlewares import BasicAuth, ClientTLS, DigestAuth, ForwardAuth, MiddlewareSpec, Plugin
+from .middlewares import (
+    BasicAuth,
+    ClientTLS,
+    DigestAuth,
+    ForwardAuth,
+    MiddlewareSpec,
+    Plugin,
+    RateLimit,
+    Redis,
+)
 from .pluginconf import UrnProblem, with_plugin_secrets
 
 __all__ = ["BASIC_AUTH_SECRET_TYPE", "SecretProblem", "build_problem", "with_secrets"]
@@ -66,7 +76,9 @@ def with_secrets(
         users = _credentials(data, namespace, spec.secret, "digestAuth.secret")
         return replace(spec, users=users)
     if isinstance(spec, ForwardAuth) and spec.tls is not None:
-        return replace(spec, tls=_client_tls(spec.tls, namespace, secrets))
+        return replace(spec, tls=_client_tls(spec.tls, namespace, secrets, _FORWARD_AUTH_TLS))
+    if isinstance(spec, RateLimit) and spec.redis is not None:
+        return replace(spec, redis=_redis(spec.redis, namespace, secrets))
     if isinstance(spec, Plugin):
         try:
             return with_plugin_secrets(spec, namespace, secrets)
@@ -78,17 +90,45 @@ def with_secrets(
 def build_problem(spec: MiddlewareSpec) -> SecretProblem | None:
     """What building ``spec`` (its Secrets read) would refuse, as Traefik's middleware
     builder: a user line ``basicUserParser``/``digestUserParser`` cannot split, a CA,
-    certificate or key ``ClientTLS.CreateTLSConfig`` cannot parse; None when it builds."""
+    certificate or key ``ClientTLS.CreateTLSConfig`` cannot parse (forwardAuth's, or a
+    rate limiter's Redis'); None when it builds."""
     try:
         if isinstance(spec, BasicAuth):
             _parse_users(spec.users, 2, "BasicUser", "basicAuth.secret")
         elif isinstance(spec, DigestAuth):
             _parse_users(spec.users, 3, "DigestUser", "digestAuth.secret")
         elif isinstance(spec, ForwardAuth) and spec.tls is not None:
-            _check_pem(spec.tls.ca, spec.tls.cert, spec.tls.key)
+            _check_pem(spec.tls.ca, spec.tls.cert, spec.tls.key, _FORWARD_AUTH_TLS)
+        elif isinstance(spec, RateLimit) and spec.redis is not None and spec.redis.tls is not None:
+            tls = spec.redis.tls
+            _check_pem(tls.ca, tls.cert, tls.key, _REDIS_TLS)
     except SecretProblem as problem:
         return problem
     return None
+
+
+_FORWARD_AUTH_TLS = ("forwardAuth.tls", "unable to create client TLS configuration")
+_REDIS_TLS = ("rateLimit.redis.tls", "creating redis limiter: creating TLS config")
+
+
+def _redis(redis: Redis, namespace: str, secrets: Secrets) -> Redis:
+    """``loadRedisCredentials`` (the Secret's ``username`` and ``password``), then the
+    TLS material as ``forwardAuth``'s."""
+    if redis.secret:
+        data = secrets.get((namespace, redis.secret))
+        if data is None:
+            raise SecretProblem(
+                f"secret '{namespace}/{redis.secret}' not found", "rateLimit.redis.secret"
+            )
+        if "username" not in data or "password" not in data:
+            raise SecretProblem(
+                f"secret '{namespace}/{redis.secret}' must contain both username and password keys",
+                "rateLimit.redis.secret",
+            )
+        redis = replace(redis, username=data["username"], password=data["password"])
+    if redis.tls is not None:
+        redis = replace(redis, tls=_client_tls(redis.tls, namespace, secrets, _REDIS_TLS))
+    return redis
 
 
 def _secret(secrets: Secrets, namespace: str, name: str, field: str) -> Mapping[str, str]:
@@ -135,16 +175,20 @@ def _parse_users(users: tuple[str, ...], parts: int, what: str, field: str) -> N
             raise SecretProblem(f"error parsing {what}: {user}", field)
 
 
-def _client_tls(tls: ClientTLS, namespace: str, secrets: Secrets) -> ClientTLS:
+def _client_tls(
+    tls: ClientTLS, namespace: str, secrets: Secrets, where: tuple[str, str]
+) -> ClientTLS:
     """``loadCASecret`` (``tls.ca`` or ``ca.crt``, else a Secret's only key) and
-    ``loadAuthTLSSecret`` (``tls.crt`` and ``tls.key``)."""
+    ``loadAuthTLSSecret`` (``tls.crt`` and ``tls.key``); ``where``: the field and the
+    prefix of Traefik's error when the material does not parse."""
+    field = where[0]
     ca = cert = key = ""
     if tls.ca_secret:
         data = secrets.get((namespace, tls.ca_secret))
         if data is None:
             raise SecretProblem(
                 f"failed to load auth ca secret: secret '{namespace}/{tls.ca_secret}' not found",
-                "forwardAuth.tls.caSecret",
+                f"{field}.caSecret",
             )
         ca = data.get("tls.ca") or data.get("ca.crt") or ""
         if not ca and len(data) == 1:
@@ -153,7 +197,7 @@ def _client_tls(tls: ClientTLS, namespace: str, secrets: Secrets) -> ClientTLS:
             raise SecretProblem(
                 f"failed to load auth ca secret: secret '{namespace}/{tls.ca_secret}' has no "
                 "CA block: the tls.ca or ca.crt entry is missing",
-                "forwardAuth.tls.caSecret",
+                f"{field}.caSecret",
             )
     if tls.cert_secret:
         data = secrets.get((namespace, tls.cert_secret))
@@ -161,37 +205,32 @@ def _client_tls(tls: ClientTLS, namespace: str, secrets: Secrets) -> ClientTLS:
             raise SecretProblem(
                 f"failed to load auth secret: secret '{namespace}/{tls.cert_secret}' does not "
                 "exist",
-                "forwardAuth.tls.certSecret",
+                f"{field}.certSecret",
             )
         cert, key = data.get("tls.crt", ""), data.get("tls.key", "")
         if not cert or not key:
             raise SecretProblem(
                 f"failed to load auth secret: secret '{namespace}/{tls.cert_secret}' needs "
                 "tls.crt and tls.key",
-                "forwardAuth.tls.certSecret",
+                f"{field}.certSecret",
             )
     return replace(tls, ca=ca, cert=cert, key=key)
 
 
-def _check_pem(ca: str, cert: str, key: str) -> None:
+def _check_pem(ca: str, cert: str, key: str, where: tuple[str, str]) -> None:
     """What Traefik's ``ClientTLS.CreateTLSConfig`` refuses (the Middleware is then not
     built): a CA with no certificate Go can parse, a certificate or key that is not
     PEM. (The pair itself is checked when the runtime loads it.)"""
+    field, prefix = where
     if ca:
         try:
             ssl.create_default_context(cadata=ca)
         except (ssl.SSLError, ValueError):
-            raise SecretProblem(
-                "unable to create client TLS configuration: failed to parse CA",
-                "forwardAuth.tls.caSecret",
-            ) from None
+            raise SecretProblem(f"{prefix}: failed to parse CA", f"{field}.caSecret") from None
     if cert:
         try:
             der = ssl.PEM_cert_to_DER_cert(cert.strip())
         except ValueError:
             der = b""
         if not der or "PRIVATE KEY-----" not in key:
-            raise SecretProblem(
-                "unable to create client TLS configuration: failed to load TLS keypair",
-                "forwardAuth.tls.certSecret",
-            )
+            raise SecretProblem(f"{prefix}: failed to load TLS keypair", f"{field}.certSecret")

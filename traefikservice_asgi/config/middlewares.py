@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_RATE_LIMIT_BURST",
     "DEFAULT_RATE_LIMIT_PERIOD",
+    "DEFAULT_REDIS_DIAL_TIMEOUT",
+    "DEFAULT_REDIS_ENDPOINTS",
+    "DEFAULT_REDIS_READ_TIMEOUT",
+    "DEFAULT_REDIS_WRITE_TIMEOUT",
     "DEFAULT_RETRY_MAX_REQUEST_BODY_BYTES",
     "MIDDLEWARE_KINDS",
     "AddPrefix",
@@ -56,6 +60,7 @@ __all__ = [
     "ReplacePath",
     "ReplacePathRegex",
     "RateLimit",
+    "Redis",
     "Retry",
     "SecretAuth",
     "SourceCriterion",
@@ -172,16 +177,55 @@ DEFAULT_RATE_LIMIT_BURST = 1
 """``rateLimit.burst``'s default (Traefik's ``RateLimit.SetDefaults``)."""
 
 
+DEFAULT_REDIS_ENDPOINTS: tuple[str, ...] = ("localhost:6379",)
+"""``rateLimit.redis.endpoints``' default (Traefik's ``Redis.SetDefaults``)."""
+
+DEFAULT_REDIS_READ_TIMEOUT = 3.0
+"""``rateLimit.redis.readTimeout``'s default, seconds (``Redis.SetDefaults``)."""
+
+DEFAULT_REDIS_WRITE_TIMEOUT = 3.0
+"""``rateLimit.redis.writeTimeout``'s default, seconds (``Redis.SetDefaults``)."""
+
+DEFAULT_REDIS_DIAL_TIMEOUT = 5.0
+"""``rateLimit.redis.dialTimeout``'s default, seconds (``Redis.SetDefaults``; 0 is it too)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Redis:
+    """``rateLimit.redis``: the buckets kept in Redis, shared by every gateway and Traefik
+    using the same server (Traefik's ``dynamic.Redis``). One endpoint is one server,
+    several a Redis Cluster's seed list (go-redis' ``UniversalClient``). ``secret`` names
+    the Secret of ``username`` and ``password`` (filled in at resolution, as the TLS
+    material of ``tls``). ``pool_size`` 0: 10 connections per CPU; ``max_active_conns``
+    0: no limit; ``read_timeout`` / ``write_timeout`` 0: none; ``dial_timeout`` 0: the
+    default."""
+
+    endpoints: tuple[str, ...] = DEFAULT_REDIS_ENDPOINTS
+    secret: str = ""
+    username: str = field(default="", repr=False)
+    password: str = field(default="", repr=False)
+    db: int = 0
+    tls: ClientTLS | None = None
+    pool_size: int = 0
+    min_idle_conns: int = 0
+    max_active_conns: int = 0
+    read_timeout: float = DEFAULT_REDIS_READ_TIMEOUT
+    write_timeout: float = DEFAULT_REDIS_WRITE_TIMEOUT
+    dial_timeout: float = DEFAULT_REDIS_DIAL_TIMEOUT
+
+
 @dataclass(frozen=True, slots=True)
 class RateLimit(MiddlewareSpec):
     """``rateLimit``: a token bucket per source filled at ``average / period`` requests
-    a second (``average`` 0: no limit), holding ``burst`` (at least 1) tokens."""
+    a second (``average`` 0: no limit), holding ``burst`` (at least 1) tokens; kept in
+    this process, or in ``redis`` when given."""
 
     KIND: ClassVar[str] = "rateLimit"
     average: int = 0
     period: float = DEFAULT_RATE_LIMIT_PERIOD
     burst: int = DEFAULT_RATE_LIMIT_BURST
     source_criterion: SourceCriterion = SourceCriterion()
+    redis: Redis | None = None
 
 
 DEFAULT_RETRY_MAX_REQUEST_BODY_BYTES = 2 * 1024 * 1024
@@ -381,8 +425,9 @@ class DigestAuth(SecretAuth):
 
 @dataclass(frozen=True, slots=True)
 class ClientTLS:
-    """``forwardAuth.tls``: how the auth server's certificate is checked and which client
-    certificate is shown (Secret names until resolution, then PEM text)."""
+    """``forwardAuth.tls`` and ``rateLimit.redis.tls``: how the server's certificate is
+    checked and which client certificate is shown (Secret names until resolution, then
+    PEM text)."""
 
     ca_secret: str = ""
     cert_secret: str = ""

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config.middlewares import ErrorPage, Middleware
+from ..config.middlewares import RateLimit as RateLimitConfig
 from ..config.models import Service
 from .addprefix import AddPrefix
 from .basicauth import BasicAuth
@@ -102,6 +103,8 @@ def wrap(
         if isinstance(spec, ErrorPage):
             page = build(spec.service) if build is not None and spec.service else None
             app = CustomErrors(app, spec, page)
+        elif isinstance(spec, RateLimitConfig):
+            app = RateLimit(app, spec, name=middleware.name)  # its Redis keys hold the name
         else:
             app = MIDDLEWARES[spec.KIND](app, spec)
     return app

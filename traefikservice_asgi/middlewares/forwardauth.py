@@ -47,13 +47,12 @@ from urllib.parse import urljoin, urlsplit
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config.middlewares import ForwardAuth as ForwardAuthConfig
-from ..config.models import Origin, ServersTransport
 from ..entrypoint.context import forward_of, replace_forward
 from ..entrypoint.forwarding import MANAGED_X_HEADERS, Forward
 from ..rules._re2 import compile_re2
 from ..transport.pool import GatewayTransport
 from ..transport.request import UpstreamRequest
-from ..transport.tls import ssl_context
+from ..transport.tls import client_tls_context
 from ._gocookie import parse_set_cookie
 from .redirect import go_url_string
 
@@ -131,16 +130,8 @@ class ForwardAuth:
         tls = config.tls
         context = None
         if scheme == b"https" and tls is not None:
-            transport = ServersTransport(
-                "",
-                "",
-                Origin(None, None, "", ""),
-                insecure_skip_verify=tls.insecure_skip_verify,
-                root_cas=(tls.ca,) if tls.ca else (),
-                client_certificates=(tls.cert.rstrip("\n") + "\n" + tls.key,) if tls.cert else (),
-            )
             try:
-                context = ssl_context(transport)
+                context = client_tls_context(tls)
             except ssl.SSLError:  # a certificate and key that do not pair
                 scheme = b""
         # Traefik's client rides on Go's http.DefaultTransport, shared by the process,

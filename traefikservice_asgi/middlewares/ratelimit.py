@@ -8,7 +8,8 @@ wait is at most the middleware's delay budget (``maxDelay``: half the time betwe
 tokens, ``1s / (2 * int(rate))`` for a rate of one a second or more, else 500 ms) it waits
 and goes on, otherwise its reservation is cancelled (the token given back) and it is
 answered ``429`` ``Too Many Requests`` with ``Retry-After`` (whole seconds, rounded up)
-and ``X-Retry-In`` (Go's ``Duration.String()`` of the wait). A bucket unused for its TTL
+and ``X-Retry-In`` (Go's ``Duration.String()`` of the wait), and no ``Content-Type``
+(Traefik writes the status before the text, so Go sniffs none). A bucket unused for its TTL
 (2 s, or ``1 + int(1/rate)`` s below one request a second) is forgotten, so the source
 starts again with a full bucket; at most 65536 buckets are kept (the one expiring first
 is dropped), as Traefik's ``ttlmap``.
@@ -16,11 +17,20 @@ is dropped), as Traefik's ``ttlmap``.
 Written by hand because no Python limiter has Go's reservation semantics (a wait
 reserved up front, cancelled and restored past the budget, float tokens, the TTL reset):
 the answers, the waits and the headers are Traefik's to the nanosecond.
+
+With ``redis`` the buckets are Traefik's Redis store instead (:mod:`._redis_store`),
+keyed by the middleware's Traefik name (``default-limit@kubernetescrd``) and the source,
+so gateways and Traefiks sharing a Redis share each budget. As in Traefik, a Redis that
+fails answers ``500 Could not insert/update bucket`` (logged here at warning, once per
+Redis every 10 s), and a limit of 0 (no ``average``) answers every request ``429 No
+bursty traffic allowed``: Traefik's Redis limiter returns no delay for an unlimited rate,
+which its middleware takes for a refusal.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -28,13 +38,29 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config.middlewares import RateLimit as RateLimitConfig
+from ..responses import send_go_error
+from ._redis_store import RedisError, RedisStore
 from ._source import source_getter
 
-__all__ = ["Limiter", "RateLimit", "go_duration", "max_delay_ns"]
+__all__ = ["Limiter", "RateLimit", "go_duration", "max_delay_ns", "traefik_rate"]
 
 SECOND = 1_000_000_000
 MAX_SOURCES = 65536
 TOO_MANY = b"Too Many Requests"
+PROVIDER = "kubernetescrd"
+STORE_FAILED_LOG_INTERVAL = 10.0
+"""Seconds between two warnings about the same failing Redis."""
+
+logger = logging.getLogger("traefikservice_asgi.ratelimit")
+_store_failed_logged: dict[tuple[str, ...], float] = {}  # endpoints -> when
+
+
+def traefik_rate(config: RateLimitConfig) -> float:
+    """Tokens a second as Traefik computes them (``float64(average * Second) /
+    float64(period)``, the period in ns); infinite without ``average``."""
+    if config.average <= 0:
+        return math.inf
+    return float(config.average * SECOND) / float(round(config.period * SECOND))
 
 
 def go_duration(ns: int) -> str:
@@ -104,10 +130,11 @@ class RateLimit:
         app: ASGIApp,
         config: RateLimitConfig,
         *,
+        name: str = "",
         clock: Callable[[], int] = time.monotonic_ns,
     ) -> None:
         self.app = app
-        self.rate = config.average / config.period if config.average > 0 else math.inf
+        self.rate = traefik_rate(config)
         self.burst = config.burst
         self.max_delay = max_delay_ns(self.rate)
         if self.rate >= 1:
@@ -117,6 +144,17 @@ class RateLimit:
         self.source = source_getter(config.source_criterion)
         self.clock = clock
         self.buckets: dict[str, tuple[Limiter, int]] = {}  # source -> bucket, expiry
+        self.name = f"{name}@{PROVIDER}"
+        """Traefik's name of the middleware, the start of its buckets' Redis keys."""
+        self.store: RedisStore | None = None
+        if config.redis is not None:
+            self.store = RedisStore(
+                config.redis,
+                rate=self.rate,
+                burst=self.burst,
+                max_delay=self.max_delay,
+                ttl=self.ttl // SECOND,
+            )
 
     def _bucket(self, source: str, now: int) -> Limiter:
         entry = self.buckets.pop(source, None)
@@ -144,7 +182,20 @@ class RateLimit:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        delay = self.allow(self.source(scope))
+        if self.store is None:
+            delay: int | None = self.allow(self.source(scope))
+        elif math.isinf(self.rate):
+            delay = None  # Traefik's redisLimiter: no delay, taken for a refusal
+        else:
+            try:
+                delay = await self.store.allow(f"{self.name}:{self.source(scope)}")
+            except (RedisError, OSError) as exc:
+                _log_store_failure(self.name, self.store.config.endpoints, exc)
+                await send_go_error(send, 500, "Could not insert/update bucket")
+                return
+        if delay is None:
+            await send_go_error(send, 429, "No bursty traffic allowed")
+            return
         if delay > self.max_delay:
             await send(
                 {
@@ -153,7 +204,6 @@ class RateLimit:
                     "headers": [
                         (b"retry-after", b"%d" % math.ceil(delay / SECOND)),
                         (b"x-retry-in", go_duration(delay).encode()),
-                        (b"content-type", b"text/plain; charset=utf-8"),
                         (b"content-length", b"%d" % len(TOO_MANY)),
                     ],
                 }
@@ -163,3 +213,27 @@ class RateLimit:
         if delay > 0:
             await asyncio.sleep(delay / SECOND)
         await self.app(scope, receive, send)
+
+    async def aclose(self) -> None:
+        """Close the Redis store's connections of the running loop (none in memory)."""
+        if self.store is not None:
+            await self.store.aclose()
+
+
+def _log_store_failure(name: str, endpoints: tuple[str, ...], exc: BaseException) -> None:
+    """Traefik logs every failure at error; here a warning naming the Redis and the cause,
+    at most once per Redis every :data:`STORE_FAILED_LOG_INTERVAL` seconds."""
+    now = time.monotonic()
+    last = _store_failed_logged.get(endpoints)
+    if last is not None and now - last < STORE_FAILED_LOG_INTERVAL:
+        return
+    _store_failed_logged[endpoints] = now
+    logger.warning(
+        "rateLimit %s: Redis %s failed, answering 500 Could not insert/update bucket: "
+        "%s: %s (logged once per Redis every %.0f s)",
+        name,
+        ", ".join(endpoints),
+        type(exc).__name__,
+        str(exc) or "no detail",
+        STORE_FAILED_LOG_INTERVAL,
+    )

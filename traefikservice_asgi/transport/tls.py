@@ -19,8 +19,16 @@ import httpx
 
 from ..config import ServersTransport
 from ..config.ciphers import CIPHER_SUITES
+from ..config.middlewares import ClientTLS
+from ..config.models import Origin
 
-__all__ = ["CertificateRefused", "peer_cert_problem", "ssl_context", "websocket_ssl_context"]
+__all__ = [
+    "CertificateRefused",
+    "client_tls_context",
+    "peer_cert_problem",
+    "ssl_context",
+    "websocket_ssl_context",
+]
 
 
 class CertificateRefused(httpx.ConnectError):
@@ -66,6 +74,22 @@ def ssl_context(transport: ServersTransport) -> ssl.SSLContext:
     if transport.cipher_suites:
         _set_cipher_suites(context, transport.cipher_suites)
     return context
+
+
+def client_tls_context(tls: ClientTLS) -> ssl.SSLContext:
+    """Traefik's ``types.ClientTLS.CreateTLSConfig`` (the ``tls`` of ``forwardAuth`` and of
+    a rate limiter's Redis): the CA replaces the system's, the certificate is shown,
+    ``insecureSkipVerify`` checks nothing. Raises ``ssl.SSLError`` for a certificate and
+    key that do not pair."""
+    transport = ServersTransport(
+        "",
+        "",
+        Origin(None, None, "", ""),
+        insecure_skip_verify=tls.insecure_skip_verify,
+        root_cas=(tls.ca,) if tls.ca else (),
+        client_certificates=(tls.cert.rstrip("\n") + "\n" + tls.key,) if tls.cert else (),
+    )
+    return ssl_context(transport)
 
 
 def _set_cipher_suites(context: ssl.SSLContext, names: tuple[str, ...]) -> None:

@@ -32,6 +32,10 @@ from ..middlewares import (
     DEFAULT_RATE_LIMIT_BURST,
     DEFAULT_RATE_LIMIT_PERIOD,
     DEFAULT_RECOVERY_DURATION,
+    DEFAULT_REDIS_DIAL_TIMEOUT,
+    DEFAULT_REDIS_ENDPOINTS,
+    DEFAULT_REDIS_READ_TIMEOUT,
+    DEFAULT_REDIS_WRITE_TIMEOUT,
     DEFAULT_RETRY_MAX_REQUEST_BODY_BYTES,
     AddPrefix,
     BasicAuth,
@@ -54,6 +58,7 @@ from ..middlewares import (
     RateLimit,
     RedirectRegex,
     RedirectScheme,
+    Redis,
     ReplacePath,
     ReplacePathRegex,
     Retry,
@@ -243,19 +248,103 @@ def source_criterion(r: Reader, m: dict[str, Any], path: Path) -> SourceCriterio
 
 
 def _rate_limit(r: Reader, value: Any, path: Path) -> RateLimit | None:
-    m = r.mapping(value, path, {"average", "period", "burst", "sourceCriterion"}, _REDIS)
+    m = r.mapping(value, path, {"average", "period", "burst", "sourceCriterion", "redis"})
     if m is None:
         return None
     average = r.integer(m, path, "average")
     burst = r.integer(m, path, "burst")
     period = r.duration(m, path, "period")
     criterion = source_criterion(r, m, path)
+    redis = None
+    if m.get("redis") is not None:
+        redis = _redis(r, m["redis"], (*path, "redis"))
+        if redis is None:
+            return None
     return RateLimit(
         average=average or 0,
         period=period or DEFAULT_RATE_LIMIT_PERIOD,  # Traefik: 0 is one second
         burst=max(burst if burst is not None else DEFAULT_RATE_LIMIT_BURST, 1),
         source_criterion=criterion,
+        redis=redis,
     )
+
+
+_REDIS_FIELDS = {
+    "endpoints",
+    "tls",
+    "secret",
+    "db",
+    "poolSize",
+    "minIdleConns",
+    "maxActiveConns",
+    "readTimeout",
+    "writeTimeout",
+    "dialTimeout",
+}
+
+
+def _redis(r: Reader, value: Any, path: Path) -> Redis | None:
+    """``rateLimit.redis`` as ``createRateLimitMiddleware`` fills Traefik's
+    ``dynamic.Redis``: its defaults, then what is given. Stricter than Traefik where it
+    would build a client that fails every request (500): an endpoint without a port,
+    a negative pool size or database are errors here."""
+    m = r.mapping(value, path, _REDIS_FIELDS)
+    if m is None:
+        return None
+    endpoints = _strings(r, m, path, "endpoints") or DEFAULT_REDIS_ENDPOINTS
+    for i, endpoint in enumerate(endpoints if m.get("endpoints") else ()):
+        if split_host_port(endpoint) is None:
+            r.error((*path, "endpoints", i), f"must be host:port, got {show(endpoint)}")
+    secret = _text(r, m, path, "secret")
+    tls = None
+    if m.get("tls") is not None:
+        tls = _client_tls(r, m["tls"], (*path, "tls"), _REDIS_TLS_FIELDS)
+    sizes = {key: r.integer(m, path, key, minimum=0) for key in _REDIS_SIZES}
+    timeouts = {key: r.duration(m, path, key) for key in _REDIS_TIMEOUTS}
+    if tls is not None and len(endpoints) > 1:
+        r.error(
+            (*path, "tls"),
+            "not supported by traefikservice-asgi: TLS towards a Redis Cluster (several "
+            "endpoints); TLS is supported towards one endpoint",
+        )
+        return None
+    if secret is None or (m.get("tls") is not None and tls is None):
+        return None
+    read, write, dial = (timeouts[key] for key in _REDIS_TIMEOUTS)
+    return Redis(
+        endpoints=endpoints,
+        secret=secret,
+        db=sizes["db"] or 0,
+        tls=tls,
+        pool_size=sizes["poolSize"] or 0,
+        min_idle_conns=sizes["minIdleConns"] or 0,
+        max_active_conns=sizes["maxActiveConns"] or 0,
+        read_timeout=DEFAULT_REDIS_READ_TIMEOUT if read is None else read,
+        write_timeout=DEFAULT_REDIS_WRITE_TIMEOUT if write is None else write,
+        # go-redis takes its own default for a dial timeout of 0, the same 5 s.
+        dial_timeout=dial or DEFAULT_REDIS_DIAL_TIMEOUT,
+    )
+
+
+_REDIS_TLS_FIELDS = {"caSecret", "certSecret", "insecureSkipVerify"}
+_REDIS_SIZES = ("db", "poolSize", "minIdleConns", "maxActiveConns")
+_REDIS_TIMEOUTS = ("readTimeout", "writeTimeout", "dialTimeout")
+
+
+def split_host_port(address: str) -> tuple[str, int] | None:
+    """Go's ``net.SplitHostPort`` with a numeric port (what go-redis dials): ``host:port``
+    or ``[v6]:port``; None for anything else."""
+    if address.startswith("["):
+        host, sep, port = address[1:].partition("]:")
+        if not sep or "]" in host:
+            return None
+    else:
+        host, sep, port = address.rpartition(":")
+        if not sep or ":" in host:
+            return None
+    if not port.isdigit() or not port.isascii() or int(port) > 65535:
+        return None
+    return host, int(port)
 
 
 def _retry(r: Reader, value: Any, path: Path) -> Retry | None:
@@ -474,8 +563,13 @@ def _size(r: Reader, m: dict[str, Any], path: Path, key: str) -> int:
     return -1 if size is None else size
 
 
-def _client_tls(r: Reader, value: Any, path: Path) -> ClientTLS | None:
-    m = r.mapping(value, path, {"caSecret", "certSecret", "insecureSkipVerify", "caOptional"})
+def _client_tls(
+    r: Reader, value: Any, path: Path, known: set[str] | None = None
+) -> ClientTLS | None:
+    """``forwardAuth.tls`` (``caOptional`` too), or the ``known`` fields of another."""
+    m = r.mapping(
+        value, path, known or {"caSecret", "certSecret", "insecureSkipVerify", "caOptional"}
+    )
     if m is None:
         return None
     if m.get("caOptional") is not None:
@@ -645,9 +739,6 @@ def _circuit_breaker(r: Reader, value: Any, path: Path) -> CircuitBreaker | None
         recovery_duration=recovery if recovery and recovery > 0 else DEFAULT_RECOVERY_DURATION,
         response_code=code or 503,
     )
-
-
-_REDIS = {"redis": "a rate limiter's Redis store (the buckets are in memory, per route)"}
 
 
 def _chain(r: Reader, value: Any, path: Path) -> ChainSpec | None:
