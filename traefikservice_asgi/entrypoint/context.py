@@ -33,7 +33,6 @@ Nothing else reads or writes these keys: use the functions below.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import Message, Scope
@@ -132,13 +131,13 @@ def replace_forward(scope: Scope, **changes: Any) -> Scope:
     """A copy of ``scope`` whose :class:`~.forwarding.Forward` has ``changes`` (its
     fields: ``target``, ``headers``, ``host``...): how a middleware rewrites what the
     backends will receive. The scope it was given is left as it was."""
-    return {**scope, FORWARD_KEY: replace(forward_of(scope), **changes)}
+    return {**scope, FORWARD_KEY: forward_of(scope).evolve(**changes)}
 
 
 def without_body(scope: Scope) -> Scope:
     """A copy of ``scope`` whose request has no body and says so in its framing."""
     forward = forward_of(scope)
-    return {**scope, FORWARD_KEY: replace(forward, content_length=None, chunked=False)}
+    return {**scope, FORWARD_KEY: forward.evolve(content_length=None, chunked=False)}
 
 
 def set_client_state(scope: Scope, state: ClientState) -> None:

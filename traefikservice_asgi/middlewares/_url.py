@@ -11,11 +11,17 @@ bytes: Go strings are bytes, and a path need not be UTF-8.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-
+from ..entrypoint.forwarding import value_type
 from ..rules._request import _VALID_IN_PATH_BYTES, _escape_path, _unescape, only_bytes_of
 
-__all__ = ["RequestURL", "ensure_leading_slash", "go_clean", "path_unescape", "unescape_error"]
+__all__ = [
+    "RequestURL",
+    "clean_segments",
+    "ensure_leading_slash",
+    "go_clean",
+    "path_unescape",
+    "unescape_error",
+]
 
 
 def ensure_leading_slash(path: bytes) -> bytes:
@@ -50,6 +56,14 @@ def go_clean(path: bytes) -> bytes:
     if not path:
         return b"."
     rooted = path[:1] == b"/"
+    if rooted and b"//" not in path and b"/." not in path:
+        # No empty, "." or ".." segment: only a trailing slash to drop (the usual case).
+        return path[:-1] if len(path) > 1 and path[-1:] == b"/" else path
+    return clean_segments(path, rooted)
+
+
+def clean_segments(path: bytes, rooted: bool) -> bytes:
+    """Go's ``path.Clean`` of a non-empty ``path``, segment by segment."""
     parts: list[bytes] = []
     for segment in path.split(b"/"):
         if segment in (b"", b"."):
@@ -65,7 +79,7 @@ def go_clean(path: bytes) -> bytes:
     return out or (b"/" if rooted else b".")
 
 
-@dataclass(frozen=True, slots=True)
+@value_type
 class RequestURL:
     """Go's ``URL.Path``, ``URL.RawPath`` (``b""`` when not needed) and ``RawQuery``
     (None: no ``?``)."""
@@ -107,7 +121,7 @@ class RequestURL:
         return uri if self.query is None else uri + b"?" + self.query
 
     def with_path(self, path: bytes, raw_path: bytes) -> RequestURL:
-        return replace(self, path=path, raw_path=raw_path)
+        return RequestURL(path, raw_path, self.query)
 
     def joined(self) -> RequestURL:
         """Go's ``URL.JoinPath()`` with no element: the escaped path cleaned (a trailing

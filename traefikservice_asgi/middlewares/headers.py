@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -115,6 +115,30 @@ def _apply(headers: Iterable[tuple[bytes, bytes]], ops: Ops) -> HeaderList:
 def _ops(pairs: Iterable[tuple[bytes, bytes]]) -> Ops:
     """Each ``(name, value)`` as a set, an empty value as a delete."""
     return {name.lower(): (name, value or None) for name, value in pairs}
+
+
+class _Modified:
+    """A ``send`` applying ``ops`` to the answer's headers (and ``Vary: Origin``). A
+    plain callable returning the next ``send``'s awaitable: an ``async def`` closure
+    cost a coroutine per response message."""
+
+    __slots__ = ("ops", "send", "vary")
+
+    def __init__(self, send: Send, ops: Ops, vary: bool) -> None:
+        self.send = send
+        self.ops = ops
+        self.vary = vary
+
+    def __call__(self, message: Message) -> Awaitable[None]:
+        if message["type"] in _RESPONSE_STARTS:
+            out = _apply(message.get("headers", ()), self.ops)
+            if self.vary:
+                current = _first(out, b"vary")
+                if current != b"Origin":
+                    value = current + b",Origin" if current else b"Origin"
+                    out = _apply(out, {b"vary": (b"Vary", value)})
+            message = {**message, "headers": out}
+        return self.send(message)
 
 
 class Headers:
@@ -239,20 +263,7 @@ class Headers:
         ``addVaryHeader``, ``Origin`` appended to their first ``Vary``."""
         if not ops and not self.vary:
             return send
-        vary = self.vary
-
-        async def modified(message: Message) -> None:
-            if message["type"] in _RESPONSE_STARTS:
-                out = _apply(message.get("headers", ()), ops)
-                if vary:
-                    current = _first(out, b"vary")
-                    if current != b"Origin":
-                        value = current + b",Origin" if current else b"Origin"
-                        out = _apply(out, {b"vary": (b"Vary", value)})
-                message = {**message, "headers": out}
-            await send(message)
-
-        return modified
+        return _Modified(send, ops, self.vary)
 
     # -- CORS -----------------------------------------------------------------------------
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config.middlewares import StripPrefix as StripPrefixConfig
-from ..entrypoint.context import forward_of, replace_forward
+from ..entrypoint.context import FORWARD_KEY, forward_of, replace_forward
 from ..responses import send_go_error
+from ..rules._request import _PATH_SAFE_BYTES, only_bytes_of
 from ._url import RequestURL, ensure_leading_slash
 
 __all__ = ["FORWARDED_PREFIX", "StripPrefix", "encoded_prefix_len", "stripped_scope"]
@@ -60,17 +61,39 @@ class StripPrefix:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        url = RequestURL.of(forward_of(scope).target)
+        forward = forward_of(scope)
+        path, sep, query = forward.target.partition(b"?")
+        if only_bytes_of(path, _PATH_SAFE_BYTES):
+            # The usual target: nothing escaped, so Path and the target's path are the
+            # same bytes and RawPath is empty; what follows is the general case below,
+            # with every step that would change nothing left out.
+            for prefix in self.prefixes:
+                if path.startswith(prefix):
+                    stripped = self._stripped(path[len(prefix) :])
+                    if b"//" in stripped or b"/." in stripped:
+                        break  # URL.JoinPath may clean it: the general case decides
+                    target = (stripped or b"/") + (b"?" + query if sep else b"")
+                    headers = [*forward.headers, (FORWARDED_PREFIX, prefix)]
+                    scope = {
+                        **scope,
+                        FORWARD_KEY: forward.evolve(target=target, headers=headers),
+                    }
+                    await self.app(scope, receive, send)
+                    return
+            else:
+                await self.app(scope, receive, send)
+                return
+        url = RequestURL.of(forward.target)
         for prefix in self.prefixes:
             if url.path.startswith(prefix):
                 raw = url.raw_path
                 if raw:
                     raw = self._stripped(raw[encoded_prefix_len(raw, prefix) :])
                 path = self._stripped(url.path[len(prefix) :])
-                stripped = stripped_scope(scope, url, prefix, path, raw)
-                if stripped is None:
+                stripped_one = stripped_scope(scope, url, prefix, path, raw)
+                if stripped_one is None:
                     await send_go_error(send, 400, "Bad Request")
                     return
-                scope = stripped
+                scope = stripped_one
                 break
         await self.app(scope, receive, send)
