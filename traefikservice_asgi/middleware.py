@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .builder import build_runtime
 from .config import Config, ConfigSource, no_route_message
-from .entrypoint.context import set_forward
+from .entrypoint.context import FORWARD_KEY
 from .entrypoint.forwarding import Forward, InvalidRequest, prepare, trusted_peers
 from .entrypoint.lifecycle import serve_watched
 from .healthcheck import HealthChecks
@@ -265,7 +265,7 @@ class TraefikServiceMiddleware:
                     except InvalidRequest as error:
                         await send_bad_request(send, error.reply)
                         return
-                set_forward(scope, forward)
+                scope[FORWARD_KEY] = forward  # (context.set_forward, one call less)
                 exchange = scope.get(EXCHANGE)
                 if exchange is not None:
                     exchange.router = route.observed

@@ -406,8 +406,12 @@ def prepare(
         chunked=chunked,
         gzip_added=gzip_added,
         protocol=(
-            ("websocket" if websocket else "http")
-            if first_connection is None and accept is None and content_type is None
-            else request_protocol(websocket, first_connection, first_upgrade, accept, content_type)
+            request_protocol(websocket, first_connection, first_upgrade, accept, content_type)
+            # Only where one of its tests can pass (nearly every request has an Accept).
+            if websocket
+            or first_connection is not None
+            or content_type is not None
+            or (accept is not None and b"text/event-stream" in accept.lower())
+            else "http"
         ),
     )

@@ -24,7 +24,7 @@ from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .context import ClientState, set_client_state
+from .context import CLIENT_KEY, ClientState
 
 __all__ = ["ClientState", "serve_watched"]
 
@@ -136,10 +136,21 @@ _OVERDUE: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Overdue] = (
 )
 
 
+_last: tuple[weakref.ref[asyncio.AbstractEventLoop], _Overdue] | None = None
+"""The last loop asked for and its :class:`_Overdue`: a process serves from one loop,
+and a ``WeakKeyDictionary`` lookup (a new weak reference per call) cost more than the
+whole check of a request."""
+
+
 def _overdue(loop: asyncio.AbstractEventLoop) -> _Overdue:
+    global _last
+    last = _last
+    if last is not None and last[0]() is loop:
+        return last[1]
     overdue = _OVERDUE.get(loop)
     if overdue is None:
         overdue = _OVERDUE[loop] = _Overdue(DEFAULT_GRACE)
+    _last = (weakref.ref(loop), overdue)
     return overdue
 
 
@@ -158,7 +169,7 @@ async def serve_watched(
 ) -> None:
     """Run ``handler``; cancel it if the client disconnects before the response ends."""
     state = ClientState(body_done=not has_body)
-    set_client_state(scope, state)
+    scope[CLIENT_KEY] = state  # (context.set_client_state, one call less)
     watch = _Watch(state, receive, send, grace)
     try:
         await handler(scope, watch.tracked_receive, watch.tracked_send)

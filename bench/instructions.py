@@ -1,0 +1,187 @@
+"""Instructions per request, counted by valgrind: a measure the shared machine's noise
+cannot move.
+
+Timings on these machines move by 10-20 % with what else runs; the number of
+instructions a request costs does not. This runs the whole gateway in process
+(``create_app`` on bench/config/routes.yaml, called as an ASGI app, to a real backend
+in another process, as ``bench/metrics_cost.py`` does) under ``valgrind
+--tool=callgrind``, twice per variant (``--small`` and ``--large`` requests), and
+reports the difference divided by the difference in requests: the instructions of one
+request, start-up and warm-up cancelled out. The garbage collector is off in the
+measured process, so that a collection landing in one run and not the other does not
+show up as a cost.
+
+Variants: ``wrr`` (the weighted route), ``wrr-metrics`` (the same with Traefik's
+metrics recorded), ``mw`` (the weighted route behind stripPrefix, headers and
+rateLimit). The ratios to ``wrr`` are the costs of metrics and of the middleware chain.
+The HTTP server in front (``serve``) is not included: its work is the same for every
+variant, so the ratios here are upper bounds of the ratios under ``wrk``.
+
+    python bench/instructions.py [--small 320] [--large 1600] [--baseline REV] [VARIANT ...]
+
+``--baseline REV`` measures the code at ``REV`` too (``git archive``, on its own bench
+routes) and prints ours over base per variant.
+
+Needs valgrind (Debian's ``valgrind``); a run takes about a minute per variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+VARIANTS = {
+    # name: (Host, path, metrics)
+    "wrr": ("wrr.bench", "/", False),
+    "wrr-metrics": ("wrr.bench", "/", True),
+    "mw": ("mw.bench", "/mw/", False),
+}
+
+
+def child(url: str, variant: str, count: int, routes: Path) -> None:
+    """The measured process: ``count`` requests of ``variant``, 16 at a time."""
+    import uvloop
+
+    from traefikservice_asgi import create_app
+
+    gc.disable()
+    host, path, metrics = VARIANTS[variant]
+    headers = [(b"host", host.encode()), (b"user-agent", b"wrk"), (b"accept", b"*/*")]
+
+    async def run() -> None:
+        backends = {f"default/{name}:80": url for name in ("app-v1", "app-v2")}
+        extra: dict[str, Any] = {}
+        if metrics:  # (asked only when measured: older checkouts, as --baseline, lack it)
+            from traefikservice_asgi.observability import ObservabilityOptions
+
+            extra["observability"] = ObservabilityOptions(metrics=True)
+        app = create_app([str(routes)], backends=backends, **extra)
+        never = asyncio.Event()
+
+        async def send(message: Any) -> None:
+            return None
+
+        async def worker(requests: int) -> None:
+            for _ in range(requests):
+                scope = {
+                    "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                    "method": "GET", "scheme": "http", "path": path,
+                    "raw_path": path.encode(), "query_string": b"", "root_path": "",
+                    "headers": headers, "client": ("127.0.0.1", 40000),
+                    "server": ("127.0.0.1", 8000),
+                }  # fmt: skip
+                first = True
+
+                async def receive() -> Any:
+                    nonlocal first
+                    if first:
+                        first = False
+                        return {"type": "http.request", "body": b"", "more_body": False}
+                    await never.wait()
+
+                await app(scope, receive, send)
+
+        await asyncio.gather(*(worker(count // 16) for _ in range(16)))
+        await app.aclose()
+
+    uvloop.run(run())
+
+
+def _instructions(code: Path, routes: Path, url: str, variant: str, count: int) -> int:
+    """Instructions of a child run of ``count`` requests, the package from ``code``."""
+    out = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+         __file__, "--child", url, variant, str(count), str(routes)],
+        cwd=BENCH_DIR, capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(code)},
+    )  # fmt: skip
+    match = re.search(r"Collected : (\d+)", out.stderr)
+    assert match, out.stderr[-2000:]
+    return int(match.group(1))
+
+
+def _per_request(code: Path, routes: Path, url: str, variant: str, small: int, large: int) -> float:
+    first = _instructions(code, routes, url, variant, small)
+    second = _instructions(code, routes, url, variant, large)
+    return (second - first) / (large - small)
+
+
+def export(rev: str, into: Path) -> Path:
+    """The package and the bench routes as they are at ``rev`` (``bench/run.py``'s
+    ``--baseline``: an older gateway is measured on the routes it has)."""
+    into.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", rev, "traefikservice_asgi", "bench/config"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--small", type=int, default=320)
+    parser.add_argument("--large", type=int, default=1600)
+    parser.add_argument("--baseline", metavar="REV", help="also measure the code at REV")
+    parser.add_argument("--child", nargs=4, metavar=("URL", "VARIANT", "COUNT", "ROUTES"))
+    parser.add_argument("variants", nargs="*", default=list(VARIANTS))
+    options = parser.parse_args()
+    if options.child:
+        url, variant, count, routes = options.child
+        child(url, variant, int(count), Path(routes))
+        return
+    if shutil.which("valgrind") is None:
+        sys.exit("valgrind is not installed (apt-get install valgrind)")
+    sys.path.insert(0, str(BENCH_DIR))
+    import _procs
+
+    with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+        port = _procs.free_port()
+        backend = _procs.spawn(
+            stack,
+            "uvicorn-app-v1",
+            _procs.uvicorn_command("backend_app:app_v1", port),
+            logs=Path(tmp),
+            port=port,
+        )
+        url = backend.url.rstrip("/")
+        codes = {"ours": REPO}
+        if options.baseline:
+            codes["base"] = export(options.baseline, Path(tmp) / "base")
+        results: dict[tuple[str, str], float] = {}
+        for variant in options.variants:
+            for name, code in codes.items():
+                routes = code / "bench" / "config" / "routes.yaml"
+                if variant == "mw" and "mw.bench" not in routes.read_text():
+                    continue  # an older checkout without the middleware route
+                value = _per_request(code, routes, url, variant, options.small, options.large)
+                results[(name, variant)] = value
+                print(f"{name} {variant}: {value:,.0f} instructions/request", flush=True)
+    for name in codes:
+        base = results.get((name, "wrr"))
+        for variant in options.variants:
+            value = results.get((name, variant))
+            if base and value and variant != "wrr":
+                print(f"{name} {variant} vs wrr: {value / base:.3f}x ({value - base:+,.0f})")
+    if "base" in codes:
+        for variant in options.variants:
+            ours, base = results.get(("ours", variant)), results.get(("base", variant))
+            if ours and base:
+                print(f"{variant} ours vs base: {ours / base:.3f}x")
+
+
+if __name__ == "__main__":
+    main()
