@@ -34,9 +34,11 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class ApiKind:
     """A watched kind: its API path parts, whether the label selector applies (as in
-    Traefik, the selector filters the Traefik CRDs only, never Services or endpoints) and
+    Traefik, the selector filters the Traefik CRDs only, never Services or endpoints),
     whether it lives in namespaces (a cluster-scoped kind is listed once, whatever the
-    provider's namespaces, as Traefik's cluster-scope informers do)."""
+    provider's namespaces, as Traefik's cluster-scope informers do) and a label selector
+    of its own, always sent (Traefik lists Secrets with ``owner!=helm``: Helm's release
+    records are never read)."""
 
     group: str
     version: str
@@ -44,6 +46,7 @@ class ApiKind:
     kind: str
     crd: bool
     namespaced: bool = True
+    selector: str = ""
 
     @property
     def api_version(self) -> str:
@@ -60,14 +63,20 @@ WATCHED: tuple[ApiKind, ...] = (
     ApiKind("traefik.io", "v1alpha1", "ingressroutes", "IngressRoute", True),
     ApiKind("traefik.io", "v1alpha1", "traefikservices", "TraefikService", True),
     ApiKind("traefik.io", "v1alpha1", "serverstransports", "ServersTransport", True),
+    ApiKind("traefik.io", "v1alpha1", "middlewares", "Middleware", True),
     ApiKind("", "v1", "services", "Service", False),
     ApiKind("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", False),
-    ApiKind("", "v1", "secrets", "Secret", False),
+    ApiKind("", "v1", "secrets", "Secret", False, selector="owner!=helm"),
     ApiKind("", "v1", "configmaps", "ConfigMap", False),
     ApiKind("", "v1", "nodes", "Node", False, namespaced=False),  # nodePortLB's addresses
 )
 """What the provider lists and watches; deploy/kubernetes/rbac.yaml grants exactly
-get/list/watch on these (tests/providers/test_kubernetes.py keeps the two equal)."""
+get/list/watch on these (tests/providers/test_kubernetes.py keeps the two equal).
+
+Traefik 3.7 also watches MiddlewareTCP, IngressRouteTCP, IngressRouteUDP, TLSOption,
+TLSStore and ServersTransportTCP; none of them configures an HTTP route here (TCP and
+UDP are not served, TLS is the ASGI server's; in files they are skipped with a warning),
+so they are neither listed nor granted."""
 
 _KEEP_METADATA = ("name", "namespace", "labels", "annotations")
 

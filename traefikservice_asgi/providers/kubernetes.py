@@ -181,9 +181,9 @@ class Reflector:
     relists: int = 0
 
     def _params(self) -> dict[str, str]:
-        if self.kind.crd and self.label_selector:
-            return {"labelSelector": self.label_selector}
-        return {}
+        selector = self.label_selector if self.kind.crd else ""
+        selector = ",".join(s for s in (selector, self.kind.selector) if s)
+        return {"labelSelector": selector} if selector else {}
 
     async def run(self) -> None:
         delay = _BACKOFF_MIN
