@@ -116,6 +116,36 @@ def test_config_from_objects_names_objects_in_issues() -> None:
     assert [issue.file for issue in load.skipped] == ["IngressRoute default/bad"]
 
 
+def test_config_from_objects_leaves_out_the_failed_routes_of_an_ingress_route() -> None:
+    # As Traefik: a route whose middleware does not exist, or whose service is bad, is
+    # not served; the other routes of its IngressRoute are. Issues of a later round name
+    # the route by its index in the object as the API has it.
+    bad_middleware = {
+        "apiVersion": "traefik.io/v1alpha1",
+        "kind": "Middleware",
+        "metadata": {"name": "bad", "namespace": "default"},
+        "spec": {"stripPrefix": {"prefixs": ["/x"]}},
+    }
+    ingress = _route("multi", "ok.test", "app")
+    first = ingress["spec"]["routes"][0]
+    ingress["spec"]["routes"] = [
+        {
+            **first,
+            "match": "Host(`weight.test`)",
+            "services": [{"name": "app", "port": 80, "weight": -1}],
+        },
+        first,
+        {**first, "match": "Host(`mw.test`)", "middlewares": [{"name": "bad"}]},
+    ]
+    load = config_from_objects([_svc("app"), bad_middleware, ingress])
+    assert _hosts(load.config) == {"Host(`ok.test`)"}
+    assert [(issue.file, issue.path) for issue in load.skipped] == [
+        ("IngressRoute default/multi", "spec.routes[0].services[0].weight"),
+        ("Middleware default/bad", "spec.stripPrefix.prefixs"),
+        ("IngressRoute default/multi", "spec.routes[2].middlewares[0].name"),
+    ]
+
+
 def test_config_from_objects_fences_a_terminating_endpoint_of_an_api_endpoint_slice() -> None:
     # The API object as the API server sends it (JSON, with bookkeeping metadata): the
     # conditions survive object_document, and the config layer fences the server.

@@ -3,12 +3,13 @@ on one fake API server, one recording backend.
 
 Two IngressRoutes go through stripPrefix (``/api``) + headers (``X-Added``) + basicAuth
 (users in a Secret): ``mw.test`` lists the three, ``chain.test`` names a ``chain``
-Middleware of them; ``plain.test`` has none. Both proxies must answer alike and forward
-the same request (path, added header, ``Authorization``, ``X-Forwarded-Prefix``) after
-startup, after the headers and basicAuth Middlewares change, after the Secret changes,
-while the Secret is gone (the Middleware cannot be read: its routers are not served),
-after the headers Middleware is deleted (a router whose middleware does not exist is not
-served) and once it is back; ``plain.test`` is served throughout.
+Middleware of them; ``plain.test``, and ``sibling.test`` beside ``mw.test`` in its
+IngressRoute, have none. Both proxies must answer alike and forward the same request
+(path, added header, ``Authorization``, ``X-Forwarded-Prefix``) after startup, after the
+headers and basicAuth Middlewares change, after the Secret changes, while the Secret is
+gone (the Middleware cannot be read: its routers are not served), after the headers
+Middleware is deleted (a router whose middleware does not exist is not served) and once
+it is back; ``plain.test`` and ``sibling.test`` are served throughout.
 
 Each change is followed by a marker IngressRoute (``step-N.test``) put 0.3 s later, as in
 tests/conformance/test_kubernetes_provider.py: once a proxy routes it, it has applied the
@@ -120,6 +121,12 @@ class Sides:
         return out
 
 
+def _with_sibling(ingress: dict[str, Any]) -> dict[str, Any]:
+    """``ingress`` with a second route, ``sibling.test``, without middlewares."""
+    ingress["spec"]["routes"].append(route("sibling", "sibling.test", APP)["spec"]["routes"][0])
+    return ingress
+
+
 @pytest.fixture(scope="module")
 def sides(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sides]:
     tmp = tmp_path_factory.mktemp("kube-middlewares")
@@ -134,7 +141,7 @@ def sides(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sides]:
             middleware(
                 "stack", chain={"middlewares": [{"name": n} for n in ("strip", "hdr", "auth")]}
             ),
-            route("direct", "mw.test", APP, ["strip", "hdr", "auth"]),
+            _with_sibling(route("direct", "mw.test", APP, ["strip", "hdr", "auth"])),
             route("chained", "chain.test", APP, ["stack"]),
             route("plain", "plain.test", APP),
         )
@@ -154,8 +161,11 @@ def _alike(seen: dict[str, Seen]) -> Seen:
 
 
 def _plain_is_served(sides: Sides) -> None:
-    plain = _alike(sides.ask("plain.test"))
-    assert (plain.status, plain.forwarded) == (200, ("/api/x?q=1", None, None, None))
+    """The routes without middlewares, ``sibling.test`` in the IngressRoute of
+    ``mw.test`` among them, are served whatever happens to the Middlewares."""
+    for host in ("plain.test", "sibling.test"):
+        plain = _alike(sides.ask(host))
+        assert (plain.status, plain.forwarded) == (200, ("/api/x?q=1", None, None, None))
 
 
 def test_middlewares_from_the_api_route_as_traefik(sides: Sides) -> None:
