@@ -13,11 +13,19 @@ import hashlib
 from typing import Any
 
 import pytest
+import trustme
 
 from tests.support.fake_apiserver import FakeApiServer
 from tests.support.kube import middleware, route, run_provider, secret, service
 from traefikservice_asgi.config import Config
-from traefikservice_asgi.config.middlewares import BasicAuth, Plugin, StripPrefix
+from traefikservice_asgi.config.middlewares import (
+    BasicAuth,
+    DigestAuth,
+    ForwardAuth,
+    Plugin,
+    RateLimit,
+    StripPrefix,
+)
 
 APP = {"name": "app", "port": 80}
 
@@ -101,6 +109,57 @@ def test_provider_reads_a_basic_auth_secret_and_follows_its_changes(
     assert "Middleware default/auth" in caplog.text
     assert "secret 'default/users' not found" in caplog.text
     assert prov.skipped_objects == 2
+
+
+_CA = trustme.CA().cert_pem.bytes().decode()
+_DIGEST = "ann:traefik:" + hashlib.md5(b"ann:traefik:one").hexdigest()
+# kind: (the Middleware's spec naming Secret "s", the Secret's data, its value as resolved)
+SECRET_READERS: dict[str, tuple[dict[str, Any], dict[str, str], Any]] = {
+    "digestAuth.secret": ({"digestAuth": {"secret": "s"}}, {"users": _DIGEST}, (_DIGEST,)),
+    "forwardAuth.tls.caSecret": (
+        {"forwardAuth": {"address": "http://127.0.0.1:9/auth", "tls": {"caSecret": "s"}}},
+        {"ca.crt": _CA},
+        _CA,
+    ),
+    "rateLimit.redis.secret": (
+        {"rateLimit": {"average": 10, "redis": {"endpoints": ["127.0.0.1:9"], "secret": "s"}}},
+        {"username": "ann", "password": "one"},
+        ("ann", "one"),
+    ),
+}
+
+
+def _resolved(spec: Any) -> Any:
+    if isinstance(spec, DigestAuth):
+        return spec.users
+    if isinstance(spec, ForwardAuth) and spec.tls is not None:
+        return spec.tls.ca
+    assert isinstance(spec, RateLimit) and spec.redis is not None
+    return (spec.redis.username, spec.redis.password)
+
+
+@pytest.mark.parametrize("field", sorted(SECRET_READERS))
+def test_provider_reads_the_secret_a_middleware_names_and_skips_it_when_gone(
+    field: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    spec, data, value = SECRET_READERS[field]
+
+    async def scenario(api: FakeApiServer, configs: list[Config], loads: Any) -> None:
+        (resolved,) = _served(configs[0])["Host(`a.test`)"]
+        assert _resolved(resolved) == value
+        api.delete("v1", "Secret", "default", "s")
+        await loads(2)
+        assert _served(configs[1]) == {"Host(`plain.test`)": ()}
+
+    run_provider(
+        scenario,
+        service("app"),
+        secret("s", **data),
+        middleware("m", **spec),
+        route("a", "a.test", APP, ["m"]),
+        route("plain", "plain.test", APP),
+    )
+    assert f"Middleware default/m: spec.{field}: " in caplog.text
 
 
 def test_provider_resolves_a_plugins_secret_values_and_follows_their_changes() -> None:
