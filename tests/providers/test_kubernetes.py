@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 import yaml
 
 from tests.support.fake_apiserver import FakeApiServer, matches_selector
+from tests.support.kube import run_provider
 from traefikservice_asgi.config import Config, ConfigError, ServersService
 from traefikservice_asgi.config.kubernetes import WATCHED, config_from_objects
 from traefikservice_asgi.providers.kubernetes import Connection, KubernetesProvider
@@ -48,43 +48,6 @@ def _hosts(config: Config) -> set[str]:
     return {route.rule.text for route in config.routes}
 
 
-Scenario = Callable[
-    [FakeApiServer, list[Config], Callable[[int], Awaitable[None]]], Awaitable[None]
-]
-
-
-def _run(
-    scenario: Scenario, *objs: dict[str, Any], faults: Sequence[int] = (), **provider: Any
-) -> KubernetesProvider:
-    with FakeApiServer(bookmark_interval=0.2) as api:
-        api.put(*objs)
-        api.fail_next.extend(faults)  # the first requests answer these (a 5xx)
-        configs: list[Config] = []
-
-        async def main() -> KubernetesProvider:
-            prov = KubernetesProvider(
-                Connection(api.url), configs.append, throttle=0.05, **provider
-            )
-            task = asyncio.create_task(prov.run())
-
-            async def loads(n: int) -> None:
-                for _ in range(400):  # bounded: 10 s
-                    if len(configs) >= n:
-                        return
-                    await asyncio.sleep(0.025)
-                raise AssertionError(f"{len(configs)} configurations, expected {n}")
-
-            try:
-                await loads(1)
-                await scenario(api, configs, loads)
-            finally:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-            return prov
-
-        return asyncio.run(main())
-
-
 def test_provider_first_config_then_a_change_then_a_deletion() -> None:
     async def scenario(api: FakeApiServer, configs: list[Config], loads: Any) -> None:
         assert _hosts(configs[0]) == {"Host(`a.test`)"}
@@ -95,7 +58,7 @@ def test_provider_first_config_then_a_change_then_a_deletion() -> None:
         await loads(3)
         assert _hosts(configs[2]) == {"Host(`b.test`)"}
 
-    _run(scenario, _svc("app"), _route("a", "a.test", "app"))
+    run_provider(scenario, _svc("app"), _route("a", "a.test", "app"))
 
 
 def test_provider_410_relists_and_drops_what_was_deleted_in_the_gap() -> None:
@@ -105,7 +68,9 @@ def test_provider_410_relists_and_drops_what_was_deleted_in_the_gap() -> None:
         await loads(2)
         assert _hosts(configs[-1]) == {"Host(`a.test`)"}
 
-    prov = _run(scenario, _svc("app"), _route("a", "a.test", "app"), _route("b", "b.test", "app"))
+    prov = run_provider(
+        scenario, _svc("app"), _route("a", "a.test", "app"), _route("b", "b.test", "app")
+    )
     assert any(r.relists >= 2 for r in prov.reflectors)
 
 
@@ -118,7 +83,7 @@ def test_provider_skips_an_invalid_object_and_serves_the_rest(
     async def scenario(api: FakeApiServer, configs: list[Config], loads: Any) -> None:
         assert _hosts(configs[0]) == {"Host(`a.test`)"}
 
-    prov = _run(scenario, _svc("app"), _route("a", "a.test", "app"), bad)
+    prov = run_provider(scenario, _svc("app"), _route("a", "a.test", "app"), bad)
     assert prov.skipped_objects == 1
     assert "IngressRoute default/bad" in caplog.text
 
@@ -127,7 +92,7 @@ def test_provider_label_selector_filters_traefik_resources_only() -> None:
     async def scenario(api: FakeApiServer, configs: list[Config], loads: Any) -> None:
         assert _hosts(configs[0]) == {"Host(`a.test`)"}
 
-    _run(
+    run_provider(
         scenario,
         _svc("app"),  # no label: Services are not filtered
         _route("a", "a.test", "app", team="blue"),
@@ -141,7 +106,7 @@ def test_provider_retries_until_the_api_answers() -> None:
         assert _hosts(configs[0]) == {"Host(`a.test`)"}
         assert api.requests.count("/api/v1/services") >= 1
 
-    _run(scenario, _svc("app"), _route("a", "a.test", "app"), faults=[503] * 6)
+    run_provider(scenario, _svc("app"), _route("a", "a.test", "app"), faults=[503] * 6)
 
 
 def test_config_from_objects_names_objects_in_issues() -> None:
@@ -149,6 +114,36 @@ def test_config_from_objects_names_objects_in_issues() -> None:
     load = config_from_objects([_svc("app"), bad], {"cluster_dns": False})
     assert load.config.routes == ()
     assert [issue.file for issue in load.skipped] == ["IngressRoute default/bad"]
+
+
+def test_config_from_objects_leaves_out_the_failed_routes_of_an_ingress_route() -> None:
+    # As Traefik: a route whose middleware does not exist, or whose service is bad, is
+    # not served; the other routes of its IngressRoute are. Issues of a later round name
+    # the route by its index in the object as the API has it.
+    bad_middleware = {
+        "apiVersion": "traefik.io/v1alpha1",
+        "kind": "Middleware",
+        "metadata": {"name": "bad", "namespace": "default"},
+        "spec": {"stripPrefix": {"prefixs": ["/x"]}},
+    }
+    ingress = _route("multi", "ok.test", "app")
+    first = ingress["spec"]["routes"][0]
+    ingress["spec"]["routes"] = [
+        {
+            **first,
+            "match": "Host(`weight.test`)",
+            "services": [{"name": "app", "port": 80, "weight": -1}],
+        },
+        first,
+        {**first, "match": "Host(`mw.test`)", "middlewares": [{"name": "bad"}]},
+    ]
+    load = config_from_objects([_svc("app"), bad_middleware, ingress])
+    assert _hosts(load.config) == {"Host(`ok.test`)"}
+    assert [(issue.file, issue.path) for issue in load.skipped] == [
+        ("IngressRoute default/multi", "spec.routes[0].services[0].weight"),
+        ("Middleware default/bad", "spec.stripPrefix.prefixs"),
+        ("IngressRoute default/multi", "spec.routes[2].middlewares[0].name"),
+    ]
 
 
 def test_config_from_objects_fences_a_terminating_endpoint_of_an_api_endpoint_slice() -> None:
@@ -210,7 +205,7 @@ def test_provider_namespaces_watch_only_those_namespaces() -> None:
         # whatever the namespaces, as Traefik lists them
         assert any(p.startswith("/api/v1/nodes") for p in api.requests)
 
-    _run(scenario, _svc("app"), _route("a", "a.test", "app"), other, namespaces=["default"])
+    run_provider(scenario, _svc("app"), _route("a", "a.test", "app"), other, namespaces=["default"])
 
 
 def test_connection_from_kubeconfig_reads_the_current_context(tmp_path: Path) -> None:
@@ -253,7 +248,9 @@ def test_provider_serves_files_beside_the_api_objects() -> None:
     async def scenario(api: FakeApiServer, configs: list[Config], loads: Any) -> None:
         assert _hosts(configs[0]) == {"Host(`a.test`)", "Host(`file.test`)"}
 
-    _run(scenario, _svc("app"), _route("a", "a.test", "app"), files=[(file_route, "f.yaml")])
+    run_provider(
+        scenario, _svc("app"), _route("a", "a.test", "app"), files=[(file_route, "f.yaml")]
+    )
 
 
 def test_provider_refuses_to_start_on_a_bad_file() -> None:

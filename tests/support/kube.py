@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from traefikservice_asgi.config import Config
+from traefikservice_asgi.providers.kubernetes import Connection, KubernetesProvider
+
 from .fake_apiserver import FakeApiServer
 from .traefik import free_port
 
-__all__ = ["KubeGateway", "route", "service", "slice_", "weighted"]
+__all__ = [
+    "KubeGateway",
+    "Loads",
+    "Scenario",
+    "middleware",
+    "route",
+    "run_provider",
+    "secret",
+    "service",
+    "slice_",
+    "weighted",
+]
 
 _WAIT = 20.0
 
@@ -61,16 +77,85 @@ def weighted(v1: int, v2: int, *, sticky: bool = False) -> dict[str, Any]:
     }
 
 
-def route(name: str, host: str, service: dict[str, Any]) -> dict[str, Any]:
+def route(
+    name: str, host: str, service: dict[str, Any], middlewares: Sequence[str] = ()
+) -> dict[str, Any]:
+    """IngressRoute ``default/<name>``: ``Host(host)`` to ``service``, through the
+    Middlewares named (``name`` or ``namespace/name``), in order."""
+    rule: dict[str, Any] = {"match": f"Host(`{host}`)", "kind": "Rule", "services": [service]}
+    if middlewares:
+        rule["middlewares"] = [
+            dict(zip(("namespace", "name"), m.split("/"), strict=True)) if "/" in m else {"name": m}
+            for m in middlewares
+        ]
     return {
         "apiVersion": "traefik.io/v1alpha1",
         "kind": "IngressRoute",
         "metadata": {"name": name, "namespace": "default"},
-        "spec": {
-            "entryPoints": ["web"],
-            "routes": [{"match": f"Host(`{host}`)", "kind": "Rule", "services": [service]}],
-        },
+        "spec": {"entryPoints": ["web"], "routes": [rule]},
     }
+
+
+def middleware(name: str, namespace: str = "default", **spec: Any) -> dict[str, Any]:
+    """Middleware ``<namespace>/<name>`` of ``spec`` (``stripPrefix={...}``)."""
+    return {
+        "apiVersion": "traefik.io/v1alpha1",
+        "kind": "Middleware",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+
+
+def secret(name: str, namespace: str = "default", **data: str) -> dict[str, Any]:
+    """Secret ``<namespace>/<name>`` as the API sends it: ``data`` base64-encoded."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "type": "Opaque",
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }
+
+
+Loads = Callable[[int], Awaitable[None]]
+"""``await loads(n)``: wait (bounded) until the provider has handed on ``n`` configurations."""
+Scenario = Callable[[FakeApiServer, list[Config], Loads], Awaitable[None]]
+
+
+def run_provider(
+    scenario: Scenario, *objs: dict[str, Any], faults: Sequence[int] = (), **provider: Any
+) -> KubernetesProvider:
+    """A :class:`KubernetesProvider` (in process, 50 ms throttle, ``provider`` its
+    keywords) on a fake API server holding ``objs``; ``scenario`` runs once the first
+    configuration is in, with the server, the configurations so far and ``loads``.
+    ``faults``: status codes the first API requests answer."""
+    with FakeApiServer(bookmark_interval=0.2) as api:
+        api.put(*objs)
+        api.fail_next.extend(faults)  # the first requests answer these (a 5xx)
+        configs: list[Config] = []
+
+        async def main() -> KubernetesProvider:
+            prov = KubernetesProvider(
+                Connection(api.url), configs.append, throttle=0.05, **provider
+            )
+            task = asyncio.create_task(prov.run())
+
+            async def loads(n: int) -> None:
+                for _ in range(400):  # bounded: 10 s
+                    if len(configs) >= n:
+                        return
+                    await asyncio.sleep(0.025)
+                raise AssertionError(f"{len(configs)} configurations, expected {n}")
+
+            try:
+                await loads(1)
+                await scenario(api, configs, loads)
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            return prov
+
+        return asyncio.run(main())
 
 
 class KubeGateway:

@@ -14,7 +14,8 @@ connection (bound tokens rotate).
 
 :class:`KubernetesProvider` waits until every reflector has listed once, then builds the
 configuration with :func:`~..config.kubernetes.config_from_objects` (an invalid object is
-logged at error with its name and left out, as Traefik does) and calls ``on_config``.
+logged at error with its name and left out, or only the failed routes of an IngressRoute,
+as Traefik does) and calls ``on_config``.
 After that, changes are throttled as Traefik's ``providersThrottleDuration`` (2 s): a
 change is applied at once (after 50 ms that fold a burst into one load), then changes
 wait until ``throttle`` seconds have passed and are folded into one load; objects equal
@@ -181,9 +182,9 @@ class Reflector:
     relists: int = 0
 
     def _params(self) -> dict[str, str]:
-        if self.kind.crd and self.label_selector:
-            return {"labelSelector": self.label_selector}
-        return {}
+        selector = self.label_selector if self.kind.crd else ""
+        selector = ",".join(s for s in (selector, self.kind.selector) if s)
+        return {"labelSelector": selector} if selector else {}
 
     async def run(self) -> None:
         delay = _BACKOFF_MIN
@@ -323,7 +324,8 @@ class KubernetesProvider:
         """The last configuration applied."""
         self.loads = 0
         self.skipped_objects = 0
-        """Objects left out of loads because they are invalid (a counter, as a metric)."""
+        """Objects left out of loads, whole or in part (routes of an IngressRoute), because
+        they are invalid (a counter, as a metric)."""
         self._changed = asyncio.Event()
         self._signature: str | None = None
         self.reflectors: list[Reflector] = []
