@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,7 +32,7 @@ from .entrypoint.lifecycle import serve_watched
 from .healthcheck import HealthChecks
 from .loadbalancer.mirror_pool import MirrorPool
 from .observability import AccessLog, AdminApp, Metrics, Observer
-from .observability.observe import EXCHANGE
+from .observability.observe import Exchange
 from .observability.outdated import configured
 from .observability.own import own_metrics
 from .options import GatewayOptions
@@ -225,59 +225,55 @@ class TraefikServiceMiddleware:
                         send = http_responses_as_websocket(scope, send)
                     await send_bad_request(send, error.reply)
                     return
+            # Recorded by two calls around the routing, not a wrapping coroutine; and
+            # the routing inline, not a coroutine of its own (bench/README.md).
             observer = self._observer
-            if observer is None:
-                await self._route(scope, receive, send, forward, runtime)
-            elif kind == "http":
-                # Two calls around the routing, not a wrapping coroutine (bench/README.md).
+            exchange: Exchange | None = None
+            if observer is not None:
                 exchange = observer.begin(scope, receive, send, forward)
-                try:
-                    await self._route(scope, exchange.receive, exchange, forward, runtime)
-                finally:
-                    observer.end(scope, exchange)
-            else:
-                await observer.websocket(self._route, scope, receive, send, forward, runtime)
+                receive, send = exchange.receive, exchange
+            try:
+                view = RequestView(scope)
+                for route in runtime.index.candidates(view):
+                    if route.rule.matches(view):
+                        await self._serve(route, view, scope, receive, send, forward, exchange)
+                        return
+                await self.app(scope, receive, send)
+            finally:
+                if exchange is not None:
+                    observer.end(scope, exchange)  # type: ignore[union-attr]
         finally:
             in_flight.count -= 1
 
-    async def _route(
+    def _serve(
         self,
+        route: Route,
+        view: RequestView,
         scope: Scope,
         receive: Receive,
         send: Send,
         forward: Forward | None,
-        runtime: Runtime,
-    ) -> None:
-        """Send the request to the first of ``runtime``'s routes whose rule matches,
-        else to the app."""
-        view = RequestView(scope)
-        for route in runtime.index.candidates(view):
-            if route.rule.matches(view):
-                if route.children:
-                    route = route.under(view)
-                scope = dict(scope)
-                websocket = scope["type"] == "websocket"
-                if websocket:
-                    send = http_responses_as_websocket(scope, send)
-                if forward is None:
-                    try:
-                        forward = prepare(scope, trusted=self._trusted)
-                    except InvalidRequest as error:
-                        await send_bad_request(send, error.reply)
-                        return
-                scope[FORWARD_KEY] = forward  # (context.set_forward, one call less)
-                exchange = scope.get(EXCHANGE)
-                if exchange is not None:
-                    exchange.router = route.observed
-                if websocket:
-                    # The WebSocket proxy watches the client itself (websocket.py).
-                    await route.handler(scope, receive, send)
-                else:
-                    await serve_watched(
-                        route.handler, scope, receive, send, has_body=forward.has_body
-                    )
-                return
-        await self.app(scope, receive, send)
+        exchange: Exchange | None,
+    ) -> Awaitable[None]:
+        """The awaitable that sends the request to ``route`` (whose rule matched)."""
+        if route.children:
+            route = route.under(view)
+        scope = dict(scope)
+        websocket = scope["type"] == "websocket"
+        if websocket:
+            send = http_responses_as_websocket(scope, send)
+        if forward is None:
+            try:
+                forward = prepare(scope, trusted=self._trusted)
+            except InvalidRequest as error:
+                return send_bad_request(send, error.reply)
+        scope[FORWARD_KEY] = forward  # (context.set_forward, one call less)
+        if exchange is not None:
+            exchange.router = route.observed
+        if websocket:
+            # The WebSocket proxy watches the client itself (websocket.py).
+            return route.handler(scope, receive, send)
+        return serve_watched(route.handler, scope, receive, send, has_body=forward.has_body)
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def receiver() -> Message:

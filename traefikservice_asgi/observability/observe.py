@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -66,6 +66,9 @@ class Exchange:
     """What is known of one request, filled in as it goes through the tree. It is also
     the request's counted ``send`` at the entry point (see :class:`_Counted` for why a
     plain callable)."""
+
+    UNANSWERED: ClassVar[int] = 0
+    """The status until an answer starts (the client left first if it still is)."""
 
     __slots__ = (
         "body",
@@ -128,6 +131,20 @@ class Exchange:
         return self.send(message)
 
 
+class _WebSocketExchange(Exchange):
+    """An :class:`Exchange` of a ``websocket`` scope: its ``send`` counts as Traefik
+    counts a WebSocket (:func:`websocket_answer`); never a request body."""
+
+    __slots__ = ()
+
+    UNANSWERED = _NO_ANSWER  # 0 is an accepted upgrade
+
+    def __call__(self, message: Message) -> Awaitable[None]:
+        self.status, size = websocket_answer(message, self.status)
+        self.response_bytes += size
+        return self.send(message)
+
+
 class _Counted:
     """A ``send`` noting the status and counting the body bytes of an HTTP answer, and
     when it began: a server's tally (:meth:`ServerRecorder.begin`).
@@ -182,53 +199,31 @@ class Observer:
     def begin(
         self, scope: Scope, receive: Receive, send: Send, forward: Forward | None
     ) -> Exchange:
-        """Start recording the HTTP request ``scope``: route it with the exchange's
+        """Start recording the request ``scope``: route it with the exchange's
         ``receive`` and the exchange itself as ``send``, then call :meth:`end`. Two
         calls around the routing rather than a wrapping coroutine, which cost more
         than the counting (bench/README.md)."""
-        exchange = Exchange(scope, send, receive, self.wall, forward)
-        scope[EXCHANGE] = exchange
-        if forward is not None and not forward.has_body:
-            exchange.body = False  # nothing to count: no wrapper on receive
+        if scope["type"] == "websocket":
+            exchange: Exchange = _WebSocketExchange(scope, send, receive, self.wall, forward)
+            exchange.body = False
+            exchange.status = _NO_ANSWER
         else:
-            exchange.receive = exchange.counted_receive = _CountedReceive(receive)
+            exchange = Exchange(scope, send, receive, self.wall, forward)
+            if forward is not None and not forward.has_body:
+                exchange.body = False  # nothing to count: no wrapper on receive
+            else:
+                exchange.receive = exchange.counted_receive = _CountedReceive(receive)
+        scope[EXCHANGE] = exchange
         return exchange
 
     def end(self, scope: Scope, exchange: Exchange) -> None:
         """Record the request :meth:`begin` started, however it ended."""
         seconds = _perf() - exchange.start
-        if not exchange.status:
+        if exchange.status == exchange.UNANSWERED:
             exchange.status = 499  # the client went away before any answer
         if exchange.counted_receive is not None:
             exchange.request_bytes = exchange.counted_receive.size
         self._record(scope, exchange, seconds)
-
-    async def websocket(
-        self,
-        handler: Callable[..., Awaitable[None]],
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        *args: Any,
-    ) -> None:
-        """:meth:`__call__` for a ``websocket`` scope (see the module's docstring)."""
-        exchange = Exchange(scope, send, receive, self.wall)
-        exchange.body = False
-        exchange.status = _NO_ANSWER
-        scope[EXCHANGE] = exchange
-
-        async def counted_send(message: Message) -> None:
-            exchange.status, size = websocket_answer(message, exchange.status)
-            exchange.response_bytes += size
-            await send(message)
-
-        try:
-            await handler(scope, receive, counted_send, *args)
-        finally:
-            seconds = _perf() - exchange.start
-            if exchange.status == _NO_ANSWER:
-                exchange.status = 499  # the client went away before any answer
-            self._record(scope, exchange, seconds)
 
     def _record(self, scope: Scope, exchange: Exchange, seconds: float) -> None:
         rows = self.rows
