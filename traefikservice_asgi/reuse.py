@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp
 
+from .config._pacing import checkpoint
+
 if TYPE_CHECKING:
     from .config.models import Route
 
@@ -55,6 +57,7 @@ class KeyMaker:
             hit = self._memo.get(id(value))
             if hit is not None and hit[0] is value:
                 return hit[1]
+            checkpoint()
             key: Hashable = (
                 type(value).__name__,
                 *(

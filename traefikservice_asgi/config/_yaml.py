@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from ._pacing import checkpoint
+
 try:  # the C loader is several times faster on large files
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
@@ -78,6 +80,12 @@ def _construct_int(loader: Any, node: yaml.ScalarNode) -> Any:
 class _IntLoader(_Loader):
     """The loader with :func:`_construct_int`, leaving PyYAML's own classes untouched."""
 
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        """The tag of a node: libyaml's composer asks for each, a point where a reload
+        may pause inside a large document's composition (``_pacing.py``)."""
+        checkpoint()
+        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+
 
 _IntLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
@@ -89,6 +97,7 @@ class _Builder:
         self.problems: list[YamlProblem] = []
 
     def build(self, node: yaml.Node, path: Path, lines: dict[Path, int]) -> Any:
+        checkpoint()
         self.nodes += 1
         if self.nodes > MAX_NODES:
             raise _TooLarge

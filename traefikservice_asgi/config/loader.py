@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from ..exceptions import ConfigError, ConfigIssue, ConfigWarning
+from ._pacing import checkpoint
 from ._yaml import parse_documents
 from .models import Config
 from .resolve import resolve
@@ -107,6 +108,7 @@ def _parse_text(text: str, file: str, res: Resources, issues: list[ConfigIssue])
             ConfigWarning("no YAML document in this file (empty, or only comments)", file)
         )
     for doc in documents:
+        checkpoint()
         parse_document(doc, file, res)
 
 

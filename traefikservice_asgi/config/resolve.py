@@ -44,6 +44,7 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 from ..exceptions import ConfigIssue, ConfigWarning
+from ._pacing import checkpoint
 from .authsecrets import SecretProblem, with_secrets
 from .middlewares import ChainSpec, ErrorPage, Middleware, MiddlewareRef, MiddlewareSpec
 from .models import (
@@ -867,6 +868,7 @@ class _Resolver:
         return [r for r in out if r.service is not None or r.children]
 
     def route(self, ir: IngressRoute, spec: RouteSpec) -> Route:
+        checkpoint()
         digest = hashlib.sha256(spec.rule.text.encode()).hexdigest()[:20]
         name = normalize(f"{ir.namespace}-{ir.name}-{digest}")
         service: Service | None = None

@@ -1,0 +1,39 @@
+"""Yield points in long configuration work, for a reload's loading thread.
+
+A live reload reads, validates and builds a configuration in a thread while the event
+loop serves. Both need the GIL, and CPython hands it over only every switch interval
+(5 ms): while the thread works, each of the loop's iterations takes about twice as long
+as it would, the loop's longest stall with 1,000 routes 15-50 ms (bench/README.md). The
+loops over YAML nodes, documents, routes and service nodes call :func:`checkpoint`; a
+thread that installed a hook with :func:`pacing` (``reload.py``'s, which lets the event
+loop run an iteration every couple of milliseconds) is paced by it, every other caller
+(``check``, the first load, tests) pays one attribute lookup per call.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+__all__ = ["checkpoint", "pacing"]
+
+_local = threading.local()
+
+
+def checkpoint() -> None:
+    """A point where the work may pause: call the current thread's hook, if any."""
+    hook: Callable[[], None] | None = getattr(_local, "hook", None)
+    if hook is not None:
+        hook()
+
+
+@contextmanager
+def pacing(hook: Callable[[], None]) -> Iterator[None]:
+    """Call ``hook`` at each :func:`checkpoint` of this thread while in the block."""
+    previous = getattr(_local, "hook", None)
+    _local.hook = hook
+    try:
+        yield
+    finally:
+        _local.hook = previous
