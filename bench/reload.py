@@ -5,13 +5,17 @@ latency of requests during reloads against steady state, measured from outside (
 p99, max: a stalled event loop shows as a latency spike).
 
     python bench/reload.py [--routes 1000] [--clients 16] [--reloads 5] [--steady 4]
-    python bench/reload.py --in-process [--routes 1000] [--reloads 5]
+    python bench/reload.py --in-process [--routes 1000] [--reloads 5] [--compare collector]
+    python bench/reload.py --in-process --compare pacing [--busy 8]
 
 ``--in-process`` reloads the gateway in this process with no traffic and no other
 thread of ours: the stall of each reload alone (a 1 ms sampler) and the cycle
-collector's passes during it, alternating reloads as built (the collector off while
-building, then ``gc.freeze``) with reloads where the collector is left on (as before),
-so that the shared box's load moves both arms alike.
+collector's passes during it, alternating reloads as built with reloads of another
+arm, so that the shared box's load moves both arms alike: ``--compare collector``, the
+collector left on (as before it was off while building, then ``gc.freeze``);
+``--compare pacing``, the loading thread not paced (as before ``reload.Pacer``). With
+``--busy N`` the loop is kept busy meanwhile by N tasks, each 0.5 ms of Python work per
+iteration (a busy gateway's loop; the pacing only matters then).
 
 Everything on 127.0.0.1: one backend process, the gateway (`serve --no-watch`, reloaded
 by SIGHUP so the moment is known), the clients in this process. Bounded in time.
@@ -101,10 +105,10 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=1000)[int(q * 1000) - 1] if len(values) > 1 else 0.0
 
 
-def in_process(routes: int, reloads: int) -> int:
+def in_process(routes: int, reloads: int, compare: str, busy: int) -> int:
     """Reload ``reloads`` times in this process, without load: each reload's duration,
     the loop's longest stall during it and in the second after, the collector's passes
-    over 2 ms (generation, ms)."""
+    over 2 ms (generation, ms); alternating the ``compare`` arm."""
     import gc
 
     from traefikservice_asgi import create_app
@@ -132,12 +136,35 @@ def in_process(routes: int, reloads: int) -> int:
 
     import traefikservice_asgi.reload as reload_module
 
+    paced = reload_module.Pacer
+
+    class _Unpaced(paced):
+        """The pacer with an endless slice: the thread never gives way."""
+
+        def __init__(self, loop: asyncio.AbstractEventLoop, slice_: float | None = None) -> None:
+            super().__init__(loop, float("inf"))
+
+    running = [True]
+
+    async def spin() -> None:
+        while running[0]:
+            until = time.perf_counter() + 0.0005
+            while time.perf_counter() < until:
+                pass
+            await asyncio.sleep(0)
+
     async def scenario() -> None:
+        spinners = [asyncio.ensure_future(spin()) for _ in range(busy)]
         lag = LoopLag(0.001)
         lag.start()
         for g in range(1, 2 * reloads + 1):
-            arm = "collector on " if g % 2 == 0 else "as built     "
-            reload_module.gc = _CollectorLeftOn() if g % 2 == 0 else gc  # type: ignore[assignment]
+            other = g % 2 == 0
+            if compare == "collector":
+                arm = "collector on " if other else "as built     "
+                reload_module.gc = _CollectorLeftOn() if other else gc  # type: ignore[assignment]
+            else:
+                arm = "not paced    " if other else "as built     "
+                reload_module.Pacer = _Unpaced if other else paced  # type: ignore[misc]
             path.write_text(manifest(routes, g))
             await asyncio.sleep(0.2)
             lag.take()
@@ -153,6 +180,9 @@ def in_process(routes: int, reloads: int) -> int:
                 f"2 ms: {slow or 'none'}"
             )
         reload_module.gc = gc
+        reload_module.Pacer = paced  # type: ignore[misc]
+        running[0] = False
+        await asyncio.gather(*spinners)
         lag.stop()
         await app.aclose()
 
@@ -171,9 +201,11 @@ def main() -> int:
     ap.add_argument("--reloads", type=int, default=5)
     ap.add_argument("--steady", type=float, default=4.0)
     ap.add_argument("--in-process", action="store_true", help="no load: the reload alone")
+    ap.add_argument("--compare", choices=("collector", "pacing"), default="collector")
+    ap.add_argument("--busy", type=int, default=0, help="in process: tasks keeping the loop busy")
     args = ap.parse_args()
     if args.in_process:
-        return in_process(args.routes, args.reloads)
+        return in_process(args.routes, args.reloads, args.compare, args.busy)
     tmp = Path(tempfile.mkdtemp())
     path = tmp / "routes.yaml"
     path.write_text(manifest(args.routes, 0))
