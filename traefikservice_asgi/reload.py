@@ -41,15 +41,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import signal
 import threading
 import time
-from collections.abc import Awaitable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from .builder import build_runtime
 from .config import Config, ConfigError
@@ -72,6 +73,7 @@ __all__ = [
     "ReloadSummary",
     "Reloader",
     "retire",
+    "run_paced",
     "summarize",
 ]
 
@@ -119,6 +121,21 @@ class Pacer:
         self._turn.wait(1.0)  # bounded: a loop that stopped must not hold the reload
         self.waits += 1
         self._since = time.perf_counter()
+
+
+T = TypeVar("T")
+
+
+async def run_paced(func: Callable[[], T]) -> T:
+    """``func()`` in a thread paced by a :class:`Pacer` of the running loop: long
+    configuration work (a reload's, the Kubernetes provider's loads) while serving."""
+    pacer = Pacer(asyncio.get_running_loop())
+
+    def paced() -> T:
+        with pacing(pacer):
+            return func()
+
+    return await asyncio.to_thread(paced)
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,9 +319,8 @@ class Reloader:
         started = time.perf_counter()
         previous, old_config = mw.runtime, mw.config
         try:
-            pacer = Pacer(asyncio.get_running_loop())
-            new_config, summary, runtime, names = await asyncio.to_thread(
-                self._prepare, config, old_config, previous, pacer
+            new_config, summary, runtime, names = await run_paced(
+                functools.partial(self._prepare, config, old_config, previous)
             )
         except ConfigError as error:
             self._failed(error, trigger)
@@ -341,17 +357,10 @@ class Reloader:
         return summary
 
     def _prepare(
-        self, config: Config | None, old_config: Config, previous: Runtime, pacer: Pacer
-    ) -> tuple[Config, ReloadSummary, Runtime | None, Configured | None]:
-        """In a thread, paced by ``pacer``: read, validate, compare and build (None:
-        nothing changed), and list the names the metrics keep series of (None: no
-        metrics)."""
-        with pacing(pacer):
-            return self._prepare_paced(config, old_config, previous)
-
-    def _prepare_paced(
         self, config: Config | None, old_config: Config, previous: Runtime
     ) -> tuple[Config, ReloadSummary, Runtime | None, Configured | None]:
+        """In a paced thread: read, validate, compare and build (None: nothing changed),
+        and list the names the metrics keep series of (None: no metrics)."""
         mw = self.middleware
         if config is None:
             if mw.source is None:
