@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from .builder import build_runtime
 from .config import Config, ConfigError
-from .config._pacing import pacing
+from .config._pacing import pacing, release
 from .observability.looplag import AFTER, loop_lag_from_env
 from .observability.outdated import Configured, configured
 from .reuse import KeyMaker
@@ -238,6 +238,9 @@ def summarize(old: Config, new: Config) -> ReloadSummary:
     # Route order matters too (matching order): a reordering alone is a change.
     if not (ra or rr or rc) and list(old_routes) != list(new_routes):
         rc = tuple(sorted(new_routes))
+    for made in (old_routes, new_routes, old_services, new_services):
+        release(made)  # each key frees little while the memo holds its parts
+    keys.release()
     return ReloadSummary(ra, rr, rc, sa, sr, sc, kept)
 
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp
 
-from .config._pacing import checkpoint
+from .config._pacing import checkpoint, release
 
 if TYPE_CHECKING:
     from .config.models import Route
@@ -51,6 +51,12 @@ class KeyMaker:
 
     def __init__(self) -> None:
         self._memo: dict[int, tuple[Any, Hashable]] = {}
+
+    def release(self) -> None:
+        """Empty the memo a few entries at a time, the last made (the parents) first:
+        the keys of a 1,000-route configuration freed at once are one stretch of C
+        that no other thread can interrupt (``config/_pacing.py``)."""
+        release(self._memo)
 
     def __call__(self, value: Any) -> Hashable:
         if dataclasses.is_dataclass(value) and not isinstance(value, type):

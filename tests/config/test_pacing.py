@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 
 from traefikservice_asgi.config import load_config_text
-from traefikservice_asgi.config._pacing import checkpoint, pacing
+from traefikservice_asgi.config._pacing import STEP, checkpoint, pacing, release
 from traefikservice_asgi.config._yaml import parse_documents
 
 ROUTES = 300
@@ -87,3 +87,32 @@ def test_a_paced_load_gives_the_same_configuration_and_paces_each_route() -> Non
     assert paced == load_config_text(ONE_LARGE_DOCUMENT, backends=BACKENDS)
     # Beyond the YAML nodes: each route read (crd/ingressroute.py) and resolved.
     assert calls >= yaml_only + 2 * ROUTES
+
+
+def test_release_empties_a_dict_and_a_list_a_step_at_a_time_last_first() -> None:
+    popped: list[int] = []
+
+    class Recording(dict[int, int]):
+        def popitem(self) -> tuple[int, int]:
+            item = super().popitem()
+            popped.append(item[0])
+            return item
+
+    memo = Recording((i, i) for i in range(1000))
+    items = list(range(1000))
+    calls, _ = paced_calls(lambda: (release(memo), release(items)))
+    assert memo == {} and items == []
+    assert popped == list(range(999, -1, -1))
+    assert calls == 2 * -(-1000 // STEP)
+
+
+def test_documents_with_aliases_read_the_same_once_their_nodes_are_released() -> None:
+    text = "a: &x {k: [1, 2], m: {n: v}}\nb: *x\nc: {<<: *x, z: 3}\n---\nd: &y [a, b]\ne: *y\n"
+    documents, problems = parse_documents(text)
+    assert problems == []
+    assert [d.data for d in documents] == [
+        {"a": {"k": [1, 2], "m": {"n": "v"}}, "b": {"k": [1, 2], "m": {"n": "v"}},
+         "c": {"k": [1, 2], "m": {"n": "v"}, "z": 3}},
+        {"d": ["a", "b"], "e": ["a", "b"]},
+    ]  # fmt: skip
+    assert documents[0].line_of(("c", "z")) == 3

@@ -1055,6 +1055,7 @@ def resolve(
     )
     routes = resolver.routes()
     for ts in res.traefik_services.values():
+        checkpoint()
         resolver.traefik_service(ServiceRef(ts.name, "TraefikService", ts.namespace, ts.origin))
     resolver.unused_backend_warnings()
     resolver.dns_warning()
