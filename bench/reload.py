@@ -263,6 +263,10 @@ def main() -> int:
         float(m)
         for m in re.findall(r"longest stall ([0-9.]+) ms during the reload \(SIGHUP\)", text)
     ]
+    after = [
+        float(m)
+        for m in re.findall(r"during the reload \(SIGHUP\), ([0-9.]+) ms in the second after", text)
+    ]  # gateways before the split logged the reload and the second after as one stall
     between = [float(m) for m in re.findall(r"longest stall ([0-9.]+) ms between reloads", text)]
     s = [d for _, d in steady]
     r = [d for _, d in during]
@@ -272,6 +276,11 @@ def main() -> int:
         "longest event loop stall per reload (ms, target <= 20): "
         + ", ".join(f"{t:.1f}" for t in stalls)
     )
+    if after:
+        print(
+            "longest stall in the second after each swap (ms): "
+            + ", ".join(f"{t:.1f}" for t in after)
+        )
     print(
         "longest stall before each reload, without one (ms; the first: the steady phase): "
         + ", ".join(f"{t:.1f}" for t in between)

@@ -356,7 +356,7 @@ class Reloader:
         logger.info("configuration reloaded (%s): %s", trigger, summary)
         self.spawn(retire(previous, runtime, self.drain_timeout))
         if self.loop_lag is not None:
-            self.spawn(self._report_lag(trigger))
+            self.spawn(self._report_lag(trigger, self.loop_lag.take()))
         return summary
 
     def _prepare(
@@ -401,13 +401,15 @@ class Reloader:
             len(issues),
         )
 
-    async def _report_lag(self, trigger: str) -> None:
+    async def _report_lag(self, trigger: str, during: float) -> None:
         await asyncio.sleep(AFTER)
         if self.loop_lag is not None:
             logger.info(
-                "event loop: longest stall %.1f ms during the reload (%s) and the second after",
-                self.loop_lag.take() * 1000,
+                "event loop: longest stall %.1f ms during the reload (%s), %.1f ms in the "
+                "second after",
+                during * 1000,
                 trigger,
+                self.loop_lag.take() * 1000,
             )
 
     # ------------------------------------------------------------------ tasks
