@@ -98,7 +98,7 @@ class Pacer:
     Both threads need the GIL, and CPython hands it over every switch interval (5 ms):
     without pacing, a busy loop and the thread take turns, and each of the loop's
     iterations takes about twice as long (the loop's longest stall during a 1,000-route
-    reload under load: 13-50 ms, bench/README.md). Paced, the thread takes one slice
+    reload under load was up to 143 ms on a shared box, bench/README.md). Paced, the thread takes one slice
     per iteration of a busy loop, and runs freely while the loop is idle: the reload
     takes longer under load, the requests do not. ``waits`` counts the pauses."""
 

@@ -3,7 +3,7 @@
 A live reload reads, validates and builds a configuration in a thread while the event
 loop serves. Both need the GIL, and CPython hands it over only every switch interval
 (5 ms): while the thread works, each of the loop's iterations takes about twice as long
-as it would, the loop's longest stall with 1,000 routes 15-50 ms (bench/README.md). The
+as it would (with 1,000 routes, stalls of 20-143 ms on a shared box, bench/README.md). The
 loops over YAML nodes, documents, routes and service nodes call :func:`checkpoint`; a
 thread that installed a hook with :func:`pacing` (``reload.py``'s, which lets the event
 loop run an iteration every couple of milliseconds) is paced by it, every other caller
