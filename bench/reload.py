@@ -4,14 +4,23 @@ its opt-in loop-lag sampler, ``TRAEFIKSERVICE_ASGI_LOOP_LAG``, and logged), and 
 latency of requests during reloads against steady state, measured from outside (p50,
 p99, max: a stalled event loop shows as a latency spike).
 
-    python bench/reload.py [--routes 1000] [--clients 16] [--reloads 5] [--steady 4]
-    python bench/reload.py --in-process [--routes 1000] [--reloads 5]
+    python bench/reload.py [--routes 1000] [--clients 16] [--reloads 5] [--steady 4] [--trace]
+    python bench/reload.py --in-process [--routes 1000] [--reloads 5] [--compare collector]
+    python bench/reload.py --in-process --compare pacing [--busy 8]
 
 ``--in-process`` reloads the gateway in this process with no traffic and no other
 thread of ours: the stall of each reload alone (a 1 ms sampler) and the cycle
-collector's passes during it, alternating reloads as built (the collector off while
-building, then ``gc.freeze``) with reloads where the collector is left on (as before),
-so that the shared box's load moves both arms alike.
+collector's passes during it, alternating reloads as built with reloads of another
+arm, so that the shared box's load moves both arms alike: ``--compare collector``, the
+collector left on (as before it was off while building, then ``gc.freeze``);
+``--compare pacing``, the loading thread not paced (as before ``reload.Pacer``). With
+``--busy N`` the loop is kept busy meanwhile by N tasks, each 0.5 ms of Python work per
+iteration (a busy gateway's loop; the pacing only matters then).
+
+``--trace`` loads ``bench/trace/sitecustomize.py`` into the gateway and prints where the
+stalls fell: each phase's duration and the loop-lag samples over 4 ms (10 ms) during the
+reloads by the phase then running, and each reload's longest stall from its start to
+the swap against the same length of time just before it.
 
 Everything on 127.0.0.1: one backend process, the gateway (`serve --no-watch`, reloaded
 by SIGHUP so the moment is known), the clients in this process. Bounded in time.
@@ -31,6 +40,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -97,14 +107,59 @@ async def load(port: int, clients: int, until: float, routes: int) -> list[tuple
     return samples
 
 
+PHASES = ("parse_documents", "resolve", "load", "summarize", "build_runtime")
+"""Innermost first: a stall is put in the first of these running when it ended."""
+
+
+def breakdown(trace: dict[str, list[list[Any]]]) -> None:
+    """Print where the loop stalled during the reloads of a ``--trace`` run."""
+    phases, stalls = trace["phases"], trace["stalls"]
+    reloads = [(began, ended) for name, began, ended in phases if name == "reload"]
+    durations: dict[str, list[float]] = {}
+    for name, began, ended in phases:
+        durations.setdefault(name, []).append((ended - began) * 1000)
+    print(
+        "phase durations (ms, median): "
+        + ", ".join(
+            f"{n} {statistics.median(v):.0f}"
+            for n in (*PHASES, "reload")
+            if (v := durations.get(n))
+        )
+        + " (load: read, YAML, the documents read, resolve)"
+    )
+    over4: dict[str, int] = {}
+    over10: dict[str, int] = {}
+    for ended, late in stalls:
+        if not any(began <= ended <= end for began, end in reloads):
+            continue
+        running = {n for n, b, e in phases if n in PHASES and b <= ended <= e}
+        where = next((n for n in PHASES if n in running), "on the loop")
+        over4[where] = over4.get(where, 0) + 1
+        if late > 0.010:
+            over10[where] = over10.get(where, 0) + 1
+    print(f"stalls over 4 ms during the reloads, by phase: {over4}; over 10 ms: {over10}")
+
+    def longest(a: float, b: float) -> float:
+        return max([late * 1000 for ended, late in stalls if a <= ended <= b] + [0.0])
+
+    during = [longest(b, e) for b, e in reloads]
+    before = [longest(b - 0.1 - (e - b), b - 0.1) for b, e in reloads]
+    print(
+        "longest stall start->swap (ms): "
+        + ", ".join(f"{v:.0f}" for v in during)
+        + "; the same length just before: "
+        + ", ".join(f"{v:.0f}" for v in before)
+    )
+
+
 def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=1000)[int(q * 1000) - 1] if len(values) > 1 else 0.0
 
 
-def in_process(routes: int, reloads: int) -> int:
+def in_process(routes: int, reloads: int, compare: str, busy: int) -> int:
     """Reload ``reloads`` times in this process, without load: each reload's duration,
     the loop's longest stall during it and in the second after, the collector's passes
-    over 2 ms (generation, ms)."""
+    over 2 ms (generation, ms); alternating the ``compare`` arm."""
     import gc
 
     from traefikservice_asgi import create_app
@@ -132,12 +187,35 @@ def in_process(routes: int, reloads: int) -> int:
 
     import traefikservice_asgi.reload as reload_module
 
+    paced = getattr(reload_module, "Pacer", None)  # None: a gateway from before pacing
+
+    class _Unpaced(paced or object):  # type: ignore[misc]
+        """The pacer with an endless slice: the thread never gives way."""
+
+        def __init__(self, loop: asyncio.AbstractEventLoop, slice_: float | None = None) -> None:
+            super().__init__(loop, float("inf"))  # type: ignore[call-arg]
+
+    running = [True]
+
+    async def spin() -> None:
+        while running[0]:
+            until = time.perf_counter() + 0.0005
+            while time.perf_counter() < until:
+                pass
+            await asyncio.sleep(0)
+
     async def scenario() -> None:
+        spinners = [asyncio.ensure_future(spin()) for _ in range(busy)]
         lag = LoopLag(0.001)
         lag.start()
         for g in range(1, 2 * reloads + 1):
-            arm = "collector on " if g % 2 == 0 else "as built     "
-            reload_module.gc = _CollectorLeftOn() if g % 2 == 0 else gc  # type: ignore[assignment]
+            other = g % 2 == 0
+            if compare == "collector":
+                arm = "collector on " if other else "as built     "
+                reload_module.gc = _CollectorLeftOn() if other else gc  # type: ignore[assignment]
+            else:
+                arm = "not paced    " if other else "as built     "
+                reload_module.Pacer = _Unpaced if other else paced  # type: ignore[misc]
             path.write_text(manifest(routes, g))
             await asyncio.sleep(0.2)
             lag.take()
@@ -153,6 +231,10 @@ def in_process(routes: int, reloads: int) -> int:
                 f"2 ms: {slow or 'none'}"
             )
         reload_module.gc = gc
+        if paced is not None:
+            reload_module.Pacer = paced  # type: ignore[misc]
+        running[0] = False
+        await asyncio.gather(*spinners)
         lag.stop()
         await app.aclose()
 
@@ -171,21 +253,29 @@ def main() -> int:
     ap.add_argument("--reloads", type=int, default=5)
     ap.add_argument("--steady", type=float, default=4.0)
     ap.add_argument("--in-process", action="store_true", help="no load: the reload alone")
+    ap.add_argument("--compare", choices=("collector", "pacing"), default="collector")
+    ap.add_argument("--busy", type=int, default=0, help="in process: tasks keeping the loop busy")
+    ap.add_argument("--trace", action="store_true", help="where the stalls fell, by phase")
     args = ap.parse_args()
     if args.in_process:
-        return in_process(args.routes, args.reloads)
+        return in_process(args.routes, args.reloads, args.compare, args.busy)
     tmp = Path(tempfile.mkdtemp())
     path = tmp / "routes.yaml"
     path.write_text(manifest(args.routes, 0))
     bport, gport = free_port(), free_port()
     backend = subprocess.Popen([sys.executable, "-c", BACKEND, str(bport)])
     log = (tmp / "gateway.log").open("wb")
+    env = {**os.environ, ENV_LOOP_LAG: "1"}
+    if args.trace:
+        here = str(Path(__file__).resolve().parent / "trace")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (here, env.get("PYTHONPATH"))))
+        env["RELOAD_TRACE"] = str(tmp / "trace")
     gateway = subprocess.Popen(
         [sys.executable, "-m", "traefikservice_asgi", "serve", str(path), "--no-watch",
          "--port", str(gport), "--log-level", "info",
          "--backend", f"default/a:80=http://127.0.0.1:{bport}",
          "--backend", f"default/b:80=http://127.0.0.1:{bport}"],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, ENV_LOOP_LAG: "1"},
+        stdout=log, stderr=subprocess.STDOUT, env=env,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
@@ -231,6 +321,10 @@ def main() -> int:
         float(m)
         for m in re.findall(r"longest stall ([0-9.]+) ms during the reload \(SIGHUP\)", text)
     ]
+    after = [
+        float(m)
+        for m in re.findall(r"during the reload \(SIGHUP\), ([0-9.]+) ms in the second after", text)
+    ]  # gateways before the split logged the reload and the second after as one stall
     between = [float(m) for m in re.findall(r"longest stall ([0-9.]+) ms between reloads", text)]
     s = [d for _, d in steady]
     r = [d for _, d in during]
@@ -240,6 +334,11 @@ def main() -> int:
         "longest event loop stall per reload (ms, target <= 20): "
         + ", ".join(f"{t:.1f}" for t in stalls)
     )
+    if after:
+        print(
+            "longest stall in the second after each swap (ms): "
+            + ", ".join(f"{t:.1f}" for t in after)
+        )
     print(
         "longest stall before each reload, without one (ms; the first: the steady phase): "
         + ", ".join(f"{t:.1f}" for t in between)
@@ -250,6 +349,10 @@ def main() -> int:
             f"p99 {pct(v, 0.99) * 1000:.1f} ms, max {max(v) * 1000:.1f} ms"
         )
     print(f"p99 during reloads / steady: {pct(r, 0.99) / pct(s, 0.99):.2f}x")
+    if args.trace:
+        import json
+
+        breakdown(json.loads((tmp / f"trace.{gateway.pid}").read_text()))
     return 0 if len(times) == args.reloads else 1
 
 

@@ -429,3 +429,79 @@ def test_an_unchanged_route_keeps_its_middleware_instances_across_a_reload() -> 
             await app.aclose()
 
         asyncio.run(scenario())
+
+
+def test_a_paced_thread_waits_until_the_event_loop_has_run() -> None:
+    # The thread reaches a checkpoint past its slice while the loop is held by a
+    # blocking step: the checkpoint returns only once the loop is free and ran a callback.
+    import threading
+    import time
+
+    from traefikservice_asgi.config._pacing import checkpoint, pacing
+    from traefikservice_asgi.reload import Pacer
+
+    async def scenario() -> tuple[float, float, int]:
+        pacer = Pacer(asyncio.get_running_loop(), slice_=0.0)
+        loop_held = threading.Event()
+        returned = [0.0]
+
+        def work() -> None:
+            loop_held.wait(5)
+            with pacing(pacer):
+                checkpoint()
+                returned[0] = time.perf_counter()
+
+        job = asyncio.ensure_future(asyncio.to_thread(work))
+        await asyncio.sleep(0)  # the thread started
+        loop_held.set()
+        time.sleep(0.1)  # noqa: ASYNC251 - the loop held, as a long callback would
+        freed = time.perf_counter()
+        await asyncio.wait_for(job, 5)
+        return freed, returned[0], pacer.waits
+
+    freed, returned, waits = asyncio.run(scenario())
+    assert waits == 1
+    assert returned >= freed
+
+
+def test_a_reload_loads_and_builds_in_a_paced_thread(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every checkpoint of the reload (a slice of 0) is a pause for the loop, taken in
+    # the loading thread, never on the loop; the reload still applies.
+    import threading
+    from pathlib import Path
+
+    import traefikservice_asgi.reload as reload_module
+
+    routes = 50
+    text = (
+        "apiVersion: traefik.io/v1alpha1\nkind: IngressRoute\n"
+        "metadata: {name: r, namespace: default}\nspec:\n  routes:\n"
+        + "\n".join(
+            f"    - match: Host(`h{i}.test`)\n      services: [{{name: b, port: 80}}]"
+            for i in range(routes)
+        )
+    )
+    path = Path(str(tmp_path)) / "paced.yaml"
+    path.write_text(text)
+    pauses: list[str] = []
+
+    class Counted(reload_module.Pacer):
+        def __call__(self) -> None:
+            pauses.append(threading.current_thread().name)
+            super().__call__()
+
+    monkeypatch.setattr(reload_module, "Pacer", Counted)
+    monkeypatch.setattr(reload_module, "SLICE", 0.0)
+
+    async def scenario() -> None:
+        app = create_app([str(path)], GatewayOptions(backends=BACKENDS))
+        path.write_text(text.replace("h0.test", "changed.test"))
+        summary = await app.reload()
+        assert summary.routes_added and summary.routes_removed
+        await app.aclose()
+
+    asyncio.run(scenario())
+    assert len(pauses) >= 3 * routes
+    assert threading.main_thread().name not in pauses

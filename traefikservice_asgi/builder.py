@@ -40,6 +40,7 @@ from .config import (
     Service,
     WeightedService,
 )
+from .config._pacing import checkpoint
 from .config.models import STRATEGIES, CookieOptions
 from .config.models import Route as ConfigRoute
 from .exceptions import HealthCheckNotEnabled
@@ -448,6 +449,7 @@ class _ServiceWithMiddlewares:
 def _route(route: ConfigRoute, builder: _Builder) -> Route:
     """A router, or a parent router and its children (multi-layer routing). A router's
     middlewares are built for it alone (one instance per router, as in Traefik)."""
+    checkpoint()
     if route.children or route.service is None:
         children = tuple(_route(child, builder) for child in route.children)
         return Route(route.name, route.rule, _no_matching_child, children)

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp
 
+from .config._pacing import checkpoint, release
+
 if TYPE_CHECKING:
     from .config.models import Route
 
@@ -50,11 +52,18 @@ class KeyMaker:
     def __init__(self) -> None:
         self._memo: dict[int, tuple[Any, Hashable]] = {}
 
+    def release(self) -> None:
+        """Empty the memo a few entries at a time, the last made (the parents) first:
+        the keys of a 1,000-route configuration freed at once are one stretch of C
+        that no other thread can interrupt (``config/_pacing.py``)."""
+        release(self._memo)
+
     def __call__(self, value: Any) -> Hashable:
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             hit = self._memo.get(id(value))
             if hit is not None and hit[0] is value:
                 return hit[1]
+            checkpoint()
             key: Hashable = (
                 type(value).__name__,
                 *(

@@ -57,4 +57,5 @@ def test_each_reload_logs_its_longest_stall_when_asked(
     with caplog.at_level(logging.INFO, logger="traefikservice_asgi.reload"):
         asyncio.run(scenario())
     assert "event loop: longest stall" in caplog.text
-    assert "during the reload (api)" in caplog.text
+    assert "during the reload (api), " in caplog.text
+    assert "ms in the second after" in caplog.text

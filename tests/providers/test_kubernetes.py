@@ -263,3 +263,32 @@ def test_provider_refuses_to_start_on_a_bad_file() -> None:
         )
         with pytest.raises(ConfigError, match=r"f\.yaml:.*weight"):
             asyncio.run(asyncio.wait_for(provider.run(), 10))
+
+
+def test_provider_loads_each_configuration_in_a_paced_thread_off_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The objects' YAML, parse and resolve are O(objects): each load runs beside the
+    # loop, where a reload's pacing hook is installed (reload.run_paced).
+    import threading
+
+    import traefikservice_asgi.providers.kubernetes as provider_module
+    from traefikservice_asgi.config import _pacing
+
+    seen: list[tuple[str, bool]] = []
+    original = provider_module.config_from_objects
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        paced = getattr(_pacing._local, "hook", None) is not None
+        seen.append((threading.current_thread().name, paced))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(provider_module, "config_from_objects", recorded)
+
+    async def scenario(api: FakeApiServer, configs: list[Config], loads: Any) -> None:
+        api.put(_route("b", "b.test", "app"))
+        await loads(2)
+
+    run_provider(scenario, _svc("app"), _route("a", "a.test", "app"))
+    assert len(seen) >= 2
+    assert all(name != threading.main_thread().name and paced for name, paced in seen)

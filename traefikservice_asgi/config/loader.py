@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from ..exceptions import ConfigError, ConfigIssue, ConfigWarning
+from ._pacing import checkpoint, release
 from ._yaml import parse_documents
 from .models import Config
 from .resolve import PluginLookup, resolve
@@ -108,8 +109,12 @@ def _parse_text(text: str, file: str, res: Resources, issues: list[ConfigIssue])
         res.warnings.append(
             ConfigWarning("no YAML document in this file (empty, or only comments)", file)
         )
-    for doc in documents:
+    documents.reverse()
+    while documents:  # each document freed once read, not all in one stretch at the end
+        checkpoint()
+        doc = documents.pop()
         parse_document(doc, file, res)
+        release(doc.lines)
 
 
 def load_config(

@@ -51,6 +51,7 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 from ..exceptions import ConfigIssue, ConfigWarning
+from ._pacing import checkpoint
 from .authsecrets import SecretProblem, build_problem, with_secrets
 from .middlewares import (
     ChainSpec,
@@ -947,6 +948,7 @@ class _Resolver:
         return [r for r in out if r.service is not None or r.children]
 
     def route(self, ir: IngressRoute, spec: RouteSpec) -> Route:
+        checkpoint()
         digest = hashlib.sha256(spec.rule.text.encode()).hexdigest()[:20]
         name = normalize(f"{ir.namespace}-{ir.name}-{digest}")
         service: Service | None = None
@@ -1136,6 +1138,7 @@ def resolve(
     )
     routes = resolver.routes()
     for ts in res.traefik_services.values():
+        checkpoint()
         resolver.traefik_service(ServiceRef(ts.name, "TraefikService", ts.namespace, ts.origin))
     resolver.unused_backend_warnings()
     resolver.unbuilt_warnings()

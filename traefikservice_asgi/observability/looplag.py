@@ -4,11 +4,11 @@ Opt-in with the environment variable :data:`ENV_LOOP_LAG` (any non-empty value):
 timer callback re-armed every :data:`INTERVAL` seconds on the loop notes how late it
 runs; the lateness is the time the loop spent on something else without yielding (a
 callback, a coroutine step, the GIL held by another thread). After each applied reload
-the reloader logs the longest stall from the reload's start until :data:`AFTER`
-seconds past the swap (the old runtime's retirement included), at info on
-``traefikservice_asgi.reload``::
+the reloader logs the longest stall from the reload's start to the swap, and the
+longest in the :data:`AFTER` seconds past the swap (the old runtime's retirement
+included), at info on ``traefikservice_asgi.reload``::
 
-    event loop: longest stall 3.2 ms during the reload (SIGHUP) and the second after
+    event loop: longest stall 3.2 ms during the reload (SIGHUP), 2.5 ms in the second after
 
 and, as each reload starts, the longest stall since the previous report (the same
 load without a reload: the baseline to compare with)::

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import logging
 import os
@@ -40,9 +41,16 @@ from typing import Any
 import httpx
 import yaml
 
-from ..config.kubernetes import WATCHED, ApiKind, config_from_objects, object_document
+from ..config.kubernetes import (
+    WATCHED,
+    ApiKind,
+    KubernetesLoad,
+    config_from_objects,
+    object_document,
+)
 from ..config.models import Config
 from ..exceptions import ConfigError
+from ..reload import run_paced
 
 __all__ = [
     "SERVICE_ACCOUNT_DIR",
@@ -339,18 +347,27 @@ class KubernetesProvider:
             out.extend(reflector.objects.values())
         return out
 
-    async def _apply(self) -> None:
-        objects = self.objects()
+    def _load(self, objects: list[dict[str, Any]]) -> tuple[str, KubernetesLoad] | None:
+        """In a paced thread (each object's YAML, its parse and the resolve are
+        O(objects)): the objects' signature and their configuration, or None when the
+        signature is the last applied one's. Raises :class:`ConfigError`."""
         signature = "\n---\n".join(sorted(object_document(o) for o in objects))
         if signature == self._signature:
-            return
+            return None
+        return signature, config_from_objects(objects, self.load_options, self.files)
+
+    async def _apply(self) -> None:
+        objects = self.objects()  # on the loop: the reflectors replace, never mutate, them
         try:
-            load = config_from_objects(objects, self.load_options, self.files)
+            loaded = await run_paced(functools.partial(self._load, objects))
         except ConfigError as exc:
             if self.config is None and self.files:
                 raise  # the files are wrong: nothing to serve, say so at startup
             logger.error("configuration from the API refused, keeping the last good one:\n%s", exc)
             return
+        if loaded is None:
+            return
+        signature, load = loaded
         self._signature = signature
         for issue in load.skipped:
             logger.error("skipped: %s", issue)

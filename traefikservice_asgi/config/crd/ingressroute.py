@@ -15,6 +15,7 @@ from typing import Any
 from ...exceptions import RuleError
 from ...rules import compile_rule
 from .._fields import Reader, show
+from .._pacing import checkpoint
 from .._yaml import Path
 from ..models import IngressRoute, ParentRef, RouteObservability, RouteSpec, ServiceRef
 from .middlewareref import middleware_refs
@@ -69,6 +70,7 @@ def ingress_route(
     routes: list[RouteSpec] = []
     unrouted: list[ServiceRef] = []
     for i, item in enumerate(r.items(m, ("spec",), "routes", required=True)):
+        checkpoint()
         path: Path = ("spec", "routes", i)
         rm = r.mapping(
             item,
