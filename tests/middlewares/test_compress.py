@@ -12,7 +12,7 @@ import zstandard
 
 from tests.support.asgi import run as run_app
 from tests.support.asgi import scope
-from tests.support.config import middleware_errors
+from tests.support.config import middleware_errors, unbuilt
 from traefikservice_asgi.config.middlewares import Compress as CompressConfig
 from traefikservice_asgi.middlewares.compress import Compress, choose_encoding
 
@@ -186,11 +186,25 @@ def test_a_head_request_or_an_excluded_request_type_passes_untouched() -> None:
          "unsupported encoding: deflate"),
         ("{encodings: [br], defaultEncoding: gzip}", "spec.compress.defaultEncoding",
          "unsupported default encoding: gzip"),
+    ],
+)  # fmt: skip
+def test_a_compress_traefik_cannot_build_warns_unused_and_refuses_the_route_using_it(
+    spec: str, field: str, message: str
+) -> None:
+    # compress.New checks these when it builds the middleware for a router.
+    (warning,), (issue,) = unbuilt(f"compress: {spec}")
+    assert f"{field}: {message}" in warning
+    assert f"{field}: {message}" in issue and "(used by routes.yaml:" in issue
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "message"),
+    [
         ("{minResponseBodyBytes: -1}", "spec.compress.minResponseBodyBytes", "must be"),
         ("{level: 5}", "spec.compress.level", "unknown field"),
     ],
 )  # fmt: skip
-def test_a_compress_traefik_cannot_build_is_a_load_error_at_its_field(
+def test_a_compress_the_kubernetes_api_refuses_is_a_load_error_at_its_field(
     spec: str, field: str, message: str
 ) -> None:
     (issue,) = middleware_errors(f"compress: {spec}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.config import errors
+from tests.support.config import errors, unbuilt
 
 MIDDLEWARE = """\
 apiVersion: traefik.io/v1alpha1
@@ -27,11 +27,28 @@ spec:
          "invalid character class range"),
         ("redirectScheme: {port: '443'}", "spec.redirectScheme.scheme",
          "you must provide a target scheme"),
-        ("redirectScheme: {scheme: https, port: 443}", "spec.redirectScheme.port",
-         "must be a string, got 443"),
+        ("addPrefix: {}", "spec.addPrefix.prefix", "prefix cannot be empty"),
     ],
 )  # fmt: skip
-def test_a_middleware_traefik_cannot_build_is_a_load_error_at_its_field(
+def test_a_middleware_traefik_cannot_build_warns_unused_and_refuses_the_route_using_it(
+    spec: str, field: str, message: str
+) -> None:
+    # Traefik compiles the regexps (and checks the scheme, the prefix) in each kind's
+    # New, when it builds the middleware for a router: that router is not served.
+    (warning,), (issue,) = unbuilt(spec)
+    assert f"{field}: " in warning and message in warning
+    assert f"{field}: " in issue and message in issue and "(used by routes.yaml:" in issue
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "message"),
+    [
+        ("redirectScheme: {scheme: https, port: 443}", "spec.redirectScheme.port",
+         "must be a string, got 443"),
+        ("addPrefix: {prefix: ''}", "spec.addPrefix.prefix", "prefix cannot be empty"),
+    ],
+)  # fmt: skip
+def test_a_middleware_the_kubernetes_api_refuses_is_a_load_error_at_its_field(
     spec: str, field: str, message: str
 ) -> None:
     (issue,) = errors(MIDDLEWARE.format(spec=spec))

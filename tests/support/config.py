@@ -53,3 +53,12 @@ spec:
 def middleware_errors(spec: str) -> list[str]:
     """Every issue of loading one Middleware whose spec is ``spec`` (``kind: {...}``)."""
     return errors(_MIDDLEWARE.format(spec=spec))
+
+
+def unbuilt(spec: str) -> tuple[list[str], list[str]]:
+    """What Traefik refuses only for the routers using a Middleware: the warnings of
+    loading one Middleware of ``spec`` (``kind: {...}``) that no route uses (the load
+    succeeds), then the errors of loading it with a route using it (the load fails)."""
+    unused = load_config_text(_MIDDLEWARE.format(spec=spec), filename="routes.yaml")
+    warned = [str(w) for w in unused.warnings if "no route uses this Middleware" in w.message]
+    return warned, errors(middleware_route(f"{{{spec}}}"))
