@@ -209,12 +209,13 @@ def _ip_strategy(r: Reader, value: Any, path: Path) -> IPStrategy | None:
         return None
     depth = r.integer(m, path, "depth", minimum=0) or 0
     excluded = _strings(r, m, path, "excludedIPs")
+    # IPStrategy.Get, which each kind's New calls: its routers are not served.
     for i, text in enumerate(excluded):
         if not ip_or_cidr(text):
-            r.error((*path, "excludedIPs", i), f"not an IP or a CIDR, got {show(text)}")
+            r.cannot_build((*path, "excludedIPs", i), f"not an IP or a CIDR, got {show(text)}")
     subnet = r.integer(m, path, "ipv6Subnet")
     if subnet is not None and (depth > 0 or not excluded) and not 0 < subnet <= 128:
-        r.error(
+        r.cannot_build(
             (*path, "ipv6Subnet"),
             f"invalid IPv6 subnet {subnet} value, should be greater to 0 and lower or equal to 128",
         )
@@ -248,8 +249,8 @@ def source_criterion(r: Reader, m: dict[str, Any], path: Path) -> SourceCriterio
         )
         if on
     ]
-    if len(given) > 1:
-        r.error(path, f"{given[0]} and {given[1]} are mutually exclusive (Traefik)")
+    if len(given) > 1:  # GetSourceExtractor, in New: its routers are not served
+        r.cannot_build(path, f"{given[0]} and {given[1]} are mutually exclusive (Traefik)")
     return SourceCriterion(strategy, header, host)
 
 
@@ -460,8 +461,8 @@ def _code_ranges(r: Reader, path: Path, text: Any) -> StatusRanges | None:
     if len(codes) == 1:
         codes.append(codes[0])
     for code in codes[:2]:
-        if not code.isdigit():
-            r.error(path, f'strconv.Atoi: parsing "{code}": invalid syntax')
+        if not code.isdigit():  # in the middleware's New: its routers are not served
+            r.cannot_build(path, f'strconv.Atoi: parsing "{code}": invalid syntax')
             return None
     return ((int(codes[0]), int(codes[1])),)
 
@@ -515,9 +516,9 @@ def _buffering(r: Reader, value: Any, path: Path) -> Buffering | None:
     sizes = []
     for key in _BUFFER_SIZES:
         size = r.integer(m, path, key)
-        if size is not None and size < 0:
+        if size is not None and size < 0:  # oxy's buffer.New
             kind = "max" if key.startswith("max") else "mem"
-            r.error((*path, key), f"{kind} bytes should be >= 0 got {size} (oxy)")
+            r.cannot_build((*path, key), f"{kind} bytes should be >= 0 got {size} (oxy)")
         sizes.append(max(size or 0, 0))
     text = _text(r, m, path, "retryExpression")
     expression = None
@@ -525,7 +526,9 @@ def _buffering(r: Reader, value: Any, path: Path) -> Buffering | None:
         try:
             expression = parse_retry_expression(text)
         except RetryExpressionError as exc:
-            r.error((*path, "retryExpression"), f"invalid retry expression {show(text)}: {exc}")
+            r.cannot_build(
+                (*path, "retryExpression"), f"invalid retry expression {show(text)}: {exc}"
+            )
     max_request, mem_request, max_response, mem_response = sizes
     return Buffering(
         max_request_body_bytes=max_request,
@@ -734,9 +737,8 @@ def _circuit_breaker(r: Reader, value: Any, path: Path) -> CircuitBreaker | None
         return None
     try:
         parse_predicate(expression)
-    except PredicateError as exc:
-        r.error((*path, "expression"), f"invalid expression {show(expression)}: {exc}")
-        return None
+    except PredicateError as exc:  # oxy's cbreaker.New: its routers are not served
+        r.cannot_build((*path, "expression"), f"invalid expression {show(expression)}: {exc}")
     return CircuitBreaker(
         expression,
         # Traefik passes only a positive duration to oxy, whose defaults are its own.
