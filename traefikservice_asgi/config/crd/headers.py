@@ -5,9 +5,10 @@ What Traefik refuses only when it builds the middleware for a router (that route
 then not served) is kept for the resolver (a warning when no route uses the Middleware,
 an error naming the route that does): a spec that enables nothing (``headers
 configuration not valid``) and an ``accessControlAllowOriginListRegex`` Go does not
-compile. Refused at load, as the CRD's schema refuses it: a negative ``stsSeconds``. A header name that is not an HTTP token, or a
-value with CR, LF or NUL, is refused too: Traefik loads it and then fails every request
-that carries it (docs/differences.md). The options Traefik v3 removed but 3.7 still
+compile. Refused at load, as the CRD's schema refuses it: a negative ``stsSeconds``. A
+header name that is not an HTTP token, or a value with CR, LF or NUL, is refused at load
+too: Traefik loads it and then fails every request that carries it
+(docs/differences.md). The options Traefik v3 removed but 3.7 still
 reads (``sslRedirect``, ``sslTemporaryRedirect``, ``sslHost``, ``sslForceHost``,
 ``featurePolicy``) do nothing there: a warning each, and they only count, as in
 Traefik, towards the spec enabling something.
