@@ -1,6 +1,7 @@
-"""The Secrets of basicAuth / digestAuth as Traefik's CRD provider reads them, each
-Secret it would not read as a located load error, and user lines it reads but cannot
-build a middleware of as an error where a route uses them (a warning elsewhere)."""
+"""The Secrets of basicAuth / digestAuth / forwardAuth as Traefik's CRD provider reads
+them. A Secret it would not read makes it skip the Middleware, user lines it reads but
+cannot build a middleware of fail the router: either is an error where a route uses the
+Middleware, a located warning elsewhere."""
 
 from __future__ import annotations
 
@@ -48,40 +49,64 @@ def test_a_basic_auth_typed_secret_is_one_user_with_a_sha1_password() -> None:
     )
 
 
-def test_each_unreadable_secret_is_an_error_at_the_middleware_used_or_not() -> None:
-    text = (
-        "apiVersion: v1\nkind: Secret\nmetadata: {name: two}\nstringData: {a: 'x:y', b: 'z:w'}\n---\n"
-        'apiVersion: v1\nkind: Secret\nmetadata: {name: empty}\nstringData: {a: "\\n\\n"}\n---\n'
-        "apiVersion: v1\nkind: Secret\nmetadata: {name: typed}\ntype: kubernetes.io/basic-auth\n"
-        "stringData: {username: kate}\n---\n"
-        "apiVersion: v1\nkind: Secret\nmetadata: {name: bad}\nstringData: {a: 'a:b:c'}\n---\n"
+UNREADABLE = (
+    "apiVersion: v1\nkind: Secret\nmetadata: {name: two}\nstringData: {a: 'x:y', b: 'z:w'}\n---\n"
+    'apiVersion: v1\nkind: Secret\nmetadata: {name: empty}\nstringData: {a: "\\n\\n"}\n---\n'
+    "apiVersion: v1\nkind: Secret\nmetadata: {name: typed}\ntype: kubernetes.io/basic-auth\n"
+    "stringData: {username: kate}\n---\n"
+    + "".join(
+        f"apiVersion: traefik.io/v1alpha1\nkind: Middleware\nmetadata: {{name: {name}}}\n"
+        f"spec: {spec}\n---\n"
+        for name, spec in [
+            ("m1", "{basicAuth: {secret: missing}}"),
+            ("m2", "{basicAuth: {secret: two}}"),
+            ("m3", "{digestAuth: {secret: empty}}"),
+            ("m4", "{basicAuth: {secret: typed}}"),
+            ("m7", "{basicAuth: {realm: x}}"),
+            ("m8", "{forwardAuth: {tls: {caSecret: missing}, address: 'http://a'}}"),
+            ("m9", "{forwardAuth: {address: ''}}"),
+        ]
     )
-    specs = [
-        ("m1", "{basicAuth: {secret: missing}}"),
-        ("m2", "{basicAuth: {secret: two}}"),
-        ("m3", "{digestAuth: {secret: empty}}"),
-        ("m4", "{basicAuth: {secret: typed}}"),
-        ("m7", "{basicAuth: {realm: x}}"),
+)
+UNREADABLE_PROBLEMS = [
+    "Middleware default/m1: spec.basicAuth.secret: secret 'default/missing' not found",
+    "Middleware default/m2: spec.basicAuth.secret: found 2 elements for secret "
+    "'default/two', must be single element exactly",
+    "Middleware default/m3: spec.digestAuth.secret: secret 'default/empty' does not "
+    "contain any credentials",
+    "Middleware default/m4: spec.basicAuth.secret: secret 'default/typed' must contain "
+    "both username and password keys",
+    "Middleware default/m7: spec.basicAuth.secret: auth secret must be set",
+    "Middleware default/m8: spec.forwardAuth.tls.caSecret: failed to load auth ca secret: "
+    "secret "
+    "'default/missing' not found",
+    "Middleware default/m9: spec.forwardAuth.address: forward authentication requires an address",
+]
+SKIPPED = (
+    "Traefik's provider skips this Middleware, and a router using it is not served: the "
+    "middleware does not exist"
+)
+
+
+def test_each_unreadable_secret_skips_its_middleware_a_warning_when_no_route_uses_it() -> None:
+    # kubernetes.go's loadConfigurationFromCRD logs "Error while reading basic auth
+    # middleware" (digest, forward) and goes on to the next Middleware.
+    config = load_config_text(UNREADABLE, filename="routes.yaml")
+    found = [str(w) for w in config.warnings]
+    assert [w.split(": ", 1)[1] for w in found] == [
+        f"{problem}: no route uses this Middleware; one that does is refused ({SKIPPED})"
+        for problem in UNREADABLE_PROBLEMS
     ]
-    for name, spec in specs:
-        text += f"apiVersion: traefik.io/v1alpha1\nkind: Middleware\nmetadata: {{name: {name}}}\nspec: {spec}\n---\n"
-    found = errors(text)
-    wanted = [
-        "Middleware default/m1: spec.basicAuth.secret: secret 'default/missing' not found",
-        "Middleware default/m2: spec.basicAuth.secret: found 2 elements for secret "
-        "'default/two', must be single element exactly",
-        "Middleware default/m3: spec.digestAuth.secret: secret 'default/empty' does not "
-        "contain any credentials",
-        "Middleware default/m4: spec.basicAuth.secret: secret 'default/typed' must contain "
-        "both username and password keys",
-        "Middleware default/m7: spec.basicAuth.secret: auth secret must be set",
-    ]
-    for message in wanted:
-        assert any(message in line and line.startswith("routes.yaml:") for line in found), (
-            message,
-            found,
-        )
-    assert len(found) == len(wanted)
+    assert all(w.startswith("routes.yaml:") for w in found)
+
+
+def test_each_unreadable_secret_is_an_error_naming_the_route_that_uses_its_middleware() -> None:
+    names = [problem.split(": ")[0].rpartition("/")[2] for problem in UNREADABLE_PROBLEMS]
+    found = errors(UNREADABLE + _route(*names), backends=BACKENDS)
+    assert [issue.split(": ", 1)[1].partition(" (used by ")[0] for issue in found] == (
+        UNREADABLE_PROBLEMS
+    )
+    assert all(issue.endswith(f"; {SKIPPED})") for issue in found)
 
 
 def test_base64_data_may_span_lines_as_go_decodes_it() -> None:

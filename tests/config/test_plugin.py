@@ -56,12 +56,26 @@ def test_traefiks_plugin_fixtures_resolve_their_secrets_as_traefik_does(name: st
 
 
 @pytest.mark.skipif(not FIXTURES.is_dir(), reason="Traefik's fixtures are not on this machine")
-def test_a_secret_that_does_not_exist_is_traefiks_error_at_its_field() -> None:
+def test_a_secret_that_does_not_exist_skips_the_middleware_as_traefiks_provider_does() -> None:
+    # kubernetes.go logs "Error while reading plugins middleware" and skips it
+    # (kubernetes_test.go: no middleware at all); a router using it is not served.
     text = (FIXTURES / "with_plugin_read_not_exist_secret.yml").read_text()
-    assert errors(text) == [
+    config = load_config_text(text, filename="routes.yaml")
+    assert config.routes == () and [str(w) for w in config.warnings] == [
         "routes.yaml:1: Middleware default/test-secret: spec.plugin.test-secret.secret: "
-        "secret default/notfound is not found"
+        "secret default/notfound is not found: no route uses this Middleware; one that does "
+        "is refused (Traefik's provider skips this Middleware, and a router using it is not "
+        "served: the middleware does not exist)"
     ]
+    (issue,) = errors(text + ROUTE)
+    assert issue.startswith(
+        "routes.yaml:1: Middleware default/test-secret: spec.plugin.test-secret.secret: "
+        "secret default/notfound is not found (used by routes.yaml:"
+    )
+    assert issue.endswith(
+        " (IngressRoute default/shop spec.routes[0].middlewares[0]); Traefik's provider skips "
+        "this Middleware, and a router using it is not served: the middleware does not exist)"
+    )
 
 
 SECRET = (
@@ -72,12 +86,14 @@ SECRET = (
 
 def test_a_malformed_urn_and_a_missing_key_are_traefiks_errors() -> None:
     spec = "{plugin: {p: {a: [x, 'urn:k8s:secret:s:k:extra']}}}"
-    assert errors(middleware_route(spec) + SECRET)[0].endswith(
-        'spec.plugin.p.a[1]: malformed secret URN "urn:k8s:secret:s:k:extra"'
+    assert (
+        'spec.plugin.p.a[1]: malformed secret URN "urn:k8s:secret:s:k:extra" (used by '
+        in errors(middleware_route(spec) + SECRET)[0]
     )
     spec = "{plugin: {p: {a: {b: 'urn:k8s:secret:s:nokey'}}}}"
-    assert errors(middleware_route(spec) + SECRET)[0].endswith(
-        'spec.plugin.p.a.b: key "nokey" not found in secret default/s'
+    assert (
+        'spec.plugin.p.a.b: key "nokey" not found in secret default/s (used by '
+        in errors(middleware_route(spec) + SECRET)[0]
     )
 
 

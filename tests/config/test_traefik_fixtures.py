@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from traefikservice_asgi import ConfigError, load_config, load_config_text
-from traefikservice_asgi.config.middlewares import BasicAuth
+from traefikservice_asgi.config.middlewares import (
+    AddPrefix,
+    BasicAuth,
+    ErrorPage,
+    RateLimit,
+    StripPrefix,
+)
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "traefik-crd-fixtures"
 
@@ -75,7 +81,7 @@ OUTCOMES = {
     "with_plugin_deep_read_secret.yml": "loads 0",
     "with_plugin_read_array_of_map_contain_secret.yml": "loads 0",
     "with_plugin_read_array_of_secret.yml": "loads 0",
-    "with_plugin_read_not_exist_secret.yml": "refused secret default/notfound is not found",
+    "with_plugin_read_not_exist_secret.yml": "loads 0",
     "with_plugin_read_secret.yml": "loads 0",
     "with_ratelimit.yml": "refused creating redis limiter: creating TLS config: failed to parse CA",
     "with_servers_transport.yml": "refused SPIFFE",
@@ -133,6 +139,80 @@ def test_the_ingress_class_fixtures_load_with_traefiks_test_ingress_class() -> N
     ):
         config = load_config(FIXTURES / name, ingress_class="traefik-lb")
         assert len(config.routes) == 1
+
+
+def _issues(name: str, **options: object) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(FIXTURES / name, **options)  # type: ignore[arg-type]
+    return [f"{issue.path}: {issue.message}" for issue in info.value.issues]
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason="Traefik's fixtures are not on this machine")
+def test_with_middleware_loads_with_traefiks_test_allow_cross_namespace() -> None:
+    # kubernetes_test.go "Simple Ingress Route with middleware" (allowCrossNamespace):
+    # one router, Middlewares default-stripprefix, default-ratelimit, foo-addprefix.
+    config = load_config(FIXTURES / "with_middleware.yml", allow_cross_namespace=True)
+    (route,) = config.routes
+    assert [m.name for m in route.middlewares] == [
+        "default-stripprefix",
+        "default-ratelimit",
+        "foo-addprefix",
+    ]
+    strip, limit, add = (m.spec for m in route.middlewares)
+    assert isinstance(strip, StripPrefix) and strip.prefixes == ("/tobestripped",)
+    assert isinstance(limit, RateLimit)
+    assert (limit.average, limit.burst, limit.period) == (6, 12, 60.0)
+    assert limit.source_criterion.ip_strategy is not None
+    assert limit.source_criterion.ip_strategy.excluded_ips == ("127.0.0.1/32", "192.168.1.7")
+    assert add == AddPrefix("/tobeadded")
+
+
+# Traefik's "other-middleware@kubernetescrd" (a chain of with_middleware_cross_namespace
+# names it) is the Middleware other/middleware, which no fixture defines.
+OTHER_MIDDLEWARE = (
+    "\n---\napiVersion: traefik.io/v1alpha1\nkind: Middleware\n"
+    "metadata: {name: middleware, namespace: other}\nspec: {addPrefix: {prefix: /other}}\n"
+)
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason="Traefik's fixtures are not on this machine")
+def test_with_middleware_cross_namespace_as_traefiks_test_allow_cross_namespace() -> None:
+    # kubernetes_test.go "HTTP middleware cross namespace allowed": 4 routers; the /chain
+    # one names test-chain-cross-provider, whose other-middleware@kubernetescrd does not
+    # exist: Traefik keeps the router in its dynamic configuration and fails to build it
+    # (not served); a reference to no Middleware is a load error here.
+    name = "with_middleware_cross_namespace.yml"
+    assert _issues(name, allow_cross_namespace=True) == [
+        'spec.chain.middlewares[0].name: middleware "other-middleware@kubernetescrd" does not exist'
+    ]
+    text = (FIXTURES / name).read_text() + OTHER_MIDDLEWARE
+    config = load_config_text(text, allow_cross_namespace=True)
+    # Traefik's router Middlewares, chains expanded as its BuildMiddlewareChain does.
+    assert {str(r.rule.text): [m.name for m in r.middlewares] for r in config.routes} == {
+        "Host(`foo.com`) && PathPrefix(`/bar`)": ["cross-ns-stripprefix"],
+        "Host(`foo.com`) && PathPrefix(`/bir`)": ["default-test-errorpage"],
+        "Host(`foo.com`) && PathPrefix(`/bur`)": ["cross-ns-stripprefix"],
+        "Host(`foo.com`) && PathPrefix(`/chain`)": ["cross-ns-stripprefix", "other-middleware"],
+    }
+    (errors,) = [r for r in config.routes if "/bir" in r.rule.text]
+    page = errors.middlewares[0].spec
+    assert isinstance(page, ErrorPage) and page.query == "/{status}.html"
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason="Traefik's fixtures are not on this machine")
+def test_with_middleware_cross_provider_is_refused_for_its_file_provider_references() -> None:
+    # kubernetes_test.go "Simple Ingress Route with middleware crossprovider" keeps the
+    # names basicauth@file and redirect@file in the router; its file provider defines
+    # them. There is no file provider here: Traefik alone would not serve that router
+    # (the middlewares do not exist), and each reference is a load error.
+    name = "with_middleware_cross_provider.yml"
+    found = _issues(name, allow_cross_namespace=True)
+    assert found == [
+        f"spec.routes[0].middlewares[{i}].name: invalid reference to middleware {ref}: there "
+        "is no 'file' provider here, only Kubernetes CRD resources (kubernetescrd)"
+        for i, ref in ((2, "basicauth@file"), (3, "redirect@file"))
+    ]
+    assert len(_issues(name)) == 3  # and, by default, the cross-namespace foo/addprefix
 
 
 def _with_route(middleware: str) -> str:

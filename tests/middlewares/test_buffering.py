@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.support.asgi import receiver, run, scope
-from tests.support.config import middleware_errors
+from tests.support.config import assert_unbuilt
 from traefikservice_asgi.config._oxy_predicate import parse
 from traefikservice_asgi.config.middlewares import Buffering as BufferingConfig
 from traefikservice_asgi.entrypoint.context import forward_of
@@ -98,8 +98,14 @@ def test_no_body_is_relayed_for_a_head_or_a_zero_length() -> None:
     assert statuses_and_body(sent)[1] == b""
 
 
-def test_negative_sizes_and_unparsable_expressions_are_load_errors_at_their_field() -> None:
-    (issue,) = middleware_errors("buffering: {memResponseBodyBytes: -5}")
-    assert "spec.buffering.memResponseBodyBytes: mem bytes should be >= 0 got -5" in issue
-    (issue,) = middleware_errors("buffering: {retryExpression: 'Attempts()'}")
-    assert "spec.buffering.retryExpression: invalid retry expression" in issue
+def test_negative_sizes_and_unparsable_expressions_warn_unused_and_refuse_the_route() -> None:
+    # oxy's buffer.New, from Traefik's buffering.New: the router using it is not served.
+    assert_unbuilt(
+        "buffering: {memResponseBodyBytes: -5}",
+        "spec.buffering.memResponseBodyBytes: mem bytes should be >= 0 got -5 (oxy)",
+    )
+    assert_unbuilt(
+        "buffering: {retryExpression: 'Attempts()'}",
+        'spec.buffering.retryExpression: invalid retry expression "Attempts()": expected '
+        "predicate, got Attempts()",
+    )

@@ -12,7 +12,7 @@ import zstandard
 
 from tests.support.asgi import run as run_app
 from tests.support.asgi import scope
-from tests.support.config import middleware_errors
+from tests.support.config import assert_unbuilt, middleware_errors
 from traefikservice_asgi.config.middlewares import Compress as CompressConfig
 from traefikservice_asgi.middlewares.compress import Compress, choose_encoding
 
@@ -177,20 +177,34 @@ def test_a_head_request_or_an_excluded_request_type_passes_untouched() -> None:
          "spec.compress.includedContentTypes",
          "excludedContentTypes and includedContentTypes options are mutually exclusive"),
         ("{excludedContentTypes: [text/html/x]}", "spec.compress.excludedContentTypes[0]",
-         "parsing excluded media type: mime: unexpected content after media subtype"),
+         "parsing excluded media type: mime: unexpected content after media subtype "
+         '(got "text/html/x")'),
         ("{includedContentTypes: ['text/html; charset']}",
          "spec.compress.includedContentTypes[0]",
-         "parsing included media type: mime: invalid media parameter"),
+         "parsing included media type: mime: invalid media parameter "
+         '(got "text/html; charset")'),
         ("{encodings: []}", "spec.compress.encodings", "at least one encoding must be specified"),
         ("{encodings: [gzip, deflate]}", "spec.compress.encodings[1]",
          "unsupported encoding: deflate"),
         ("{encodings: [br], defaultEncoding: gzip}", "spec.compress.defaultEncoding",
          "unsupported default encoding: gzip"),
+    ],
+)  # fmt: skip
+def test_a_compress_traefik_cannot_build_warns_unused_and_refuses_the_route_using_it(
+    spec: str, field: str, message: str
+) -> None:
+    # compress.New checks these when it builds the middleware for a router.
+    assert_unbuilt(f"compress: {spec}", f"{field}: {message}")
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "message"),
+    [
         ("{minResponseBodyBytes: -1}", "spec.compress.minResponseBodyBytes", "must be"),
         ("{level: 5}", "spec.compress.level", "unknown field"),
     ],
 )  # fmt: skip
-def test_a_compress_traefik_cannot_build_is_a_load_error_at_its_field(
+def test_a_compress_the_kubernetes_api_refuses_is_a_load_error_at_its_field(
     spec: str, field: str, message: str
 ) -> None:
     (issue,) = middleware_errors(f"compress: {spec}")

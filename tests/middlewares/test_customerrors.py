@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.asgi import run as run_app
 from tests.support.asgi import scope
-from tests.support.config import middleware_errors
+from tests.support.config import assert_unbuilt, middleware_errors
 from traefikservice_asgi.config.middlewares import ErrorPage
 from traefikservice_asgi.config.models import ServiceRef
 from traefikservice_asgi.entrypoint.context import forward_of
@@ -118,8 +118,6 @@ def test_a_query_go_cannot_parse_answers_the_status_text() -> None:
         ("{status: ['500']}", "spec.errors.service", "required field is missing"),
         ("{status: ['5000'], service: {name: p, port: 80}}", "spec.errors.status[0]",
          'must be a status or a range like "500-599"'),
-        ("{status: ['500-'], service: {name: p, port: 80}}", "spec.errors.status[0]",
-         'strconv.Atoi: parsing "": invalid syntax'),
         ("{status: ['500'], statusRewrites: {'500': 1000}, service: {name: p, port: 80}}",
          "spec.errors.statusRewrites.500", "must be a status code from 100 to 999"),
         ("{status: ['500'], service: {name: p}}", "spec.errors.service.port",
@@ -128,8 +126,16 @@ def test_a_query_go_cannot_parse_answers_the_status_text() -> None:
          "unknown field"),
     ],
 )  # fmt: skip
-def test_an_errors_middleware_traefik_cannot_build_is_a_load_error_at_its_field(
+def test_an_errors_middleware_refused_at_load_used_or_not_is_an_error_at_its_field(
     spec: str, field: str, message: str
 ) -> None:
     issues = middleware_errors(f"errors: {spec}")
     assert any(f"{field}: " in issue and message in issue for issue in issues), issues
+
+
+def test_a_status_go_cannot_convert_warns_unused_and_refuses_the_route_using_it() -> None:
+    # The CRD's pattern takes "500-"; customerrors.New's NewHTTPCodeRanges does not.
+    assert_unbuilt(
+        "errors: {status: ['500-'], service: {name: p, port: 80}}",
+        'spec.errors.status[0]: strconv.Atoi: parsing "": invalid syntax',
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.config import errors
+from tests.support.config import assert_unbuilt, errors
 from traefikservice_asgi import load_config_text
 from traefikservice_asgi.config.middlewares import ContentType, EncodedCharacters, Headers
 
@@ -40,12 +40,6 @@ def spec_of(spec: str) -> object:
 @pytest.mark.parametrize(
     ("spec", "field", "message"),
     [
-        ("headers: {}", "spec.headers", "headers configuration not valid"),
-        ("headers: {stsIncludeSubdomains: false, sslRedirect: false}", "spec.headers",
-         "headers configuration not valid"),
-        ("headers: {accessControlAllowOriginListRegex: ['(a']}",
-         "spec.headers.accessControlAllowOriginListRegex[0]",
-         "error occurred during origin parsing: error parsing regexp: missing closing )"),
         ("headers: {stsSeconds: -1}", "spec.headers.stsSeconds", "must be an integer >= 0"),
         ("headers: {customRequestHeaders: {X-A: 1}}", "spec.headers.customRequestHeaders.X-A",
          'must be a string ("" removes the header), got 1'),
@@ -61,12 +55,30 @@ def spec_of(spec: str) -> object:
          "spec.encodedCharacters.allowEncodedSlashes", "unknown field"),
     ],
 )  # fmt: skip
-def test_a_spec_traefik_refuses_is_a_load_error_at_its_field(
+def test_a_spec_refused_at_load_used_or_not_is_an_error_at_its_field(
     spec: str, field: str, message: str
 ) -> None:
     (issue,) = errors(CONFIG.format(spec=spec))
     assert f"{field}: " in issue
     assert message in issue
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "message"),
+    [
+        ("headers: {}", "spec.headers", "headers configuration not valid (it sets no header)"),
+        ("headers: {stsIncludeSubdomains: false, sslRedirect: false}", "spec.headers",
+         "headers configuration not valid (it sets no header)"),
+        ("headers: {accessControlAllowOriginListRegex: ['(a']}",
+         "spec.headers.accessControlAllowOriginListRegex[0]",
+         "error occurred during origin parsing: error parsing regexp: missing closing ): `(a`"),
+    ],
+)  # fmt: skip
+def test_a_spec_traefik_cannot_build_warns_unused_and_refuses_the_route_using_it(
+    spec: str, field: str, message: str
+) -> None:
+    # headers.New / NewHeader: the provider keeps it, the router using it is not served.
+    assert_unbuilt(spec, f"{field}: {message}")
 
 
 def test_headers_keep_every_field_and_the_header_maps_in_order() -> None:

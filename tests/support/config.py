@@ -53,3 +53,20 @@ spec:
 def middleware_errors(spec: str) -> list[str]:
     """Every issue of loading one Middleware whose spec is ``spec`` (``kind: {...}``)."""
     return errors(_MIDDLEWARE.format(spec=spec))
+
+
+def unbuilt(spec: str) -> tuple[list[str], list[str]]:
+    """What Traefik refuses only for the routers using a Middleware: the warnings of
+    loading one Middleware of ``spec`` (``kind: {...}``) that no route uses (the load
+    succeeds), then the errors of loading it with a route using it (the load fails)."""
+    unused = load_config_text(_MIDDLEWARE.format(spec=spec), filename="routes.yaml")
+    warned = [str(w) for w in unused.warnings if "no route uses this Middleware" in w.message]
+    return warned, errors(middleware_route(f"{{{spec}}}"))
+
+
+def assert_unbuilt(spec: str, problem: str) -> None:
+    """``problem`` (``field: message``) is the one warning of a Middleware of ``spec``
+    that no route uses, and the one error, naming the route, where a route uses it."""
+    (warning,), (issue,) = unbuilt(spec)
+    assert f"Middleware default/mw: {problem}: no route uses this Middleware" in warning
+    assert f"Middleware default/auth: {problem} (used by routes.yaml:" in issue

@@ -68,6 +68,7 @@ class Reader:
         self.issues = issues
         self.warnings = warnings
         self.failed = False
+        self.unbuildable: list[tuple[ConfigIssue, bool]] = []
 
     def origin(self, path: Path) -> Origin:
         return Origin(self.file, self.doc.line_of(path), self.resource, format_path(path))
@@ -79,6 +80,18 @@ class Reader:
                 message, self.file, self.doc.line_of(path), self.resource, format_path(path) or None
             )
         )
+
+    def cannot_build(self, path: Path, message: str, skipped: bool = False) -> None:
+        """What the Kubernetes API accepts and Traefik refuses only for the routers using
+        the resource: its provider skips the resource (``skipped``, logged) or building
+        the middleware for a router fails (``New`` in ``pkg/middlewares``). Not an error
+        of the document: kept in :attr:`unbuildable` for the resolver to refuse a route
+        using the resource (Traefik does not serve that router) and to warn where none
+        does."""
+        issue = ConfigIssue(
+            message, self.file, self.doc.line_of(path), self.resource, format_path(path) or None
+        )
+        self.unbuildable.append((issue, skipped))
 
     def warn(self, path: Path, message: str) -> None:
         """Something accepted but ignored or deprecated, located like an error."""

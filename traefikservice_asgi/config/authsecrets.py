@@ -8,8 +8,9 @@ the Secret it names, in the Middleware's namespace. A Secret of type
 ``kubernetes.io/basic-auth`` (``basicAuth`` only) holds one user, its ``username`` and
 ``password`` keys, which Traefik turns into ``username:{SHA}base64(sha1(password))``;
 any other Secret must hold exactly one key, whose value is htpasswd (or htdigest) lines.
-A Secret Traefik cannot read makes it skip the Middleware (its routers answer 404): here
-each such problem is a load error, with the Middleware's location.
+A Secret Traefik cannot read makes its provider skip the Middleware (logged; a router
+using it is not served): :func:`with_secrets` raises :class:`SecretProblem` for the
+resolver to refuse a route using the Middleware, and to warn about it where none does.
 
 What the Secret holds is not checked by the provider: Traefik puts the user lines and the
 PEM text into the dynamic configuration as they are, and only building the middleware for

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ._oxy_predicate import Expression
 
 if TYPE_CHECKING:
+    from ..exceptions import ConfigIssue
     from .models import Origin, Service, ServiceRef
 
 __all__ = [
@@ -557,12 +558,16 @@ class ChainSpec(MiddlewareSpec):
 
 @dataclass(frozen=True, slots=True)
 class MiddlewareResource:
-    """One ``Middleware`` document: exactly one kind in its spec."""
+    """One ``Middleware`` document: exactly one kind in its spec. ``unbuildable``: what
+    Traefik refuses only for the routers using it, each located and whether Traefik's
+    provider skips the Middleware (else building it fails); the spec then holds the value
+    as written, and no route may use it."""
 
     namespace: str
     name: str
     spec: MiddlewareSpec
     origin: Origin
+    unbuildable: tuple[tuple[ConfigIssue, bool], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,10 +33,11 @@ a Service document, step 4's DNS name is the clusterIP's name anyway.
 The scheme is ``https`` for port 443 or a port named ``https*`` unless ``scheme`` says
 otherwise, as in Traefik.
 
-A Middleware whose Secrets hold what Traefik's middleware builder refuses (a user line
-it cannot split, a CA it cannot parse) is loaded as Traefik's provider loads it: an
-error where a route uses it (Traefik does not serve that router), a warning where none
-does. A ``plugin`` middleware a route uses must name a plugin the runtime can build
+A Middleware Traefik's provider skips (a Secret it cannot read, no basicAuth secret,
+no forwardAuth address) or reads but cannot build (a user line it cannot split, a CA it
+cannot parse, a regexp Go does not compile, an empty ipAllowList: each kind's ``New``)
+loads as in Traefik: an error where a route uses it (Traefik does not serve that
+router), a located warning where none does. A ``plugin`` middleware a route uses must name a plugin the runtime can build
 (``plugins``, when given, says what is wrong with a name); the configuration alone does
 not know the runtime's plugins.
 """
@@ -58,7 +59,6 @@ from .middlewares import (
     ErrorPage,
     Middleware,
     MiddlewareRef,
-    MiddlewareResource,
     MiddlewareSpec,
     Plugin,
 )
@@ -119,6 +119,16 @@ def _issue(origin: Origin, message: str, subpath: str = "") -> ConfigIssue:
     return ConfigIssue(message, origin.file, origin.line, origin.resource, path or None)
 
 
+def _unbuilt_consequence(skipped: bool) -> str:
+    """What Traefik does with a router using a Middleware it skips or cannot build."""
+    if skipped:
+        return (
+            "Traefik's provider skips this Middleware, and a router using it is not "
+            "served: the middleware does not exist"
+        )
+    return "Traefik does not serve a router whose middleware it cannot build"
+
+
 def _with_default_name(sticky: CookieOptions | None, service_name: str) -> CookieOptions | None:
     if sticky is None or sticky.name:
         return sticky
@@ -175,66 +185,74 @@ class _Resolver:
         }
         # An errors middleware's spec with its page service resolved, once per id.
         self.resolved_specs: dict[str, MiddlewareSpec | None] = {}
-        # Middlewares Traefik loads but cannot build (by id), and those a route used.
-        self.unbuilt: dict[str, tuple[MiddlewareResource, SecretProblem]] = {}
+        # Middlewares Traefik skips or cannot build (by id: each located problem, and
+        # whether the provider skips the Middleware for it), and those a route used.
+        self.unbuilt: dict[str, tuple[tuple[ConfigIssue, bool], ...]] = {}
         self.unbuilt_used: set[str] = set()
         self.read_middleware_secrets()
 
     def read_middleware_secrets(self) -> None:
         """The users (and certificates) of each authentication Middleware, and the
         secret values of each plugin, from the Secrets it names, as Traefik's CRD
-        provider reads them; a Middleware whose Secret cannot be read is an error
-        (Traefik skips it) and counts as failed. One Traefik reads but cannot build is
-        kept in :attr:`unbuilt`: an error where a route uses it, else a warning."""
+        provider reads them. A Middleware whose Secret cannot be read is skipped by
+        Traefik's provider (logged; its dynamic configuration has no such middleware),
+        one it reads but cannot build fails each router using it: both are kept in
+        :attr:`unbuilt`, an error where a route uses them, else a warning."""
         for ident, resource in list(self.middleware_ids.items()):
+            skipped = tuple(problem for problem in resource.unbuildable if problem[1])
+            if skipped:  # the provider reads no further
+                self.unbuilt[ident] = skipped
+                continue
             try:
                 spec = with_secrets(
                     resource.spec, resource.namespace, self.res.secrets, self.res.secret_types
                 )
             except SecretProblem as problem:
-                self.issues.append(_issue(resource.origin, str(problem), f"spec.{problem.field}"))
-                del self.middleware_ids[ident]
-                self.failed_middlewares.add(ident)
+                issue = _issue(resource.origin, str(problem), f"spec.{problem.field}")
+                self.unbuilt[ident] = ((issue, True),)
                 continue
             if spec is not resource.spec:
                 resource = self.middleware_ids[ident] = replace(resource, spec=spec)
+            problems = list(resource.unbuildable)
             unbuildable = build_problem(spec)
             if unbuildable is not None:
-                self.unbuilt[ident] = (resource, unbuildable)
+                field = f"spec.{unbuildable.field}"
+                problems.append((_issue(resource.origin, str(unbuildable), field), False))
+            if problems:
+                self.unbuilt[ident] = tuple(problems)
 
     def unbuilt_middleware(self, ident: str, ref: MiddlewareRef) -> None:
-        """A route uses a Middleware Traefik cannot build: an error at the Middleware's
-        field (once), naming the first reference."""
+        """A route uses a Middleware Traefik skips or cannot build: an error at each of
+        the Middleware's fields at fault (once), naming the first reference."""
         if ident in self.unbuilt_used:
             return
         self.unbuilt_used.add(ident)
-        resource, problem = self.unbuilt[ident]
-        self.issues.append(
-            _issue(
-                resource.origin,
-                f"{problem} (used by {ref.origin.describe()}; Traefik does not serve a "
-                "router whose middleware it cannot build)",
-                f"spec.{problem.field}",
-            )
-        )
-
-    def unbuilt_warnings(self) -> None:
-        """The Middlewares Traefik cannot build that no route uses: loaded, as in
-        Traefik, with a warning each."""
-        for ident, (resource, problem) in self.unbuilt.items():
-            if ident in self.unbuilt_used:
-                continue
-            origin = resource.origin
-            self.warnings.append(
-                ConfigWarning(
-                    f"{problem}: no route uses this Middleware; one that does is refused "
-                    "(Traefik does not serve a router whose middleware it cannot build)",
-                    origin.file,
-                    origin.line,
-                    origin.resource,
-                    ".".join(p for p in (origin.path, f"spec.{problem.field}") if p),
+        for problem, skipped in self.unbuilt[ident]:
+            self.issues.append(
+                replace(
+                    problem,
+                    message=f"{problem.message} (used by {ref.origin.describe()}; "
+                    f"{_unbuilt_consequence(skipped)})",
                 )
             )
+
+    def unbuilt_warnings(self) -> None:
+        """The Middlewares Traefik skips or cannot build that no route uses: loaded, as
+        in Traefik, with a warning each."""
+        for ident, problems in self.unbuilt.items():
+            if ident in self.unbuilt_used:
+                continue
+            for problem, skipped in problems:
+                self.warnings.append(
+                    ConfigWarning(
+                        f"{problem.message}: no route uses this Middleware; one that does "
+                        f"is refused ({_unbuilt_consequence(skipped)})",
+                        problem.file,
+                        problem.line,
+                        problem.resource,
+                        problem.path,
+                    )
+                )
 
     def unknown_plugin(self, spec: MiddlewareSpec, ident: str, ref: MiddlewareRef) -> bool:
         """Whether ``spec`` is a plugin the runtime cannot build (an error at ``ref``)."""

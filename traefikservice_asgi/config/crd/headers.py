@@ -1,12 +1,14 @@
 """The ``headers`` middleware's spec (Traefik's ``dynamic.Headers``), read into
 :class:`~..middlewares.Headers`.
 
-Refused here as Traefik refuses them when it builds the middleware (the router is then
-dropped): a spec that enables nothing (``headers configuration not valid``) and an
-``accessControlAllowOriginListRegex`` Go does not compile; and as the CRD's schema
-refuses it, a negative ``stsSeconds``. A header name that is not an HTTP token, or a
-value with CR, LF or NUL, is refused too: Traefik loads it and then fails every request
-that carries it (docs/differences.md). The options Traefik v3 removed but 3.7 still
+What Traefik refuses only when it builds the middleware for a router (that router is
+then not served) is kept for the resolver (a warning when no route uses the Middleware,
+an error naming the route that does): a spec that enables nothing (``headers
+configuration not valid``) and an ``accessControlAllowOriginListRegex`` Go does not
+compile. Refused at load, as the CRD's schema refuses it: a negative ``stsSeconds``. A
+header name that is not an HTTP token, or a value with CR, LF or NUL, is refused at load
+too: Traefik loads it and then fails every request that carries it
+(docs/differences.md). The options Traefik v3 removed but 3.7 still
 reads (``sslRedirect``, ``sslTemporaryRedirect``, ``sslHost``, ``sslForceHost``,
 ``featurePolicy``) do nothing there: a warning each, and they only count, as in
 Traefik, towards the spec enabling something.
@@ -134,13 +136,11 @@ def headers(r: Reader, value: Any, path: Path) -> Headers | None:
     sts = r.integer(m, path, "stsSeconds", minimum=0)
     fields["sts_seconds"] = sts or 0
     removed = _removed_enables(r, m, path)
-    ok = True
     for i, pattern in enumerate(fields["access_control_allow_origin_list_regex"]):
         try:
             compile_re2(pattern)
-        except RegexError as exc:
-            ok = False
-            r.error(
+        except RegexError as exc:  # NewHeader: its routers are not served
+            r.cannot_build(
                 (*path, "accessControlAllowOriginListRegex", i),
                 f"error occurred during origin parsing: error parsing regexp: {exc.message}",
             )
@@ -148,10 +148,10 @@ def headers(r: Reader, value: Any, path: Path) -> Headers | None:
     secure = removed or m.get("stsSeconds") is not None or _has_secure_headers(spec)
     maps = any(m.get(key) for key in _MAPS)  # a refused entry is reported, not "not valid"
     if not (secure or maps or spec.has_custom_headers or spec.has_cors_headers):
-        # Traefik: "headers configuration not valid", the router is then disabled.
-        r.error(path, "headers configuration not valid (it sets no header)")
-        return None
-    return spec if ok else None
+        # Traefik's headers.New: "headers configuration not valid", its routers are not
+        # served.
+        r.cannot_build(path, "headers configuration not valid (it sets no header)")
+    return spec
 
 
 def _has_secure_headers(spec: Headers) -> bool:

@@ -83,8 +83,12 @@ def _add_prefix(r: Reader, value: Any, path: Path) -> AddPrefix | None:
     if m is None:
         return None
     prefix = m.get("prefix")
+    if prefix is None:
+        # Traefik's addprefix.New: "prefix cannot be empty", its routers are not served.
+        r.cannot_build((*path, "prefix"), "prefix cannot be empty")
+        return AddPrefix("")
     if not isinstance(prefix, str) or not prefix:
-        # Traefik: "prefix cannot be empty", the router is then disabled.
+        # The CRD's rule (self.startsWith('/')): the Kubernetes API refuses the resource.
         r.error((*path, "prefix"), f"prefix cannot be empty (got {show(prefix)})")
         return None
     return AddPrefix(prefix)
@@ -117,14 +121,13 @@ def _replace_path(r: Reader, value: Any, path: Path) -> ReplacePath | None:
     return ReplacePath(replaced)
 
 
-def _regex(r: Reader, path: Path, pattern: str) -> bool:
-    """Whether Go's ``regexp.Compile`` takes ``pattern`` (an error at ``path`` if not)."""
+def _regex(r: Reader, path: Path, pattern: str) -> None:
+    """Go's ``regexp.Compile`` of ``pattern``, which Traefik runs when it builds the
+    middleware for a router (``New``): a pattern it refuses is kept for the resolver."""
     try:
         compile_re2(pattern)
     except RegexError as exc:
-        r.error(path, f"invalid regexp {show(pattern)}: error parsing regexp: {exc.message}")
-        return False
-    return True
+        r.cannot_build(path, f"invalid regexp {show(pattern)}: error parsing regexp: {exc.message}")
 
 
 def _text(r: Reader, m: dict[str, Any], path: Path, key: str) -> str | None:
@@ -143,8 +146,9 @@ def _strip_prefix_regex(r: Reader, value: Any, path: Path) -> StripPrefixRegex |
     if m is None:
         return None
     patterns = tuple(p.strip() for p in _strings(r, m, path, "regex"))
-    ok = [_regex(r, (*path, "regex", i), p) for i, p in enumerate(patterns)]
-    return StripPrefixRegex(patterns) if all(ok) else None
+    for i, pattern in enumerate(patterns):
+        _regex(r, (*path, "regex", i), pattern)
+    return StripPrefixRegex(patterns)
 
 
 def _replace_path_regex(r: Reader, value: Any, path: Path) -> ReplacePathRegex | None:
@@ -152,8 +156,9 @@ def _replace_path_regex(r: Reader, value: Any, path: Path) -> ReplacePathRegex |
     if m is None:
         return None
     regex, replacement = _text(r, m, path, "regex"), _text(r, m, path, "replacement")
-    if regex is None or replacement is None or not _regex(r, (*path, "regex"), regex.strip()):
+    if regex is None or replacement is None:
         return None
+    _regex(r, (*path, "regex"), regex.strip())
     return ReplacePathRegex(regex.strip(), replacement.strip())
 
 
@@ -163,8 +168,9 @@ def _redirect_regex(r: Reader, value: Any, path: Path) -> RedirectRegex | None:
         return None
     regex, replacement = _text(r, m, path, "regex"), _text(r, m, path, "replacement")
     permanent = r.boolean(m, path, "permanent", False)
-    if regex is None or replacement is None or not _regex(r, (*path, "regex"), regex):
+    if regex is None or replacement is None:
         return None
+    _regex(r, (*path, "regex"), regex)
     return RedirectRegex(regex, replacement, permanent)
 
 
@@ -175,9 +181,9 @@ def _redirect_scheme(r: Reader, value: Any, path: Path) -> RedirectScheme | None
     scheme, port = _text(r, m, path, "scheme"), _text(r, m, path, "port")
     permanent = r.boolean(m, path, "permanent", False)
     if scheme == "":
-        # Traefik: "you must provide a target scheme", the router is then disabled.
-        r.error((*path, "scheme"), "you must provide a target scheme")
-    if not scheme or port is None:
+        # Traefik's NewRedirectScheme: its routers are not served.
+        r.cannot_build((*path, "scheme"), "you must provide a target scheme")
+    if scheme is None or port is None:
         return None
     return RedirectScheme(scheme, port, permanent)
 
@@ -203,12 +209,13 @@ def _ip_strategy(r: Reader, value: Any, path: Path) -> IPStrategy | None:
         return None
     depth = r.integer(m, path, "depth", minimum=0) or 0
     excluded = _strings(r, m, path, "excludedIPs")
+    # IPStrategy.Get, which each kind's New calls: its routers are not served.
     for i, text in enumerate(excluded):
         if not ip_or_cidr(text):
-            r.error((*path, "excludedIPs", i), f"not an IP or a CIDR, got {show(text)}")
+            r.cannot_build((*path, "excludedIPs", i), f"not an IP or a CIDR, got {show(text)}")
     subnet = r.integer(m, path, "ipv6Subnet")
     if subnet is not None and (depth > 0 or not excluded) and not 0 < subnet <= 128:
-        r.error(
+        r.cannot_build(
             (*path, "ipv6Subnet"),
             f"invalid IPv6 subnet {subnet} value, should be greater to 0 and lower or equal to 128",
         )
@@ -242,8 +249,8 @@ def source_criterion(r: Reader, m: dict[str, Any], path: Path) -> SourceCriterio
         )
         if on
     ]
-    if len(given) > 1:
-        r.error(path, f"{given[0]} and {given[1]} are mutually exclusive (Traefik)")
+    if len(given) > 1:  # GetSourceExtractor, in New: its routers are not served
+        r.cannot_build(path, f"{given[0]} and {given[1]} are mutually exclusive (Traefik)")
     return SourceCriterion(strategy, header, host)
 
 
@@ -365,18 +372,19 @@ def _retry(r: Reader, value: Any, path: Path) -> Retry | None:
         status.extend(_code_ranges(r, (*path, "status", i), item) or ())
     disable = r.boolean(m, path, "disableRetryOnNetworkError", False)
     if disable and not r.items(m, path, "status"):
-        r.error(
+        r.cannot_build(
             (*path, "disableRetryOnNetworkError"),
             "retry middleware requires at least HTTP status codes or retry on TCP",
         )
-    attempts = r.integer(m, path, "attempts")
-    if attempts is None or attempts <= 0:
-        # Traefik: "incorrect (or empty) value for attempt", the router is disabled.
-        r.error((*path, "attempts"), f"incorrect (or empty) value for attempt ({attempts or 0})")
-        return None
+    attempts = r.integer(m, path, "attempts", minimum=0)  # the CRD's minimum
+    if attempts is None and m.get("attempts") is not None:
+        return None  # reported
+    if not attempts:
+        # Traefik's retry.New: "incorrect (or empty) value for attempt".
+        r.cannot_build((*path, "attempts"), "incorrect (or empty) value for attempt (0)")
     max_body = r.integer(m, path, "maxRequestBodyBytes", minimum=-1)
     return Retry(
-        attempts,
+        attempts or 0,
         initial_interval=r.duration(m, path, "initialInterval") or 0.0,
         status=tuple(status),
         timeout=r.duration(m, path, "timeout") or 0.0,
@@ -395,7 +403,7 @@ def _media_types(r: Reader, m: dict[str, Any], path: Path, key: str, what: str) 
         try:
             parse_media_type(text)
         except MediaTypeError as exc:
-            r.error((*path, key, i), f"parsing {what} media type: {exc} (got {show(text)})")
+            r.cannot_build((*path, key, i), f"parsing {what} media type: {exc} (got {show(text)})")
     return types
 
 
@@ -413,7 +421,7 @@ def _compress(r: Reader, value: Any, path: Path) -> Compress | None:
     excluded = _media_types(r, m, path, "excludedContentTypes", "excluded")
     included = _media_types(r, m, path, "includedContentTypes", "included")
     if excluded and included:
-        r.error(
+        r.cannot_build(
             (*path, "includedContentTypes"),
             "excludedContentTypes and includedContentTypes options are mutually exclusive",
         )
@@ -423,13 +431,13 @@ def _compress(r: Reader, value: Any, path: Path) -> Compress | None:
     if m.get("encodings") is not None:
         encodings = _strings(r, m, path, "encodings")
         if not encodings and isinstance(m["encodings"], list):
-            r.error((*path, "encodings"), "at least one encoding must be specified")
+            r.cannot_build((*path, "encodings"), "at least one encoding must be specified")
         for i, encoding in enumerate(encodings):
             if encoding not in COMPRESS_ENCODINGS:
-                r.error((*path, "encodings", i), f"unsupported encoding: {encoding}")
+                r.cannot_build((*path, "encodings", i), f"unsupported encoding: {encoding}")
     default = _text(r, m, path, "defaultEncoding")
     if default and default not in encodings:
-        r.error((*path, "defaultEncoding"), f"unsupported default encoding: {default}")
+        r.cannot_build((*path, "defaultEncoding"), f"unsupported default encoding: {default}")
     return Compress(
         excluded_content_types=excluded,
         included_content_types=included,
@@ -453,8 +461,8 @@ def _code_ranges(r: Reader, path: Path, text: Any) -> StatusRanges | None:
     if len(codes) == 1:
         codes.append(codes[0])
     for code in codes[:2]:
-        if not code.isdigit():
-            r.error(path, f'strconv.Atoi: parsing "{code}": invalid syntax')
+        if not code.isdigit():  # in the middleware's New: its routers are not served
+            r.cannot_build(path, f'strconv.Atoi: parsing "{code}": invalid syntax')
             return None
     return ((int(codes[0]), int(codes[1])),)
 
@@ -508,9 +516,9 @@ def _buffering(r: Reader, value: Any, path: Path) -> Buffering | None:
     sizes = []
     for key in _BUFFER_SIZES:
         size = r.integer(m, path, key)
-        if size is not None and size < 0:
+        if size is not None and size < 0:  # oxy's buffer.New
             kind = "max" if key.startswith("max") else "mem"
-            r.error((*path, key), f"{kind} bytes should be >= 0 got {size} (oxy)")
+            r.cannot_build((*path, key), f"{kind} bytes should be >= 0 got {size} (oxy)")
         sizes.append(max(size or 0, 0))
     text = _text(r, m, path, "retryExpression")
     expression = None
@@ -518,7 +526,9 @@ def _buffering(r: Reader, value: Any, path: Path) -> Buffering | None:
         try:
             expression = parse_retry_expression(text)
         except RetryExpressionError as exc:
-            r.error((*path, "retryExpression"), f"invalid retry expression {show(text)}: {exc}")
+            r.cannot_build(
+                (*path, "retryExpression"), f"invalid retry expression {show(text)}: {exc}"
+            )
     max_request, mem_request, max_response, mem_response = sizes
     return Buffering(
         max_request_body_bytes=max_request,
@@ -543,8 +553,8 @@ def _auth(
     remove = r.boolean(m, path, "removeHeader", False)
     if secret == "":
         # Traefik's createBasicAuthMiddleware: the Middleware is skipped (its routers 404).
-        r.error((*path, "secret"), "auth secret must be set")
-    if not secret or realm is None or header is None:
+        r.cannot_build((*path, "secret"), "auth secret must be set", skipped=True)
+    if secret is None or realm is None or header is None:
         return None
     return kind(secret, realm=realm, header_field=header, remove_header=remove)
 
@@ -608,7 +618,7 @@ def _forward_auth(r: Reader, value: Any, path: Path) -> ForwardAuth | None:
     address = _text(r, m, path, "address")
     if address == "":
         # Traefik's createForwardAuthMiddleware: the Middleware is skipped.
-        r.error((*path, "address"), "forward authentication requires an address")
+        r.cannot_build((*path, "address"), "forward authentication requires an address", True)
     elif address is not None and _url_scheme(address) not in ("http", "https"):
         # Traefik takes it, and answers every request 500 (Go's client refuses the URL).
         r.warn((*path, "address"), f"not an http:// or https:// URL: {show(address)}")
@@ -616,8 +626,8 @@ def _forward_auth(r: Reader, value: Any, path: Path) -> ForwardAuth | None:
     if m.get("trustForwardHeader") is not None:
         trust = r.boolean(m, path, "trustForwardHeader", False)
     regex = _text(r, m, path, "authResponseHeadersRegex")
-    if regex and not _regex(r, (*path, "authResponseHeadersRegex"), regex):
-        regex = None
+    if regex:
+        _regex(r, (*path, "authResponseHeadersRegex"), regex)
     header_field, signin = _text(r, m, path, "headerField"), _text(r, m, path, "authSigninURL")
     tls = _client_tls(r, m["tls"], (*path, "tls")) if m.get("tls") is not None else None
     spec = ForwardAuth(
@@ -637,7 +647,7 @@ def _forward_auth(r: Reader, value: Any, path: Path) -> ForwardAuth | None:
         tls=tls,
     )
     refused = None in (regex, header_field, signin) or (m.get("tls") is not None and tls is None)
-    return None if not address or refused else spec
+    return None if address is None or refused else spec
 
 
 def _url_scheme(address: str) -> str:
@@ -652,16 +662,16 @@ def _source_range(r: Reader, m: dict[str, Any], path: Path, lister: str) -> tupl
     given = m.get("sourceRange") or []
     ranges = _strings(r, m, path, "sourceRange")
     if not given:
-        r.error((*path, "sourceRange"), f"sourceRange is empty, {lister} not created")
-        return None
+        r.cannot_build((*path, "sourceRange"), f"sourceRange is empty, {lister} not created")
+        return ()
     bad = [i for i, text in enumerate(ranges) if not ip_or_cidr(text)]
     for i in bad:
-        r.error(
+        r.cannot_build(
             (*path, "sourceRange", i),
             f"cannot parse CIDRs [{' '.join(ranges)}]: parsing CIDR trusted IPs <nil>: "
             f"invalid CIDR address: {ranges[i]}",
         )
-    return None if bad or len(ranges) != len(given) else ranges
+    return None if len(ranges) != len(given) else ranges
 
 
 def _strategy(r: Reader, m: dict[str, Any], path: Path) -> IPStrategy | None:
@@ -680,8 +690,7 @@ def _ip_allow_list(r: Reader, value: Any, path: Path) -> IPAllowList | None:
     # Go's http.StatusText names the same codes as Python's HTTPStatus (a test keeps
     # the two tables equal); 0 is Traefik's default, 403.
     if code is not None and code != 0 and code not in _STATUS_CODES:
-        r.error((*path, "rejectStatusCode"), f"invalid HTTP status code {code}")
-        return None
+        r.cannot_build((*path, "rejectStatusCode"), f"invalid HTTP status code {code}")
     if ranges is None:
         return None
     return IPAllowList(ranges, strategy, code or 403)
@@ -728,9 +737,8 @@ def _circuit_breaker(r: Reader, value: Any, path: Path) -> CircuitBreaker | None
         return None
     try:
         parse_predicate(expression)
-    except PredicateError as exc:
-        r.error((*path, "expression"), f"invalid expression {show(expression)}: {exc}")
-        return None
+    except PredicateError as exc:  # oxy's cbreaker.New: its routers are not served
+        r.cannot_build((*path, "expression"), f"invalid expression {show(expression)}: {exc}")
     return CircuitBreaker(
         expression,
         # Traefik passes only a positive duration to oxy, whose defaults are its own.
@@ -858,4 +866,4 @@ def middleware(r: Reader, spec: Any, namespace: str, name: str) -> MiddlewareRes
         return None  # reported by the mapping
     if parsed is None:
         return None
-    return MiddlewareResource(namespace, name, parsed, r.origin(()))
+    return MiddlewareResource(namespace, name, parsed, r.origin(()), tuple(r.unbuildable))
