@@ -550,6 +550,10 @@ class HTTP11Connection(asyncio.Protocol):
         if framed:
             await self._write(exchange, head, write_timeout)
             await self._send_body(exchange, request.body, content_length, chunked, write_timeout)
+        elif not request.has_body:
+            # Known empty (most requests): the head alone, without iterating the stream,
+            # an async generator whose creation the loop's asyncgen hook also registers.
+            await self._write(exchange, head, write_timeout)
         else:
             await self._send_unframed(exchange, request.body, head, write_timeout)
         exchange.sending = False

@@ -37,7 +37,8 @@ class UpstreamRequest:
     ``origin`` is ``(scheme, host, port)``; ``authority`` the ``Host`` (sent when
     ``headers`` carry none; HTTP/2's ``:authority``); ``target`` the raw path and query;
     ``body`` the request body stream, sent only when ``has_body`` for HTTP/2 (HTTP/1.1
-    frames it as its headers say); ``timeouts`` httpx's timeout extension
+    frames it as its headers say, and skips an unframed stream known empty: ``has_body``
+    False); ``timeouts`` httpx's timeout extension
     (``connect``/``read``/``write``); ``server_name`` the TLS SNI name (None: the host);
     ``copy`` marks a mirror copy (its own idle pool); ``header_timeout`` is Traefik's
     ``responseHeaderTimeout``, applied by the transport to detached copies only.
