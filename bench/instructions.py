@@ -118,19 +118,6 @@ def _per_request(code: Path, routes: Path, url: str, variant: str, small: int, l
     return (second - first) / (large - small)
 
 
-def export(rev: str, into: Path) -> Path:
-    """The package and the bench routes as they are at ``rev`` (``bench/run.py``'s
-    ``--baseline``: an older gateway is measured on the routes it has)."""
-    into.mkdir()
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", rev, "traefikservice_asgi", "bench/config"],
-        capture_output=True,
-        check=True,
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return into
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--small", type=int, default=320)
@@ -147,6 +134,7 @@ def main() -> None:
         sys.exit("valgrind is not installed (apt-get install valgrind)")
     sys.path.insert(0, str(BENCH_DIR))
     import _procs
+    from run import export_baseline
 
     with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
         port = _procs.free_port()
@@ -160,7 +148,7 @@ def main() -> None:
         url = backend.url.rstrip("/")
         codes = {"ours": REPO}
         if options.baseline:
-            codes["base"] = export(options.baseline, Path(tmp) / "base")
+            codes["base"] = export_baseline(options.baseline, Path(tmp) / "base")
         results: dict[tuple[str, str], float] = {}
         for variant in options.variants:
             for name, code in codes.items():
