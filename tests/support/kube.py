@@ -17,6 +17,7 @@ from traefikservice_asgi.config import Config
 from traefikservice_asgi.providers.kubernetes import Connection, KubernetesProvider
 
 from .fake_apiserver import FakeApiServer
+from .procs import stop_process
 from .traefik import free_port
 
 __all__ = [
@@ -203,11 +204,5 @@ class KubeGateway:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         self._log.close()

@@ -22,6 +22,7 @@ from types import TracebackType
 
 import redis
 
+from .procs import stop_process
 from .traefik import free_port
 from .wait import until
 
@@ -71,14 +72,8 @@ class RedisServer:
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        if proc is not None:
+            stop_process(proc, terminate=5)
 
     def __enter__(self) -> RedisServer:
         return self.start()

@@ -39,6 +39,8 @@ from typing import Any
 
 import yaml
 
+from .procs import stop_process
+
 __all__ = [
     "READINESS_HOST",
     "READINESS_ROUTER",
@@ -194,15 +196,10 @@ class TraefikProcess:
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
             return
-        proc.terminate()
         try:
-            proc.wait(_TERMINATE_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            try:
-                proc.wait(_KILL_TIMEOUT)
-            except subprocess.TimeoutExpired as exc:
-                raise TraefikError(f"Traefik (pid {proc.pid}) survived SIGKILL") from exc
+            stop_process(proc, _TERMINATE_TIMEOUT, _KILL_TIMEOUT)
+        except subprocess.TimeoutExpired as exc:
+            raise TraefikError(f"Traefik (pid {proc.pid}) survived SIGKILL") from exc
 
     def __enter__(self) -> TraefikProcess:
         return self.start()
