@@ -14,8 +14,14 @@ show up as a cost.
 Variants: ``wrr`` (the weighted route), ``wrr-metrics`` (the same with Traefik's
 metrics recorded), ``mw`` (the weighted route behind stripPrefix, headers and
 rateLimit). The ratios to ``wrr`` are the costs of metrics and of the middleware chain.
-The HTTP server in front (``serve``) is not included: its work is the same for every
-variant, so the ratios here are upper bounds of the ratios under ``wrk``.
+The HTTP server in front (``serve``) is not included in these: its work is the same for
+every variant, so the ratios here are upper bounds of the ratios under ``wrk``.
+
+The ``serve-`` variants (``serve-wrr``, ``serve-wrr-metrics``, ``serve-mw``) count the
+whole ``traefikservice-asgi serve`` process instead, as ``bench/run.py`` runs it (the
+entry point's HTTP server, its threads, ``--admin-port`` for the metrics one), driven
+over 16 keep-alive connections by a client in this (unmeasured) process: what ``wrk``
+measures, without the machine's noise.
 
     python bench/instructions.py [--small 320] [--large 1600] [--baseline REV] [VARIANT ...]
 
@@ -48,6 +54,14 @@ VARIANTS = {
     "wrr-metrics": ("wrr.bench", "/", True),
     "mw": ("mw.bench", "/mw/", False),
 }
+SERVE = "serve-"
+CONNECTIONS = 16
+# The measured ``serve``: its console script's ``main`` with the collector off for good
+# (serve enables it again after building a runtime; a collection is not a request's cost).
+_SERVE_MAIN = (
+    "import gc, sys; gc.disable(); gc.enable = lambda: None; "
+    "from traefikservice_asgi.cli import main; sys.argv[0] = 'traefikservice-asgi'; main()"
+)
 
 
 def child(url: str, variant: str, count: int, routes: Path) -> None:
@@ -99,17 +113,92 @@ def child(url: str, variant: str, count: int, routes: Path) -> None:
     uvloop.run(run())
 
 
+_VALGRIND = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+
+
+def _collected(stderr: str) -> int:
+    match = re.search(r"Collected : (\d+)", stderr)
+    assert match, stderr[-2000:]
+    return int(match.group(1))
+
+
 def _instructions(code: Path, routes: Path, url: str, variant: str, count: int) -> int:
     """Instructions of a child run of ``count`` requests, the package from ``code``."""
+    if variant.startswith(SERVE):
+        return _serve_instructions(code, routes, url, variant.removeprefix(SERVE), count)
     out = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-         __file__, "--child", url, variant, str(count), str(routes)],
+        [*_VALGRIND, sys.executable, __file__, "--child", url, variant, str(count), str(routes)],
         cwd=BENCH_DIR, capture_output=True, text=True, check=True,
         env={**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(code)},
     )  # fmt: skip
-    match = re.search(r"Collected : (\d+)", out.stderr)
-    assert match, out.stderr[-2000:]
-    return int(match.group(1))
+    return _collected(out.stderr)
+
+
+def _serve_instructions(code: Path, routes: Path, url: str, variant: str, count: int) -> int:
+    """Instructions of ``serve`` (the package from ``code``) answering ``count`` requests
+    of ``variant``: started under valgrind, driven, then stopped by SIGTERM (it exits
+    normally, so callgrind reports)."""
+    sys.path.insert(0, str(BENCH_DIR))
+    import _procs
+
+    host, path, metrics = VARIANTS[variant]
+    port = _procs.free_port()
+    command = [*_VALGRIND, sys.executable, "-c", _SERVE_MAIN, "serve", str(routes)]
+    command += ["--port", str(port), "--log-level", "warning"]
+    command += [f"--backend=default/{name}:80={url}" for name in ("app-v1", "app-v2")]
+    if metrics:
+        command += ["--admin-port", str(_procs.free_port())]
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
+            command, cwd=BENCH_DIR, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=err, env={**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(code)},
+        )  # fmt: skip
+        try:
+            asyncio.run(_drive(port, host, path, count, proc))
+            proc.terminate()
+            proc.wait(120)
+        finally:
+            _procs.stop(proc)
+        err.seek(0)
+        return _collected(err.read().decode(errors="replace"))
+
+
+async def _drive(
+    port: int, host: str, path: str, count: int, proc: subprocess.Popen[bytes]
+) -> None:
+    """``count`` GETs over :data:`CONNECTIONS` keep-alive connections, each answer read
+    whole (Content-Length framing) and checked to be a 200. The first connection is
+    retried until the server listens (a refused connect costs it nothing, a probe request
+    would): no request but the measured ones."""
+    deadline = asyncio.get_running_loop().time() + 300  # valgrind starts Python slowly
+    while True:
+        try:
+            first = await asyncio.open_connection("127.0.0.1", port)
+            break
+        except OSError:
+            if proc.poll() is not None or asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(f"serve did not listen on {port} (exit {proc.poll()})") from None
+            await asyncio.sleep(0.2)  # poll interval of a bounded wait
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
+    head = request.encode()
+
+    async def connection(
+        streams: tuple[asyncio.StreamReader, asyncio.StreamWriter], n: int
+    ) -> None:
+        reader, writer = streams
+        for _ in range(n):
+            writer.write(head)
+            answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 120)
+            status = answer.split(b" ", 2)[1]
+            length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", answer)
+            assert status == b"200" and length, answer
+            await reader.readexactly(int(length.group(1)))
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+    others = [await asyncio.open_connection("127.0.0.1", port) for _ in range(CONNECTIONS - 1)]
+    await asyncio.gather(*(connection(s, count // CONNECTIONS) for s in [first, *others]))
 
 
 def _per_request(code: Path, routes: Path, url: str, variant: str, small: int, large: int) -> float:
@@ -124,7 +213,10 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=1600)
     parser.add_argument("--baseline", metavar="REV", help="also measure the code at REV")
     parser.add_argument("--child", nargs=4, metavar=("URL", "VARIANT", "COUNT", "ROUTES"))
-    parser.add_argument("variants", nargs="*", default=list(VARIANTS))
+    parser.add_argument(
+        "variants", nargs="*", default=list(VARIANTS),
+        choices=[*VARIANTS, *(SERVE + name for name in VARIANTS)],
+    )  # fmt: skip
     options = parser.parse_args()
     if options.child:
         url, variant, count, routes = options.child
@@ -153,17 +245,25 @@ def main() -> None:
         for variant in options.variants:
             for name, code in codes.items():
                 routes = code / "bench" / "config" / "routes.yaml"
-                if variant == "mw" and "mw.bench" not in routes.read_text():
+                plain = variant.removeprefix(SERVE)
+                if plain == "mw" and "mw.bench" not in routes.read_text():
                     continue  # an older checkout without the middleware route
+                cli = (code / "traefikservice_asgi" / "cli.py").read_text()
+                if (
+                    variant.startswith(SERVE)
+                    and plain == "wrr-metrics"
+                    and "--admin-port" not in cli
+                ):
+                    continue  # an older checkout without metrics
                 value = _per_request(code, routes, url, variant, options.small, options.large)
                 results[(name, variant)] = value
                 print(f"{name} {variant}: {value:,.0f} instructions/request", flush=True)
     for name in codes:
-        base = results.get((name, "wrr"))
         for variant in options.variants:
-            value = results.get((name, variant))
-            if base and value and variant != "wrr":
-                print(f"{name} {variant} vs wrr: {value / base:.3f}x ({value - base:+,.0f})")
+            plain = SERVE + "wrr" if variant.startswith(SERVE) else "wrr"
+            base, value = results.get((name, plain)), results.get((name, variant))
+            if base and value and variant != plain:
+                print(f"{name} {variant} vs {plain}: {value / base:.3f}x ({value - base:+,.0f})")
     if "base" in codes:
         for variant in options.variants:
             ours, base = results.get(("ours", variant)), results.get(("base", variant))
