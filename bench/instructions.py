@@ -261,9 +261,10 @@ def main() -> None:
     for name in codes:
         for variant in options.variants:
             plain = SERVE + "wrr" if variant.startswith(SERVE) else "wrr"
-            base, value = results.get((name, plain)), results.get((name, variant))
-            if base and value and variant != plain:
-                print(f"{name} {variant} vs {plain}: {value / base:.3f}x ({value - base:+,.0f})")
+            reference, value = results.get((name, plain)), results.get((name, variant))
+            if reference and value and variant != plain:
+                extra = value - reference
+                print(f"{name} {variant} vs {plain}: {value / reference:.3f}x ({extra:+,.0f})")
     if "base" in codes:
         for variant in options.variants:
             ours, base = results.get(("ours", variant)), results.get(("base", variant))
