@@ -61,9 +61,13 @@ def _reusable(source: ConfigSource) -> ConfigSource:
 
 
 def log_warnings(config: Config) -> None:
-    """Log each of ``config.warnings`` once, at warning level (``check`` prints them)."""
+    """Log each of ``config.warnings`` once, at warning level, and each issue of what
+    ``skip_invalid`` left out (``config.skipped``) at error level, as Traefik logs what
+    its provider skips (``check`` prints both)."""
     for warning in config.warnings:
         config_logger.warning("%s", warning)
+    for issue in config.skipped:
+        config_logger.error("skipped: %s", issue)
 
 
 class TraefikServiceMiddleware:

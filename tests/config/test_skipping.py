@@ -9,47 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.manifests import HALF_VALID
 from traefikservice_asgi import ConfigError, load_config, load_config_text
 
-ROUTES = """\
-apiVersion: traefik.io/v1alpha1
-kind: Middleware
-metadata: {name: bad, namespace: default}
-spec:
-  stripPrefix:
-    prefixs: [/x]
----
-apiVersion: traefik.io/v1alpha1
-kind: IngressRoute
-metadata: {name: multi, namespace: default}
-spec:
-  routes:
-    - match: Host(`weight.test`)
-      services:
-        - {name: app, port: 80, weight: -1}
-    - match: Host(`ok.test`)
-      services:
-        - {name: app, port: 80}
-    - match: Host(`mw.test`)
-      middlewares:
-        - name: bad
-      services:
-        - {name: app, port: 80}
----
-apiVersion: traefik.io/v1alpha1
-kind: IngressRoute
-metadata: {name: other, namespace: default}
-spec:
-  routes:
-    - match: Host(`other.test`)
-      services:
-        - {name: app, port: 80}
-"""
 BACKENDS = {"default/app:80": "http://127.0.0.1:9"}
 
 
 def test_skip_invalid_leaves_out_the_bad_routes_and_resources_and_loads_the_rest() -> None:
-    config = load_config_text(ROUTES, filename="routes.yaml", backends=BACKENDS, skip_invalid=True)
+    config = load_config_text(
+        HALF_VALID, filename="routes.yaml", backends=BACKENDS, skip_invalid=True
+    )
     assert sorted(r.rule.text for r in config.routes) == ["Host(`ok.test`)", "Host(`other.test`)"]
     # The second round's issue (the route naming the Middleware left out in the first)
     # has the line and route index of the file as written, not of the trimmed document.
@@ -65,12 +34,12 @@ def test_skip_invalid_leaves_out_the_bad_routes_and_resources_and_loads_the_rest
 
 def test_without_skip_invalid_the_same_text_is_refused_with_the_first_round_issues() -> None:
     with pytest.raises(ConfigError) as info:
-        load_config_text(ROUTES, filename="routes.yaml", backends=BACKENDS)
+        load_config_text(HALF_VALID, filename="routes.yaml", backends=BACKENDS)
     assert [issue.line for issue in info.value.issues] == [6, 15]
 
 
 def test_skip_invalid_still_refuses_a_file_that_does_not_parse(tmp_path: Path) -> None:
-    (tmp_path / "a.yaml").write_text(ROUTES)
+    (tmp_path / "a.yaml").write_text(HALF_VALID)
     (tmp_path / "b.yaml").write_text("kind: [unclosed\n")
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path, backends=BACKENDS, skip_invalid=True)
@@ -83,7 +52,7 @@ def test_skip_invalid_still_refuses_a_file_that_does_not_parse(tmp_path: Path) -
 
 
 def test_skip_invalid_leaves_an_ingress_route_out_whole_when_every_route_fails() -> None:
-    text = ROUTES.replace(
+    text = HALF_VALID.replace(
         "Host(`ok.test`)\n      services:\n        - {name: app, port: 80}",
         "Host(`ok.test`)\n      services:\n        - {name: nope, port: 80}",
     )
