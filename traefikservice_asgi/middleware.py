@@ -78,7 +78,8 @@ class TraefikServiceMiddleware:
     its fields as keyword arguments (which override ``options``' own): ``backends`` maps
     ``"namespace/name:port"`` to a server URL; ``client`` is an ``httpx.AsyncClient`` to
     use instead of the gateway's own (it is not closed by the gateway);
-    ``allow_cross_namespace``; ``forwarded_trusted_ips`` (IPs or CIDRs) and
+    ``allow_cross_namespace``; ``skip_invalid`` leaves out (and logs) what has a problem
+    and serves the rest, as Traefik's provider does; ``forwarded_trusted_ips`` (IPs or CIDRs) and
     ``forwarded_insecure`` say whose ``X-Forwarded-*`` headers are kept, as Traefik's
     entry point ``forwardedHeaders.trustedIPs``/``insecure`` (by default nobody's);
     ``mirror_limits`` bounds mirror copies (:class:`~traefikservice_asgi.MirrorLimits`);
