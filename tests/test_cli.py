@@ -372,11 +372,11 @@ def test_serve_kubernetes_refuses_workers() -> None:
 # ------------------------------------------------------------------------- --skip-invalid
 
 SKIPPED = [
-    ':6: Middleware default/bad: spec.stripPrefix.prefixs: unknown field "prefixs" (did '
+    ':4: Middleware default/bad: spec.stripPrefix.prefixs: unknown field "prefixs" (did '
     "you mean 'prefixes'?)",
-    ":15: IngressRoute default/multi: spec.routes[0].services[0].weight: must be an integer "
+    ":11: IngressRoute default/multi: spec.routes[0].services[0].weight: must be an integer "
     ">= 0, got -1",
-    ":21: IngressRoute default/multi: spec.routes[2].middlewares[0].name: middleware "
+    ":13: IngressRoute default/multi: spec.routes[2].middlewares[0].name: middleware "
     '"default-bad@kubernetescrd" does not exist',
 ]
 

@@ -23,11 +23,11 @@ def test_skip_invalid_leaves_out_the_bad_routes_and_resources_and_loads_the_rest
     # The second round's issue (the route naming the Middleware left out in the first)
     # has the line and route index of the file as written, not of the trimmed document.
     assert [str(issue) for issue in config.skipped] == [
-        "routes.yaml:6: Middleware default/bad: spec.stripPrefix.prefixs: unknown field "
+        "routes.yaml:4: Middleware default/bad: spec.stripPrefix.prefixs: unknown field "
         "\"prefixs\" (did you mean 'prefixes'?)",
-        "routes.yaml:15: IngressRoute default/multi: spec.routes[0].services[0].weight: "
+        "routes.yaml:11: IngressRoute default/multi: spec.routes[0].services[0].weight: "
         "must be an integer >= 0, got -1",
-        "routes.yaml:21: IngressRoute default/multi: spec.routes[2].middlewares[0].name: "
+        "routes.yaml:13: IngressRoute default/multi: spec.routes[2].middlewares[0].name: "
         'middleware "default-bad@kubernetescrd" does not exist',
     ]
 
@@ -35,7 +35,7 @@ def test_skip_invalid_leaves_out_the_bad_routes_and_resources_and_loads_the_rest
 def test_without_skip_invalid_the_same_text_is_refused_with_the_first_round_issues() -> None:
     with pytest.raises(ConfigError) as info:
         load_config_text(HALF_VALID, filename="routes.yaml", backends=BACKENDS)
-    assert [issue.line for issue in info.value.issues] == [6, 15]
+    assert [issue.line for issue in info.value.issues] == [4, 11]
 
 
 def test_skip_invalid_still_refuses_a_file_that_does_not_parse(tmp_path: Path) -> None:
@@ -46,15 +46,15 @@ def test_skip_invalid_still_refuses_a_file_that_does_not_parse(tmp_path: Path) -
     # every issue, as without skip_invalid: the syntax error first, nothing left out
     assert [(Path(i.file or "").name, i.line) for i in info.value.issues] == [
         ("b.yaml", 2),
-        ("a.yaml", 6),
-        ("a.yaml", 15),
+        ("a.yaml", 4),
+        ("a.yaml", 11),
     ]
 
 
 def test_skip_invalid_leaves_an_ingress_route_out_whole_when_every_route_fails() -> None:
     text = HALF_VALID.replace(
-        "Host(`ok.test`)\n      services:\n        - {name: app, port: 80}",
-        "Host(`ok.test`)\n      services:\n        - {name: nope, port: 80}",
+        "Host(`ok.test`), services: [{name: app, port: 80}]",
+        "Host(`ok.test`), services: [{name: nope, port: 80}]",
     )
     config = load_config_text(
         text, filename="routes.yaml", backends=BACKENDS, cluster_dns=False, skip_invalid=True

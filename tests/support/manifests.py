@@ -148,33 +148,19 @@ HALF_VALID = """\
 apiVersion: traefik.io/v1alpha1
 kind: Middleware
 metadata: {name: bad, namespace: default}
-spec:
-  stripPrefix:
-    prefixs: [/x]
+spec: {stripPrefix: {prefixs: [/x]}}
 ---
 apiVersion: traefik.io/v1alpha1
 kind: IngressRoute
 metadata: {name: multi, namespace: default}
 spec:
   routes:
-    - match: Host(`weight.test`)
-      services:
-        - {name: app, port: 80, weight: -1}
-    - match: Host(`ok.test`)
-      services:
-        - {name: app, port: 80}
-    - match: Host(`mw.test`)
-      middlewares:
-        - name: bad
-      services:
-        - {name: app, port: 80}
+    - {match: Host(`weight.test`), services: [{name: app, port: 80, weight: -1}]}
+    - {match: Host(`ok.test`), services: [{name: app, port: 80}]}
+    - {match: Host(`mw.test`), middlewares: [{name: bad}], services: [{name: app, port: 80}]}
 ---
-apiVersion: traefik.io/v1alpha1
 kind: IngressRoute
+apiVersion: traefik.io/v1alpha1
 metadata: {name: other, namespace: default}
-spec:
-  routes:
-    - match: Host(`other.test`)
-      services:
-        - {name: app, port: 80}
+spec: {routes: [{match: Host(`other.test`), services: [{name: app, port: 80}]}]}
 """
