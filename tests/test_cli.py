@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from tests.support.backends import RecordingBackend
 from tests.support.gateway import serve_cli
-from tests.support.manifests import WEB_WITH_A_TERMINATING_ENDPOINT, one_route
+from tests.support.manifests import HALF_VALID, WEB_WITH_A_TERMINATING_ENDPOINT, one_route
 from tests.support.wait import until
 from traefikservice_asgi.cli import main
 
@@ -367,3 +367,71 @@ def test_serve_kubernetes_refuses_workers() -> None:
     )
     assert result.exit_code == 2
     assert "scale with replicas" in result.output
+
+
+# ------------------------------------------------------------------------- --skip-invalid
+
+SKIPPED = [
+    ':4: Middleware default/bad: spec.stripPrefix.prefixs: unknown field "prefixs" (did '
+    "you mean 'prefixes'?)",
+    ":11: IngressRoute default/multi: spec.routes[0].services[0].weight: must be an integer "
+    ">= 0, got -1",
+    ":13: IngressRoute default/multi: spec.routes[2].middlewares[0].name: middleware "
+    '"default-bad@kubernetescrd" does not exist',
+]
+
+
+def test_check_skip_invalid_warns_of_each_thing_left_out_then_prints_the_rest(
+    tmp_path: Path,
+) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(HALF_VALID)
+    backend = ["--backend", "default/app:80=http://127.0.0.1:9"]
+    refused = CliRunner().invoke(main, ["check", str(routes), *backend])
+    assert refused.exit_code == 1
+    assert refused.stderr.splitlines() == [
+        *(f"error: {routes}{issue}" for issue in SKIPPED[:2]),
+        "2 error(s)",
+    ]
+    result = CliRunner().invoke(main, ["check", str(routes), *backend, "--skip-invalid"])
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [
+        *(f"warning: skipped: {routes}{issue}" for issue in SKIPPED),
+        "left out: 1 resource(s), 2 route(s), as Traefik would; loading the rest",
+    ]
+    assert result.stdout.startswith("2 route(s), in matching order:\n")
+    assert "ok.test" in result.stdout and "other.test" in result.stdout
+    assert "weight.test" not in result.stdout and "mw.test" not in result.stdout
+
+
+def test_check_skip_invalid_that_leaves_out_every_route_is_an_error(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(HALF_VALID)  # no backend for app, and no cluster DNS: no route loads
+    result = CliRunner().invoke(main, ["check", str(routes), "--skip-invalid", "--no-cluster-dns"])
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert lines[-3] == "left out: 1 resource(s), 4 route(s), as Traefik would; loading the rest"
+    assert lines[-2].startswith("error: every route was left out (the warnings above say why)")
+
+
+def test_serve_skip_invalid_serves_the_rest_and_logs_what_it_left_out(tmp_path: Path) -> None:
+    (tmp_path / "routes.yaml").write_text(HALF_VALID)
+    log = tmp_path / "serve.log"
+    with (
+        RecordingBackend("app") as app,
+        _serve_logging(
+            [str(tmp_path / "routes.yaml")],
+            "--skip-invalid",
+            "--backend",
+            f"default/app:80={app.url}",
+            log=log,
+        ) as (_, url),
+    ):
+        assert httpx.get(url, headers={"Host": "ok.test"}).text == "Hello app\n"
+        assert httpx.get(url, headers={"Host": "mw.test"}).status_code == 404
+        text = log.read_text()
+    for issue in SKIPPED:
+        assert (
+            f"ERROR: traefikservice_asgi.config: skipped: {tmp_path / 'routes.yaml'}{issue}\n"
+            in text
+        )

@@ -505,3 +505,35 @@ def test_a_reload_loads_and_builds_in_a_paced_thread(
     asyncio.run(scenario())
     assert len(pauses) >= 3 * routes
     assert threading.main_thread().name not in pauses
+
+
+def test_skip_invalid_logs_what_each_load_left_out_and_a_reload_adds_what_was_fixed(
+    tmp_path: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pathlib import Path
+
+    from tests.support.manifests import HALF_VALID
+
+    path = Path(str(tmp_path)) / "live.yaml"
+    path.write_text(HALF_VALID)
+    options = GatewayOptions(backends={"default/app:80": "http://127.0.0.1:9"}, skip_invalid=True)
+
+    async def scenario() -> None:
+        with caplog.at_level(logging.ERROR):
+            app = create_app([str(path)], options)
+            startup = [r.getMessage() for r in caplog.records if r.name.endswith(".config")]
+            assert startup == [f"skipped: {issue}" for issue in app.config.skipped]
+            assert [issue.line for issue in app.config.skipped] == [4, 11, 13]
+            caplog.clear()
+            path.write_text(HALF_VALID.replace("weight: -1", "weight: 1"))
+            summary = await app.reload()
+        (added,) = [r.name for r in app.config.routes if r.rule.text == "Host(`weight.test`)"]
+        assert summary.routes_added == (added,)
+        reloaded = [r.getMessage() for r in caplog.records if r.name.endswith(".reload")]
+        assert [m for m in reloaded if m.startswith("skipped: ")] == [
+            f"skipped: {issue}" for issue in app.config.skipped
+        ]
+        assert [issue.line for issue in app.config.skipped] == [4, 13]
+        await app.aclose()
+
+    asyncio.run(scenario())

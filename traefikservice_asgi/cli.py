@@ -7,6 +7,7 @@ As in uvicorn, the click commands only parse options and call programmatic funct
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -63,6 +64,22 @@ def _fail(exc: ConfigError) -> NoReturn:
     sys.exit(1)
 
 
+def _left_out(skipped: tuple[ConfigIssue, ...]) -> str:
+    """``"left out: 2 resource(s), 3 route(s)"``: what the issues of ``skipped`` name
+    (a route, ``spec.routes[N]``, or else a whole resource)."""
+    resources: set[tuple[str | None, str | None]] = set()
+    routes: set[tuple[str | None, str | None, str]] = set()
+    for issue in skipped:
+        match = _ROUTE.match(issue.path or "")
+        if match is None:
+            resources.add((issue.file, issue.resource))
+        else:
+            routes.add((issue.file, issue.resource, match.group()))
+    return f"left out: {len(resources)} resource(s), {len(routes)} route(s)"
+
+
+_ROUTE = re.compile(r"spec\.routes\[\d+\]")
+
 _CONTEXT = {"help_option_names": ["-h", "--help"]}
 _paths = click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 _backend = click.option(
@@ -99,6 +116,13 @@ _ingress_class = click.option(
     help="Serve only IngressRoutes of this class (Traefik's ingressClass); by default "
     "those without a class or of class traefik.",
 )
+_skip = click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="Leave out each resource or route with a problem (and what names one left out), "
+    "reported with its location, and load the rest, as Traefik's kubernetesCRD provider "
+    "does; by default such a configuration is refused (--kubernetes always skips).",
+)
 
 
 @click.group(context_settings=_CONTEXT)
@@ -114,6 +138,7 @@ def main() -> None:
 @_external
 @_ingress_class
 @_cluster_dns
+@_skip
 def check(
     paths: tuple[str, ...],
     backends: tuple[str, ...],
@@ -121,8 +146,12 @@ def check(
     allow_external_name_services: bool,
     ingress_class: str,
     no_cluster_dns: bool,
+    skip_invalid: bool,
 ) -> None:
-    """Validate YAML files or folders; print the routes and each service's tree."""
+    """Validate YAML files or folders; print the routes and each service's tree.
+
+    With --skip-invalid, each problem of what was left out is printed as a warning, then
+    how many resources and routes were left out, then what loads."""
     from ._describe import describe
     from .options import GatewayOptions
 
@@ -133,13 +162,21 @@ def check(
             allow_external_name_services=allow_external_name_services,
             ingress_class=ingress_class,
             cluster_dns=not no_cluster_dns,
+            skip_invalid=skip_invalid,
         ).load(paths)
     except ConfigError as exc:
         _fail(exc)
     for warning in config.warnings:
         click.echo(f"warning: {warning}", err=True)
+    for issue in config.skipped:
+        click.echo(f"warning: skipped: {issue}", err=True)
+    if config.skipped:
+        click.echo(f"{_left_out(config.skipped)}, as Traefik would; loading the rest", err=True)
     if not config.routes:  # `serve` would answer 404 to everything
-        _fail(ConfigError([ConfigIssue(no_route_message(paths))]))
+        why = no_route_message(paths)
+        if config.skipped:
+            why = f"every route was left out (the warnings above say why): {why}"
+        _fail(ConfigError([ConfigIssue(why)]))
     click.echo(describe(config))
 
 
@@ -150,6 +187,7 @@ def check(
 @_external
 @_ingress_class
 @_cluster_dns
+@_skip
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port",
@@ -336,6 +374,7 @@ def serve(
     allow_external_name_services: bool,
     ingress_class: str,
     no_cluster_dns: bool,
+    skip_invalid: bool,
     host: str,
     port: int,
     trusted_ips: tuple[str, ...],
@@ -386,6 +425,7 @@ def serve(
         allow_external_name_services=allow_external_name_services,
         ingress_class=ingress_class,
         cluster_dns=not no_cluster_dns,
+        skip_invalid=skip_invalid,
         forwarded_trusted_ips=trusted_ips,
         forwarded_insecure=forwarded_insecure,
         mirror_limits=MirrorLimits(

@@ -61,9 +61,13 @@ def _reusable(source: ConfigSource) -> ConfigSource:
 
 
 def log_warnings(config: Config) -> None:
-    """Log each of ``config.warnings`` once, at warning level (``check`` prints them)."""
+    """Log each of ``config.warnings`` once, at warning level, and each issue of what
+    ``skip_invalid`` left out (``config.skipped``) at error level, as Traefik logs what
+    its provider skips (``check`` prints both)."""
     for warning in config.warnings:
         config_logger.warning("%s", warning)
+    for issue in config.skipped:
+        config_logger.error("skipped: %s", issue)
 
 
 class TraefikServiceMiddleware:
@@ -74,7 +78,8 @@ class TraefikServiceMiddleware:
     its fields as keyword arguments (which override ``options``' own): ``backends`` maps
     ``"namespace/name:port"`` to a server URL; ``client`` is an ``httpx.AsyncClient`` to
     use instead of the gateway's own (it is not closed by the gateway);
-    ``allow_cross_namespace``; ``forwarded_trusted_ips`` (IPs or CIDRs) and
+    ``allow_cross_namespace``; ``skip_invalid`` leaves out (and logs) what has a problem
+    and serves the rest, as Traefik's provider does; ``forwarded_trusted_ips`` (IPs or CIDRs) and
     ``forwarded_insecure`` say whose ``X-Forwarded-*`` headers are kept, as Traefik's
     entry point ``forwardedHeaders.trustedIPs``/``insecure`` (by default nobody's);
     ``mirror_limits`` bounds mirror copies (:class:`~traefikservice_asgi.MirrorLimits`);

@@ -49,7 +49,10 @@ class GatewayOptions:
     IngressRoutes of that class, as its ``ingressClass``. ``cluster_dns=False`` makes a
     Service reference with no backends entry, Endpoints or ExternalName an error instead
     of the in-cluster DNS name ``http://name.ns.svc:port`` (which resolves only inside a
-    cluster). ``forwarded_trusted_ips`` (IPs or CIDRs) and
+    cluster). ``skip_invalid`` loads as Traefik's kubernetesCRD provider does: a
+    resource or route with a problem is left out and logged at error level
+    (``Config.skipped``), the rest served; by default the load is refused.
+    ``forwarded_trusted_ips`` (IPs or CIDRs) and
     ``forwarded_insecure`` say whose ``X-Forwarded-*`` headers are kept, as Traefik's
     entry point ``forwardedHeaders.trustedIPs``/``insecure`` (by default nobody's).
     ``mirror_limits`` bounds mirror copies. ``client`` is an ``httpx.AsyncClient`` to use
@@ -65,6 +68,7 @@ class GatewayOptions:
     allow_external_name_services: bool = False
     ingress_class: str = ""
     cluster_dns: bool = True
+    skip_invalid: bool = False
     forwarded_trusted_ips: Sequence[str] = ()
     forwarded_insecure: bool = False
     mirror_limits: MirrorLimits = field(default_factory=MirrorLimits)
@@ -104,7 +108,7 @@ class GatewayOptions:
 
     def load(self, source: ConfigSource) -> Config:
         """Load and validate ``source`` with the options that shape a configuration
-        (backends, namespaces, ExternalName, ingress class, cluster DNS), and the
+        (backends, namespaces, ExternalName, ingress class, cluster DNS, skipping), and the
         plugins this process can build: the one place they are passed on, whoever loads
         (middleware, gateway, ``check``, ``serve``)."""
         return load_config(
@@ -115,6 +119,7 @@ class GatewayOptions:
             ingress_class=self.ingress_class,
             cluster_dns=self.cluster_dns,
             plugins=plugin_problem,
+            skip_invalid=self.skip_invalid,
         )
 
     def to_json(self) -> str:
@@ -129,6 +134,7 @@ class GatewayOptions:
                 "allow_external_name_services": self.allow_external_name_services,
                 "ingress_class": self.ingress_class,
                 "cluster_dns": self.cluster_dns,
+                "skip_invalid": self.skip_invalid,
                 "forwarded_trusted_ips": list(self.forwarded_trusted_ips),
                 "forwarded_insecure": self.forwarded_insecure,
                 "mirror_limits": dataclasses.asdict(self.mirror_limits),
@@ -156,6 +162,7 @@ class OptionKeywords(TypedDict, total=False):
     allow_external_name_services: bool
     ingress_class: str
     cluster_dns: bool
+    skip_invalid: bool
     forwarded_trusted_ips: Sequence[str]
     forwarded_insecure: bool
     mirror_limits: MirrorLimits | None

@@ -354,6 +354,8 @@ class Reloader:
                 mw.metrics.outdated.set_configuration(names)
         self._last_issues = ()
         logger.info("configuration reloaded (%s): %s", trigger, summary)
+        for issue in new_config.skipped:  # skip_invalid: what this load left out
+            logger.error("skipped: %s", issue)
         self.spawn(retire(previous, runtime, self.drain_timeout))
         if self.loop_lag is not None:
             self.spawn(self._report_lag(trigger, self.loop_lag.take()))

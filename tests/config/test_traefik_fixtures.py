@@ -4,6 +4,7 @@ The table in ``docs/reference/traefik-fixtures.md`` says why each refusal is one
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -215,6 +216,58 @@ def test_with_middleware_cross_provider_is_refused_for_its_file_provider_referen
     assert len(_issues(name)) == 3  # and, by default, the cross-namespace foo/addprefix
 
 
+# The 4 middleware fixtures a strict load refuses, loaded with skip_invalid: (fixture,
+# allowCrossNamespace) -> (the routers Traefik serves, the routes left out by index).
+# kubernetes_test.go's TestLoadIngressRoutes gives Traefik's dynamic configuration:
+# "HTTP middleware cross namespace disallowed" keeps the /bir and /chain routers but not
+# their middlewares (default-test-errorpage, default-test-chain*: skipped), so neither is
+# served; the other default-option outcomes follow from its makeMiddlewareKeys (a route
+# with a cross-namespace reference is skipped). The routers with a middleware that does
+# not exist (other-middleware@kubernetescrd, basicauth@file with no file provider) or
+# cannot be built (with_ratelimit's Redis CA) are kept there and not served:
+# test_traefik_fixtures_vs_traefik.py checks every one of these on the real Traefik.
+SKIPPED = {
+    ("with_middleware.yml", False): (set(), {0}),
+    ("with_middleware.yml", True): ({"default-test2-route-23c7f4c450289ee29016"}, set()),
+    ("with_middleware_cross_namespace.yml", False): (set(), {0, 1, 2, 3}),
+    ("with_middleware_cross_namespace.yml", True): (
+        {
+            "default-test-crossnamespace-route-6b204d94623b3df4370c",  # /bar
+            "default-test-crossnamespace-route-9313b71dbe6a649d5049",  # /bir
+            "default-test-crossnamespace-route-a1963878aac7331b7950",  # /bur
+        },
+        {3},  # /chain: its chain names other-middleware@kubernetescrd, which no one defines
+    ),
+    ("with_middleware_cross_provider.yml", False): (set(), {0}),
+    ("with_middleware_cross_provider.yml", True): (set(), {0}),  # basicauth@file: no file provider
+    ("with_ratelimit.yml", False): (set(), {0}),
+    ("with_ratelimit.yml", True): (set(), {0}),
+}
+_ROUTE = re.compile(r"spec\.routes\[(\d+)\]")
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason="Traefik's fixtures are not on this machine")
+@pytest.mark.parametrize(("name", "allow_cross_namespace"), sorted(SKIPPED))
+def test_refused_middleware_fixture_loads_traefiks_routers_with_skip_invalid(
+    name: str, allow_cross_namespace: bool
+) -> None:
+    routers, left_out = SKIPPED[name, allow_cross_namespace]
+    config = load_config(
+        FIXTURES / name, allow_cross_namespace=allow_cross_namespace, skip_invalid=True
+    )
+    assert {route.name for route in config.routes} == routers
+    routes = {
+        int(match.group(1))
+        for issue in config.skipped
+        if (match := _ROUTE.match(issue.path or "")) and (issue.resource or "").startswith("Ingr")
+    }
+    assert routes == left_out
+    assert all(issue.file == str(FIXTURES / name) and issue.line for issue in config.skipped)
+    if not allow_cross_namespace:  # the default load stays refused
+        with pytest.raises(ConfigError):
+            load_config(FIXTURES / name)
+
+
 def _with_route(middleware: str) -> str:
     return (FIXTURES / "with_auth.yml").read_text() + (
         "\n---\napiVersion: traefik.io/v1alpha1\nkind: IngressRoute\n"
@@ -247,3 +300,12 @@ def test_with_auth_loads_as_traefik_reads_it_and_its_unbuildable_middlewares_war
         with pytest.raises(ConfigError) as info:
             load_config_text(_with_route(name), backends=backends)
         assert message in str(info.value)
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason="Traefik's fixtures are not on this machine")
+def test_every_fixture_loads_with_skip_invalid_and_what_loaded_strictly_skips_nothing() -> None:
+    # Traefik's provider refuses no file. Only the routers of the 4 middleware fixtures
+    # (SKIPPED) are compared with Traefik's; the others' refusals are listed above.
+    for path in sorted(FIXTURES.glob("*.yml")):
+        config = load_config(path, skip_invalid=True)
+        assert bool(config.skipped) == OUTCOMES[path.name].startswith("refused"), path.name

@@ -24,7 +24,7 @@ import yaml
 from tests.support.backends import RecordingBackend
 from tests.support.fake_apiserver import FakeApiServer
 from tests.support.gateway import serve_cli
-from tests.support.kube import service, slice_
+from tests.support.kube import service, slice_, traefik_kube_routers
 from tests.support.redis import REDIS_SERVER, RedisServer
 from tests.support.traefik import TraefikProcess, find_traefik, free_port
 from traefikservice_asgi.middlewares._redis_store import TOKEN_BUCKET_SCRIPT
@@ -168,20 +168,6 @@ def test_traefiks_fixture_is_refused_with_traefiks_own_error(tmp_path: Path) -> 
         pytest.skip("Traefik's fixtures are not on this machine")
     objects = [*yaml.safe_load_all(fixture.read_text()), service("whoami")]
     objects.append(slice_("whoami", free_port(), "127.0.0.1"))
-    with FakeApiServer() as api:
-        api.put(*objects)
-        with TraefikProcess(
-            {},
-            tmp_path=tmp_path,
-            kubernetes_endpoint=api.url,
-            kubernetes_routers=1,
-            allow_router_errors=True,
-        ) as traefik:
-            (router,) = _kube_routers(traefik)
+    (router,) = traefik_kube_routers(objects, tmp_path)
     assert router["status"] == "disabled"
     assert router["error"] == ["creating redis limiter: creating TLS config: failed to parse CA"]
-
-
-def _kube_routers(traefik: TraefikProcess) -> list[dict[str, Any]]:
-    answer = httpx.get(f"{traefik.api_url}/api/http/routers", timeout=5.0)
-    return [r for r in answer.json() if r["name"].endswith("@kubernetescrd")]

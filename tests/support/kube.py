@@ -18,7 +18,7 @@ from traefikservice_asgi.providers.kubernetes import Connection, KubernetesProvi
 
 from .fake_apiserver import FakeApiServer
 from .procs import stop_process
-from .traefik import free_port
+from .traefik import TraefikProcess, free_port
 
 __all__ = [
     "KubeGateway",
@@ -30,6 +30,7 @@ __all__ = [
     "secret",
     "service",
     "slice_",
+    "traefik_kube_routers",
     "weighted",
 ]
 
@@ -206,3 +207,26 @@ class KubeGateway:
     def stop(self) -> None:
         stop_process(self.proc)
         self._log.close()
+
+
+def traefik_kube_routers(
+    objects: Sequence[dict[str, Any]],
+    tmp_path: Path,
+    *,
+    routers: int = 1,
+    options: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """The ``@kubernetescrd`` routers of the real Traefik's API (name, rule, status,
+    error) once its kubernetesCRD provider (with ``options``) has read ``objects`` from a
+    fake API server and made at least ``routers`` of them."""
+    with FakeApiServer() as api:
+        api.put(*objects)
+        with TraefikProcess(
+            {},
+            tmp_path=tmp_path,
+            kubernetes_endpoint=api.url,
+            kubernetes_routers=routers,
+            kubernetes_options=options,
+            allow_router_errors=True,
+        ) as traefik:
+            return [r for r in traefik.routers if str(r.get("name")).endswith("@kubernetescrd")]

@@ -139,3 +139,28 @@ endpoints:
   - {addresses: [10.0.0.2], conditions: {serving: true, terminating: true}}
 ---
 """
+
+
+# A Middleware with a misspelt field, and an IngressRoute whose route 0 has a negative
+# weight and route 2 names that Middleware: skip_invalid leaves out those three and loads
+# ok.test and other.test (Service default/app:80). The lines are pinned by tests.
+HALF_VALID = """\
+apiVersion: traefik.io/v1alpha1
+kind: Middleware
+metadata: {name: bad, namespace: default}
+spec: {stripPrefix: {prefixs: [/x]}}
+---
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {name: multi, namespace: default}
+spec:
+  routes:
+    - {match: Host(`weight.test`), services: [{name: app, port: 80, weight: -1}]}
+    - {match: Host(`ok.test`), services: [{name: app, port: 80}]}
+    - {match: Host(`mw.test`), middlewares: [{name: bad}], services: [{name: app, port: 80}]}
+---
+kind: IngressRoute
+apiVersion: traefik.io/v1alpha1
+metadata: {name: other, namespace: default}
+spec: {routes: [{match: Host(`other.test`), services: [{name: app, port: 80}]}]}
+"""

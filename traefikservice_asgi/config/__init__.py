@@ -16,6 +16,7 @@ crd/           one reader per kind: ingressroute, traefikservice, serviceref,
 _fields.py     located, typed field access (the Reader); _duration.py Go durations
 models.py      frozen models and Traefik's defaults
 resolve.py     references followed, servers found, cycles refused: the service graph
+skipping.py    what an invalid resource or route leaves out (Traefik's provider way)
 ```
 """
 

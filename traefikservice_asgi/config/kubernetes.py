@@ -5,25 +5,23 @@ The watch loop (:mod:`traefikservice_asgi.providers.kubernetes`) keeps the objec
 the :data:`WATCHED` kinds and calls :func:`config_from_objects` after each change. Each
 object becomes one YAML document named ``"<Kind> <namespace>/<name>"``, which stands for
 the file in every issue. As in Traefik's kubernetesCRD provider, an invalid object is
-skipped and reported, and everything else is served: the objects named by the issues of a
-failed load are left out and the load is tried again (bounded by the number of objects
-and routes). Where every issue of an IngressRoute lies in some of its routes (a
-Middleware that does not exist, a bad service), only those routes are left out, as
-Traefik skips a route and serves its siblings.
+skipped and reported, and everything else is served (:mod:`.skipping`: the objects named
+by the issues of a failed load are left out, or only the routes of an IngressRoute the
+issues lie in, and the load is tried again).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
-from ..exceptions import ConfigError, ConfigIssue
+from ..exceptions import ConfigIssue
 from .loader import load_config_texts
 from .models import Config
+from .skipping import keep_routes, load_skipping
 
 __all__ = [
     "WATCHED",
@@ -111,36 +109,6 @@ class KubernetesLoad:
     skipped: tuple[ConfigIssue, ...]
 
 
-_ROUTE_PATH = re.compile(r"spec\.routes\[(\d+)\](?=$|[.\[])")
-
-
-def _failed_routes(obj: Mapping[str, Any], issues: list[ConfigIssue]) -> set[int] | None:
-    """The routes of IngressRoute ``obj`` that ``issues`` all lie in, when it keeps one
-    without them: Traefik skips a route (its router is not served), not the IngressRoute.
-    None: the object is left out whole (another kind, or an issue outside its routes, as
-    a bad ``parentRefs``, which Traefik also skips the IngressRoute for)."""
-    if obj.get("kind") != "IngressRoute":
-        return None
-    failed = set()
-    for issue in issues:
-        match = _ROUTE_PATH.match(issue.path or "")
-        if match is None:
-            return None
-        failed.add(int(match.group(1)))
-    routes = (obj.get("spec") or {}).get("routes")
-    return failed if isinstance(routes, list) and len(failed) < len(routes) else None
-
-
-def _in_original(issue: ConfigIssue, indices: list[int] | None) -> ConfigIssue:
-    """``issue`` with its route index the one of the object as the API has it, when
-    earlier rounds left routes out (``indices``: the original index of each kept one)."""
-    match = _ROUTE_PATH.match(issue.path or "") if indices is not None else None
-    if match is None or indices is None:
-        return issue
-    path = f"spec.routes[{indices[int(match.group(1))]}]{(issue.path or '')[match.end() :]}"
-    return replace(issue, path=path)
-
-
 def config_from_objects(
     objects: Iterable[Mapping[str, Any]],
     load_options: Mapping[str, Any] | None = None,
@@ -153,38 +121,10 @@ def config_from_objects(
     reported in ``skipped``; :class:`ConfigError` only when issues name no object."""
     files = list(files)
     current = {object_name(obj): obj for obj in objects}
-    texts = {name: object_document(obj) for name, obj in current.items()}
-    kept: dict[str, list[int]] = {}  # an IngressRoute trimmed: its routes' first indices
-    skipped: list[ConfigIssue] = []
-    options = dict(load_options or {})
-    routes = sum(len((o.get("spec") or {}).get("routes") or ()) for o in current.values())
-    for _ in range(len(texts) + routes + 1):
-        try:
-            documents = [*files, *((t, n) for n, t in sorted(texts.items()))]
-            config = load_config_texts(documents, **options)
-        except ConfigError as exc:
-            bad: dict[str, list[ConfigIssue]] = {}
-            for issue in exc.issues:
-                if issue.file in texts:
-                    bad.setdefault(issue.file, []).append(issue)
-            if not bad:
-                raise
-            for name, issues in bad.items():
-                skipped.extend(_in_original(issue, kept.get(name)) for issue in issues)
-                obj = current[name]
-                failed = _failed_routes(obj, issues)
-                if failed is None:
-                    del current[name], texts[name]
-                    continue
-                spec = obj["spec"]
-                indices = kept.get(name, list(range(len(spec["routes"]))))
-                keep = [i for i in range(len(spec["routes"])) if i not in failed]
-                kept[name] = [indices[i] for i in keep]
-                current[name] = {
-                    **obj,
-                    "spec": {**spec, "routes": [spec["routes"][i] for i in keep]},
-                }
-                texts[name] = object_document(current[name])
-            continue
-        return KubernetesLoad(config, tuple(skipped))
-    raise AssertionError("unreachable: every round leaves something out")  # pragma: no cover
+
+    def load(kept: Mapping[str, Sequence[int] | None]) -> Config:
+        texts = ((object_document(keep_routes(current[n], kept[n])), n) for n in sorted(kept))
+        return load_config_texts([*files, *texts], **(load_options or {}))
+
+    config, skipped = load_skipping(current, load, lambda issue: issue.file)
+    return KubernetesLoad(config, skipped)

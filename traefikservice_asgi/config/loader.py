@@ -11,16 +11,20 @@ the middleware logs it."""
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ..exceptions import ConfigError, ConfigIssue, ConfigWarning
 from ._pacing import checkpoint, release
-from ._yaml import parse_documents
+from ._yaml import Document, parse_documents
 from .models import Config
 from .resolve import PluginLookup, resolve
 from .resources import Resources, parse_document
+from .skipping import keep_routes, load_skipping, route_lines
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -102,13 +106,14 @@ def _finish(
     return config
 
 
+_EMPTY = "no YAML document in this file (empty, or only comments)"
+
+
 def _parse_text(text: str, file: str, res: Resources, issues: list[ConfigIssue]) -> None:
     documents, problems = parse_documents(text)
     issues.extend(ConfigIssue(p.message, file, p.line) for p in problems)
     if not documents and not problems:
-        res.warnings.append(
-            ConfigWarning("no YAML document in this file (empty, or only comments)", file)
-        )
+        res.warnings.append(ConfigWarning(_EMPTY, file))
     documents.reverse()
     while documents:  # each document freed once read, not all in one stretch at the end
         checkpoint()
@@ -126,6 +131,7 @@ def load_config(
     ingress_class: str = "",
     cluster_dns: bool = True,
     plugins: PluginLookup | None = None,
+    skip_invalid: bool = False,
 ) -> Config:
     """Load every YAML document of ``paths`` (files or folders, like ``kubectl apply -f``).
 
@@ -139,29 +145,16 @@ def load_config(
     a cluster). ``plugins`` says what is wrong with the plugin a route's ``plugin``
     middleware names (the gateway passes its registry's; None: not checked). Raises
     :class:`ConfigError` with every problem of every file.
+
+    ``skip_invalid=True`` loads as Traefik's kubernetesCRD provider does: a resource with
+    a problem is left out (of an IngressRoute, only the routes the problems lie in), so
+    is what then refers to something left out, and the rest loads; ``Config.skipped``
+    lists the problems of what was left out. A file that cannot be read or parsed is
+    still refused, and so is a load where nothing else is wrong.
     """
     issues: list[ConfigIssue] = []
     res = Resources()
-    for file in _files(paths, issues):
-        try:
-            size = file.stat().st_size
-            if size > MAX_FILE_BYTES:
-                issues.append(
-                    ConfigIssue(
-                        f"file is {size / 2**20:.1f} MiB, more than the {MAX_FILE_BYTES // 2**20} MiB "
-                        "a configuration file may have; split it into several files",
-                        str(file),
-                    )
-                )
-                continue
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            issues.append(ConfigIssue(f"cannot read: {exc}", str(file)))
-            continue
-        _parse_text(text, str(file), res, issues)
-    return _finish(
-        res,
-        issues,
+    options = (
         backends,
         allow_cross_namespace,
         allow_external_name_services,
@@ -169,6 +162,79 @@ def load_config(
         cluster_dns,
         plugins,
     )
+    if skip_invalid:
+        files = _files(paths, issues)
+        named = [(text, str(f)) for f in files if (text := _read(f, issues)) is not None]
+        return _load_skipping(named, issues, *options)
+    for file in _files(paths, issues):
+        text = _read(file, issues)
+        if text is not None:
+            _parse_text(text, str(file), res, issues)
+    return _finish(res, issues, *options)
+
+
+def _read(file: Path, issues: list[ConfigIssue]) -> str | None:
+    """The text of ``file``, or None and why not in ``issues``."""
+    try:
+        size = file.stat().st_size
+        if size > MAX_FILE_BYTES:
+            issues.append(
+                ConfigIssue(
+                    f"file is {size / 2**20:.1f} MiB, more than the {MAX_FILE_BYTES // 2**20} MiB "
+                    "a configuration file may have; split it into several files",
+                    str(file),
+                )
+            )
+            return None
+        return file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        issues.append(ConfigIssue(f"cannot read: {exc}", str(file)))
+        return None
+
+
+def _load_skipping(
+    named: list[tuple[str, str]],
+    issues: list[ConfigIssue],
+    *options: Any,
+) -> Config:
+    """:func:`load_config` with ``skip_invalid``: each YAML document is a unit of
+    :func:`~.skipping.load_skipping`, found from an issue's file and line (a trimmed
+    IngressRoute keeps the lines of its routes). The files' own problems (unreadable,
+    YAML syntax) are never skipped: the load is refused with every issue, as without."""
+    units: dict[tuple[str, int], Document] = {}
+    starts: dict[str, list[int]] = {}
+    empty: list[str] = []
+    for text, file in named:
+        documents, problems = parse_documents(text)
+        issues.extend(ConfigIssue(p.message, file, p.line) for p in problems)
+        if not documents and not problems:
+            empty.append(file)
+        units.update(((file, i), doc) for i, doc in enumerate(documents))
+        starts[file] = [doc.line for doc in documents]
+
+    def load(kept: Mapping[tuple[str, int], Sequence[int] | None]) -> Config:
+        res = Resources()
+        res.warnings.extend(ConfigWarning(_EMPTY, file) for file in empty)
+        for (file, i), indices in kept.items():
+            checkpoint()
+            doc = units[(file, i)]
+            if indices is not None:
+                data, lines = keep_routes(doc.data, indices), route_lines(doc.lines, indices)
+                doc = Document(data, doc.line, lines)
+            parse_document(doc, file, res)
+        return _finish(res, list(issues), *options)
+
+    def unit_of(issue: ConfigIssue) -> tuple[str, int] | None:
+        lines = starts.get(issue.file or "")
+        if lines is None or issue.line is None:
+            return None
+        index = bisect.bisect_right(lines, issue.line) - 1
+        return (issue.file or "", index) if index >= 0 else None
+
+    if issues:  # nothing is skipped for them: refused with every issue of the files
+        load(dict.fromkeys(units))
+    config, skipped = load_skipping({k: d.data for k, d in units.items()}, load, unit_of)
+    return dataclasses.replace(config, skipped=skipped)
 
 
 def load_config_text(
@@ -181,19 +247,12 @@ def load_config_text(
     ingress_class: str = "",
     cluster_dns: bool = True,
     plugins: PluginLookup | None = None,
+    skip_invalid: bool = False,
 ) -> Config:
     """:func:`load_config` for YAML held in a string (tests, generated config)."""
     issues: list[ConfigIssue] = []
     res = Resources()
-    if len(text) > MAX_FILE_BYTES:
-        issues.append(
-            ConfigIssue(f"more than {MAX_FILE_BYTES // 2**20} MiB of configuration", filename)
-        )
-    else:
-        _parse_text(text, filename, res, issues)
-    return _finish(
-        res,
-        issues,
+    options = (
         backends,
         allow_cross_namespace,
         allow_external_name_services,
@@ -201,6 +260,15 @@ def load_config_text(
         cluster_dns,
         plugins,
     )
+    if len(text) > MAX_FILE_BYTES:
+        issues.append(
+            ConfigIssue(f"more than {MAX_FILE_BYTES // 2**20} MiB of configuration", filename)
+        )
+    elif skip_invalid:
+        return _load_skipping([(text, filename)], issues, *options)
+    else:
+        _parse_text(text, filename, res, issues)
+    return _finish(res, issues, *options)
 
 
 def load_config_texts(

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..exceptions import ConfigWarning
+from ..exceptions import ConfigIssue, ConfigWarning
 from ..rules import Rule
 from .middlewares import Middleware, MiddlewareRef
 
@@ -468,8 +468,12 @@ class Route:
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    """A loaded, validated and resolved configuration, ready to build."""
+    """A loaded, validated and resolved configuration, ready to build.
+
+    ``skipped``: with ``skip_invalid``, the issues of what was left out, each naming the
+    route (``spec.routes[N]``) or else the whole resource it lies in."""
 
     routes: tuple[Route, ...]
     services: dict[str, Service] = field(default_factory=dict)
     warnings: tuple[ConfigWarning, ...] = ()
+    skipped: tuple[ConfigIssue, ...] = ()
