@@ -33,7 +33,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import h11
@@ -197,49 +198,61 @@ def _go_lines() -> dict[int, bytes]:
 _GO_LINES = _go_lines()
 
 
-class _GoStatusCycle(httptools_impl.RequestResponseCycle):
-    """An exchange whose status line is Go's (``net/http``'s ``StatusText``, or
-    ``status code N``), as Traefik's server writes it, and whose head is written with the
-    first body bytes (:class:`_HeldHead`)."""
-
-    async def send(self, message: Any) -> None:
-        if self.response_started or message["type"] != "http.response.start":
-            await super().send(message)
-            return
-        status = message["status"]
-        line = _GO_LINES.get(status)
-        if status >= 600:
-            message = {**message, "status": _PLACEHOLDER_STATUS}
-        transport = self.transport
-        held = _HeldHead(self, transport, line)
-        self.transport = held  # type: ignore[assignment]
-        try:
-            await super().send(message)
-        finally:
-            if held.head is None:  # nothing written (the client is gone)
-                self.transport = transport
-            else:
-                asyncio.get_running_loop().call_soon(held.flush)
+_uvicorn_send = httptools_impl.RequestResponseCycle.send
 
 
-class _CloseDelimitedCycle(_GoStatusCycle):
-    """An HTTP/1.0 exchange: a response without Content-Length is sent as is and ended by
-    closing the connection (Go's server), not chunked."""
+def _go_send(cycle: httptools_impl.RequestResponseCycle, message: Any) -> Awaitable[None]:
+    """The ``send`` of an HTTP/1.1 exchange: uvicorn's, with Go's status line and the
+    head written with the first body bytes (:class:`_HeldHead`). Bound to its cycle as an
+    instance attribute (``functools.partial``), not by changing the cycle's class: a
+    ``__class__`` assignment de-optimises every attribute access on the cycle, and an
+    ``async`` layer would add a coroutine per message; body messages go straight to
+    uvicorn's coroutine."""
+    if cycle.response_started or message["type"] != "http.response.start":
+        return _uvicorn_send(cycle, message)
+    return _send_go_start(cycle, message)
 
-    close_delimited = False
 
-    async def send(self, message: Any) -> None:
-        if not self.response_started and message["type"] == "http.response.start":
+async def _send_go_start(cycle: httptools_impl.RequestResponseCycle, message: Any) -> None:
+    status = message["status"]
+    line = _GO_LINES.get(status)
+    if status >= 600:
+        message = {**message, "status": _PLACEHOLDER_STATUS}
+    transport = cycle.transport
+    held = _HeldHead(cycle, transport, line)
+    cycle.transport = held  # type: ignore[assignment]
+    try:
+        await _uvicorn_send(cycle, message)
+    finally:
+        if held.head is None:  # nothing written (the client is gone)
+            cycle.transport = transport
+        else:
+            asyncio.get_running_loop().call_soon(held.flush)
+
+
+class _CloseDelimitedSend:
+    """The ``send`` of an HTTP/1.0 exchange: a response without Content-Length is sent
+    as is and ended by closing the connection (Go's server), not chunked."""
+
+    __slots__ = ("active", "cycle")
+
+    def __init__(self, cycle: httptools_impl.RequestResponseCycle) -> None:
+        self.cycle = cycle
+        self.active = False
+
+    async def __call__(self, message: Any) -> None:
+        cycle = self.cycle
+        if not cycle.response_started and message["type"] == "http.response.start":
             headers = message.get("headers", [])
             if (
-                self.scope["method"] != "HEAD"
+                cycle.scope["method"] != "HEAD"
                 and message["status"] not in (204, 304)
                 and not any(name.lower() == b"content-length" for name, _ in headers)
             ):
-                self.close_delimited = True
-                self.chunked_encoding = False
-                self.keep_alive = False
-                self.expected_content_length = sys.maxsize
+                self.active = True
+                cycle.chunked_encoding = False
+                cycle.keep_alive = False
+                cycle.expected_content_length = sys.maxsize
                 message = {
                     **message,
                     "headers": [
@@ -249,12 +262,12 @@ class _CloseDelimitedCycle(_GoStatusCycle):
                     ],
                 }
         elif (
-            self.close_delimited
+            self.active
             and message["type"] == "http.response.body"
             and not message.get("more_body", False)
         ):  # uvicorn checks the length at the end
-            self.expected_content_length = len(message.get("body", b""))
-        await super().send(message)
+            cycle.expected_content_length = len(message.get("body", b""))
+        await _go_send(cycle, message)
 
 
 class EntryPointProtocol(HttpToolsProtocol):
@@ -264,8 +277,8 @@ class EntryPointProtocol(HttpToolsProtocol):
     and checked in :meth:`on_headers_complete`; the read deadline starts in
     :meth:`connection_made` and :meth:`on_message_begin` and ends in
     :meth:`on_message_complete`, the write deadline runs from the end of the head to
-    :meth:`on_response_complete`, which starts the idle one; :meth:`on_header` drops
-    trailers; a method llhttp does not know hands the connection to
+    :meth:`on_response_complete`, which starts the idle one;
+    :meth:`on_headers_complete` keeps trailers out of the request's headers; a method llhttp does not know hands the connection to
     :class:`TokenMethodProtocol`.
     """
 
@@ -430,10 +443,6 @@ class EntryPointProtocol(HttpToolsProtocol):
             self._head_size = 0
         self._start_read_deadline()
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if not self._in_body:  # after the head, llhttp reports trailers here: dropped
-            super().on_header(name, value)
-
     def on_headers_complete(self) -> None:
         if self._head_size > self.head_limit and self._head_ends_past_limit():
             raise _HeadTooLarge
@@ -452,11 +461,15 @@ class EntryPointProtocol(HttpToolsProtocol):
             # keeps only the path, so the authority Go's server routes by would be lost.
             # Keep the whole target as h11 does; the entry point reads it from raw_path.
             self.cycle.scope["raw_path"] = self.url.partition(b"?")[0]
-        # The same cycle, another send: Go's status lines, and for HTTP/1.0 its framing.
-        if self.cycle.scope["http_version"] == "1.0":
-            self.cycle.__class__ = _CloseDelimitedCycle
+        # From here llhttp reports trailers through on_header: they go to a list of
+        # their own, not to the request's headers (the scope's list).
+        self.headers = [*self.headers]
+        # Another send: Go's status lines, and for HTTP/1.0 its framing.
+        cycle = self.cycle
+        if cycle.scope["http_version"] == "1.0":
+            cycle.send = _CloseDelimitedSend(cycle)  # type: ignore[method-assign]
         else:
-            self.cycle.__class__ = _GoStatusCycle
+            cycle.send = partial(_go_send, cycle)  # type: ignore[method-assign,assignment]
         if self.responding.write:
             self._write_deadline = self.loop.time() + self.responding.write
             self._watch()
