@@ -140,7 +140,8 @@ class _HeldHead:
     small answer (one system call instead of two under uvloop, which writes at once); if
     they do not come within the same step of the loop, the head goes alone at its next
     turn (:meth:`flush`), so a slow or streamed body never delays it. The head's status
-    line is replaced with Go's where they differ (``line``)."""
+    line is replaced with Go's where they differ (``line``). If uvicorn writes nothing
+    (the client is gone), it stays the cycle's transport, which nothing writes to."""
 
     __slots__ = ("cycle", "head", "line", "transport")
 
@@ -156,6 +157,7 @@ class _HeldHead:
             if self.line is not None:
                 data = self.line + data[data.index(b"\r\n") + 2 :]
             self.head = data
+            asyncio.get_running_loop().call_soon(self.flush)
             return
         self._release()
         if len(data) < _JOIN_BELOW:
@@ -205,29 +207,15 @@ def _go_send(cycle: httptools_impl.RequestResponseCycle, message: Any) -> Awaita
     """The ``send`` of an HTTP/1.1 exchange: uvicorn's, with Go's status line and the
     head written with the first body bytes (:class:`_HeldHead`). Bound to its cycle as an
     instance attribute (``functools.partial``), not by changing the cycle's class: a
-    ``__class__`` assignment de-optimises every attribute access on the cycle, and an
-    ``async`` layer would add a coroutine per message; body messages go straight to
-    uvicorn's coroutine."""
+    ``__class__`` assignment de-optimises every attribute access on the cycle; and not
+    ``async``: each message goes straight to uvicorn's coroutine, without one of ours."""
     if cycle.response_started or message["type"] != "http.response.start":
         return _uvicorn_send(cycle, message)
-    return _send_go_start(cycle, message)
-
-
-async def _send_go_start(cycle: httptools_impl.RequestResponseCycle, message: Any) -> None:
     status = message["status"]
-    line = _GO_LINES.get(status)
+    cycle.transport = _HeldHead(cycle, cycle.transport, _GO_LINES.get(status))  # type: ignore[assignment]
     if status >= 600:
         message = {**message, "status": _PLACEHOLDER_STATUS}
-    transport = cycle.transport
-    held = _HeldHead(cycle, transport, line)
-    cycle.transport = held  # type: ignore[assignment]
-    try:
-        await _uvicorn_send(cycle, message)
-    finally:
-        if held.head is None:  # nothing written (the client is gone)
-            cycle.transport = transport
-        else:
-            asyncio.get_running_loop().call_soon(held.flush)
+    return _uvicorn_send(cycle, message)
 
 
 class _CloseDelimitedSend:
@@ -377,7 +365,7 @@ class EntryPointProtocol(HttpToolsProtocol):
             head.append(data)
             self._head_size += len(data)
         self._completed_in_chunk = False
-        self._unset_keepalive_if_required()
+        self._idle_deadline = None  # (_unset_keepalive_if_required, inlined)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserInvalidMethodError:
@@ -435,13 +423,16 @@ class EntryPointProtocol(HttpToolsProtocol):
         return True
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        HttpToolsProtocol.on_message_begin(self)
         self._in_body = False
         self._head_exact = not self._completed_in_chunk
         if self._head is None:
             self._head = []
             self._head_size = 0
-        self._start_read_deadline()
+        if self._read_deadline is None and self.responding.read:  # _start_read_deadline
+            self._read_deadline = self.loop.time() + self.responding.read
+            if self._timer is None:
+                self._watch()
 
     def on_headers_complete(self) -> None:
         if self._head_size > self.head_limit and self._head_ends_past_limit():
@@ -450,7 +441,7 @@ class EntryPointProtocol(HttpToolsProtocol):
         self._in_body = True
         absolute = self.url[:1] not in (b"/", b"*")
         previous = self.cycle
-        super().on_headers_complete()
+        HttpToolsProtocol.on_headers_complete(self)
         if self.cycle is None or self.cycle is previous:
             # An upgrade: uvicorn hands the connection to its WebSocket protocol, whose
             # own timeouts apply from now on; this protocol's must not close it later.
@@ -492,7 +483,7 @@ class EntryPointProtocol(HttpToolsProtocol):
         self._completed_in_chunk = True
         self._head = []
         self._head_size = 0
-        super().on_message_complete()
+        HttpToolsProtocol.on_message_complete(self)
 
     def on_response_complete(self) -> None:
         """uvicorn's, with the keep-alive wait as a deadline instead of a timer."""
@@ -506,7 +497,8 @@ class EntryPointProtocol(HttpToolsProtocol):
             self._start_asgi_task(cycle, app)
         else:
             self._idle_deadline = self.loop.time() + self.timeout_keep_alive
-            self._watch()
+            if self._timer is None:
+                self._watch()
 
 
 class TokenMethodProtocol(H11Protocol):
