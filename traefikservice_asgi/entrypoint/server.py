@@ -210,6 +210,14 @@ def _go_send(cycle: httptools_impl.RequestResponseCycle, message: Any) -> Awaita
     ``__class__`` assignment de-optimises every attribute access on the cycle; and not
     ``async``: each message goes straight to uvicorn's coroutine, without one of ours."""
     if cycle.response_started or message["type"] != "http.response.start":
+        if not message.get("more_body", False):
+            # The last message: the cycle lets go of this send, which holds it, so that
+            # it is freed when the request ends, not left to the cycle collector.
+            # (try, not contextlib.suppress: a context manager per request costs more)
+            try:  # noqa: SIM105
+                del cycle.send
+            except AttributeError:  # already let go of (a second last message)
+                pass
         return _uvicorn_send(cycle, message)
     status = message["status"]
     cycle.transport = _HeldHead(cycle, cycle.transport, _GO_LINES.get(status))  # type: ignore[assignment]
