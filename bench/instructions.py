@@ -9,7 +9,8 @@ in another process, as ``bench/metrics_cost.py`` does) under ``valgrind
 reports the difference divided by the difference in requests: the instructions of one
 request, start-up and warm-up cancelled out. The garbage collector is off in the
 measured process, so that a collection landing in one run and not the other does not
-show up as a cost.
+show up as a cost; ``--gc`` keeps it on, to see what the garbage a request leaves
+behind (reference cycles) costs in collections.
 
 Variants: ``wrr`` (the weighted route), ``wrr-metrics`` (the same with Traefik's
 metrics recorded), ``mw`` (the weighted route behind stripPrefix, headers and
@@ -23,7 +24,7 @@ entry point's HTTP server, its threads, ``--admin-port`` for the metrics one), d
 over 16 keep-alive connections by a client in this (unmeasured) process: what ``wrk``
 measures, without the machine's noise.
 
-    python bench/instructions.py [--small 320] [--large 1600] [--baseline REV] [VARIANT ...]
+    python bench/instructions.py [--small 320] [--large 1600] [--baseline REV] [--gc] [VARIANT ...]
 
 ``--baseline REV`` measures the code at ``REV`` too (``git archive``, on its own bench
 routes) and prints ours over base per variant.
@@ -59,9 +60,13 @@ CONNECTIONS = 16
 # The measured ``serve``: its console script's ``main`` with the collector off for good
 # (serve enables it again after building a runtime; a collection is not a request's cost).
 _SERVE_MAIN = (
-    "import gc, sys; gc.disable(); gc.enable = lambda: None; "
+    "import gc, os, sys\n"
+    "if not os.environ.get('BENCH_KEEP_GC'): gc.disable(); gc.enable = lambda: None\n"
     "from traefikservice_asgi.cli import main; sys.argv[0] = 'traefikservice-asgi'; main()"
 )
+KEEP_GC = "BENCH_KEEP_GC"
+"""Set (``--gc``): the measured process keeps its collector, whose runs then count: the
+cost of the garbage a request leaves to it (reference cycles, objects kept alive)."""
 
 
 def child(url: str, variant: str, count: int, routes: Path) -> None:
@@ -70,7 +75,8 @@ def child(url: str, variant: str, count: int, routes: Path) -> None:
 
     from traefikservice_asgi import create_app
 
-    gc.disable()
+    if not os.environ.get(KEEP_GC):
+        gc.disable()
     host, path, metrics = VARIANTS[variant]
     headers = [(b"host", host.encode()), (b"user-agent", b"wrk"), (b"accept", b"*/*")]
 
@@ -212,6 +218,7 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=320)
     parser.add_argument("--large", type=int, default=1600)
     parser.add_argument("--baseline", metavar="REV", help="also measure the code at REV")
+    parser.add_argument("--gc", action="store_true", help="keep the collector on (its runs count)")
     parser.add_argument("--child", nargs=4, metavar=("URL", "VARIANT", "COUNT", "ROUTES"))
     parser.add_argument("variants", nargs="*", default=list(VARIANTS))
     options = parser.parse_args()
@@ -222,6 +229,8 @@ def main() -> None:
         url, variant, count, routes = options.child
         child(url, variant, int(count), Path(routes))
         return
+    if options.gc:
+        os.environ[KEEP_GC] = "1"
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (apt-get install valgrind)")
     sys.path.insert(0, str(BENCH_DIR))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import socket
 import threading
 import time
@@ -16,6 +17,7 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 from tests.support.backends import RecordingBackend
 from tests.support.gateway import StartedServer, serve_cli
@@ -363,6 +365,41 @@ def test_keep_alive_requests_schedule_no_timer_each() -> None:
     finally:
         loop.close()
     assert scheduled <= 1
+
+
+def test_answered_requests_leave_their_cycles_to_reference_counting() -> None:
+    """The send bound to each exchange refers to its cycle, which refers to the send:
+    the last message breaks that loop, so a finished exchange (HTTP/1.1 kept alive, or
+    HTTP/1.0 ended by closing) is freed at once, never left for the cycle collector to
+    find (its runs under load are latency: tests/test_reference_cycles.py)."""
+
+    async def main() -> list[object]:
+        async with in_process(counting_config(hello)) as (reader, writer):
+            for _ in range(3):  # warm-up, outside the count
+                writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                await reader.readuntil(b"Hello app")
+            gc.collect()
+            gc.disable()
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            try:
+                for _ in range(20):
+                    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                    await reader.readuntil(b"Hello app")
+                port = writer.get_extra_info("peername")[1]
+                for _ in range(3):
+                    one, other = await asyncio.open_connection("127.0.0.1", port)
+                    other.write(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+                    assert (await asyncio.wait_for(one.read(), WAIT)).endswith(b"Hello app")
+                    other.close()
+                await asyncio.sleep(0.05)  # the held heads' flush callbacks have run
+                gc.collect()
+                return [o for o in gc.garbage if isinstance(o, RequestResponseCycle)]
+            finally:
+                gc.set_debug(0)
+                gc.garbage.clear()
+                gc.enable()
+
+    assert asyncio.run(main()) == []
 
 
 # -- a small answer is one write ---------------------------------------------------------------

@@ -33,7 +33,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import h11
@@ -139,7 +140,8 @@ class _HeldHead:
     small answer (one system call instead of two under uvloop, which writes at once); if
     they do not come within the same step of the loop, the head goes alone at its next
     turn (:meth:`flush`), so a slow or streamed body never delays it. The head's status
-    line is replaced with Go's where they differ (``line``)."""
+    line is replaced with Go's where they differ (``line``). If uvicorn writes nothing
+    (the client is gone), it stays the cycle's transport, which nothing writes to."""
 
     __slots__ = ("cycle", "head", "line", "transport")
 
@@ -155,6 +157,7 @@ class _HeldHead:
             if self.line is not None:
                 data = self.line + data[data.index(b"\r\n") + 2 :]
             self.head = data
+            asyncio.get_running_loop().call_soon(self.flush)
             return
         self._release()
         if len(data) < _JOIN_BELOW:
@@ -197,49 +200,55 @@ def _go_lines() -> dict[int, bytes]:
 _GO_LINES = _go_lines()
 
 
-class _GoStatusCycle(httptools_impl.RequestResponseCycle):
-    """An exchange whose status line is Go's (``net/http``'s ``StatusText``, or
-    ``status code N``), as Traefik's server writes it, and whose head is written with the
-    first body bytes (:class:`_HeldHead`)."""
-
-    async def send(self, message: Any) -> None:
-        if self.response_started or message["type"] != "http.response.start":
-            await super().send(message)
-            return
-        status = message["status"]
-        line = _GO_LINES.get(status)
-        if status >= 600:
-            message = {**message, "status": _PLACEHOLDER_STATUS}
-        transport = self.transport
-        held = _HeldHead(self, transport, line)
-        self.transport = held  # type: ignore[assignment]
-        try:
-            await super().send(message)
-        finally:
-            if held.head is None:  # nothing written (the client is gone)
-                self.transport = transport
-            else:
-                asyncio.get_running_loop().call_soon(held.flush)
+_uvicorn_send = httptools_impl.RequestResponseCycle.send
 
 
-class _CloseDelimitedCycle(_GoStatusCycle):
-    """An HTTP/1.0 exchange: a response without Content-Length is sent as is and ended by
-    closing the connection (Go's server), not chunked."""
+def _go_send(cycle: httptools_impl.RequestResponseCycle, message: Any) -> Awaitable[None]:
+    """The ``send`` of an HTTP/1.1 exchange: uvicorn's, with Go's status line and the
+    head written with the first body bytes (:class:`_HeldHead`). Bound to its cycle as an
+    instance attribute (``functools.partial``), not by changing the cycle's class: a
+    ``__class__`` assignment de-optimises every attribute access on the cycle; and not
+    ``async``: each message goes straight to uvicorn's coroutine, without one of ours."""
+    if cycle.response_started or message["type"] != "http.response.start":
+        if not message.get("more_body", False):
+            # The last message: the cycle lets go of this send, which holds it, so that
+            # it is freed when the request ends, not left to the cycle collector.
+            # (try, not contextlib.suppress: a context manager per request costs more)
+            try:  # noqa: SIM105
+                del cycle.send
+            except AttributeError:  # already let go of (a second last message)
+                pass
+        return _uvicorn_send(cycle, message)
+    status = message["status"]
+    cycle.transport = _HeldHead(cycle, cycle.transport, _GO_LINES.get(status))  # type: ignore[assignment]
+    if status >= 600:
+        message = {**message, "status": _PLACEHOLDER_STATUS}
+    return _uvicorn_send(cycle, message)
 
-    close_delimited = False
 
-    async def send(self, message: Any) -> None:
-        if not self.response_started and message["type"] == "http.response.start":
+class _CloseDelimitedSend:
+    """The ``send`` of an HTTP/1.0 exchange: a response without Content-Length is sent
+    as is and ended by closing the connection (Go's server), not chunked."""
+
+    __slots__ = ("active", "cycle")
+
+    def __init__(self, cycle: httptools_impl.RequestResponseCycle) -> None:
+        self.cycle = cycle
+        self.active = False
+
+    async def __call__(self, message: Any) -> None:
+        cycle = self.cycle
+        if not cycle.response_started and message["type"] == "http.response.start":
             headers = message.get("headers", [])
             if (
-                self.scope["method"] != "HEAD"
+                cycle.scope["method"] != "HEAD"
                 and message["status"] not in (204, 304)
                 and not any(name.lower() == b"content-length" for name, _ in headers)
             ):
-                self.close_delimited = True
-                self.chunked_encoding = False
-                self.keep_alive = False
-                self.expected_content_length = sys.maxsize
+                self.active = True
+                cycle.chunked_encoding = False
+                cycle.keep_alive = False
+                cycle.expected_content_length = sys.maxsize
                 message = {
                     **message,
                     "headers": [
@@ -249,12 +258,12 @@ class _CloseDelimitedCycle(_GoStatusCycle):
                     ],
                 }
         elif (
-            self.close_delimited
+            self.active
             and message["type"] == "http.response.body"
             and not message.get("more_body", False)
         ):  # uvicorn checks the length at the end
-            self.expected_content_length = len(message.get("body", b""))
-        await super().send(message)
+            cycle.expected_content_length = len(message.get("body", b""))
+        await _go_send(cycle, message)
 
 
 class EntryPointProtocol(HttpToolsProtocol):
@@ -264,8 +273,8 @@ class EntryPointProtocol(HttpToolsProtocol):
     and checked in :meth:`on_headers_complete`; the read deadline starts in
     :meth:`connection_made` and :meth:`on_message_begin` and ends in
     :meth:`on_message_complete`, the write deadline runs from the end of the head to
-    :meth:`on_response_complete`, which starts the idle one; :meth:`on_header` drops
-    trailers; a method llhttp does not know hands the connection to
+    :meth:`on_response_complete`, which starts the idle one;
+    :meth:`on_headers_complete` keeps trailers out of the request's headers; a method llhttp does not know hands the connection to
     :class:`TokenMethodProtocol`.
     """
 
@@ -364,7 +373,7 @@ class EntryPointProtocol(HttpToolsProtocol):
             head.append(data)
             self._head_size += len(data)
         self._completed_in_chunk = False
-        self._unset_keepalive_if_required()
+        self._idle_deadline = None  # (_unset_keepalive_if_required, inlined)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserInvalidMethodError:
@@ -422,17 +431,16 @@ class EntryPointProtocol(HttpToolsProtocol):
         return True
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        HttpToolsProtocol.on_message_begin(self)
         self._in_body = False
         self._head_exact = not self._completed_in_chunk
         if self._head is None:
             self._head = []
             self._head_size = 0
-        self._start_read_deadline()
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if not self._in_body:  # after the head, llhttp reports trailers here: dropped
-            super().on_header(name, value)
+        if self._read_deadline is None and self.responding.read:  # _start_read_deadline
+            self._read_deadline = self.loop.time() + self.responding.read
+            if self._timer is None:
+                self._watch()
 
     def on_headers_complete(self) -> None:
         if self._head_size > self.head_limit and self._head_ends_past_limit():
@@ -441,7 +449,7 @@ class EntryPointProtocol(HttpToolsProtocol):
         self._in_body = True
         absolute = self.url[:1] not in (b"/", b"*")
         previous = self.cycle
-        super().on_headers_complete()
+        HttpToolsProtocol.on_headers_complete(self)
         if self.cycle is None or self.cycle is previous:
             # An upgrade: uvicorn hands the connection to its WebSocket protocol, whose
             # own timeouts apply from now on; this protocol's must not close it later.
@@ -452,11 +460,15 @@ class EntryPointProtocol(HttpToolsProtocol):
             # keeps only the path, so the authority Go's server routes by would be lost.
             # Keep the whole target as h11 does; the entry point reads it from raw_path.
             self.cycle.scope["raw_path"] = self.url.partition(b"?")[0]
-        # The same cycle, another send: Go's status lines, and for HTTP/1.0 its framing.
-        if self.cycle.scope["http_version"] == "1.0":
-            self.cycle.__class__ = _CloseDelimitedCycle
+        # From here llhttp reports trailers through on_header: they go to a list of
+        # their own, not to the request's headers (the scope's list).
+        self.headers = [*self.headers]
+        # Another send: Go's status lines, and for HTTP/1.0 its framing.
+        cycle = self.cycle
+        if cycle.scope["http_version"] == "1.0":
+            cycle.send = _CloseDelimitedSend(cycle)  # type: ignore[method-assign]
         else:
-            self.cycle.__class__ = _GoStatusCycle
+            cycle.send = partial(_go_send, cycle)  # type: ignore[method-assign,assignment]
         if self.responding.write:
             self._write_deadline = self.loop.time() + self.responding.write
             self._watch()
@@ -479,7 +491,7 @@ class EntryPointProtocol(HttpToolsProtocol):
         self._completed_in_chunk = True
         self._head = []
         self._head_size = 0
-        super().on_message_complete()
+        HttpToolsProtocol.on_message_complete(self)
 
     def on_response_complete(self) -> None:
         """uvicorn's, with the keep-alive wait as a deadline instead of a timer."""
@@ -493,7 +505,8 @@ class EntryPointProtocol(HttpToolsProtocol):
             self._start_asgi_task(cycle, app)
         else:
             self._idle_deadline = self.loop.time() + self.timeout_keep_alive
-            self._watch()
+            if self._timer is None:
+                self._watch()
 
 
 class TokenMethodProtocol(H11Protocol):
