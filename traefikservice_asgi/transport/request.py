@@ -86,8 +86,6 @@ class UpstreamRequest:
 
 
 def _check_name(name: bytes) -> None:
-    if name in _VALID_NAMES:
-        return
     if _TOKEN.fullmatch(name) is None:
         raise httpx.LocalProtocolError(f"invalid header name {name!r}")
     if len(_VALID_NAMES) < _VALID_NAMES_MAX:
@@ -113,7 +111,8 @@ def request_head(request: UpstreamRequest) -> RequestHead:
     lines = 0
     parts: list[bytes] = [method, b" ", request.target, b" HTTP/1.1\r\n"]
     for name, value in request.headers:
-        _check_name(name)
+        if name not in _VALID_NAMES:  # (the usual names: checked once per process)
+            _check_name(name)
         lower = name.lower()
         if lower == b"host":
             has_host = True
