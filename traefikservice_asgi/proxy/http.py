@@ -49,7 +49,7 @@ from ..loadbalancer.body import read_body
 from ..loadbalancer.mirror_pool import CopyJob
 from ..responses import send_proxy_error
 from ..transport.h2c import asks_upgrade
-from ..transport.http11 import InvalidResponse, RawResponse
+from ..transport.http11 import InvalidResponse, RawResponse, ResponseStream
 from ..transport.manager import ClientHolder, timeouts_of
 from ..transport.request import UpstreamRequest
 from ..transport.tls import CertificateRefused
@@ -531,16 +531,23 @@ class Server:
             drop = connection | ({b"content-encoding", b"content-length"} if decompress else set())
             headers = [(k, v) for k, v in headers if k not in drop]
         await send({"type": "http.response.start", "status": status, "headers": headers})
+        last = b""
         try:
             if decompress:
                 await _inflate(body, send)
+            elif isinstance(body, ResponseStream):  # the last piece is the last message
+                while True:
+                    last, final = await body.read_piece()
+                    if final:
+                        break
+                    await send({"type": "http.response.body", "body": last, "more_body": True})
             else:
                 async for chunk in body:
                     if chunk:
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except (httpx.TransportError, zlib.error) as exc:
             raise UpstreamAborted(f"{self.url} failed mid-response: {exc!r}") from exc
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        await send({"type": "http.response.body", "body": last, "more_body": False})
 
 
 def _switches_to(headers: list[tuple[bytes, bytes]], upgrade: bytes) -> bool:

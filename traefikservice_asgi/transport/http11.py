@@ -75,7 +75,7 @@ class RawResponse(NamedTuple):
 
     status: int
     headers: list[tuple[bytes, bytes]]
-    stream: _ResponseStream
+    stream: ResponseStream
     http_version: bytes
     reason: bytes
 
@@ -569,7 +569,7 @@ class HTTP11Connection(asyncio.Protocol):
         return RawResponse(
             exchange.status,
             exchange.headers,
-            _ResponseStream(self, exchange, read_timeout),
+            ResponseStream(self, exchange, read_timeout),
             version,
             bytes(exchange.reason).strip(),
         )
@@ -739,8 +739,10 @@ def _expire(waiter: asyncio.Future[None]) -> None:
         waiter.set_exception(_Expired())
 
 
-class _ResponseStream(httpx.AsyncByteStream):
-    """The response body as it arrives: each iteration step yields what is buffered."""
+class ResponseStream(httpx.AsyncByteStream):
+    """The response body as it arrives: each iteration step yields what is buffered.
+    :meth:`read_piece` also says which piece is the last, so that the relay sends it as
+    the answer's last message instead of an empty one after it."""
 
     __slots__ = ("_connection", "_exchange", "_timeout")
 
@@ -762,6 +764,23 @@ class _ResponseStream(httpx.AsyncByteStream):
         except BaseException:
             connection.finish(exchange)  # not reusable after an error: closes it
             raise
+
+    async def read_piece(self) -> tuple[bytes, bool]:
+        """The body bytes received so far (waiting for some), and whether the body ends
+        with them; ``(b"", True)`` at the end. At the end the exchange is over (its
+        connection back to the pool), as at the end of an iteration."""
+        connection, exchange = self._connection, self._exchange
+        try:
+            chunk = await connection.next_body_chunk(exchange, self._timeout)
+        except BaseException:
+            connection.finish(exchange)  # not reusable after an error: closes it
+            raise
+        if not chunk:
+            return b"", True
+        if exchange.complete and not exchange.body and exchange.error is None:
+            connection.finish(exchange)
+            return chunk, True
+        return chunk, False
 
     async def aclose(self) -> None:
         self._connection.finish(self._exchange)
