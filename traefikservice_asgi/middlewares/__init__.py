@@ -19,7 +19,7 @@ its own chain.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -61,7 +61,7 @@ class MiddlewareClass(Protocol):
 
     def __init__(self, app: ASGIApp, config: Any) -> None: ...
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]: ...
 
 
 MIDDLEWARES: dict[str, type[MiddlewareClass]] = {
