@@ -168,6 +168,9 @@ def _appending(send: Send, ops: Ops, added: HeaderList) -> Send:
 
 
 class Headers:
+    owns_scope = False
+    """Set by :func:`~.wrap` where the scope it is given is its own to change."""
+
     def __init__(self, app: ASGIApp, config: HeadersConfig) -> None:
         self.app = app
         self.config = config
@@ -393,7 +396,8 @@ class Headers:
                     break
             else:
                 headers = headers + self.request_set
-            scope = copy_scope(scope)
+            if not self.owns_scope:
+                scope = copy_scope(scope)
             if self.host is None:
                 scope[FORWARD_KEY] = forward.with_headers(headers)
             else:

@@ -59,6 +59,9 @@ class StripPrefix:
     """A plain callable returning the next app's awaitable (no coroutine of its own: the
     route's chain runs as deep as its middlewares that must await something)."""
 
+    owns_scope = False
+    """Set by :func:`~.wrap` where the scope it is given is its own to change."""
+
     def __init__(self, app: ASGIApp, config: StripPrefixConfig) -> None:
         self.app = app
         self.prefixes = tuple(p.encode() for p in config.prefixes)
@@ -92,7 +95,8 @@ class StripPrefix:
                     rest = b"/" + rest
                 if _MAY_CLEAN.search(rest) is not None:
                     break  # URL.JoinPath may clean it: the general case decides
-                scope = copy_scope(scope)
+                if not self.owns_scope:
+                    scope = copy_scope(scope)
                 scope[FORWARD_KEY] = forward.with_target(
                     (rest or b"/") + sep + query, forward.headers + header
                 )
