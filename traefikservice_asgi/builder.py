@@ -229,7 +229,8 @@ class _Builder:
         found = self._previous_chains.pop(key, None)
         chain = found[1] if found is not None and found[0] is handler else None
         if chain is None:
-            chain = wrap(handler, route.middlewares, self.build)
+            # The router hands the chain its own copy of each request's scope.
+            chain = wrap(handler, route.middlewares, self.build, owned=True)
         self.chains[key] = (handler, chain)
         return chain
 

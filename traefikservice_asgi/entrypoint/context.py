@@ -33,6 +33,7 @@ Nothing else reads or writes these keys: use the functions below.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import Message, Scope
@@ -55,6 +56,7 @@ __all__ = [
     "as_copy",
     "client_gone",
     "copy_job",
+    "copy_scope",
     "forward_of",
     "is_copy",
     "is_no_backend_answer",
@@ -125,6 +127,11 @@ def forward_of(scope: Scope) -> Forward:
 def set_forward(scope: Scope, forward: Forward) -> None:
     """Carry ``forward`` in ``scope`` (the middleware, once a route matched)."""
     scope[FORWARD_KEY] = forward
+
+
+copy_scope: Callable[[Scope], Scope] = dict.copy  # type: ignore[assignment]
+"""A copy of ``scope`` (a dict), for a middleware to change: ``dict.copy``, a third
+cheaper than ``{**scope, key: value}``."""
 
 
 def replace_forward(scope: Scope, **changes: Any) -> Scope:

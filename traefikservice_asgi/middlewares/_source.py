@@ -21,7 +21,7 @@ from starlette.types import Scope
 from ..config.middlewares import IPStrategy, SourceCriterion
 from ..entrypoint.context import forward_of
 
-__all__ = ["IPChecker", "ip_getter", "source_getter"]
+__all__ = ["IPChecker", "ip_getter", "peer_address", "source_getter"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 XFF = b"x-forwarded-for"
@@ -89,7 +89,8 @@ def _mapped_net(
     return None
 
 
-def _peer(scope: Scope) -> str:
+def peer_address(scope: Scope) -> str:
+    """The peer's address (Traefik's ``RemoteAddrStrategy``, no IPv6 subnet)."""
     client = scope.get("client")
     return str(client[0]) if client else ""
 
@@ -97,7 +98,7 @@ def _peer(scope: Scope) -> str:
 def forwarded_for(scope: Scope) -> str:
     """The ``X-Forwarded-For`` Traefik's middlewares see (see the module's docstring)."""
     sent = [v for k, v in forward_of(scope).headers if k == XFF]
-    if not sent or sent[0].decode("latin-1") == _peer(scope).partition("%")[0]:
+    if not sent or sent[0].decode("latin-1") == peer_address(scope).partition("%")[0]:
         return ""  # the entry point dropped the client's own (untrusted)
     for key, value in scope["headers"]:
         if key.lower() == XFF:
@@ -139,9 +140,11 @@ def ip_getter(strategy: IPStrategy | None) -> Callable[[Scope], str]:
 
         return by_pool
     bits = strategy.ipv6_subnet if strategy is not None else None
+    if bits is None:
+        return peer_address
 
     def by_peer(scope: Scope) -> str:
-        return _subnet(_peer(scope), bits)
+        return _subnet(peer_address(scope), bits)
 
     return by_peer
 

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config.middlewares import Headers as HeadersConfig
-from ..entrypoint.context import forward_of, replace_forward
+from ..entrypoint.context import FORWARD_KEY, copy_scope, forward_of, replace_forward
 from ..entrypoint.forwarding import HOP_BY_HOP, Forward
 from ..responses import send_go_error
 from ..rules._re2 import compile_re2
@@ -42,6 +42,7 @@ HeaderList = list[tuple[bytes, bytes]]
 _XFF = b"x-forwarded-for"
 _ACCEPT_ENCODING = b"accept-encoding"
 _RESPONSE_STARTS = ("http.response.start", "websocket.http.response.start")
+_copy_message: Callable[[Message], Message] = dict.copy  # type: ignore[assignment]
 
 
 def canonical_header_key(name: str) -> str:
@@ -141,7 +142,35 @@ class _Modified:
         return self.send(message)
 
 
+def _appending(send: Send, ops: Ops, added: HeaderList) -> Send:
+    """``send`` for a middleware whose answer headers are fixed at build time (no CORS,
+    no per-request secure header): ``added`` (``ops``' sets, in order) appended to the
+    answer's headers, after the ones ``ops`` names are dropped (:class:`_Modified`'s
+    work, with the usual answer, none of them set, costing one pass and no dict). A
+    closure, not an instance: cheaper to make and to call, once per message."""
+
+    def appending(message: Message) -> Awaitable[None]:
+        if message["type"] in _RESPONSE_STARTS:
+            headers = message.get("headers", ())
+            if type(headers) is not list:  # (any iterable: read once)
+                headers = list(headers)
+            for name, _ in headers:
+                if name.lower() in ops:
+                    headers = _apply(headers, ops)
+                    break
+            else:
+                headers = headers + added
+            message = _copy_message(message)
+            message["headers"] = headers
+        return send(message)
+
+    return appending
+
+
 class Headers:
+    owns_scope = False
+    """Set by :func:`~.wrap` where the scope it is given is its own to change."""
+
     def __init__(self, app: ASGIApp, config: HeadersConfig) -> None:
         self.app = app
         self.config = config
@@ -177,6 +206,13 @@ class Headers:
         # Without CORS and per-request secure headers, every answer gets the same ops.
         dynamic = self.cors or self.sts or self.pkp or self.nonce
         self.static_ops: Ops | None = None if dynamic else {**self.static_secure, **self.custom_ops}
+        # The usual configuration (no CORS, no per-request secure header, no host check)
+        # has a path of its own: the request rewritten, the answer's headers appended.
+        self.fixed = self.static_ops is not None and not self.check_hosts
+        self.fixed_ops: Ops = self.static_ops or {}
+        self.added: HeaderList | None = None  # None: the answer is left alone
+        if self.fixed_ops:
+            self.added = [(name, value) for name, value in self.fixed_ops.values() if value]
 
     def _compile_request(self, pairs: tuple[tuple[str, str], ...]) -> None:
         """Traefik's loop over ``customRequestHeaders`` as one-pass operations on the
@@ -207,6 +243,7 @@ class Headers:
         self.request_drop = frozenset(drop)
         self.request_drop_gzip = frozenset(drop | {_ACCEPT_ENCODING})
         self.request_set = [(k, v) for k, v in ops.items() if v is not None]
+        self.sets_only = self.xff is None and not self.touches_encoding
 
     def _static_secure_headers(self) -> HeaderList:
         """The secure headers that depend on nothing in the request."""
@@ -233,7 +270,21 @@ class Headers:
             out.append((b"Permissions-Policy", c.permissions_policy.encode()))
         return out
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """A plain callable returning the next app's awaitable on the usual path (no
+        coroutine of its own), the general one (:meth:`_general`) otherwise."""
+        if not self.fixed or scope["type"] not in ("http", "websocket"):
+            return self._general(scope, receive, send)
+        if self.rewrites_request:
+            forward: Forward | None = scope.get(FORWARD_KEY)
+            if forward is None:
+                forward = forward_of(scope)
+            scope = self._custom_request(scope, forward)
+        if self.added is None:
+            return self.app(scope, receive, send)
+        return self.app(scope, receive, _appending(send, self.fixed_ops, self.added))
+
+    async def _general(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
@@ -333,6 +384,25 @@ class Headers:
     def _custom_request(self, scope: Scope, forward: Forward) -> Scope:
         """``scope`` with the custom request headers applied to its request, as Go's
         proxy and transport then send it (``X-Forwarded-For``, ``Accept-Encoding``)."""
+        if self.sets_only:
+            # Only headers set or deleted (the usual): the request's list is copied only
+            # when it has one of them.
+            headers = forward.headers
+            drop = self.request_drop
+            for name, _ in headers:
+                if name in drop:
+                    headers = [kv for kv in headers if kv[0] not in drop]
+                    headers.extend(self.request_set)
+                    break
+            else:
+                headers = headers + self.request_set
+            if not self.owns_scope:
+                scope = copy_scope(scope)
+            if self.host is None:
+                scope[FORWARD_KEY] = forward.with_headers(headers)
+            else:
+                scope[FORWARD_KEY] = forward.evolve(headers=headers, host=self.host)
+            return scope
         strip_gzip = self.touches_encoding and forward.gzip_added
         drop = self.request_drop_gzip if strip_gzip else self.request_drop
         headers = [kv for kv in forward.headers if kv[0] not in drop]

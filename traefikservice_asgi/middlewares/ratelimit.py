@@ -33,14 +33,14 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config.middlewares import RateLimit as RateLimitConfig
 from ..responses import send_go_error
 from ._redis_store import RedisError, RedisStore
-from ._source import source_getter
+from ._source import peer_address, source_getter
 
 __all__ = ["Limiter", "RateLimit", "go_duration", "max_delay_ns", "traefik_rate"]
 
@@ -94,37 +94,52 @@ def max_delay_ns(rate: float) -> int:
 
 
 class Limiter:
-    """One source's bucket: Go's ``rate.Limiter`` (``Reserve``, ``Cancel``), in ns."""
+    """One source's bucket: Go's ``rate.Limiter`` (``Reserve``, ``Cancel``), in ns, and
+    when the middleware forgets it (``expiry``, kept by :class:`RateLimit`)."""
 
-    __slots__ = ("burst", "last", "limit", "tokens")
+    __slots__ = ("burst", "expiry", "full", "last", "limit", "tokens")
 
     def __init__(self, limit: float, burst: int, now: int) -> None:
         self.limit = limit
         self.burst = burst
-        self.tokens = float(burst)  # a new limiter starts full
+        self.full = float(burst)
+        self.tokens = self.full  # a new limiter starts full
         self.last = now
+        self.expiry = now
 
     def _advance(self, now: int) -> float:
         elapsed = now - min(self.last, now)
         tokens = self.tokens + (elapsed // SECOND + (elapsed % SECOND) / 1e9) * self.limit
-        return min(tokens, float(self.burst))
+        return min(tokens, self.full)
 
     def reserve(self, now: int) -> int:
         """Take a token; the wait until it is there (ns, 0: now)."""
-        if math.isinf(self.limit):
+        limit = self.limit
+        if limit == math.inf:
             return 0
-        tokens = self._advance(now) - 1
-        wait = int(-tokens / self.limit * 1e9) if tokens < 0 else 0
-        self.last, self.tokens = now, tokens
+        # _advance, inline (this runs per request).
+        last = self.last
+        elapsed = now - last if now > last else 0
+        tokens = self.tokens + (elapsed // SECOND + (elapsed % SECOND) / 1e9) * limit
+        if self.full < tokens:
+            tokens = self.full
+        tokens -= 1
+        wait = int(-tokens / limit * 1e9) if tokens < 0 else 0
+        self.last = now
+        self.tokens = tokens
         return wait
 
     def cancel(self, now: int) -> None:
         """Give back the token just reserved (``Reservation.CancelAt``)."""
-        self.tokens = min(self._advance(now) + 1, float(self.burst))
+        self.tokens = min(self._advance(now) + 1, self.full)
         self.last = now
 
 
 class RateLimit:
+    """In memory, a plain callable returning the next app's awaitable when the request
+    goes on at once (no coroutine of its own); a coroutine when it waits or is refused,
+    and with Redis."""
+
     def __init__(
         self,
         app: ASGIApp,
@@ -142,8 +157,9 @@ class RateLimit:
         else:
             self.ttl = (1 + int(1 / self.rate)) * SECOND
         self.source = source_getter(config.source_criterion)
+        self.by_peer = self.source is peer_address  # read inline: the default criterion
         self.clock = clock
-        self.buckets: dict[str, tuple[Limiter, int]] = {}  # source -> bucket, expiry
+        self.buckets: dict[str, Limiter] = {}  # source -> bucket, least recently used first
         self.name = f"{name}@{PROVIDER}"
         """Traefik's name of the middleware, the start of its buckets' Redis keys."""
         self.store: RedisStore | None = None
@@ -156,29 +172,40 @@ class RateLimit:
                 ttl=self.ttl // SECOND,
             )
 
-    def _bucket(self, source: str, now: int) -> Limiter:
-        entry = self.buckets.pop(source, None)
-        if entry is not None and entry[1] >= now:
-            bucket = entry[0]
-        else:
-            bucket = Limiter(self.rate, self.burst, now)
-            if len(self.buckets) >= MAX_SOURCES:
-                expired = [key for key, (_, expiry) in self.buckets.items() if expiry < now]
-                for key in expired or [min(self.buckets, key=lambda k: self.buckets[k][1])]:
-                    del self.buckets[key]
-        self.buckets[source] = (bucket, now + self.ttl)
-        return bucket
+    def _new_bucket(self, now: int) -> Limiter:
+        buckets = self.buckets
+        if len(buckets) >= MAX_SOURCES:
+            expired = [key for key, bucket in buckets.items() if bucket.expiry < now]
+            for key in expired or [min(buckets, key=lambda k: buckets[k].expiry)]:
+                del buckets[key]
+        return Limiter(self.rate, self.burst, now)
 
     def allow(self, source: str) -> int:
         """The wait of a request from ``source`` (ns); past ``max_delay``: refused."""
         now = self.clock()
-        bucket = self._bucket(source, now)
+        bucket = self.buckets.pop(source, None)
+        if bucket is None or bucket.expiry < now:
+            bucket = self._new_bucket(now)
+        bucket.expiry = now + self.ttl
+        self.buckets[source] = bucket
         delay = bucket.reserve(now)
         if delay > self.max_delay:
             bucket.cancel(now)
         return delay
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        if self.store is not None or scope["type"] not in ("http", "websocket"):
+            return self._general(scope, receive, send)
+        if self.by_peer:
+            client = scope.get("client")
+            delay = self.allow(str(client[0]) if client else "")
+        else:
+            delay = self.allow(self.source(scope))
+        if delay > 0:
+            return self._limited(delay, scope, receive, send)
+        return self.app(scope, receive, send)
+
+    async def _general(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
@@ -196,6 +223,10 @@ class RateLimit:
         if delay is None:
             await send_go_error(send, 429, "No bursty traffic allowed")
             return
+        await self._limited(delay, scope, receive, send)
+
+    async def _limited(self, delay: int, scope: Scope, receive: Receive, send: Send) -> None:
+        """Past the budget: ``429``; else wait ``delay`` (ns) and go on."""
         if delay > self.max_delay:
             await send(
                 {
