@@ -313,7 +313,9 @@ def prepare(
     content_type: bytes | None = None
 
     for key, value in scope["headers"]:
-        if b"\r" in value or b"\n" in value or b"\0" in value or b"\n" in key or b"\r" in key:
+        # Byte values, not one-byte strings: ``13 in value`` is a C scan, where Python 3.11's
+        # ``b"\r" in value`` first tries the needle as an integer and formats that error.
+        if 13 in value or 10 in value or 0 in value or 10 in key or 13 in key:  # CR LF NUL
             raise InvalidRequest(f"header {key!r} has a CR, LF or NUL byte")
         name = key.lower()
         if name == b"host":

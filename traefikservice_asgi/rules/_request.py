@@ -118,9 +118,14 @@ def mux_parse_host(addr: str) -> str:
     return addr if host is None else host
 
 
+_PERCENT, _PLUS = ord("%"), ord("+")
+"""Byte values to test membership with: ``37 in raw`` is a C scan, where Python 3.11's
+``b"%" in raw`` first tries the needle as an integer and formats that error (20x)."""
+
+
 def _unescape(raw: bytes, plus_is_space: bool) -> bytes | None:
     """Go's ``url.unescape``: decode every ``%XX``; ``None`` on a malformed escape."""
-    if b"%" not in raw and not (plus_is_space and b"+" in raw):
+    if _PERCENT not in raw and not (plus_is_space and _PLUS in raw):
         return raw
     out = bytearray()
     i, n = 0, len(raw)
@@ -162,7 +167,7 @@ def _escape_path(path: bytes) -> bytes:
 
 def _normalize(raw: bytes) -> bytes:
     """The entrypoint's ``normalizePath``: upper-case ``%xx``, decode unreserved ones."""
-    if b"%" not in raw:
+    if _PERCENT not in raw:
         return raw
     out = bytearray()
     i, n = 0, len(raw)
@@ -208,7 +213,7 @@ def _sanitize(escaped: bytes) -> bytes:
 
 def _decode_unreserved(escaped: bytes) -> bytes:
     """The muxer's ``withRoutingPath``: decode every ``%XX`` but reserved characters."""
-    if b"%" not in escaped:
+    if _PERCENT not in escaped:
         return escaped
     out = bytearray()
     i, n = 0, len(escaped)

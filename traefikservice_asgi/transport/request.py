@@ -148,7 +148,7 @@ def request_head(request: UpstreamRequest) -> RequestHead:
     # One C-speed scan instead of one per value: every CR and LF must be ours
     # (request line, header lines, final blank line), or a value smuggles a header.
     expected = lines + 2
-    if head.count(b"\n") != expected or head.count(b"\r") != expected or b"\0" in head:
+    if head.count(b"\n") != expected or head.count(b"\r") != expected or 0 in head:  # NUL
         raise httpx.LocalProtocolError("CR, LF or NUL in the request target or a header value")
     framed = chunked or content_length is not None
     return head, content_length, chunked, framed, close
