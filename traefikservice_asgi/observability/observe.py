@@ -220,7 +220,8 @@ class Observer:
                 row.buckets[0] += 1
             else:
                 row.buckets[bisect_left(self.bounds, seconds)] += 1
-            row.request_bytes += exchange.request_bytes
+            if exchange.request_bytes:  # (most requests have no body: no addition)
+                row.request_bytes += exchange.request_bytes
             row.response_bytes += exchange.response_bytes
             if self.routers is not None and exchange.router is not None:
                 group = self.routers.router_rows.setdefault(exchange.router, {})
@@ -280,7 +281,8 @@ class ServerRecorder:
             row.buckets[0] += 1
         else:
             row.buckets[bisect_left(self.bounds, seconds)] += 1
-        row.request_bytes += request_bytes
+        if request_bytes:  # (most requests have no body: no addition)
+            row.request_bytes += request_bytes
         row.response_bytes += response_bytes
         if self.logged and COPY_KEY not in scope:
             exchange: LoggedExchange | None = scope.get(EXCHANGE)
