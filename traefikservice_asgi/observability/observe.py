@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..entrypoint.context import COPY_KEY, CountedClientState
 from ..entrypoint.forwarding import Forward
-from .metrics import METHODS, Metrics, Row, ServiceStats, method_label, protocol_label
+from .metrics import METHODS, Key, Metrics, Row, ServiceStats, method_label, protocol_label
 
 if TYPE_CHECKING:
     from .accesslog import AccessLog
@@ -156,6 +156,25 @@ class LoggedExchange(Exchange):
     origin_size: int
 
 
+class _LastRow:
+    """The labels and row of the last request counted in one dict of rows: the next
+    request nearly always has the same labels, and comparing them costs less than
+    building and hashing the tuple key. Rows are never removed from their dict (a
+    removed service goes whole), so the row remembered stays the one counted."""
+
+    __slots__ = ("method", "protocol", "row", "status")
+
+    def __init__(self) -> None:
+        self.status = -2  # no status: the first request looks its row up
+        self.method = self.protocol = ""
+        self.row = Row(0)  # (never counted in: no request has status -2)
+
+    def remember(self, key: Key, row: Row) -> Row:
+        self.status, self.method, self.protocol = key
+        self.row = row
+        return row
+
+
 class Observer:
     """The entry point's recording around the gateway's routing (``handler``)."""
 
@@ -165,6 +184,7 @@ class Observer:
         self.rows = metrics.entry_rows if metrics is not None else None
         self.bounds = metrics.bounds if metrics is not None else (0.0,)
         self.first = self.bounds[0]
+        self._last = _LastRow()
         #: The metrics when they have router families (addRoutersLabels), else None.
         self.routers = (
             metrics if metrics is not None and metrics.options.add_routers_labels else None
@@ -210,11 +230,19 @@ class Observer:
             status = exchange.status = 499  # the client went away before any answer
         rows = self.rows
         if rows is not None:
-            key = (status, exchange.method, exchange.protocol)
-            # Metrics.observe, inlined: this runs for every request.
-            row = rows.get(key)
-            if row is None:
-                row = rows[key] = Row(len(self.bounds) + 1)
+            # Metrics.observe, inlined: this runs for every request. The last request's
+            # row when this one has its labels (nearly always): three comparisons
+            # instead of a tuple and its lookup.
+            method, protocol = exchange.method, exchange.protocol
+            last = self._last
+            if status == last.status and method == last.method and protocol == last.protocol:
+                row = last.row
+            else:
+                key = (status, method, protocol)
+                found = rows.get(key)
+                if found is None:
+                    found = rows[key] = Row(len(self.bounds) + 1)
+                row = last.remember(key, found)
             row.sum += seconds
             if seconds <= self.first:
                 row.buckets[0] += 1
@@ -226,7 +254,11 @@ class Observer:
             if self.routers is not None and exchange.router is not None:
                 group = self.routers.router_rows.setdefault(exchange.router, {})
                 self.routers.observe(
-                    group, key, seconds, exchange.request_bytes, exchange.response_bytes
+                    group,
+                    (status, method, protocol),
+                    seconds,
+                    exchange.request_bytes,
+                    exchange.response_bytes,
                 )
         if self.access_log is not None:
             assert isinstance(exchange, LoggedExchange)
@@ -242,7 +274,7 @@ class ServerRecorder:
     ``send``, whose calls were the largest part of what recording cost a request
     (bench/README.md)."""
 
-    __slots__ = ("addr", "bounds", "first", "logged", "metrics", "rows", "stats", "url")
+    __slots__ = ("_last", "addr", "bounds", "first", "logged", "metrics", "rows", "stats", "url")
 
     def __init__(self, url: str, stats: ServiceStats, metrics: Metrics) -> None:
         self.url = url
@@ -254,6 +286,7 @@ class ServerRecorder:
         self.first = metrics.bounds[0]
         #: Whether an access log line is written, which names the server that answered.
         self.logged = metrics.options.access_log
+        self._last = _LastRow()
 
     def record(
         self,
@@ -271,11 +304,20 @@ class ServerRecorder:
         if not status:
             status = 499
         method = forward.method
-        key = (status, method if method in METHODS else "EXTENSION_METHOD", forward.protocol)
-        # Metrics.observe, inlined: this runs for every request a server answers.
-        row = self.rows.get(key)
-        if row is None:
-            row = self.rows[key] = Row(len(self.bounds) + 1)
+        if method not in METHODS:
+            method = "EXTENSION_METHOD"
+        protocol = forward.protocol
+        # Metrics.observe, inlined: this runs for every request a server answers (the
+        # last row again, as in Observer.end).
+        last = self._last
+        if status == last.status and method == last.method and protocol == last.protocol:
+            row = last.row
+        else:
+            key = (status, method, protocol)
+            found = self.rows.get(key)
+            if found is None:
+                found = self.rows[key] = Row(len(self.bounds) + 1)
+            row = last.remember(key, found)
         row.sum += seconds
         if seconds <= self.first:
             row.buckets[0] += 1
