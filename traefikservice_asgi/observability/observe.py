@@ -4,9 +4,11 @@
 ``pkg/server/middleware/observability.go``): it counts the entry point families and
 writes the access log line. Each server of a servers load balancer holds a
 :class:`ServerRecorder` (Traefik's metrics middleware in ``getLoadBalancerServiceHandler``):
-it counts the leaf service's families and tells the request's :class:`Exchange` which
-service, URL and status answered, for the access log. Mirror copies are counted under their
-own leaf service and leave the exchange alone.
+it counts the leaf service's families and, with an access log, tells the request's
+:class:`LoggedExchange` which service, URL and status answered. Mirror copies are counted
+under their own leaf service and leave the exchange alone. Neither wraps a ``send`` for a
+routed request: the entry point counts in ``serve_watched``'s wrappers, a server as it
+relays (bench/README.md).
 
 A WebSocket is counted as Traefik counts it (``protocol="websocket"``): Go's reverse
 proxy hijacks the connection after the backend's ``101`` without calling
