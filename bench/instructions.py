@@ -220,11 +220,15 @@ def main() -> None:
     parser.add_argument("--baseline", metavar="REV", help="also measure the code at REV")
     parser.add_argument("--gc", action="store_true", help="keep the collector on (its runs count)")
     parser.add_argument("--child", nargs=4, metavar=("URL", "VARIANT", "COUNT", "ROUTES"))
-    parser.add_argument("variants", nargs="*", default=list(VARIANTS))
-    options = parser.parse_args()
     known = [*VARIANTS, *(SERVE + name for name in VARIANTS)]
-    if unknown := set(options.variants) - set(known):
-        parser.error(f"unknown variants {sorted(unknown)}: choose from {known}")
+    parser.add_argument("variants", nargs="*", help=f"of {', '.join(known)}; default: all")
+    options = parser.parse_args()
+    # Checked here: Python 3.11's argparse checks a '*' positional given nothing (as in
+    # --child) against its choices as a whole, and refuses it.
+    unknown = set(options.variants) - set(known)
+    if unknown:
+        parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
+    options.variants = options.variants or list(VARIANTS)
     if options.child:
         url, variant, count, routes = options.child
         child(url, variant, int(count), Path(routes))
@@ -270,10 +274,10 @@ def main() -> None:
     for name in codes:
         for variant in options.variants:
             plain = SERVE + "wrr" if variant.startswith(SERVE) else "wrr"
-            reference, value = results.get((name, plain)), results.get((name, variant))
-            if reference and value and variant != plain:
-                extra = value - reference
-                print(f"{name} {variant} vs {plain}: {value / reference:.3f}x ({extra:+,.0f})")
+            reference, measured = results.get((name, plain)), results.get((name, variant))
+            if reference and measured and variant != plain:
+                extra = measured - reference
+                print(f"{name} {variant} vs {plain}: {measured / reference:.3f}x ({extra:+,.0f})")
     if "base" in codes:
         for variant in options.variants:
             ours, base = results.get(("ours", variant)), results.get(("base", variant))

@@ -3,7 +3,8 @@
 Two measurements, loopback only, every process stopped by its PID:
 
 1. In process: CPU µs per request of the observation alone (the entry point recording
-   and the server recording around a stub that answers at once), best of 5.
+   and the server recording around a stub that answers at once, both behind the entry
+   point's client watch), best of 5.
 2. The whole gateway in process: ``create_app`` on bench/config/routes.yaml called as
    an ASGI app by 64 concurrent tasks (no HTTP server in front) on ``wrr.bench``, to a
    real backend in another process; the CPU time of this process per request, metrics
@@ -36,16 +37,19 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def in_process(n: int = 100_000) -> tuple[float, float]:
-    """(µs per request bare, µs per request observed) of a stub leaf: the entry point's
-    recording around the routing, and a server's around its exchange, as
+    """(µs per request bare, µs per request observed) of a stub leaf behind the entry
+    point's client watch: the entry point's recording around the routing (counted by
+    the watch's own wrappers), and a server's record of its exchange, as
     ``TraefikServiceMiddleware`` and ``proxy.Server`` do them."""
     from traefikservice_asgi.entrypoint.forwarding import prepare
+    from traefikservice_asgi.entrypoint.lifecycle import serve_watched
     from traefikservice_asgi.observability import ObservabilityOptions
     from traefikservice_asgi.observability.metrics import Metrics
     from traefikservice_asgi.observability.observe import Observer, ServerRecorder
 
     start = {"type": "http.response.start", "status": 200, "headers": []}
     body = {"type": "http.response.body", "body": b"Hello app-v1\n"}
+    size = len(body["body"])
 
     async def nothing(message: Any) -> None:
         return None
@@ -58,14 +62,18 @@ def in_process(n: int = 100_000) -> tuple[float, float]:
     recorder = ServerRecorder("http://127.0.0.1:1", metrics.service("s@kubernetescrd"), metrics)
     headers = [(b"host", b"wrr.bench"), (b"user-agent", b"wrk"), (b"accept", b"*/*")]
     forward = prepare({"type": "http", "method": "GET", "path": "/", "headers": headers})
+    perf = time.perf_counter
 
     async def leaf(scope: Any, receive: Any, send: Any) -> None:
-        tally = recorder.begin(scope, receive, send)
+        began = perf()
+        sent = [0, 0]
         try:
-            await tally(start)
-            await tally(body)
+            sent[0] = 200
+            await send(start)
+            sent[1] += size
+            await send(body)
         finally:
-            recorder.end(scope, tally)
+            recorder.record(scope, forward, began, sent[0], sent[1], 0)
 
     async def bare_leaf(scope: Any, receive: Any, send: Any) -> None:
         await send(start)
@@ -76,13 +84,15 @@ def in_process(n: int = 100_000) -> tuple[float, float]:
         for _ in range(n):
             scope = {"type": "http", "method": "GET", "headers": headers}
             if observed:
-                exchange = observer.begin(scope, receive, nothing, forward)
+                exchange = observer.begin(scope, forward)
                 try:
-                    await leaf(scope, exchange.receive, exchange)
+                    await serve_watched(
+                        leaf, scope, receive, nothing, has_body=False, counted=exchange
+                    )
                 finally:
                     observer.end(scope, exchange)
             else:
-                await bare_leaf(scope, receive, nothing)
+                await serve_watched(bare_leaf, scope, receive, nothing, has_body=False)
         return (time.process_time() - t0) / n * 1e6
 
     bare = min(asyncio.run(run(False)) for _ in range(5))

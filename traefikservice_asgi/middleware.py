@@ -235,14 +235,15 @@ class TraefikServiceMiddleware:
             observer = self._observer
             exchange: Exchange | None = None
             if observer is not None:
-                exchange = observer.begin(scope, receive, send, forward)
-                receive, send = exchange.receive, exchange
+                exchange = observer.begin(scope, forward)
             try:
                 view = RequestView(scope)
                 for route in runtime.index.candidates(view):
                     if route.rule.matches(view):
                         await self._serve(route, view, scope, receive, send, forward, exchange)
                         return
+                if exchange is not None:
+                    receive, send = exchange.counting(receive, send, kind == "websocket")
                 await self.app(scope, receive, send)
             finally:
                 if exchange is not None:
@@ -265,20 +266,27 @@ class TraefikServiceMiddleware:
             route = route.under(view)
         scope = dict(scope)
         websocket = scope["type"] == "websocket"
+        if exchange is not None:
+            exchange.router = route.observed
+            if websocket:
+                receive, send = exchange.counting(receive, send, websocket)
         if websocket:
             send = http_responses_as_websocket(scope, send)
         if forward is None:
             try:
                 forward = prepare(scope, trusted=self._trusted)
             except InvalidRequest as error:
+                if exchange is not None and not websocket:
+                    receive, send = exchange.counting(receive, send)
                 return send_bad_request(send, error.reply)
         scope[FORWARD_KEY] = forward  # (context.set_forward, one call less)
-        if exchange is not None:
-            exchange.router = route.observed
         if websocket:
             # The WebSocket proxy watches the client itself (websocket.py).
             return route.handler(scope, receive, send)
-        return serve_watched(route.handler, scope, receive, send, has_body=forward.has_body)
+        # An exchange is counted by serve_watched's own wrappers (no layer of its own).
+        return serve_watched(
+            route.handler, scope, receive, send, has_body=forward.has_body, counted=exchange
+        )
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def receiver() -> Message:

@@ -24,7 +24,7 @@ from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .context import CLIENT_KEY, ClientState
+from .context import CLIENT_KEY, ClientState, CountedClientState
 
 __all__ = ["ClientState", "serve_watched"]
 
@@ -97,6 +97,39 @@ class _Watch:
         self.task = None
 
 
+class _CountingWatch(_Watch):
+    """A :class:`_Watch` that also counts, into its :class:`CountedClientState`, the
+    response's status and body bytes and the request body's bytes: the entry point's
+    metrics, counted in the wrappers every routed request has anyway rather than in
+    another layer of its own (bench/README.md)."""
+
+    __slots__ = ()
+
+    state: CountedClientState
+
+    async def tracked_receive(self) -> Message:
+        message = await self.receive()
+        if message["type"] == "http.disconnect":
+            if not self.state.response_done:
+                self.state.gone = True
+        else:
+            self.state.request_bytes += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                self.state.body_done = True
+        return message
+
+    def tracked_send(self, message: Message) -> Awaitable[None]:
+        kind = message["type"]
+        if kind == "http.response.body":
+            state = self.state
+            state.response_bytes += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                state.response_done = True
+        elif kind == "http.response.start":
+            self.state.status = message["status"]
+        return self.send(message)
+
+
 class _Overdue:
     """The requests of one event loop still waiting for their ``grace`` to end, visited
     by one timer every ``period`` while there are any: a timer per request (a libuv
@@ -166,11 +199,20 @@ async def serve_watched(
     *,
     has_body: bool,
     grace: float = DEFAULT_GRACE,
+    counted: CountedClientState | None = None,
 ) -> None:
-    """Run ``handler``; cancel it if the client disconnects before the response ends."""
-    state = ClientState(body_done=not has_body)
+    """Run ``handler``; cancel it if the client disconnects before the response ends.
+    With ``counted``, that is the client's state, and what goes through is counted in it.
+    """
+    watch: _Watch
+    if counted is None:
+        state: ClientState = ClientState(body_done=not has_body)
+        watch = _Watch(state, receive, send, grace)
+    else:
+        state = counted
+        state.body_done = not has_body
+        watch = _CountingWatch(state, receive, send, grace)
     scope[CLIENT_KEY] = state  # (context.set_client_state, one call less)
-    watch = _Watch(state, receive, send, grace)
     try:
         await handler(scope, watch.tracked_receive, watch.tracked_send)
     except asyncio.CancelledError:

@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING
 from starlette.types import Scope
 
 if TYPE_CHECKING:
-    from .observe import Exchange
+    from .observe import LoggedExchange
 
 __all__ = ["AccessLog"]
 
@@ -94,7 +94,7 @@ class AccessLog:
             time.sleep(0.005)
         time.sleep(0.01)
 
-    def log(self, scope: Scope, exchange: Exchange, seconds: float) -> None:
+    def log(self, scope: Scope, exchange: LoggedExchange, seconds: float) -> None:
         """Queue the line of one finished request."""
         if self._thread is None:
             self._start()
@@ -123,7 +123,7 @@ class AccessLog:
         target = raw + b"?" + query if query else raw
         return str(target.decode("latin-1"))
 
-    def _json(self, scope: Scope, ex: Exchange, seconds: float) -> str:
+    def _json(self, scope: Scope, ex: LoggedExchange, seconds: float) -> str:
         client = scope.get("client") or ("", 0)
         addr = self._host(scope)
         host, _, port = (
@@ -176,7 +176,7 @@ class AccessLog:
         record["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         return json.dumps(record, separators=(",", ":"))
 
-    def _common(self, scope: Scope, ex: Exchange, seconds: float) -> str:
+    def _common(self, scope: Scope, ex: LoggedExchange, seconds: float) -> str:
         client = scope.get("client") or ("-", 0)
         when = datetime.fromtimestamp(ex.start_wall / 1e9, timezone.utc).strftime(
             "%d/%b/%Y:%H:%M:%S +0000"

@@ -71,14 +71,18 @@ def protocol_label(scope: Mapping[str, Any]) -> str:
 class Row:
     """The counters of one label set: requests, histogram and bytes."""
 
-    __slots__ = ("buckets", "count", "request_bytes", "response_bytes", "sum")
+    __slots__ = ("buckets", "request_bytes", "response_bytes", "sum")
 
     def __init__(self, size: int) -> None:
-        self.count = 0
         self.sum = 0.0
         self.buckets = [0] * size  # per bucket (not cumulative); the last one is +Inf
         self.request_bytes = 0
         self.response_bytes = 0
+
+    @property
+    def count(self) -> int:
+        """The requests counted: the buckets' sum (one addition less per request)."""
+        return sum(self.buckets)
 
 
 Key = tuple[int, str, str]  # (status, method label, protocol)
@@ -141,7 +145,6 @@ class Metrics:
         row = rows.get(key)
         if row is None:
             row = rows[key] = Row(self.size)
-        row.count += 1
         row.sum += seconds
         row.buckets[bisect_left(self.bounds, seconds)] += 1
         row.request_bytes += request_bytes

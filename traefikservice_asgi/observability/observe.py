@@ -4,9 +4,11 @@
 ``pkg/server/middleware/observability.go``): it counts the entry point families and
 writes the access log line. Each server of a servers load balancer holds a
 :class:`ServerRecorder` (Traefik's metrics middleware in ``getLoadBalancerServiceHandler``):
-it counts the leaf service's families and tells the request's :class:`Exchange` which
-service, URL and status answered, for the access log. Mirror copies are counted under their
-own leaf service and leave the exchange alone.
+it counts the leaf service's families and, with an access log, tells the request's
+:class:`LoggedExchange` which service, URL and status answered. Mirror copies are counted
+under their own leaf service and leave the exchange alone. Neither wraps a ``send`` for a
+routed request: the entry point counts in ``serve_watched``'s wrappers, a server as it
+relays (bench/README.md).
 
 A WebSocket is counted as Traefik counts it (``protocol="websocket"``): Go's reverse
 proxy hijacks the connection after the backend's ``101`` without calling
@@ -20,22 +22,29 @@ from __future__ import annotations
 import time
 from bisect import bisect_left
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..entrypoint.context import COPY_KEY
+from ..entrypoint.context import COPY_KEY, CountedClientState
 from ..entrypoint.forwarding import Forward
-from .metrics import METHODS, Metrics, Row, ServiceStats, method_label, protocol_label
+from .metrics import METHODS, Key, Metrics, Row, ServiceStats, method_label, protocol_label
 
 if TYPE_CHECKING:
     from .accesslog import AccessLog
 
-__all__ = ["EXCHANGE", "Exchange", "Observer", "ServerRecorder", "websocket_answer"]
+__all__ = [
+    "EXCHANGE",
+    "Exchange",
+    "LoggedExchange",
+    "Observer",
+    "ServerRecorder",
+    "websocket_answer",
+]
 
 EXCHANGE = "traefikservice_asgi.exchange"
-"""The scope key of the request's :class:`Exchange`."""
+"""The scope key of the request's :class:`LoggedExchange` (set with an access log only)."""
 
 _perf = time.perf_counter
 
@@ -62,129 +71,110 @@ def websocket_answer(message: Message, status: int) -> tuple[int, int]:
     return status, 0
 
 
-class Exchange:
-    """What is known of one request, filled in as it goes through the tree. It is also
-    the request's counted ``send`` at the entry point (see :class:`_Counted` for why a
-    plain callable)."""
+_new = object.__new__
 
-    UNANSWERED: ClassVar[int] = 0
-    """The status until an answer starts (the client left first if it still is)."""
+
+class Exchange(CountedClientState):
+    """What the entry point knows of one request: the client's state, which
+    :func:`~..entrypoint.lifecycle.serve_watched` counts the exchange into (status, body
+    bytes each way), and the labels and start it is recorded with. Made by
+    :meth:`Observer.begin` without an ``__init__`` frame (this runs per request)."""
+
+    __slots__ = ("method", "protocol", "router", "start")
+
+    start: float  # perf_counter
+    method: str  # Traefik's label: the verb, or EXTENSION_METHOD
+    protocol: str  # Traefik's label: http, websocket, sse, grpc-web or grpc
+    router: tuple[str, str] | None  # (router, its top-level service), once routed
+
+    def counting(
+        self, receive: Receive, send: Send, websocket: bool = False
+    ) -> tuple[Receive, Send]:
+        """``receive`` and ``send`` counting into this exchange, for an answer that
+        does not go through ``serve_watched``'s counting wrappers: an unrouted request,
+        one refused before routing, a WebSocket (counted as Traefik counts one:
+        :func:`websocket_answer`; never a request body)."""
+        counted = _Counting(self, receive, send)
+        if websocket:
+            return receive, counted.websocket_send
+        return counted.receive, counted.send
+
+
+class _Counting:
+    """The counting ``receive`` and ``send`` of :meth:`Exchange.counting`. An object of
+    its own: the exchange must not hold the server's ``send`` and ``receive``, whose
+    owner (uvicorn's per-request cycle) holds the scope, which may hold the exchange;
+    that reference cycle made every request garbage for the collector (bench/README.md).
+    """
+
+    __slots__ = ("_receive", "_send", "exchange")
+
+    def __init__(self, exchange: Exchange, receive: Receive, send: Send) -> None:
+        self.exchange = exchange
+        self._receive = receive
+        self._send = send
+
+    def send(self, message: Message) -> Awaitable[None]:
+        # A plain call returning the next send's awaitable, not a coroutine (one per
+        # message) as an ``async def`` would be.
+        kind = message["type"]
+        if kind == "http.response.body":
+            self.exchange.response_bytes += len(message.get("body", b""))
+        elif kind == "http.response.start":
+            self.exchange.status = message["status"]
+        return self._send(message)
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.exchange.request_bytes += len(message.get("body", b""))
+        return message
+
+    def websocket_send(self, message: Message) -> Awaitable[None]:
+        exchange = self.exchange
+        exchange.status, size = websocket_answer(message, exchange.status)
+        exchange.response_bytes += size
+        return self._send(message)
+
+
+class LoggedExchange(Exchange):
+    """An :class:`Exchange` with what the access log also needs: when it began on the
+    wall clock, and the server that answered (told by its :class:`ServerRecorder`)."""
 
     __slots__ = (
-        "body",
-        "counted_receive",
-        "logged",
-        "method",
         "origin_duration",
         "origin_size",
         "origin_status",
-        "protocol",
-        "receive",
-        "request_bytes",
-        "response_bytes",
-        "router",
-        "send",
         "service",
-        "start",
         "start_wall",
-        "status",
         "url",
     )
 
-    def __init__(
-        self,
-        scope: Scope,
-        send: Send,
-        receive: Receive,
-        logged: bool = True,
-        forward: Forward | None = None,
-    ) -> None:
-        self.start = _perf()
-        #: Whether an access log line is written (which needs the fields below it).
-        self.logged = logged
-        self.start_wall = time.time_ns() if logged else 0  # the access log's StartUTC
-        method = scope.get("method", "GET")
-        self.method = method if method in METHODS else "EXTENSION_METHOD"
-        # The entry point's Forward has the protocol; an embedded middleware makes its
-        # Forward after routing.
-        self.protocol = forward.protocol if forward is not None else protocol_label(scope)
-        self.send = send
-        self.receive = receive
-        self.counted_receive: _CountedReceive | None = None
-        self.status = 0
-        self.body = True  # False once the request is known to have no body
-        self.request_bytes = 0
-        self.response_bytes = 0
-        self.router: tuple[str, str] | None = None  # (router, its top-level service)
-        self.service: str | None = None
-        self.url: str | None = None
-        self.origin_status = 0
-        self.origin_duration = 0.0
-        self.origin_size = 0
-
-    def __call__(self, message: Message) -> Awaitable[None]:
-        kind = message["type"]
-        if kind == "http.response.body":
-            self.response_bytes += len(message.get("body", b""))
-        elif kind == "http.response.start":
-            self.status = message["status"]
-        return self.send(message)
+    start_wall: int  # time.time_ns(): the access log's StartUTC
+    service: str | None
+    url: str | None
+    origin_status: int
+    origin_duration: float
+    origin_size: int
 
 
-class _WebSocketExchange(Exchange):
-    """An :class:`Exchange` of a ``websocket`` scope: its ``send`` counts as Traefik
-    counts a WebSocket (:func:`websocket_answer`); never a request body."""
+class _LastRow:
+    """The labels and row of the last request counted in one dict of rows: the next
+    request nearly always has the same labels, and comparing them costs less than
+    building and hashing the tuple key. Rows are never removed from their dict (a
+    removed service goes whole), so the row remembered stays the one counted."""
 
-    __slots__ = ()
+    __slots__ = ("method", "protocol", "row", "status")
 
-    UNANSWERED = _NO_ANSWER  # 0 is an accepted upgrade
+    def __init__(self) -> None:
+        self.status = -2  # no status: the first request looks its row up
+        self.method = self.protocol = ""
+        self.row = Row(0)  # (never counted in: no request has status -2)
 
-    def __call__(self, message: Message) -> Awaitable[None]:
-        self.status, size = websocket_answer(message, self.status)
-        self.response_bytes += size
-        return self.send(message)
-
-
-class _Counted:
-    """A ``send`` noting the status and counting the body bytes of an HTTP answer, and
-    when it began: a server's tally (:meth:`ServerRecorder.begin`).
-
-    A plain callable returning the next ``send``'s awaitable, not a coroutine function:
-    a wrapper ``async def`` costs a coroutine object and a frame per message and per
-    layer, which was most of what recording cost a request (bench/README.md)."""
-
-    __slots__ = ("receive", "send", "size", "start", "status")
-
-    def __init__(self, send: Send, receive: _CountedReceive | None) -> None:
-        self.start = _perf()
-        self.send = send
-        self.receive = receive
-        self.status = 0
-        self.size = 0
-
-    def __call__(self, message: Message) -> Awaitable[None]:
-        kind = message["type"]
-        if kind == "http.response.body":
-            self.size += len(message.get("body", b""))
-        elif kind == "http.response.start":
-            self.status = message["status"]
-        return self.send(message)
-
-
-class _CountedReceive:
-    """A ``receive`` counting the request body's bytes (only where there is a body)."""
-
-    __slots__ = ("receive", "size")
-
-    def __init__(self, receive: Receive) -> None:
-        self.receive = receive
-        self.size = 0
-
-    async def __call__(self) -> Message:
-        message = await self.receive()
-        if message["type"] == "http.request":
-            self.size += len(message.get("body", b""))
-        return message
+    def remember(self, key: Key, row: Row) -> Row:
+        self.status, self.method, self.protocol = key
+        self.row = row
+        return row
 
 
 class Observer:
@@ -194,56 +184,86 @@ class Observer:
         self.metrics = metrics
         self.access_log = access_log
         self.rows = metrics.entry_rows if metrics is not None else None
-        self.wall = access_log is not None
+        self.bounds = metrics.bounds if metrics is not None else (0.0,)
+        self.first = self.bounds[0]
+        self._last = _LastRow()
+        #: The metrics when they have router families (addRoutersLabels), else None.
+        self.routers = (
+            metrics if metrics is not None and metrics.options.add_routers_labels else None
+        )
 
-    def begin(
-        self, scope: Scope, receive: Receive, send: Send, forward: Forward | None
-    ) -> Exchange:
-        """Start recording the request ``scope``: route it with the exchange's
-        ``receive`` and the exchange itself as ``send``, then call :meth:`end`. Two
-        calls around the routing rather than a wrapping coroutine, which cost more
-        than the counting (bench/README.md)."""
-        if scope["type"] == "websocket":
-            exchange: Exchange = _WebSocketExchange(scope, send, receive, self.wall, forward)
-            exchange.body = False
-            exchange.status = _NO_ANSWER
+    def begin(self, scope: Scope, forward: Forward | None) -> Exchange:
+        """Start recording the request ``scope``; :meth:`end` records it. Two calls
+        around the routing rather than a wrapping coroutine, which cost more than the
+        counting (bench/README.md). The routing hands the exchange to ``serve_watched``,
+        which counts into it, or counts with :meth:`Exchange.counting`."""
+        exchange: Exchange
+        if self.access_log is None:
+            exchange = _new(Exchange)
         else:
-            exchange = Exchange(scope, send, receive, self.wall, forward)
-            if forward is not None and not forward.has_body:
-                exchange.body = False  # nothing to count: no wrapper on receive
-            else:
-                exchange.receive = exchange.counted_receive = _CountedReceive(receive)
-        scope[EXCHANGE] = exchange
+            exchange = _new(LoggedExchange)
+            exchange.start_wall = time.time_ns()  # the access log's StartUTC
+            exchange.service = exchange.url = None
+            exchange.origin_status = exchange.origin_size = 0
+            exchange.origin_duration = 0.0
+            scope[EXCHANGE] = exchange  # for the servers' recorders
+        exchange.start = _perf()
+        # CountedClientState's fields, set here rather than by its __init__.
+        exchange.body_done = exchange.response_done = exchange.gone = False
+        exchange.status = _NO_ANSWER
+        exchange.request_bytes = exchange.response_bytes = 0
+        # The entry point's Forward has the labels; an embedded middleware makes its
+        # Forward after routing.
+        if forward is not None:
+            method = forward.method
+            exchange.protocol = forward.protocol
+        else:
+            method = scope.get("method", "GET")
+            exchange.protocol = protocol_label(scope)
+        exchange.method = method if method in METHODS else "EXTENSION_METHOD"
+        exchange.router = None
         return exchange
 
     def end(self, scope: Scope, exchange: Exchange) -> None:
         """Record the request :meth:`begin` started, however it ended."""
         seconds = _perf() - exchange.start
-        if exchange.status == exchange.UNANSWERED:
-            exchange.status = 499  # the client went away before any answer
-        if exchange.counted_receive is not None:
-            exchange.request_bytes = exchange.counted_receive.size
-        self._record(scope, exchange, seconds)
-
-    def _record(self, scope: Scope, exchange: Exchange, seconds: float) -> None:
+        status = exchange.status
+        if status == _NO_ANSWER:
+            status = exchange.status = 499  # the client went away before any answer
         rows = self.rows
-        if rows is not None and self.metrics is not None:
-            key = (exchange.status, exchange.method, exchange.protocol)
-            # Metrics.observe, inlined: this runs for every request.
-            row = rows.get(key)
-            if row is None:
-                row = rows[key] = Row(self.metrics.size)
-            row.count += 1
+        if rows is not None:
+            # Metrics.observe, inlined: this runs for every request. The last request's
+            # row when this one has its labels (nearly always): three comparisons
+            # instead of a tuple and its lookup.
+            method, protocol = exchange.method, exchange.protocol
+            last = self._last
+            if status == last.status and method == last.method and protocol == last.protocol:
+                row = last.row
+            else:
+                key = (status, method, protocol)
+                found = rows.get(key)
+                if found is None:
+                    found = rows[key] = Row(len(self.bounds) + 1)
+                row = last.remember(key, found)
             row.sum += seconds
-            row.buckets[bisect_left(self.metrics.bounds, seconds)] += 1
-            row.request_bytes += exchange.request_bytes
+            if seconds <= self.first:
+                row.buckets[0] += 1
+            else:
+                row.buckets[bisect_left(self.bounds, seconds)] += 1
+            if exchange.request_bytes:  # (most requests have no body: no addition)
+                row.request_bytes += exchange.request_bytes
             row.response_bytes += exchange.response_bytes
-            if exchange.router is not None and self.metrics.options.add_routers_labels:
-                group = self.metrics.router_rows.setdefault(exchange.router, {})
-                self.metrics.observe(
-                    group, key, seconds, exchange.request_bytes, exchange.response_bytes
+            if self.routers is not None and exchange.router is not None:
+                group = self.routers.router_rows.setdefault(exchange.router, {})
+                self.routers.observe(
+                    group,
+                    (status, method, protocol),
+                    seconds,
+                    exchange.request_bytes,
+                    exchange.response_bytes,
                 )
         if self.access_log is not None:
+            assert isinstance(exchange, LoggedExchange)
             self.access_log.log(scope, exchange, seconds)
 
 
@@ -251,11 +271,12 @@ class ServerRecorder:
     """Counts the exchanges of one server of a servers load balancer under its leaf
     service (Traefik's metrics middleware in ``getLoadBalancerServiceHandler``).
 
-    The server calls :meth:`begin` and :meth:`end` around its own exchange rather than
-    being wrapped in one more ASGI layer: that layer's coroutine was the largest part of
-    what recording cost a request (bench/README.md)."""
+    The server tells :meth:`record` what it sent and read once its exchange is over,
+    counted as it went (``proxy.http.Server``): no wrapping layer and no wrapped
+    ``send``, whose calls were the largest part of what recording cost a request
+    (bench/README.md)."""
 
-    __slots__ = ("addr", "metrics", "rows", "stats", "url")
+    __slots__ = ("_last", "addr", "bounds", "first", "logged", "metrics", "rows", "stats", "url")
 
     def __init__(self, url: str, stats: ServiceStats, metrics: Metrics) -> None:
         self.url = url
@@ -263,53 +284,70 @@ class ServerRecorder:
         self.stats = stats
         self.rows = stats.rows
         self.metrics = metrics
+        self.bounds = metrics.bounds
+        self.first = metrics.bounds[0]
+        #: Whether an access log line is written, which names the server that answered.
+        self.logged = metrics.options.access_log
+        self._last = _LastRow()
 
-    def begin(self, scope: Scope, receive: Receive, send: Send) -> _Counted:
-        """Start counting: the server goes on with the tally as its ``send`` (and the
-        tally's ``receive`` when not None)."""
-        exchange: Exchange | None = scope.get(EXCHANGE)
-        if exchange is None or exchange.body:
-            return _Counted(send, _CountedReceive(receive))
-        return _Counted(send, None)
-
-    def end(self, scope: Scope, tally: _Counted) -> None:
-        """Count the exchange that ``tally`` followed (whatever way it ended)."""
-        seconds = _perf() - tally.start
-        status = tally.status or 499
-        exchange: Exchange | None = scope.get(EXCHANGE)
-        if exchange is not None:
-            key = (status, exchange.method, exchange.protocol)
+    def record(
+        self,
+        scope: Scope,
+        forward: Forward,
+        start: float,
+        status: int,
+        response_bytes: int,
+        request_bytes: int,
+    ) -> None:
+        """Count an exchange of ``forward`` begun at ``start`` (``perf_counter``) that
+        sent ``status`` (0: none, the client went away: 499) and ``response_bytes`` of
+        body, and read ``request_bytes`` of the request body."""
+        seconds = _perf() - start
+        if not status:
+            status = 499
+        method = forward.method
+        if method not in METHODS:
+            method = "EXTENSION_METHOD"
+        protocol = forward.protocol
+        # Metrics.observe, inlined: this runs for every request a server answers (the
+        # last row again, as in Observer.end).
+        last = self._last
+        if status == last.status and method == last.method and protocol == last.protocol:
+            row = last.row
         else:
-            key = (status, method_label(scope.get("method", "GET")), protocol_label(scope))
-        # Metrics.observe, inlined: this runs for every request a server answers.
-        row = self.rows.get(key)
-        if row is None:
-            row = self.rows[key] = Row(self.metrics.size)
-        row.count += 1
+            key = (status, method, protocol)
+            found = self.rows.get(key)
+            if found is None:
+                found = self.rows[key] = Row(len(self.bounds) + 1)
+            row = last.remember(key, found)
         row.sum += seconds
-        row.buckets[bisect_left(self.metrics.bounds, seconds)] += 1
-        if tally.receive is not None:
-            row.request_bytes += tally.receive.size
-        row.response_bytes += tally.size
-        if exchange is not None and exchange.logged and COPY_KEY not in scope:
-            exchange.service = self.stats.name
-            exchange.url = self.url
-            exchange.origin_status = status
-            exchange.origin_duration = seconds
-            exchange.origin_size = tally.size
+        if seconds <= self.first:
+            row.buckets[0] += 1
+        else:
+            row.buckets[bisect_left(self.bounds, seconds)] += 1
+        if request_bytes:  # (most requests have no body: no addition)
+            row.request_bytes += request_bytes
+        row.response_bytes += response_bytes
+        if self.logged and COPY_KEY not in scope:
+            exchange: LoggedExchange | None = scope.get(EXCHANGE)
+            if exchange is not None:
+                exchange.service = self.stats.name
+                exchange.url = self.url
+                exchange.origin_status = status
+                exchange.origin_duration = seconds
+                exchange.origin_size = response_bytes
 
     async def websocket(self, server: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         """``server``'s WebSocket exchange, counted (never mirrored, no request body)."""
-        exchange: Exchange | None = scope.get(EXCHANGE)
         start = _perf()
         status = _NO_ANSWER
         response_bytes = 0
 
-        async def counted_send(message: Message) -> None:
+        def counted_send(message: Message) -> Awaitable[None]:
             nonlocal status, response_bytes
             status, size = websocket_answer(message, status)
             response_bytes += size
-            await send(message)
+            return send(message)
 
         try:
             await server(scope, receive, counted_send)
@@ -317,11 +355,13 @@ class ServerRecorder:
             seconds = _perf() - start
             if status == _NO_ANSWER:
                 status = 499
-            method = exchange.method if exchange is not None else "GET"
+            exchange: Exchange | None = scope.get(EXCHANGE)
+            method = scope.get("method", "GET")
             self.metrics.observe(
-                self.stats.rows, (status, method, "websocket"), seconds, 0, response_bytes
-            )
-            if exchange is not None:
+                self.stats.rows, (status, method_label(method), "websocket"), seconds, 0,
+                response_bytes,
+            )  # fmt: skip
+            if isinstance(exchange, LoggedExchange):
                 exchange.service = self.stats.name
                 exchange.url = self.url
                 exchange.origin_status = status

@@ -159,8 +159,7 @@ class MergedMetrics(Metrics):
         row = rows.get((status, method, protocol))
         if row is None:
             row = rows[(status, method, protocol)] = Row(self.size)
-        count, total, buckets, request_bytes, response_bytes = values
-        row.count += count
+        _, total, buckets, request_bytes, response_bytes = values  # (the count: the buckets')
         row.sum += total
         for index, n in enumerate(buckets[: self.size]):
             row.buckets[index] += n

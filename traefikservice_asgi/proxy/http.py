@@ -36,7 +36,7 @@ import logging
 import time
 import zlib
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -47,7 +47,7 @@ from ..entrypoint.forwarding import HOP_BY_HOP, Forward
 from ..exceptions import UpstreamAborted
 from ..loadbalancer.body import read_body
 from ..loadbalancer.mirror_pool import CopyJob
-from ..responses import send_proxy_error
+from ..responses import STATUS_TEXT, send_proxy_error
 from ..transport.h2c import asks_upgrade
 from ..transport.http11 import InvalidResponse, RawResponse, ResponseStream
 from ..transport.manager import ClientHolder, timeouts_of
@@ -137,6 +137,7 @@ class _H2CForwarder:
 
 
 _NO_BODY = httpx.ByteStream(b"")
+_perf = time.perf_counter
 _DRAIN_LIMIT = 256 * 1024  # Go's maxPostHandlerReadBytes
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 
@@ -154,12 +155,18 @@ class ServerRecorder(Protocol):
     """What a :class:`Server` tells of each exchange it makes (the observability's
     :class:`~traefikservice_asgi.observability.observe.ServerRecorder`)."""
 
-    def begin(self, scope: Scope, receive: Receive, send: Send) -> Any:
-        """Start counting: the result is the ``send`` to use, and its ``receive`` the
-        ``receive`` to use unless None."""
-
-    def end(self, scope: Scope, tally: Any) -> None:
-        """The exchange ``tally`` followed is over."""
+    def record(
+        self,
+        scope: Scope,
+        forward: Forward,
+        start: float,
+        status: int,
+        response_bytes: int,
+        request_bytes: int,
+    ) -> None:
+        """An exchange of ``forward`` begun at ``start`` (``time.perf_counter``) is
+        over: it sent ``status`` (0: nothing) and ``response_bytes`` of body, and read
+        ``request_bytes`` of the request's body."""
 
     def websocket(
         self,
@@ -176,11 +183,12 @@ class _ClientGone(Exception):
 
 
 class _RequestBody(httpx.AsyncByteStream):
-    __slots__ = ("_receive", "done")
+    __slots__ = ("_receive", "done", "size")
 
     def __init__(self, receive: Receive) -> None:
         self._receive = receive
         self.done = False
+        self.size = 0  # bytes read, for the metrics
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         while True:
@@ -189,6 +197,7 @@ class _RequestBody(httpx.AsyncByteStream):
                 raise _ClientGone
             body: bytes = message.get("body", b"")
             if body:
+                self.size += len(body)
                 yield body
             if not message.get("more_body", False):
                 self.done = True
@@ -204,7 +213,9 @@ class _RequestBody(httpx.AsyncByteStream):
             message = await self._receive()
             if message["type"] == "http.disconnect":
                 return
-            read += len(message.get("body", b""))
+            size = len(message.get("body", b""))
+            read += size
+            self.size += size
             self.done = not message.get("more_body", False)
 
 
@@ -280,18 +291,20 @@ class Server:
             else:
                 await self._websocket(scope, receive, send)
             return
-        # Recorded in this call rather than in one more wrapping layer, whose coroutine
-        # cost a request more than the counting (bench/README.md).
-        tally: Any = None
+        # Recorded in this call rather than in one more wrapping layer or ``send``,
+        # whose calls cost a request more than the counting (bench/README.md): ``sent``
+        # is the status and the body bytes sent, counted as they are.
+        forward = forward_of(scope)
+        sent: list[int] | None = None
+        start = 0.0
         if recorder is not None:
-            tally = recorder.begin(scope, receive, send)
-            send = tally
-            if tally.receive is not None:
-                receive = tally.receive
+            start = _perf()
+            sent = [0, 0]
+        request_body: _RequestBody | None = None
         try:
-            forward = forward_of(scope)
-            has_body = forward.has_body
-            stream: httpx.AsyncByteStream = _RequestBody(receive) if has_body else _NO_BODY
+            stream: httpx.AsyncByteStream = _NO_BODY
+            if forward.has_body:
+                stream = request_body = _RequestBody(receive)
             request = self._request(forward, scope, forward.framing_headers(), stream)
             detacher = self._detacher
             if detacher is not None:
@@ -310,7 +323,7 @@ class Server:
                 return
             except (asyncio.TimeoutError, httpx.TransportError, httpx.DecodingError) as exc:
                 status, not_sent = self._failure(exc, scope, forward)
-                await self._fail(stream, send, status, not_sent=not_sent)
+                await self._fail(stream, send, status, sent, not_sent=not_sent)
                 return
             body: AsyncIterable[bytes]
             close: Callable[[], Awaitable[None]]
@@ -336,15 +349,16 @@ class Server:
                 # parsed as HTTP after a protocol switch.
                 await close()
                 logger.debug("500 Internal Server Error from %s: final status %d", self.url, status)
-                await self._fail(stream, send, 500)
+                await self._fail(stream, send, 500, sent)
                 return
             try:
-                await self._relay(status, raw, body, forward.gzip_added, send)
+                await self._relay(status, raw, body, forward.gzip_added, send, sent)
             finally:
                 await close()
         finally:
-            if recorder is not None:
-                recorder.end(scope, tally)
+            if recorder is not None and sent is not None:
+                read = request_body.size if request_body is not None else 0
+                recorder.record(scope, forward, start, sent[0], sent[1], read)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._tunnels and offers_tunnel(scope):
@@ -482,7 +496,7 @@ class Server:
             return
         finally:
             await response.stream.aclose()
-        await self._relay(response.status, response.headers, _replay(body), False, send)
+        await self._relay(response.status, response.headers, _replay(body), False, send, None)
 
     async def _send_detached(
         self, detacher: _GatewayForwarder, job: CopyJob, request: UpstreamRequest, receive: Receive
@@ -498,10 +512,19 @@ class Server:
             logger.debug("mirror copy to %s failed: %r", self.url, exc)
 
     async def _fail(
-        self, stream: httpx.AsyncByteStream, send: Send, status: int, *, not_sent: bool = False
+        self,
+        stream: httpx.AsyncByteStream,
+        send: Send,
+        status: int,
+        sent: list[int] | None,
+        *,
+        not_sent: bool = False,
     ) -> None:
         if isinstance(stream, _RequestBody):
             await stream.drain(_DRAIN_LIMIT)
+        if sent is not None:
+            sent[0] = status
+            sent[1] += len(STATUS_TEXT[status])  # the body send_proxy_error sends
         await send_proxy_error(send, status, not_sent=not_sent)
 
     async def _relay(
@@ -511,7 +534,9 @@ class Server:
         body: AsyncIterable[bytes],
         gzip_added: bool,
         send: Send,
+        sent: list[int] | None,
     ) -> None:
+        """Relay an answer; ``sent``, when not None, counts its status and body bytes."""
         headers = []
         connection: set[bytes] = set()
         decompress = False
@@ -530,20 +555,26 @@ class Server:
         if connection or decompress:
             drop = connection | ({b"content-encoding", b"content-length"} if decompress else set())
             headers = [(k, v) for k, v in headers if k not in drop]
+        if sent is not None:
+            sent[0] = status
         await send({"type": "http.response.start", "status": status, "headers": headers})
         last = b""
         try:
             if decompress:
-                await _inflate(body, send)
+                await _inflate(body, send, sent)
             elif isinstance(body, ResponseStream):  # the last piece is the last message
                 while True:
                     last, final = await body.read_piece()
+                    if sent is not None:
+                        sent[1] += len(last)
                     if final:
                         break
                     await send({"type": "http.response.body", "body": last, "more_body": True})
             else:
                 async for chunk in body:
                     if chunk:
+                        if sent is not None:
+                            sent[1] += len(chunk)
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except (httpx.TransportError, zlib.error) as exc:
             raise UpstreamAborted(f"{self.url} failed mid-response: {exc!r}") from exc
@@ -570,7 +601,7 @@ async def _replay(chunks: list[bytes]) -> AsyncIterator[bytes]:
         yield chunk
 
 
-async def _inflate(body: AsyncIterable[bytes], send: Send) -> None:
+async def _inflate(body: AsyncIterable[bytes], send: Send, sent: list[int] | None) -> None:
     """Relay a gzip answer the gateway asked for (``Accept-Encoding: gzip`` added, as Go's
     transport does) decompressed, at most :data:`INFLATE_PIECE` bytes at a time.
 
@@ -586,6 +617,8 @@ async def _inflate(body: AsyncIterable[bytes], send: Send) -> None:
         while True:
             piece = decoder.decompress(data, INFLATE_PIECE)
             if piece:
+                if sent is not None:
+                    sent[1] += len(piece)
                 await send({"type": "http.response.body", "body": piece, "more_body": True})
             data = decoder.unconsumed_tail
             # A full piece with no input left may still have output pending in zlib.
@@ -593,6 +626,8 @@ async def _inflate(body: AsyncIterable[bytes], send: Send) -> None:
                 break
     tail = decoder.flush()  # at most a few bytes: every input byte was inflated above
     if tail:
+        if sent is not None:
+            sent[1] += len(tail)
         await send({"type": "http.response.body", "body": tail, "more_body": True})
 
 
