@@ -262,11 +262,7 @@ def main() -> None:
                 if plain == "mw" and "mw.bench" not in routes.read_text():
                     continue  # an older checkout without the middleware route
                 cli = (code / "traefikservice_asgi" / "cli.py").read_text()
-                if (
-                    variant.startswith(SERVE)
-                    and plain == "wrr-metrics"
-                    and "--admin-port" not in cli
-                ):
+                if plain == "wrr-metrics" and "--admin-port" not in cli:
                     continue  # an older checkout without metrics
                 value = _per_request(code, routes, url, variant, options.small, options.large)
                 results[(name, variant)] = value
