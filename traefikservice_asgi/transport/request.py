@@ -25,10 +25,12 @@ RequestHead = tuple[bytes, "int | None", bool, bool, bool]
 """What :func:`request_head` returns: ``(head, content_length, chunked, framed, close)``."""
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# Header names already checked against the token grammar; names repeat on every
-# request, so validating each distinct name once keeps validation off the hot path.
-_VALID_NAMES: set[bytes] = set()
-_VALID_NAMES_MAX = 4096
+# Header names already checked against the token grammar, each with whether it is one
+# request_head reads (_FRAMING, any case); names repeat on every request, so validating
+# and classifying each distinct name once keeps both off the hot path: one lookup.
+_KNOWN_NAMES: dict[bytes, bool] = {}
+_KNOWN_NAMES_MAX = 4096
+_FRAMING = frozenset((b"host", b"content-length", b"transfer-encoding", b"connection"))
 
 
 class UpstreamRequest:
@@ -85,11 +87,14 @@ class UpstreamRequest:
         self.header_timeout = header_timeout
 
 
-def _check_name(name: bytes) -> None:
+def _check_name(name: bytes) -> bool:
+    """Refuse a name that is not a token; whether ``name`` is one of :data:`_FRAMING`."""
     if _TOKEN.fullmatch(name) is None:
         raise httpx.LocalProtocolError(f"invalid header name {name!r}")
-    if len(_VALID_NAMES) < _VALID_NAMES_MAX:
-        _VALID_NAMES.add(name)
+    framing = name.lower() in _FRAMING
+    if len(_KNOWN_NAMES) < _KNOWN_NAMES_MAX:
+        _KNOWN_NAMES[name] = framing
+    return framing
 
 
 def request_head(request: UpstreamRequest) -> RequestHead:
@@ -111,29 +116,31 @@ def request_head(request: UpstreamRequest) -> RequestHead:
     lines = 0
     parts: list[bytes] = [method, b" ", request.target, b" HTTP/1.1\r\n"]
     for name, value in request.headers:
-        if name not in _VALID_NAMES:  # (the usual names: checked once per process)
-            _check_name(name)
-        lower = name.lower()
-        if lower == b"host":
-            has_host = True
-        elif lower == b"content-length":
-            try:
-                length = int(value)
-            except ValueError:
-                raise httpx.LocalProtocolError(f"invalid Content-Length {value!r}") from None
-            if length < 0 or (content_length is not None and length != content_length):
-                raise httpx.LocalProtocolError(f"invalid Content-Length {value!r}")
-            if content_length is not None:
-                continue  # the same value twice: sent once
-            content_length = length
-        elif lower == b"transfer-encoding":
-            if value.strip().lower() != b"chunked":
-                raise httpx.LocalProtocolError(f"unsupported Transfer-Encoding {value!r}")
-            if chunked:
-                continue
-            chunked = True
-        elif lower == b"connection" and b"close" in value.lower():
-            close = True
+        framing = _KNOWN_NAMES.get(name)
+        if framing is None:  # (a name not seen yet: checked once per process)
+            framing = _check_name(name)
+        if framing:
+            lower = name.lower()
+            if lower == b"host":
+                has_host = True
+            elif lower == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    raise httpx.LocalProtocolError(f"invalid Content-Length {value!r}") from None
+                if length < 0 or (content_length is not None and length != content_length):
+                    raise httpx.LocalProtocolError(f"invalid Content-Length {value!r}")
+                if content_length is not None:
+                    continue  # the same value twice: sent once
+                content_length = length
+            elif lower == b"transfer-encoding":
+                if value.strip().lower() != b"chunked":
+                    raise httpx.LocalProtocolError(f"unsupported Transfer-Encoding {value!r}")
+                if chunked:
+                    continue
+                chunked = True
+            elif lower == b"connection" and value.lower().find(b"close") >= 0:
+                close = True
         parts += (name, b": ", value, b"\r\n")
         lines += 1
     if not has_host:
