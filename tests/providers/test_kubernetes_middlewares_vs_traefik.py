@@ -89,7 +89,7 @@ class Sides:
             (api_version, kind), name = delete[0].rsplit(" ", 1), delete[1]
             self.api.delete(api_version, kind, "default", name)
         self.step += 1
-        time.sleep(0.3)  # the marker in a later event than the change
+        self.api.wait_delivered()  # the change sent on every stream before the marker
         host = f"step-{self.step}.test"
         self.api.put(route("marker", host, APP))
         for who, url in self.urls.items():

@@ -164,6 +164,8 @@ class _Event:
 class _Watch:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     dropped: bool = False
+    seen: int = 0
+    """The store's resourceVersion up to which this watch has written its events."""
 
 
 class FakeApiServer:
@@ -253,6 +255,21 @@ class FakeApiServer:
     def watch_count(self) -> int:
         with self._lock:
             return len(self._watches)
+
+    def wait_delivered(self, timeout: float = 10.0) -> None:
+        """Wait until every open watch has written the events of every change made so
+        far: a client that then sees a later change has been sent this one on every
+        stream (one stream per kind, which a client reads independently)."""
+        target = self._rv
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                behind = [w for w in self._watches if w.seen < target and not w.dropped]
+            if not behind:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(behind)} watches did not deliver up to {target}")
+            time.sleep(0.02)  # poll interval of a bounded wait on a condition
 
     def _wake(self) -> None:
         loop = self._loop
@@ -489,6 +506,7 @@ class FakeApiServer:
                     if selector and not matches_selector(meta.get("labels") or {}, selector):
                         continue
                     yield _line(event.type, event.obj)
+                watch.seen = current
                 now = time.monotonic()
                 if now >= deadline:
                     return
