@@ -122,14 +122,20 @@ def query(url: str, promql: str) -> float | None:
     return float(result[0]["value"][1]) if result else None
 
 
-def _pause(_: Any) -> None:
-    time.sleep(0.4)  # spread the traffic over several scrapes
+def _next_scrape(url: str) -> None:
+    """Wait until Prometheus has scraped the gateway once more: the traffic spreads
+    over several scrapes, as a canary's does."""
+    promql = 'timestamp(up{job="gateway"})'
+    before = query(url, promql)
+    deadline = time.monotonic() + 10
+    while query(url, promql) == before:
+        assert time.monotonic() < deadline, "Prometheus scraped no more"
+        time.sleep(0.1)  # poll interval of a bounded wait on a condition
 
 
 def test_flagger_success_rate_and_p99_queries_read_the_canary(tmp_path: Path) -> None:
     admin = free_port()
     total = "sum(traefik_service_requests_total{" + SELECTOR + "})"
-    actions = {i: [_pause] for i in range(0, 80, 8)}
     with _recording_backends(BACKENDS) as (by_name, urls):
         single = {k: v for k, v in urls.items() if isinstance(v, str)}
         several = [
@@ -151,6 +157,7 @@ def test_flagger_success_rate_and_p99_queries_read_the_canary(tmp_path: Path) ->
             assert _canary_requests_by_code(admin) == {"200": 1.0, "500": 1.0}
             with prometheus(tmp_path, admin) as url:
                 _wait_for(url, total, 2)  # the first sample of both: 1 and 1
+                actions = {i: [lambda _: _next_scrape(url)] for i in range(0, 80, 16)}
                 _send_all(base_url, repeat(80, "canary.test"), actions=actions, backends=by_name)
                 wait_quiet(backends, quiet=0.3, cap=5)
                 assert (ok.count, bad.count) == (11, 11)  # 10 and 10 more: 3:1 over 80, 1:1
