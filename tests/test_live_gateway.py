@@ -155,8 +155,11 @@ def test_sighup_reloads_every_worker_in_place(tmp_path: Path, workers: int) -> N
             before = children(proc.pid)
             assert served_by(port, 10) == {"a": 10}
             write(path, weighted({"b": 1}))
-            time.sleep(0.5)
-            assert served_by(port, 10) == {"a": 10}  # --no-watch: nothing until SIGHUP
+            # --no-watch: nothing until SIGHUP, for as long as a watching gateway takes
+            # to apply a change (CONVERGE), checked all along rather than once after.
+            window = time.monotonic() + CONVERGE
+            while time.monotonic() < window:
+                assert served_by(port, 10) == {"a": 10}
             for round_ in range(2):
                 proc.send_signal(signal.SIGHUP)
                 reloads = (round_ + 1) * workers  # every worker logs its reload
@@ -186,6 +189,20 @@ async def _client(port: int, stop: list[float], log: list[tuple[float, float, in
             log.append((started, time.monotonic(), status, text.removeprefix("Hello ")))
 
 
+SETTLED = 100
+"""Answers a version's settled window collects before the next write."""
+
+
+async def _answered(
+    log: list[tuple[float, float, int, str]], start: int, count: int, *, since: float
+) -> None:
+    """Wait until ``log[start:]`` holds ``count`` answers begun at ``since`` or later."""
+    deadline = time.monotonic() + CONVERGE + 30
+    while sum(1 for entry in log[start:] if entry[0] >= since) < count:
+        assert time.monotonic() < deadline, (len(log), start, count)
+        await asyncio.sleep(0.05)  # poll interval of a bounded wait on a condition
+
+
 def test_sixty_four_clients_while_the_file_is_rewritten_twenty_times(tmp_path: Path) -> None:
     versions: list[dict[str, int] | None] = []  # None: an invalid version
     plan = [
@@ -197,7 +214,6 @@ def test_sixty_four_clients_while_the_file_is_rewritten_twenty_times(tmp_path: P
     assert len(plan) == 20
     path = tmp_path / "live.yaml"
     write(path, weighted({"a": 1}))
-    hold = CONVERGE + 0.5
     with backends() as started:
         urls = {name: b.url for name, b in started.items()}
         with serve(path, urls, "--throttle", str(THROTTLE)) as (proc, port):
@@ -205,11 +221,11 @@ def test_sixty_four_clients_while_the_file_is_rewritten_twenty_times(tmp_path: P
             times: list[float] = []
             versions = [{"a": 1}]
             times.append(time.monotonic())
-            stop = [time.monotonic() + 10.0 + hold * len(plan)]  # a bound; set when done
+            stop = [time.monotonic() + 10.0 + (CONVERGE + 30) * len(plan)]  # a bound; set when done
 
             async def run() -> None:
                 clients = [asyncio.create_task(_client(port, stop, log)) for _ in range(64)]
-                await asyncio.sleep(1.0)
+                await _answered(log, 0, 64, since=0.0)  # the load is on
                 for i, weights in enumerate(plan):
                     previous = next(v for v in reversed(versions) if v is not None)
                     text = (
@@ -220,7 +236,9 @@ def test_sixty_four_clients_while_the_file_is_rewritten_twenty_times(tmp_path: P
                     write(path, text)
                     times.append(time.monotonic())
                     versions.append(weights)
-                    await asyncio.sleep(hold)
+                    # This version's settled window: answers begun CONVERGE after the
+                    # write, enough of them for the split's check below.
+                    await _answered(log, len(log), SETTLED, since=times[-1] + CONVERGE)
                 stop[0] = time.monotonic()
                 await asyncio.wait_for(asyncio.gather(*clients), timeout=30)
 
