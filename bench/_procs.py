@@ -20,6 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
+if str(BENCH_DIR.parent) not in sys.path:  # tests/ (shared process helpers, Traefik)
+    sys.path.append(str(BENCH_DIR.parent))
+
+from tests.support.procs import stop_process  # noqa: E402
+
 _READY_TIMEOUT = 20.0
 _STOP_TIMEOUT = 5.0
 # Loopback probes must never go through an http_proxy from the environment.
@@ -80,15 +85,9 @@ def wait_ready(server: Server, proc: subprocess.Popen[bytes], host: str | None, 
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Terminate ``proc`` by its PID, kill it if it does not go within 5 s."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(_STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(_STOP_TIMEOUT)
+    """Terminate ``proc`` by its PID, kill it if it does not go within 5 s (the tests'
+    own :func:`tests.support.procs.stop_process`)."""
+    stop_process(proc, _STOP_TIMEOUT, _STOP_TIMEOUT)
 
 
 def spawn(

@@ -149,9 +149,10 @@ def _serve_instructions(code: Path, routes: Path, url: str, variant: str, count:
 
     host, path, metrics = VARIANTS[variant]
     port = _procs.free_port()
-    command = [*_VALGRIND, sys.executable, "-c", _SERVE_MAIN, "serve", str(routes)]
-    command += ["--port", str(port), "--log-level", "warning"]
-    command += [f"--backend=default/{name}:80={url}" for name in ("app-v1", "app-v2")]
+    backends = {f"default/{name}:80": url for name in ("app-v1", "app-v2")}
+    # bench/run.py's command, its console script replaced by the measured main
+    serve = _procs.gateway_command(routes, backends, port, None)[1:]
+    command = [*_VALGRIND, sys.executable, "-c", _SERVE_MAIN, *serve]
     if metrics:
         command += ["--admin-port", str(_procs.free_port())]
     with tempfile.TemporaryFile() as err:
