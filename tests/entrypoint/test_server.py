@@ -27,6 +27,7 @@ from traefikservice_asgi.entrypoint.server import (
     EntryPointProtocol,
     RespondingTimeouts,
 )
+from traefikservice_asgi.responses import status_line
 
 CONFIG = """\
 apiVersion: traefik.io/v1alpha1
@@ -478,3 +479,139 @@ def test_a_head_whose_body_is_late_goes_out_alone_at_once() -> None:
 
     head = asyncio.run(main())
     assert head.startswith(b"HTTP/1.1 299 status code 299\r\n")  # Go's line, held or not
+
+
+# -- the answer's head: uvicorn's bytes, Go's status line -------------------------------------
+
+HEADS: list[tuple[str, int, list[tuple[bytes, bytes]]]] = [
+    ("GET", 200, [(b"content-type", b"text/plain"), (b"content-length", b"9")]),
+    ("GET", 200, [(b"Content-Length", b"9"), (b"X-Mixed-Case", b"a: b, c\td")]),
+    ("GET", 200, []),  # no length: chunked
+    ("GET", 200, [(b"transfer-encoding", b"Chunked")]),
+    ("GET", 200, [(b"connection", b"keep-alive, Close"), (b"content-length", b"9")]),
+    ("GET", 200, [(b"content-length", b"9"), (b"content-length", b"10")]),  # the first counts
+    ("HEAD", 200, [(b"content-type", b"text/html")]),
+    ("GET", 204, []),
+    ("GET", 304, [(b"etag", b'"x"')]),
+    ("GET", 418, [(b"content-length", b"9"), (b"vary", b"")]),
+]
+
+
+def heads_written(http: Any, method: str, status: int, headers: Any) -> bytes:
+    """The head a server writes for one answer of ``hello``'s body with ``headers``, the
+    Date line left out."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": b"" if status in (204, 304) else b"Hello app",
+                }
+            )
+
+    async def main() -> bytes:
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=0, lifespan="off", log_level="warning", http=http
+        )
+        async with in_process(config) as (reader, writer):
+            writer.write(f"{method} / HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
+        return b"".join(
+            line for line in head.splitlines(keepends=True) if not line.startswith(b"date:")
+        )
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize(("method", "status", "headers"), HEADS)
+def test_an_answer_head_is_uvicorns_bytes_with_gos_status_line(
+    method: str, status: int, headers: list[tuple[bytes, bytes]]
+) -> None:
+    """The entry point serialises the head itself (one pass, one check of the whole
+    block) and writes exactly what uvicorn's httptools protocol writes: the same header
+    lines, the same framing headers added; only the status line is Go's."""
+    ours = heads_written(EntryPointProtocol, method, status, headers)
+    uvicorns = heads_written("httptools", method, status, headers)
+    line = status_line(status)
+    assert ours.startswith(line)
+    assert ours[len(line) :] == uvicorns[uvicorns.index(b"\r\n") + 2 :]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"x-ok", b"1"), (b"x-evil", b"1\r\nset-cookie: stolen=1")],
+        [(b"x-evil\r\nset-cookie", b"stolen=1")],
+        [(b"x evil", b"1")],
+        [(b"", b"empty name")],
+        [(b"x-nul", b"a\x00b")],
+    ],
+)
+def test_a_malformed_answer_header_never_reaches_the_client(
+    headers: list[tuple[bytes, bytes]],
+) -> None:
+    """A header name or value that would break the head (a line break, a space in a
+    name, a NUL) is refused as uvicorn refuses it: nothing of the head is written and the
+    connection is closed, so no header can be smuggled into the answer."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": b"Hello app"})
+
+    async def main() -> bytes:
+        config = EntryPointConfig(
+            app, host="127.0.0.1", port=0, lifespan="off", log_level="critical"
+        )
+        async with in_process(config) as (reader, writer):
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            return await asyncio.wait_for(reader.read(), WAIT)
+
+    assert asyncio.run(main()) == b""
+
+
+class SetClock(StartedServer):
+    """A server whose default headers are the test's: its once-a-second renewal puts
+    back what the test set, so the test decides when the Date changes."""
+
+    default_headers: ClassVar[list[tuple[bytes, bytes]]] = []
+
+    async def on_tick(self, counter: int) -> bool:
+        should_exit = await super().on_tick(counter)
+        self.server_state.default_headers = self.default_headers
+        return should_exit
+
+
+def test_the_date_line_follows_the_servers_clock() -> None:
+    """The default headers' lines are built once per list uvicorn renews each second:
+    a renewed list is written, never the last one's cached line."""
+
+    async def main() -> list[bytes]:
+        config = EntryPointConfig(
+            hello, host="127.0.0.1", port=0, lifespan="off", log_level="warning"
+        )
+        heads = []
+        server = SetClock(config)
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+        try:
+            await asyncio.wait_for(server.ready.wait(), WAIT)
+            reader, writer = await asyncio.open_connection(*sock.getsockname())
+            for stamp in (b"Mon, 07 Dec 2026 10:00:00 GMT", b"Mon, 07 Dec 2026 10:00:01 GMT"):
+                # a new list, as uvicorn renews it
+                SetClock.default_headers = [(b"date", stamp)]
+                server.server_state.default_headers = SetClock.default_headers
+                writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                heads.append(await asyncio.wait_for(reader.readuntil(b"Hello app"), WAIT))
+            writer.close()
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(serving, WAIT)
+        return heads
+
+    first, second = asyncio.run(main())
+    assert b"\r\ndate: Mon, 07 Dec 2026 10:00:00 GMT\r\n" in first
+    assert b"\r\ndate: Mon, 07 Dec 2026 10:00:01 GMT\r\n" in second

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import sys
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -43,6 +44,7 @@ import uvicorn
 from uvicorn.protocols.http import httptools_impl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
 from ..responses import status_line
 from .listener import loop_factory
@@ -131,33 +133,27 @@ class _HeadTooLarge(Exception):
     """Raised from llhttp's headers-complete callback: the head ended past the limit."""
 
 
-_PLACEHOLDER_STATUS = 599  # uvicorn knows every line up to 599; Go writes up to 999
-
-
 class _HeldHead:
     """The exchange's transport from the response head to its first body bytes: the
     head waits and goes out with them in one write, as Go's buffered writer sends a
     small answer (one system call instead of two under uvloop, which writes at once); if
     they do not come within the same step of the loop, the head goes alone at its next
-    turn (:meth:`flush`), so a slow or streamed body never delays it. The head's status
-    line is replaced with Go's where they differ (``line``). If uvicorn writes nothing
-    (the client is gone), it stays the cycle's transport, which nothing writes to."""
+    turn (:meth:`flush`), so a slow or streamed body never delays it. If uvicorn writes
+    nothing (the client is gone), it stays the cycle's transport, which nothing writes
+    to."""
 
-    __slots__ = ("cycle", "head", "line", "transport")
+    __slots__ = ("cycle", "head", "transport")
 
     def __init__(
-        self, cycle: httptools_impl.RequestResponseCycle, transport: Any, line: bytes | None
+        self, cycle: httptools_impl.RequestResponseCycle, transport: Any, head: bytes
     ) -> None:
-        self.cycle, self.transport, self.line = cycle, transport, line
-        self.head: bytes | None = None
+        self.cycle, self.transport = cycle, transport
+        self.head: bytes | None = head
 
     def write(self, data: bytes) -> None:
         head = self.head
-        if head is None:  # uvicorn's head
-            if self.line is not None:
-                data = self.line + data[data.index(b"\r\n") + 2 :]
-            self.head = data
-            asyncio.get_running_loop().call_soon(self.flush)
+        if head is None:  # released already (a write after the head went alone)
+            self.transport.write(data)
             return
         self._release()
         if len(data) < _JOIN_BELOW:
@@ -188,19 +184,33 @@ _JOIN_BELOW = 16384
 rather than handed to the transport as two (a gathered write)."""
 
 
-def _go_lines() -> dict[int, bytes]:
-    """Go's status line of each status whose line uvicorn writes otherwise (Python's
-    phrases differ: ``413 Content Too Large`` for Go's ``Request Entity Too Large``;
-    ``299`` has none in Python, ``status code 299`` in Go), and of 600-999."""
-    uvicorn_lines = httptools_impl.STATUS_LINE
-    lines = {status: status_line(status) for status in range(100, 1000)}
-    return {s: line for s, line in lines.items() if uvicorn_lines.get(s) != line}
-
-
-_GO_LINES = _go_lines()
-
-
 _uvicorn_send = httptools_impl.RequestResponseCycle.send
+
+_LINES = {status: status_line(status) for status in range(100, 1000)}
+"""Go's status line of every status a handler may write."""
+
+_HEADER_BLOCK = re.compile(
+    rb'(?:[^\x00-\x20\x7f()<>@,;:\[\]={}\\"]+: [^\x00-\x08\x0a-\x1f\x7f]*\r\n)*'
+)
+"""A block of well-formed header lines: uvicorn's ``HEADER_RE`` and ``HEADER_VALUE_RE``
+for every name and value, checked in one match of the whole block (uvicorn runs two
+searches per header). A value holding ``\r\n`` and a valid line after it would pass as
+two lines: the block must also have exactly one line per header."""
+
+_FRAMING_NAMES = frozenset((b"content-length", b"transfer-encoding", b"connection"))
+
+_default_block: tuple[object, bytes] = ((), b"")
+"""uvicorn's default headers (its ``Date``, renewed every second as a new list) and their
+lines: serialised once per list, not once per answer."""
+
+
+def _default_lines(default_headers: list[tuple[bytes, bytes]]) -> bytes:
+    global _default_block
+    cached, lines = _default_block
+    if cached is not default_headers:
+        lines = b"".join(b"%s: %s\r\n" % (name.lower(), value) for name, value in default_headers)
+        _default_block = (default_headers, lines)
+    return lines
 
 
 def _go_send(cycle: httptools_impl.RequestResponseCycle, message: Any) -> Awaitable[None]:
@@ -208,7 +218,8 @@ def _go_send(cycle: httptools_impl.RequestResponseCycle, message: Any) -> Awaita
     head written with the first body bytes (:class:`_HeldHead`). Bound to its cycle as an
     instance attribute (``functools.partial``), not by changing the cycle's class: a
     ``__class__`` assignment de-optimises every attribute access on the cycle; and not
-    ``async``: each message goes straight to uvicorn's coroutine, without one of ours."""
+    ``async``: each message goes straight to a coroutine (:func:`_go_start` or uvicorn's
+    send), without one of ours around it."""
     if cycle.response_started or message["type"] != "http.response.start":
         if not message.get("more_body", False):
             # The last message: the cycle lets go of this send, which holds it, so that
@@ -219,11 +230,74 @@ def _go_send(cycle: httptools_impl.RequestResponseCycle, message: Any) -> Awaita
             except AttributeError:  # already let go of (a second last message)
                 pass
         return _uvicorn_send(cycle, message)
+    return _go_start(cycle, message)
+
+
+async def _go_start(cycle: httptools_impl.RequestResponseCycle, message: Any) -> None:
+    """uvicorn's send of ``http.response.start`` (the same framing decisions and the same
+    bytes) with Go's status line, each header line built once and the names and values
+    checked in one match of the block; the head is held for the first body bytes."""
+    if cycle.flow.write_paused and not cycle.disconnected:
+        await cycle.flow.drain()
+    if cycle.disconnected:
+        return
+    cycle.response_started = True
+    cycle.waiting_for_100_continue = False
     status = message["status"]
-    cycle.transport = _HeldHead(cycle, cycle.transport, _GO_LINES.get(status))  # type: ignore[assignment]
-    if status >= 600:
-        message = {**message, "status": _PLACEHOLDER_STATUS}
-    return _uvicorn_send(cycle, message)
+    if cycle.access_log:
+        cycle.access_logger.info(
+            '%s - "%s %s HTTP/%s" %d',
+            get_client_addr(cycle.scope),
+            cycle.scope["method"],
+            get_path_with_query_string(cycle.scope),
+            cycle.scope["http_version"],
+            status,
+        )
+    lines: list[bytes] = []
+    close = False
+    for name, value in message.get("headers", ()):
+        name = name.lower()
+        lines += (name, b": ", value, b"\r\n")
+        if name in _FRAMING_NAMES:
+            if name == b"content-length":
+                if cycle.chunked_encoding is None:
+                    cycle.expected_content_length = int(value)
+                    cycle.chunked_encoding = False
+            elif name == b"transfer-encoding":
+                if value.lower() == b"chunked":
+                    cycle.expected_content_length = 0
+                    cycle.chunked_encoding = True
+            elif b"close" in [token.lower().strip() for token in value.split(b",")]:
+                cycle.keep_alive = False
+                close = True
+    block = b"".join(lines)
+    if _HEADER_BLOCK.fullmatch(block) is None or block.count(b"\r\n") != len(lines) >> 2:
+        _refuse(message.get("headers", ()))
+    head = [_LINES[status], _default_lines(cycle.default_headers), block]
+    if not cycle.keep_alive and not close:
+        head.append(b"connection: close\r\n")
+    if (
+        cycle.chunked_encoding is None
+        and cycle.scope["method"] != "HEAD"
+        and status != 204
+        and status != 304
+    ):  # neither Content-Length nor Transfer-Encoding
+        cycle.chunked_encoding = True
+        head.append(b"transfer-encoding: chunked\r\n")
+    head.append(b"\r\n")
+    held = _HeldHead(cycle, cycle.transport, b"".join(head))
+    cycle.transport = held  # type: ignore[assignment]
+    asyncio.get_running_loop().call_soon(held.flush)
+
+
+def _refuse(headers: Any) -> None:
+    """uvicorn's error for the first malformed header (an empty name too)."""
+    for name, value in headers:
+        if not name or httptools_impl.HEADER_RE.search(name):
+            raise RuntimeError("Invalid HTTP header name.")
+        if httptools_impl.HEADER_VALUE_RE.search(value):
+            raise RuntimeError("Invalid HTTP header value.")
+    raise AssertionError("a header block that fails the match has a malformed header")
 
 
 class _CloseDelimitedSend:
