@@ -215,15 +215,23 @@ def _per_request(code: Path, routes: Path, url: str, variant: str, small: int, l
 
 
 def main() -> None:
+    global CONNECTIONS
     parser = argparse.ArgumentParser()
     parser.add_argument("--small", type=int, default=320)
     parser.add_argument("--large", type=int, default=1600)
     parser.add_argument("--baseline", metavar="REV", help="also measure the code at REV")
     parser.add_argument("--gc", action="store_true", help="keep the collector on (its runs count)")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=CONNECTIONS,
+        help="keep-alive connections of the serve- variants (the requests in flight)",
+    )
     parser.add_argument("--child", nargs=4, metavar=("URL", "VARIANT", "COUNT", "ROUTES"))
     known = [*VARIANTS, *(SERVE + name for name in VARIANTS)]
     parser.add_argument("variants", nargs="*", help=f"of {', '.join(known)}; default: all")
     options = parser.parse_args()
+    CONNECTIONS = options.connections
     # Checked here: Python 3.11's argparse checks a '*' positional given nothing (as in
     # --child) against its choices as a whole, and refuses it.
     unknown = set(options.variants) - set(known)

@@ -63,13 +63,26 @@ ENV_OPTIONS = "TRAEFIKSERVICE_ASGI_OPTIONS"
 logger = logging.getLogger("traefikservice_asgi.serve")
 
 
+YOUNG_COLLECTION_THRESHOLD = 50_000
+"""``serve``'s threshold of young (generation 0) collections, CPython's 700 otherwise.
+
+A young collection walks every young object alive, and under load those are the
+requests in flight: at 64 concurrent connections, CPython's default made a collection
+every few dozen requests, each walking all of them, about a tenth of ``serve``'s
+instructions per request (bench/README.md). A request leaves no reference cycles
+(tests/test_reference_cycles.py), so collecting less often frees nothing later that
+mattered; the rare cyclic garbage (an exception's traceback) waits for the next one."""
+
+
 def _freeze_startup_objects() -> None:
     """Move everything alive after startup (config, routes, modules) out of the garbage
     collector's view: it is never garbage, and scanning it on every full collection
-    shows up as tail latency under load (bench/README.md). Only the ``serve`` process
-    does this; a library user's process is left alone."""
+    shows up as tail latency under load (bench/README.md); and make young collections
+    rare (:data:`YOUNG_COLLECTION_THRESHOLD`). Only the ``serve`` process does this; a
+    library user's process is left alone."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def app_from_env() -> TraefikServiceMiddleware | WithSnapshots:
