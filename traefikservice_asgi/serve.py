@@ -82,6 +82,10 @@ def _freeze_startup_objects() -> None:
     library user's process is left alone."""
     gc.collect()
     gc.freeze()
+    _collect_young_rarely()
+
+
+def _collect_young_rarely() -> None:
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
 
 
@@ -317,6 +321,7 @@ def run_kubernetes(
     ``admin_port``: serve ``/metrics``, ``/ping`` and ``/api/*`` there once the first
     configuration is loaded (the pod's probes)."""
     options = options or GatewayOptions()
+    _collect_young_rarely()  # (the reloads freeze what the API's configurations build)
     files: list[tuple[str, str]] = []
     if paths:
         files = read_config_files(list(paths))
