@@ -615,3 +615,70 @@ def test_the_date_line_follows_the_servers_clock() -> None:
     first, second = asyncio.run(main())
     assert b"\r\ndate: Mon, 07 Dec 2026 10:00:00 GMT\r\n" in first
     assert b"\r\ndate: Mon, 07 Dec 2026 10:00:01 GMT\r\n" in second
+
+
+# -- the request's scope: uvicorn's, with the absolute form's authority kept ------------------
+
+REQUESTS = [
+    b"GET /a%20b/%2Fc?x=1&y=%20 HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nX-Two: a \r\n\r\nhi",
+    b"GET /old HTTP/1.0\r\nHost: x\r\n\r\n",
+    b"GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two?q HTTP/1.1\r\nHost: x\r\n\r\n",  # pipelined
+    b"GET http://a.example:8080/abs?q=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+]
+
+
+def scopes_seen(http: Any, request: bytes, root_path: str = "") -> list[tuple[Any, ...]]:
+    """What an app sees of each request ``request`` holds, under ``http``."""
+    seen: list[tuple[Any, ...]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        keys = ("method", "http_version", "path", "raw_path", "query_string", "root_path")
+        seen.append((*(scope[k] for k in keys), scope["headers"], body))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"Hello app"})
+
+    async def main() -> None:
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=0,
+            lifespan="off",
+            log_level="warning",
+            http=http,
+            root_path=root_path,
+        )
+        async with in_process(config) as (reader, writer):
+            writer.write(request)
+            for _ in range(request.count(b" HTTP/1.")):
+                await asyncio.wait_for(reader.readuntil(b"Hello app"), WAIT)
+
+    asyncio.run(main())
+    return seen
+
+
+@pytest.mark.parametrize("request_bytes", REQUESTS)
+@pytest.mark.parametrize("root_path", ["", "/mounted"])
+def test_a_request_reaches_the_app_as_uvicorn_gives_it(
+    request_bytes: bytes, root_path: str
+) -> None:
+    """The entry point builds the usual request's scope itself (uvicorn's callback
+    inline): the same method, version, path, raw path, query, headers and body as
+    uvicorn's httptools protocol gives, pipelined requests included; only an
+    absolute-form target keeps its authority in ``raw_path``, for Go's routing."""
+    ours = scopes_seen(EntryPointProtocol, request_bytes, root_path)
+    uvicorns = scopes_seen("httptools", request_bytes, root_path)
+    assert len(ours) == len(uvicorns) == request_bytes.count(b" HTTP/1.")
+    if b" http://" in request_bytes:
+        assert ours[0][3] == b"http://a.example:8080/abs"  # the whole target, no query
+        ours = [(*s[:3], b"", *s[4:]) for s in ours]
+        uvicorns = [(*s[:3], b"", *s[4:]) for s in uvicorns]
+    assert ours == uvicorns

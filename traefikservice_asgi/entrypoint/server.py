@@ -37,6 +37,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
+from urllib.parse import unquote
 
 import h11
 import httptools
@@ -178,6 +179,9 @@ class _HeldHead:
         self.head = None
         self.cycle.transport = self.transport
 
+
+_ORIGIN_FORM = (b"/", b"*")
+"""The first byte of a target in origin form (and ``*``); any other is absolute form."""
 
 _JOIN_BELOW = 16384
 """Body bytes below which the head and the body are joined into one buffer (a copy)
@@ -521,7 +525,51 @@ class EntryPointProtocol(HttpToolsProtocol):
             raise _HeadTooLarge
         self._head = None
         self._in_body = True
-        absolute = self.url[:1] not in (b"/", b"*")
+        parser = self.parser
+        if self.limit_concurrency is not None or self.root_path or parser.should_upgrade():
+            self._general_headers_complete()
+            return
+        # uvicorn's on_headers_complete for the usual request (no upgrade, no root path,
+        # no concurrency limit), inline, with the entry point's additions.
+        scope = self.scope
+        scope["method"] = parser.get_method().decode("ascii")
+        http_version = parser.get_http_version()
+        if http_version != "1.1":
+            scope["http_version"] = http_version
+        url = self.url
+        parsed = httptools.parse_url(url)
+        raw_path = parsed.path
+        path = raw_path.decode("ascii")
+        if "%" in path:
+            path = unquote(path)
+        scope["path"] = path
+        # An absolute-form target keeps its authority (see _general_headers_complete).
+        scope["raw_path"] = raw_path if url[:1] in _ORIGIN_FORM else url.partition(b"?")[0]
+        scope["query_string"] = parsed.query or b""
+        cycle = httptools_impl.RequestResponseCycle(
+            scope,
+            self.transport,
+            self.flow,
+            self.logger,
+            self.access_logger,
+            self.access_log,
+            self.server_state.default_headers,
+            asyncio.Event(),
+            self.expect_100_continue,
+            http_version != "1.0" and parser.should_keep_alive(),
+            self.on_response_complete,
+        )
+        self._bind_send(cycle)
+        existing = self.cycle
+        self.cycle = cycle
+        if existing is None or existing.response_complete:
+            self._start_asgi_task(cycle, self.app)
+        else:  # a pipelined request waits for the one before
+            self.flow.pause_reading()
+            self.pipeline.appendleft((cycle, self.app))
+
+    def _general_headers_complete(self) -> None:
+        absolute = self.url[:1] not in _ORIGIN_FORM
         previous = self.cycle
         HttpToolsProtocol.on_headers_complete(self)
         if self.cycle is None or self.cycle is previous:
@@ -534,11 +582,13 @@ class EntryPointProtocol(HttpToolsProtocol):
             # keeps only the path, so the authority Go's server routes by would be lost.
             # Keep the whole target as h11 does; the entry point reads it from raw_path.
             self.cycle.scope["raw_path"] = self.url.partition(b"?")[0]
+        self._bind_send(self.cycle)
+
+    def _bind_send(self, cycle: httptools_impl.RequestResponseCycle) -> None:
         # From here llhttp reports trailers through on_header: they go to a list of
         # their own, not to the request's headers (the scope's list).
         self.headers = [*self.headers]
         # Another send: Go's status lines, and for HTTP/1.0 its framing.
-        cycle = self.cycle
         if cycle.scope["http_version"] == "1.0":
             cycle.send = _CloseDelimitedSend(cycle)  # type: ignore[method-assign]
         else:
