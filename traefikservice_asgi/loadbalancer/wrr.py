@@ -127,10 +127,10 @@ class WeightedRoundRobin:
         if not heap or not pickable:
             return None
         while True:
-            entry = _goheap.pop(heap)
+            entry = _goheap.pop_in_place(heap)
             self._current = entry.deadline
             entry.deadline += entry.inverse
-            _goheap.push(heap, entry)
+            _goheap.push_in_place(heap)
             if entry.name in pickable:
                 return entry
 
