@@ -80,6 +80,9 @@ class RawResponse(NamedTuple):
     reason: bytes
 
 
+_tuple_new = tuple.__new__
+
+
 class CopyOwner(Protocol):
     """Who a detached exchange reports to (a mirror copy's job): the exchange is a part
     of it from :meth:`attach` until :meth:`detach`; a retry runs with :meth:`run`."""
@@ -139,6 +142,7 @@ class _Exchange:
         "buffered",
         "complete",
         "error",
+        "framing_seen",
         "head_done",
         "head_request",
         "head_started",
@@ -172,6 +176,9 @@ class _Exchange:
         self.body: list[bytes] = []
         self.buffered = 0
         self.reading_paused = False
+        # A header of Transfer-Encoding's length arrived: the head's framing needs the
+        # look _framing_ok takes (most answers have none: no loop over their headers).
+        self.framing_seen = False
         # A detached exchange (mirror copy): who to tell when it ends, the timer of the
         # server transport's responseHeaderTimeout, and the request to send again on a
         # fresh connection if this reused one turns out stale (None: no retry).
@@ -353,6 +360,8 @@ class HTTP11Connection(asyncio.Protocol):
             if value and value[-1] in _OWS:
                 # Go's textproto trims trailing spaces and tabs (llhttp only leading ones)
                 value = value.rstrip(b" \t")
+            if len(name) == 17:  # (len(b"transfer-encoding"))
+                exchange.framing_seen = True
             exchange.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -365,7 +374,9 @@ class HTTP11Connection(asyncio.Protocol):
             exchange.reason = bytearray()
             exchange.headers = []
             return
-        if not _framing_ok(exchange.headers, self._parser.get_http_version()):
+        if exchange.framing_seen and not _framing_ok(
+            exchange.headers, self._parser.get_http_version()
+        ):
             self._fail(exchange, InvalidResponse("unsupported Transfer-Encoding in response"))
             self.close()
             return
@@ -543,7 +554,12 @@ class HTTP11Connection(asyncio.Protocol):
         came from the pool and the request may be replayed (a failure before any answer
         raises :class:`StaleConnection`)."""
         head, content_length, chunked, framed, request_close = serialised
-        exchange = self._begin(request.method == b"HEAD", request_close)
+        if self._parser_dirty:  # (_begin, inline)
+            self._parser = _parser(self)
+            self._parser_dirty = False
+        exchange = self.exchange = _Exchange(request.method == b"HEAD", request_close)
+        if self.state is _IDLE:
+            self.state = _ACTIVE
         exchange.sending = True
         timeouts = request.timeouts
         write_timeout = timeouts.get("write")
@@ -559,20 +575,30 @@ class HTTP11Connection(asyncio.Protocol):
         exchange.sending = False
         read_timeout = timeouts.get("read")
         while not exchange.head_done and exchange.error is None:
-            await self._wait(exchange, read_timeout, httpx.ReadTimeout)
+            if read_timeout is None:  # (_wait without its coroutine: the usual case)
+                waiter = self._waiter = self.loop.create_future()
+                await waiter
+                self._waiter = None
+            else:
+                await self._wait(exchange, read_timeout, httpx.ReadTimeout)
         if not exchange.head_done:
             assert exchange.error is not None
             if reused and not exchange.received_any:
                 raise StaleConnection(exchange.error)
             raise exchange.error
         version = b"HTTP/1.0" if self._parser.get_http_version() == "1.0" else b"HTTP/1.1"
-        return RawResponse(
-            exchange.status,
-            exchange.headers,
-            ResponseStream(self, exchange, read_timeout),
-            version,
-            bytes(exchange.reason).strip(),
+        # (tuple.__new__: a NamedTuple's own __new__ is a Python function)
+        response: RawResponse = _tuple_new(
+            RawResponse,
+            (
+                exchange.status,
+                exchange.headers,
+                ResponseStream(self, exchange, read_timeout),
+                version,
+                bytes(exchange.reason).strip(),
+            ),
         )
+        return response
 
     async def _send_body(
         self,
@@ -639,7 +665,16 @@ class HTTP11Connection(asyncio.Protocol):
             if exchange.complete:
                 self.finish(exchange)
                 return b""
-            await self._wait(exchange, timeout, httpx.ReadTimeout)
+            if timeout is None:  # (_wait without its coroutine: the usual case)
+                waiter = self._waiter = self.loop.create_future()
+                await waiter
+                self._waiter = None
+            else:
+                await self._wait(exchange, timeout, httpx.ReadTimeout)
+        return self._take(exchange)
+
+    def _take(self, exchange: _Exchange) -> bytes:
+        """The body bytes buffered (some are), reading resumed if it was paused."""
         body = exchange.body
         chunk = body[0] if len(body) == 1 else b"".join(body)
         body.clear()
@@ -648,6 +683,35 @@ class HTTP11Connection(asyncio.Protocol):
             exchange.reading_paused = False
             self._transport.resume_reading()
         return chunk
+
+    async def next_piece(self, exchange: _Exchange, timeout: float | None) -> tuple[bytes, bool]:
+        """:meth:`ResponseStream.read_piece`, in one coroutine with
+        :meth:`next_body_chunk`'s wait (one coroutine per piece instead of two)."""
+        try:
+            if exchange is not self.exchange:
+                return b"", True
+            while not exchange.body:
+                if exchange.error is not None:
+                    raise exchange.error
+                if exchange.complete:
+                    self.finish(exchange)
+                    return b"", True
+                if timeout is None:
+                    waiter = self._waiter = self.loop.create_future()
+                    await waiter
+                    self._waiter = None
+                else:
+                    await self._wait(exchange, timeout, httpx.ReadTimeout)
+            chunk = self._take(exchange)
+        except BaseException:
+            self.finish(exchange)  # not reusable after an error: closes it
+            raise
+        if not chunk:
+            return b"", True
+        if exchange.complete and not exchange.body and exchange.error is None:
+            self.finish(exchange)
+            return chunk, True
+        return chunk, False
 
     def hijack(self, exchange: _Exchange) -> tuple[asyncio.Transport, bytes]:
         """Take the connection away after its ``101`` (Go's ReverseProxy takes the
@@ -765,22 +829,12 @@ class ResponseStream(httpx.AsyncByteStream):
             connection.finish(exchange)  # not reusable after an error: closes it
             raise
 
-    async def read_piece(self) -> tuple[bytes, bool]:
+    def read_piece(self) -> Coroutine[Any, Any, tuple[bytes, bool]]:
         """The body bytes received so far (waiting for some), and whether the body ends
         with them; ``(b"", True)`` at the end. At the end the exchange is over (its
-        connection back to the pool), as at the end of an iteration."""
-        connection, exchange = self._connection, self._exchange
-        try:
-            chunk = await connection.next_body_chunk(exchange, self._timeout)
-        except BaseException:
-            connection.finish(exchange)  # not reusable after an error: closes it
-            raise
-        if not chunk:
-            return b"", True
-        if exchange.complete and not exchange.body and exchange.error is None:
-            connection.finish(exchange)
-            return chunk, True
-        return chunk, False
+        connection back to the pool), as at the end of an iteration. (The connection's
+        coroutine itself, not one around it.)"""
+        return self._connection.next_piece(self._exchange, self._timeout)
 
     async def aclose(self) -> None:
         self._connection.finish(self._exchange)
