@@ -44,7 +44,15 @@ from urllib.parse import urlsplit
 import httpx
 from starlette.types import Receive, Scope, Send
 
-from ..entrypoint.context import copy_job, forward_of, is_copy, offers_tunnel, tunnel_accept
+from ..entrypoint.context import (
+    COPY_JOB_KEY,
+    COPY_KEY,
+    FORWARD_KEY,
+    forward_of,
+    is_copy,
+    offers_tunnel,
+    tunnel_accept,
+)
 from ..entrypoint.forwarding import HOP_BY_HOP, Forward
 from ..exceptions import UpstreamAborted
 from ..loadbalancer.body import read_body
@@ -147,6 +155,8 @@ class _H2CForwarder:
 
 
 _NO_BODY = httpx.ByteStream(b"")
+# The methods whose body-less request still gets a framing header (Forward.framing_headers).
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _perf = time.perf_counter
 _DRAIN_LIMIT = 256 * 1024  # Go's maxPostHandlerReadBytes
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
@@ -304,7 +314,9 @@ class Server:
         # Recorded in this call rather than in one more wrapping layer or ``send``,
         # whose calls cost a request more than the counting (bench/README.md): ``sent``
         # is the status and the body bytes sent, counted as they are.
-        forward = forward_of(scope)
+        forward: Forward | None = scope.get(FORWARD_KEY)  # (forward_of, inline)
+        if forward is None:
+            forward = forward_of(scope)
         sent: list[int] | None = None
         start = 0.0
         if recorder is not None:
@@ -313,12 +325,16 @@ class Server:
         request_body: _RequestBody | None = None
         try:
             stream: httpx.AsyncByteStream = _NO_BODY
-            if forward.has_body:
+            if forward.chunked or forward.content_length:  # (forward.has_body)
                 stream = request_body = _RequestBody(receive)
-            request = self._request(forward, scope, forward.framing_headers(), stream)
+                request = self._request(forward, scope, forward.framing_headers(), stream)
+            elif forward.method in _BODY_METHODS:
+                request = self._request(forward, scope, forward.framing_headers(), stream)
+            else:  # no framing headers to add
+                request = self._request(forward, scope, None, stream)
             detacher = self._detacher
             if detacher is not None:
-                job = copy_job(scope)
+                job = scope.get(COPY_JOB_KEY)  # (copy_job, inline)
                 if job is not None:
                     await self._send_detached(detacher, job, request, receive)
                     return
@@ -338,12 +354,14 @@ class Server:
             body: AsyncIterable[bytes]
             close: Callable[[], Awaitable[None]]
             if isinstance(response, RawResponse):
-                status, raw, body, close = (
-                    response.status,
-                    response.headers,
-                    response.stream,
-                    response.stream.aclose,
-                )
+                status, raw, answer, _version, _reason = response
+                if status >= 200:  # (the usual answer: closed without a coroutine)
+                    try:
+                        await self._relay(status, raw, answer, forward.gzip_added, send, sent)
+                    finally:
+                        answer.finish()
+                    return
+                body, close = answer, answer.aclose
             else:
                 status, raw, body, close = (
                     response.status_code,
@@ -387,23 +405,26 @@ class Server:
         self,
         forward: Forward,
         scope: Scope,
-        extra: list[tuple[bytes, bytes]],
+        extra: list[tuple[bytes, bytes]] | None,
         stream: httpx.AsyncByteStream,
     ) -> UpstreamRequest:
         """The request to the server: the route's view of it, its ``Host`` (the
         client's, or the server's without ``passHostHeader``), and ``extra`` headers."""
         host = forward.host if self.pass_host_header and forward.host else self._netloc
+        headers = [(b"host", host), *forward.headers]
+        if extra:
+            headers += extra
         return UpstreamRequest(
             forward.method.encode(),
             self._origin,
             host,
             forward.target,
-            [(b"host", host), *forward.headers, *extra],
+            headers,
             stream,
             self._timeouts,
             stream is not _NO_BODY,
             self._server_name,
-            is_copy(scope),
+            COPY_KEY in scope,  # (is_copy, inline)
             self._header_timeout,
         )
 

@@ -839,6 +839,11 @@ class ResponseStream(httpx.AsyncByteStream):
     async def aclose(self) -> None:
         self._connection.finish(self._exchange)
 
+    def finish(self) -> None:
+        """:meth:`aclose` without a coroutine: the exchange is over (the connection back
+        to the pool if the answer was read whole, closed otherwise)."""
+        self._connection.finish(self._exchange)
+
     def hijack(self) -> tuple[asyncio.Transport, bytes]:
         """After a ``101``: the raw connection (see :meth:`HTTP11Connection.hijack`)."""
         return self._connection.hijack(self._exchange)
