@@ -237,7 +237,13 @@ class TraefikServiceMiddleware:
             if observer is not None:
                 exchange = observer.begin(scope, forward)
             try:
-                view = RequestView(scope)
+                # The Host prepare found, unless the target was not in raw_path (where
+                # prepare and the view may not read the same target).
+                view = (
+                    RequestView(scope, forward.host)
+                    if forward is not None and scope.get("raw_path")
+                    else RequestView(scope)
+                )
                 for route in runtime.index.candidates(view):
                     if route.rule.matches(view):
                         await self._serve(route, view, scope, receive, send, forward, exchange)
