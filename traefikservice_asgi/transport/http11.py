@@ -388,7 +388,9 @@ class HTTP11Connection(asyncio.Protocol):
             self._parser_dirty = True
             self.on_message_complete()
             return
-        self._wake()
+        waiter = self._waiter  # (_wake, inline here and below: one call less each)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def on_body(self, body: bytes) -> None:
         exchange = self.exchange
@@ -403,7 +405,9 @@ class HTTP11Connection(asyncio.Protocol):
         if exchange.buffered > _HIGH_WATER and not exchange.reading_paused and self._transport:
             exchange.reading_paused = True
             self._transport.pause_reading()
-        self._wake()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def on_message_complete(self) -> None:
         exchange = self.exchange
@@ -415,7 +419,9 @@ class HTTP11Connection(asyncio.Protocol):
         exchange.complete = True
         if not self._parser.should_keep_alive():
             exchange.reusable = False
-        self._wake()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
         if exchange.owner is not None:
             self._end_detached()
 
@@ -568,8 +574,16 @@ class HTTP11Connection(asyncio.Protocol):
             await self._send_body(exchange, request.body, content_length, chunked, write_timeout)
         elif not request.has_body:
             # Known empty (most requests): the head alone, without iterating the stream,
-            # an async generator whose creation the loop's asyncgen hook also registers.
-            await self._write(exchange, head, write_timeout)
+            # an async generator whose creation the loop's asyncgen hook also registers;
+            # (_write, inline: no coroutine for a write that does not wait)
+            transport = self._transport
+            if self.state is _CLOSED or transport is None:
+                raise exchange.error or httpx.WriteError(
+                    "connection closed while sending the request"
+                )
+            transport.write(head)
+            if self._write_paused:
+                await self._drain(exchange, write_timeout)
         else:
             await self._send_unframed(exchange, request.body, head, write_timeout)
         exchange.sending = False
@@ -593,7 +607,7 @@ class HTTP11Connection(asyncio.Protocol):
             (
                 exchange.status,
                 exchange.headers,
-                ResponseStream(self, exchange, read_timeout),
+                _stream(self, exchange, read_timeout),
                 version,
                 bytes(exchange.reason).strip(),
             ),
@@ -801,6 +815,20 @@ class _Expired(Exception):
 def _expire(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_exception(_Expired())
+
+
+def _stream(
+    connection: HTTP11Connection, exchange: _Exchange, timeout: float | None
+) -> ResponseStream:
+    """``ResponseStream(connection, exchange, timeout)`` without its ``__init__`` frame."""
+    stream: ResponseStream = _new(ResponseStream)
+    stream._connection = connection
+    stream._exchange = exchange
+    stream._timeout = timeout
+    return stream
+
+
+_new = object.__new__
 
 
 class ResponseStream(httpx.AsyncByteStream):

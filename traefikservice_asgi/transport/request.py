@@ -37,6 +37,7 @@ _FRAMING = frozenset((b"host", b"content-length", b"transfer-encoding", b"connec
 # ``host`` are all here (nearly every request: the proxy puts the Host first and adds
 # framing headers only for a body) is serialised by C calls alone (_plain_head).
 _PLAIN_NAMES: set[bytes] = set()
+_KNOWN_METHODS: set[bytes] = set()  # methods already checked against the token grammar
 _first = itemgetter(0)
 _COLON = b": "
 
@@ -117,8 +118,11 @@ def request_head(request: UpstreamRequest) -> RequestHead:
     two different ``Content-Length`` values are refused.
     """
     method = request.method
-    if _TOKEN.fullmatch(method) is None:
-        raise httpx.LocalProtocolError(f"invalid method {method!r}")
+    if method not in _KNOWN_METHODS:
+        if _TOKEN.fullmatch(method) is None:
+            raise httpx.LocalProtocolError(f"invalid method {method!r}")
+        if len(_KNOWN_METHODS) < _KNOWN_NAMES_MAX:
+            _KNOWN_METHODS.add(method)
     headers = request.headers
     if (
         headers
@@ -188,7 +192,9 @@ def _plain_head(method: bytes, target: bytes, headers: Sequence[tuple[bytes, byt
             b"\r\n\r\n",
         )
     )
-    _check_lines(head, len(headers))
+    expected = len(headers) + 2  # (_check_lines, inline)
+    if head.count(b"\n") != expected or head.count(b"\r") != expected or 0 in head:  # NUL
+        raise httpx.LocalProtocolError("CR, LF or NUL in the request target or a header value")
     return head
 
 
