@@ -46,7 +46,6 @@ __all__ = [
     "HTTP11Connection",
     "InvalidResponse",
     "RawResponse",
-    "StaleConnection",
 ]
 
 # Response bytes buffered per connection before reading from the socket pauses: a slow
@@ -116,13 +115,9 @@ class ConnectionPool(Protocol):
 
     def redial(self, request: DetachedRequest, owner: CopyOwner) -> Coroutine[Any, Any, None]: ...
 
-
-class StaleConnection(Exception):
-    """A reused connection closed before any response byte arrived (retry candidate)."""
-
-    def __init__(self, error: httpx.TransportError) -> None:
-        super().__init__(str(error))
-        self.error = error
+    def retry(
+        self, request: UpstreamRequest, serialised: RequestHead
+    ) -> Coroutine[Any, Any, RawResponse]: ...
 
 
 class InvalidResponse(httpx.RemoteProtocolError):
@@ -557,49 +552,59 @@ class HTTP11Connection(asyncio.Protocol):
         self, request: UpstreamRequest, serialised: RequestHead, reused: bool
     ) -> RawResponse:
         """Send the request and wait for its response head. ``reused``: the connection
-        came from the pool and the request may be replayed (a failure before any answer
-        raises :class:`StaleConnection`)."""
-        head, content_length, chunked, framed, request_close = serialised
-        if self._parser_dirty:  # (_begin, inline)
-            self._parser = _parser(self)
-            self._parser_dirty = False
-        exchange = self.exchange = _Exchange(request.method == b"HEAD", request_close)
-        if self.state is _IDLE:
-            self.state = _ACTIVE
-        exchange.sending = True
-        timeouts = request.timeouts
-        write_timeout = timeouts.get("write")
-        if framed:
-            await self._write(exchange, head, write_timeout)
-            await self._send_body(exchange, request.body, content_length, chunked, write_timeout)
-        elif not request.has_body:
-            # Known empty (most requests): the head alone, without iterating the stream,
-            # an async generator whose creation the loop's asyncgen hook also registers;
-            # (_write, inline: no coroutine for a write that does not wait)
-            transport = self._transport
-            if self.state is _CLOSED or transport is None:
-                raise exchange.error or httpx.WriteError(
-                    "connection closed while sending the request"
+        came from the pool and the request may be replayed: a failure before any answer
+        sends it again through the pool (:meth:`ConnectionPool.retry`, once). On any
+        error the exchange is over (the connection closed). The pool hands this
+        coroutine out as its own: no coroutine around it (bench/README.md, session 8)."""
+        try:
+            head, content_length, chunked, framed, request_close = serialised
+            if self._parser_dirty:  # (_begin, inline)
+                self._parser = _parser(self)
+                self._parser_dirty = False
+            exchange = self.exchange = _Exchange(request.method == b"HEAD", request_close)
+            if self.state is _IDLE:
+                self.state = _ACTIVE
+            exchange.sending = True
+            timeouts = request.timeouts
+            write_timeout = timeouts.get("write")
+            if framed:
+                await self._write(exchange, head, write_timeout)
+                await self._send_body(
+                    exchange, request.body, content_length, chunked, write_timeout
                 )
-            transport.write(head)
-            if self._write_paused:
-                await self._drain(exchange, write_timeout)
-        else:
-            await self._send_unframed(exchange, request.body, head, write_timeout)
-        exchange.sending = False
-        read_timeout = timeouts.get("read")
-        while not exchange.head_done and exchange.error is None:
-            if read_timeout is None:  # (_wait without its coroutine: the usual case)
-                waiter = self._waiter = self.loop.create_future()
-                await waiter
-                self._waiter = None
+            elif not request.has_body:
+                # Known empty (most requests): the head alone, without iterating the
+                # stream, an async generator whose creation the loop's asyncgen hook also
+                # registers; (_write, inline: no coroutine for a write that does not wait)
+                transport = self._transport
+                if self.state is _CLOSED or transport is None:
+                    raise exchange.error or httpx.WriteError(
+                        "connection closed while sending the request"
+                    )
+                transport.write(head)
+                if self._write_paused:
+                    await self._drain(exchange, write_timeout)
             else:
-                await self._wait(exchange, read_timeout, httpx.ReadTimeout)
-        if not exchange.head_done:
-            assert exchange.error is not None
-            if reused and not exchange.received_any:
-                raise StaleConnection(exchange.error)
-            raise exchange.error
+                await self._send_unframed(exchange, request.body, head, write_timeout)
+            exchange.sending = False
+            read_timeout = timeouts.get("read")
+            while not exchange.head_done and exchange.error is None:
+                if read_timeout is None:  # (_wait without its coroutine: the usual case)
+                    waiter = self._waiter = self.loop.create_future()
+                    await waiter
+                    self._waiter = None
+                else:
+                    await self._wait(exchange, read_timeout, httpx.ReadTimeout)
+            if not exchange.head_done:
+                assert exchange.error is not None
+                if not reused or exchange.received_any:
+                    raise exchange.error
+        except BaseException:
+            self.finish(self.exchange)
+            raise
+        if not exchange.head_done:  # a stale connection: the request again, elsewhere
+            self.finish(exchange)
+            return await self._pool.retry(request, serialised)
         version = b"HTTP/1.0" if self._parser.get_http_version() == "1.0" else b"HTTP/1.1"
         # (tuple.__new__: a NamedTuple's own __new__ is a Python function)
         response: RawResponse = _tuple_new(
