@@ -30,18 +30,16 @@ Nothing is fenced: the picks read the health set itself, so fencing costs nothin
 
 from __future__ import annotations
 
-import inspect
 import random
 from collections.abc import Awaitable, Collection, Sequence
-from types import FunctionType
 from typing import ClassVar
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from ..config.models import CookieOptions
 from ..responses import send_go_error
 from . import _goheap
-from ._child import Child
+from ._child import Child, direct_call
 from ._status import ChildStatus, StatusUpdater, StatusUpdaters
 from .sticky import StickyCookie, with_set_cookie
 
@@ -54,12 +52,7 @@ class _Entry:
     def __init__(self, child: Child) -> None:
         self.name = child.name
         self.handler = child.handler
-        # What a pick calls: the child's bound __call__ when its class defines one in
-        # Python (CPython 3.11 calls an instance through its type's slot, in an
-        # interpreter loop of its own: ~700 instructions more), else the child itself.
-        self.call: ASGIApp = child.handler
-        if isinstance(inspect.getattr_static(child.handler, "__call__", None), FunctionType):
-            self.call = child.handler.__call__  # type: ignore[operator]
+        self.call = direct_call(child.handler)  # what a pick calls
         self.weight = float(child.weight)
         self.inverse = 1.0 / self.weight
         self.deadline = 0.0
