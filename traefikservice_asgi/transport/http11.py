@@ -674,24 +674,6 @@ class HTTP11Connection(asyncio.Protocol):
         await self._write(exchange, chunked_head + b"%x\r\n%b\r\n" % (len(first), first), timeout)
         await self._send_body(exchange, iterator, None, True, timeout)
 
-    async def next_body_chunk(self, exchange: _Exchange, timeout: float | None) -> bytes:
-        """The body bytes received so far (waiting for some), or b"" at the end."""
-        if exchange is not self.exchange:
-            return b""
-        while not exchange.body:
-            if exchange.error is not None:
-                raise exchange.error
-            if exchange.complete:
-                self.finish(exchange)
-                return b""
-            if timeout is None:  # (_wait without its coroutine: the usual case)
-                waiter = self._waiter = self.loop.create_future()
-                await waiter
-                self._waiter = None
-            else:
-                await self._wait(exchange, timeout, httpx.ReadTimeout)
-        return self._take(exchange)
-
     def _take(self, exchange: _Exchange) -> bytes:
         """The body bytes buffered (some are), reading resumed if it was paused."""
         body = exchange.body
@@ -704,8 +686,9 @@ class HTTP11Connection(asyncio.Protocol):
         return chunk
 
     async def next_piece(self, exchange: _Exchange, timeout: float | None) -> tuple[bytes, bool]:
-        """:meth:`ResponseStream.read_piece`, in one coroutine with
-        :meth:`next_body_chunk`'s wait (one coroutine per piece instead of two)."""
+        """The body bytes received so far (waiting for some), and whether the body ends
+        with them; ``(b"", True)`` at the end, where the exchange is over (its connection
+        back to the pool). One coroutine per piece, its wait inline."""
         try:
             if exchange is not self.exchange:
                 return b"", True
@@ -854,10 +837,11 @@ class ResponseStream(httpx.AsyncByteStream):
         connection, exchange, timeout = self._connection, self._exchange, self._timeout
         try:
             while True:
-                chunk = await connection.next_body_chunk(exchange, timeout)
-                if not chunk:
+                chunk, final = await connection.next_piece(exchange, timeout)
+                if chunk:
+                    yield chunk
+                if final:
                     return
-                yield chunk
         except BaseException:
             connection.finish(exchange)  # not reusable after an error: closes it
             raise
