@@ -237,7 +237,13 @@ class TraefikServiceMiddleware:
             if observer is not None:
                 exchange = observer.begin(scope, forward)
             try:
-                view = RequestView(scope)
+                # The Host prepare found, unless the target was not in raw_path (where
+                # prepare and the view may not read the same target).
+                view = (
+                    RequestView(scope, forward.host)
+                    if forward is not None and scope.get("raw_path")
+                    else RequestView(scope)
+                )
                 for route in runtime.index.candidates(view):
                     if route.rule.matches(view):
                         await self._serve(route, view, scope, receive, send, forward, exchange)
@@ -284,9 +290,8 @@ class TraefikServiceMiddleware:
             # The WebSocket proxy watches the client itself (websocket.py).
             return route.handler(scope, receive, send)
         # An exchange is counted by serve_watched's own wrappers (no layer of its own).
-        return serve_watched(
-            route.handler, scope, receive, send, has_body=forward.has_body, counted=exchange
-        )
+        has_body = forward.chunked or bool(forward.content_length)  # (has_body, inline)
+        return serve_watched(route.call, scope, receive, send, has_body=has_body, counted=exchange)
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def receiver() -> Message:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from starlette.types import ASGIApp
 
 from .healthcheck import HealthChecks
+from .loadbalancer._child import direct_call
 from .loadbalancer.mirror_pool import MirrorPool
 from .reuse import BuiltNode
 from .rules import RequestView, Rule, host_key
@@ -51,6 +52,11 @@ class Route:
     children: tuple[Route, ...] = ()
     #: (router, top-level service), provider-qualified: the labels Traefik records.
     observed: tuple[str, str] = ("", "")
+    #: What the router calls to run ``handler`` (its bound ``__call__``: direct_call).
+    call: ASGIApp = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "call", direct_call(self.handler))
 
     def select(self, view: RequestView) -> Route | None:
         """The router that serves the request: this one, or one of its descendants;

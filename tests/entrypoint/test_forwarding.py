@@ -165,3 +165,34 @@ def test_unparsable_path_is_an_invalid_request() -> None:
     s["raw_path"] = b"/x%zz"
     with pytest.raises(InvalidRequest):
         prepare(s)
+
+
+def test_a_header_name_seen_before_is_forwarded_as_the_first_time() -> None:
+    # After a first request, its ordinary names are copied without their tests: the
+    # same result, names still lowercased, and a name listed in Connection still goes.
+    headers = [
+        (b"host", b"a.test:8080"),
+        (b"x-app-seen", b"1"),
+        (b"X-App-Mixed", b"2"),
+        (b"x-app-listed", b"3"),
+        (b"accept", b"*/*"),
+    ]
+    first, again = (prepare(scope(headers), hostname=b"gw") for _ in range(2))
+    assert again.headers == first.headers
+    assert again.headers == [
+        (b"x-app-seen", b"1"),
+        (b"x-app-mixed", b"2"),
+        (b"x-app-listed", b"3"),
+        (b"accept", b"*/*"),
+        (b"x-real-ip", b"127.0.0.1"),
+        (b"x-forwarded-proto", b"http"),
+        (b"x-forwarded-port", b"8080"),
+        (b"x-forwarded-host", b"a.test:8080"),
+        (b"x-forwarded-server", b"gw"),
+        (b"x-forwarded-for", b"127.0.0.1"),
+        (b"accept-encoding", b"gzip"),
+    ]
+    dropped = prepare(scope([*headers, (b"connection", b"x-app-listed")]), hostname=b"gw")
+    assert b"x-app-listed" not in dict(dropped.headers)
+    with pytest.raises(InvalidRequest):
+        prepare(scope([(b"host", b"a.test"), (b"x-app-seen", b"1\r\nx-evil: 1")]))

@@ -209,3 +209,26 @@ def test_wrr_fenced_child_counts_up_for_the_parent_while_no_pick_is_left() -> No
 def test_wrr_fence_names_that_are_no_child_change_nothing() -> None:
     wrr = fenced_wrr({"v1": 1, "v2": 2}, {"gone"})
     assert " ".join(wrr.next_child() or "-" for _ in range(30)) == OBSERVED_1_2
+
+
+def test_the_pick_in_place_leaves_the_heap_as_gos_pop_then_push() -> None:
+    from traefikservice_asgi.loadbalancer import _goheap
+
+    class E:
+        def __init__(self, deadline: float) -> None:
+            self.deadline = deadline
+
+    rng = random.Random(7)
+    for size in range(1, 9):
+        deadlines = [float(rng.randint(0, 4)) for _ in range(size)]  # ties on purpose
+        a, b = [E(d) for d in deadlines], [E(d) for d in deadlines]
+        for _ in range(50):
+            step = float(rng.randint(0, 3))
+            popped = _goheap.pop(a)
+            popped.deadline += step
+            _goheap.push(a, popped)
+            in_place = _goheap.pop_in_place(b)
+            in_place.deadline += step
+            _goheap.push_in_place(b)
+            assert [e.deadline for e in a] == [e.deadline for e in b]
+            assert a.index(popped) == b.index(in_place)

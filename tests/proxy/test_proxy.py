@@ -142,6 +142,23 @@ def test_response_hop_by_hop_connection_listed_and_date_headers_are_dropped() ->
     assert bodies[-1]["more_body"] is False
 
 
+@respx.mock
+def test_answers_with_names_seen_before_are_filtered_as_the_first_one() -> None:
+    # The second answer's names are all known (kept, or dropped whatever their value):
+    # filtered without the loop, to the same headers; a 204's and a 304's still lose
+    # what Go suppresses for them.
+    answer = [("x-seen", "1"), ("date", "Mon, 01 Jan 2024 00:00:00 GMT"), ("keep-alive", "5")]
+    respx.get(url__startswith="http://127.0.0.9:8080/").respond(200, headers=answer, content=b"ok")
+    first, again = (run(server(), scope_for())[0]["headers"] for _ in range(2))
+    assert first == again == [(b"x-seen", b"1"), (b"content-length", b"2")]
+    no_body = [(b"x-seen", b"1"), (b"content-type", b"text/plain")]
+    for status, kept in ((204, no_body), (304, no_body[:1])):
+        respx.get(url__startswith="http://127.0.0.9:8080/").respond(
+            status, headers=[*answer, ("content-type", "text/plain"), ("content-length", "0")]
+        )
+        assert run(server(), scope_for())[0]["headers"] == kept
+
+
 @pytest.mark.parametrize(
     ("error", "status", "body"),
     [

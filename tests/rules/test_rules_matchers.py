@@ -458,3 +458,29 @@ def test_one_view_can_be_shared_by_many_rules() -> None:
     rules = [compile_rule(f"Host(`h{i}.example.com`) && PathPrefix(`/api`)") for i in range(20)]
     rules.append(compile_rule("Host(`b.example.com`) && PathPrefix(`/api`)"))
     assert [rule.matches(view) for rule in rules] == [False] * 20 + [True]
+
+
+@pytest.mark.parametrize(
+    ("raw_path", "hosts"),
+    [
+        (b"/x", [b"Example.COM:8080"]),
+        (b"/x", [b"[::1]:80"]),
+        (b"/x", [b"adm\xc4\xb0n.example"]),
+        (b"/x", [b" example.com. "]),
+        (b"/x", []),
+        (b"http://Other.example:81/x", [b"example.com"]),
+    ],
+)
+def test_a_view_given_the_entry_points_host_reads_what_it_would_find(
+    raw_path: bytes, hosts: list[bytes]
+) -> None:
+    from traefikservice_asgi.entrypoint.forwarding import prepare
+
+    scope = scope_for_url("http://placeholder/x")
+    scope["raw_path"] = raw_path
+    scope["headers"] = [(b"host", host) for host in hosts]
+    forward = prepare(scope, check_host=False)
+    for _ in range(2):  # the second time, the canonical host comes from the cache
+        found, given = RequestView(scope), RequestView(scope, forward.host)
+        assert given.host_header == found.host_header
+        assert given.host == found.host

@@ -25,6 +25,7 @@ from tests.support.upstream import (
     run,
 )
 from traefikservice_asgi.transport import GatewayTransport
+from traefikservice_asgi.transport.request import UpstreamRequest, request_head
 
 # -- request framing --------------------------------------------------------------------------
 
@@ -142,6 +143,31 @@ def test_header_value_with_crlf_is_refused_before_sending() -> None:
                 await c.send(request)
 
     assert backend_run(go).requests == []
+
+
+def _upstream(headers: list[tuple[bytes, bytes]]) -> UpstreamRequest:
+    origin = (b"http", b"127.0.0.1", 80)
+    return UpstreamRequest(b"GET", origin, b"a.test", b"/p?q", headers, httpx.ByteStream(b""), {})
+
+
+def test_a_head_of_names_seen_before_is_serialised_as_the_first_time() -> None:
+    headers = [(b"host", b"a.test"), (b"x-first-seen", b"1"), (b"Accept", b"*/*")]
+    first = request_head(_upstream(headers))  # the names are checked one by one
+    again = request_head(_upstream(headers))  # known now: joined without a loop
+    assert first == again
+    assert (
+        first[0] == b"GET /p?q HTTP/1.1\r\nhost: a.test\r\nx-first-seen: 1\r\nAccept: */*\r\n\r\n"
+    )
+    assert first[1:] == (None, False, False, False)
+
+
+def test_a_crlf_value_under_a_name_seen_before_is_refused() -> None:
+    request_head(_upstream([(b"host", b"a.test"), (b"x-seen", b"1")]))
+    for value in (b"1\r\nX-Injected: yes", b"1\nX: y", b"1\x00"):
+        with pytest.raises(httpx.LocalProtocolError):
+            request_head(_upstream([(b"host", b"a.test"), (b"x-seen", value)]))
+    with pytest.raises(httpx.LocalProtocolError):
+        request_head(_upstream([(b"host", b"a.test\r\nX: y"), (b"x-seen", b"1")]))
 
 
 def test_body_longer_than_its_content_length_is_refused() -> None:

@@ -56,3 +56,18 @@ def pop(a: list[T]) -> T:
     a[0], a[n] = a[n], a[0]
     _down(a, 0, n)
     return a.pop()
+
+
+def pop_in_place(a: list[T]) -> T:
+    """``heap.Pop`` leaving the popped entry at the end of ``a``, to be pushed back by
+    :func:`push_in_place`: Traefik's pick pops an entry and pushes it again, and removing
+    then appending the same last entry changes nothing but costs two calls."""
+    n = len(a) - 1
+    a[0], a[n] = a[n], a[0]
+    _down(a, 0, n)
+    return a[n]
+
+
+def push_in_place(a: list[T]) -> None:
+    """``heap.Push`` of the entry :func:`pop_in_place` left at the end of ``a``."""
+    _up(a, len(a) - 1)

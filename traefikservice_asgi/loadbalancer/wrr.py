@@ -31,7 +31,7 @@ Nothing is fenced: the picks read the health set itself, so fencing costs nothin
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Collection, Sequence
 from typing import ClassVar
 
 from starlette.types import Receive, Scope, Send
@@ -39,7 +39,7 @@ from starlette.types import Receive, Scope, Send
 from ..config.models import CookieOptions
 from ..responses import send_go_error
 from . import _goheap
-from ._child import Child
+from ._child import Child, direct_call
 from ._status import ChildStatus, StatusUpdater, StatusUpdaters
 from .sticky import StickyCookie, with_set_cookie
 
@@ -47,11 +47,12 @@ __all__ = ["BALANCER", "Child", "WeightedRoundRobin"]
 
 
 class _Entry:
-    __slots__ = ("deadline", "handler", "inverse", "name", "picks", "weight")
+    __slots__ = ("call", "deadline", "handler", "inverse", "name", "picks", "weight")
 
     def __init__(self, child: Child) -> None:
         self.name = child.name
         self.handler = child.handler
+        self.call = direct_call(child.handler)  # what a pick calls
         self.weight = float(child.weight)
         self.inverse = 1.0 / self.weight
         self.deadline = 0.0
@@ -127,29 +128,30 @@ class WeightedRoundRobin:
         if not heap or not pickable:
             return None
         while True:
-            entry = _goheap.pop(heap)
+            entry = _goheap.pop_in_place(heap)
             self._current = entry.deadline
             entry.deadline += entry.inverse
-            _goheap.push(heap, entry)
+            _goheap.push_in_place(heap)
             if entry.name in pickable:
                 return entry
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A plain call returning the picked child's awaitable (no coroutine of its own,
+        # which every resumption of the request would pass through), the child called
+        # through its bound __call__ (bench/README.md, session 8).
         sticky = self._sticky
         if sticky is not None:
             pinned, pinned_send = sticky.pinned(scope, self._up, send)
             if pinned is not None:
                 pinned.picks += 1
-                await pinned.handler(scope, receive, pinned_send)
-                return
+                return pinned.call(scope, receive, pinned_send)
         entry = self._next()
         if entry is None:
-            await send_go_error(send, 503, "no available server")
-            return
+            return send_go_error(send, 503, "no available server")
         entry.picks += 1
         if sticky is not None:
             send = with_set_cookie(send, sticky.header_for(entry.name))
-        await entry.handler(scope, receive, send)
+        return entry.call(scope, receive, send)
 
 
 BALANCER = WeightedRoundRobin

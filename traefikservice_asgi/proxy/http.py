@@ -36,13 +36,23 @@ import logging
 import time
 import zlib
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from itertools import compress
+from operator import itemgetter
 from typing import Protocol
 from urllib.parse import urlsplit
 
 import httpx
 from starlette.types import Receive, Scope, Send
 
-from ..entrypoint.context import copy_job, forward_of, is_copy, offers_tunnel, tunnel_accept
+from ..entrypoint.context import (
+    COPY_JOB_KEY,
+    COPY_KEY,
+    FORWARD_KEY,
+    forward_of,
+    is_copy,
+    offers_tunnel,
+    tunnel_accept,
+)
 from ..entrypoint.forwarding import HOP_BY_HOP, Forward
 from ..exceptions import UpstreamAborted
 from ..loadbalancer.body import read_body
@@ -67,6 +77,14 @@ _RESPONSE_DROP = HOP_BY_HOP | {b"date"}
 # net/http's suppressedHeaders304 and suppressedHeadersNoBody.
 _SUPPRESSED_304 = frozenset({b"content-type", b"content-length", b"transfer-encoding"})
 _SUPPRESSED_NO_BODY = frozenset({b"content-length", b"transfer-encoding"})
+# Answer header names (as received, lowercase) relayed as they are, and those plus the
+# ones dropped whatever their value: an answer whose names are all in _RELAYED is
+# filtered without a loop (Server._relay).
+_KEPT: set[bytes] = set()
+_RELAYED: set[bytes] = {name for name in _RESPONSE_DROP if name != b"connection"}
+_RELAYED_MAX = 4096
+_kept = _KEPT.__contains__
+_first = itemgetter(0)
 
 
 # -- forwarders: how a Server reaches its server, chosen once when the Server is built --
@@ -137,6 +155,8 @@ class _H2CForwarder:
 
 
 _NO_BODY = httpx.ByteStream(b"")
+# The methods whose body-less request still gets a framing header (Forward.framing_headers).
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _perf = time.perf_counter
 _DRAIN_LIMIT = 256 * 1024  # Go's maxPostHandlerReadBytes
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
@@ -294,7 +314,9 @@ class Server:
         # Recorded in this call rather than in one more wrapping layer or ``send``,
         # whose calls cost a request more than the counting (bench/README.md): ``sent``
         # is the status and the body bytes sent, counted as they are.
-        forward = forward_of(scope)
+        forward: Forward | None = scope.get(FORWARD_KEY)  # (forward_of, inline)
+        if forward is None:
+            forward = forward_of(scope)
         sent: list[int] | None = None
         start = 0.0
         if recorder is not None:
@@ -303,12 +325,16 @@ class Server:
         request_body: _RequestBody | None = None
         try:
             stream: httpx.AsyncByteStream = _NO_BODY
-            if forward.has_body:
+            if forward.chunked or forward.content_length:  # (forward.has_body)
                 stream = request_body = _RequestBody(receive)
-            request = self._request(forward, scope, forward.framing_headers(), stream)
+                request = self._request(forward, scope, forward.framing_headers(), stream)
+            elif forward.method in _BODY_METHODS:
+                request = self._request(forward, scope, forward.framing_headers(), stream)
+            else:  # no framing headers to add
+                request = self._request(forward, scope, None, stream)
             detacher = self._detacher
             if detacher is not None:
-                job = copy_job(scope)
+                job = scope.get(COPY_JOB_KEY)  # (copy_job, inline)
                 if job is not None:
                     await self._send_detached(detacher, job, request, receive)
                     return
@@ -328,12 +354,14 @@ class Server:
             body: AsyncIterable[bytes]
             close: Callable[[], Awaitable[None]]
             if isinstance(response, RawResponse):
-                status, raw, body, close = (
-                    response.status,
-                    response.headers,
-                    response.stream,
-                    response.stream.aclose,
-                )
+                status, raw, answer, _version, _reason = response
+                if status >= 200:  # (the usual answer: closed without a coroutine)
+                    try:
+                        await self._relay(status, raw, answer, forward.gzip_added, send, sent)
+                    finally:
+                        answer.finish()
+                    return
+                body, close = answer, answer.aclose
             else:
                 status, raw, body, close = (
                     response.status_code,
@@ -377,23 +405,26 @@ class Server:
         self,
         forward: Forward,
         scope: Scope,
-        extra: list[tuple[bytes, bytes]],
+        extra: list[tuple[bytes, bytes]] | None,
         stream: httpx.AsyncByteStream,
     ) -> UpstreamRequest:
         """The request to the server: the route's view of it, its ``Host`` (the
         client's, or the server's without ``passHostHeader``), and ``extra`` headers."""
         host = forward.host if self.pass_host_header and forward.host else self._netloc
+        headers = [(b"host", host), *forward.headers]
+        if extra:
+            headers += extra
         return UpstreamRequest(
             forward.method.encode(),
             self._origin,
             host,
             forward.target,
-            [(b"host", host), *forward.headers, *extra],
+            headers,
             stream,
             self._timeouts,
             stream is not _NO_BODY,
             self._server_name,
-            is_copy(scope),
+            COPY_KEY in scope,  # (is_copy, inline)
             self._header_timeout,
         )
 
@@ -537,24 +568,18 @@ class Server:
         sent: list[int] | None,
     ) -> None:
         """Relay an answer; ``sent``, when not None, counts its status and body bytes."""
-        headers = []
-        connection: set[bytes] = set()
         decompress = False
-        for key, value in raw:
-            name = key.lower()
-            if name in _RESPONSE_DROP:
-                if name == b"connection":
-                    connection.update(t.strip().lower() for t in value.split(b","))
-                continue
-            if name == b"content-encoding" and gzip_added and value.strip().lower() == b"gzip":
-                decompress = True
-            headers.append((name, value))
-        if status == 304 or status == 204 or status < 200:
-            # Go's server suppresses these for answers that have no body.
-            connection |= _SUPPRESSED_304 if status == 304 else _SUPPRESSED_NO_BODY
-        if connection or decompress:
-            drop = connection | ({b"content-encoding", b"content-length"} if decompress else set())
-            headers = [(k, v) for k, v in headers if k not in drop]
+        if (
+            status >= 200
+            and status != 204
+            and status != 304
+            and _RELAYED.issuperset(map(_first, raw))
+        ):
+            # Every name seen before and nothing to do but keep or drop it (nearly every
+            # answer): filtered in C, no bytecode per header (bench/README.md, session 8).
+            headers = list(compress(raw, map(_kept, map(_first, raw))))
+        else:
+            headers, decompress = _relayed_headers(status, raw, gzip_added)
         if sent is not None:
             sent[0] = status
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -579,6 +604,39 @@ class Server:
         except (httpx.TransportError, zlib.error) as exc:
             raise UpstreamAborted(f"{self.url} failed mid-response: {exc!r}") from exc
         await send({"type": "http.response.body", "body": last, "more_body": False})
+
+
+def _relayed_headers(
+    status: int, raw: list[tuple[bytes, bytes]], gzip_added: bool
+) -> tuple[list[tuple[bytes, bytes]], bool]:
+    """The answer's headers as relayed (names lowercased, hop-by-hop ones, those named
+    in ``Connection`` and ``Date`` dropped, and those Go suppresses for a body-less
+    status), and whether to decompress a gzip body the gateway asked for. Names kept
+    as they are and dropped without a look at their value are remembered (:data:`_KEPT`,
+    :data:`_RELAYED`) for the C-only path of :meth:`Server._relay`."""
+    headers = []
+    connection: set[bytes] = set()
+    decompress = False
+    for key, value in raw:
+        name = key.lower()
+        if name in _RESPONSE_DROP:
+            if name == b"connection":
+                connection.update(t.strip().lower() for t in value.split(b","))
+            continue
+        if name == b"content-encoding":
+            if gzip_added and value.strip().lower() == b"gzip":
+                decompress = True
+        elif name == key and len(_RELAYED) < _RELAYED_MAX:
+            _KEPT.add(name)
+            _RELAYED.add(name)
+        headers.append((name, value))
+    if status == 304 or status == 204 or status < 200:
+        # Go's server suppresses these for answers that have no body.
+        connection |= _SUPPRESSED_304 if status == 304 else _SUPPRESSED_NO_BODY
+    if connection or decompress:
+        drop = connection | ({b"content-encoding", b"content-length"} if decompress else set())
+        headers = [(k, v) for k, v in headers if k not in drop]
+    return headers, decompress
 
 
 def _switches_to(headers: list[tuple[bytes, bytes]], upgrade: bytes) -> bool:

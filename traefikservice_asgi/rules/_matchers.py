@@ -222,6 +222,8 @@ def _v3_host(ctx: _Ctx, args: Sequence[StringArg]) -> Predicate:
 
     def host(view: RequestView) -> bool:
         req = view.host
+        if req == expr:  # (the usual match, without the calls below)
+            return bool(req)
         if not req:
             return False
         if _domain_match(req, expr):

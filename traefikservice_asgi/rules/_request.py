@@ -37,6 +37,10 @@ from typing import Any
 __all__ = ["RequestView"]
 
 _UNSET: Any = object()
+# Host header -> canonical host (RequestView.host): the same few Hosts come again and
+# again, and the canonical form takes three calls to compute.
+_CANONICAL_HOSTS: dict[str, str] = {}
+_CANONICAL_HOSTS_MAX = 4096
 
 #: Go's ``unicode.IsSpace`` (``strings.TrimSpace``); Python's ``str.strip`` also trims
 #: ``\x1c``-``\x1f``, which Go keeps.
@@ -329,10 +333,20 @@ class RequestView:
         "scope",
     )
 
-    def __init__(self, scope: Mapping[str, Any]) -> None:
+    def __init__(self, scope: Mapping[str, Any], host: bytes | None = _UNSET) -> None:
+        """``host``, when given, is the request's Host as the entry point already found
+        it (``prepare``'s ``Forward.host``: the first ``Host`` header, or the authority
+        of an absolute-form target; None: neither), so :attr:`host_header` needs no
+        second pass over the headers."""
         self.scope = scope
         self._method: str = _UNSET
-        self._host_header: str = _UNSET
+        self._host_header: str = (
+            host
+            if host is _UNSET
+            else ""
+            if host is None
+            else host.decode("ascii", "surrogateescape")
+        )
         self._host: str = _UNSET
         self._path: str | None = _UNSET
         self._headers: dict[str, tuple[str, ...]] = _UNSET
@@ -370,7 +384,13 @@ class RequestView:
     def host(self) -> str:
         """Traefik's canonical host: no port, trimmed, lowercased (trailing dot kept)."""
         if self._host is _UNSET:
-            self._host = go_lower(parse_host(self.host_header).strip(_GO_SPACE))
+            header = self.host_header
+            host = _CANONICAL_HOSTS.get(header)
+            if host is None:
+                host = go_lower(parse_host(header).strip(_GO_SPACE))
+                if len(_CANONICAL_HOSTS) < _CANONICAL_HOSTS_MAX:
+                    _CANONICAL_HOSTS[header] = host
+            self._host = host
         return self._host
 
     @property

@@ -46,7 +46,6 @@ __all__ = [
     "HTTP11Connection",
     "InvalidResponse",
     "RawResponse",
-    "StaleConnection",
 ]
 
 # Response bytes buffered per connection before reading from the socket pauses: a slow
@@ -78,6 +77,9 @@ class RawResponse(NamedTuple):
     stream: ResponseStream
     http_version: bytes
     reason: bytes
+
+
+_tuple_new = tuple.__new__
 
 
 class CopyOwner(Protocol):
@@ -113,13 +115,9 @@ class ConnectionPool(Protocol):
 
     def redial(self, request: DetachedRequest, owner: CopyOwner) -> Coroutine[Any, Any, None]: ...
 
-
-class StaleConnection(Exception):
-    """A reused connection closed before any response byte arrived (retry candidate)."""
-
-    def __init__(self, error: httpx.TransportError) -> None:
-        super().__init__(str(error))
-        self.error = error
+    def retry(
+        self, request: UpstreamRequest, serialised: RequestHead
+    ) -> Coroutine[Any, Any, RawResponse]: ...
 
 
 class InvalidResponse(httpx.RemoteProtocolError):
@@ -139,6 +137,7 @@ class _Exchange:
         "buffered",
         "complete",
         "error",
+        "framing_seen",
         "head_done",
         "head_request",
         "head_started",
@@ -172,6 +171,9 @@ class _Exchange:
         self.body: list[bytes] = []
         self.buffered = 0
         self.reading_paused = False
+        # A header of Transfer-Encoding's length arrived: the head's framing needs the
+        # look _framing_ok takes (most answers have none: no loop over their headers).
+        self.framing_seen = False
         # A detached exchange (mirror copy): who to tell when it ends, the timer of the
         # server transport's responseHeaderTimeout, and the request to send again on a
         # fresh connection if this reused one turns out stale (None: no retry).
@@ -353,6 +355,8 @@ class HTTP11Connection(asyncio.Protocol):
             if value and value[-1] in _OWS:
                 # Go's textproto trims trailing spaces and tabs (llhttp only leading ones)
                 value = value.rstrip(b" \t")
+            if len(name) == 17:  # (len(b"transfer-encoding"))
+                exchange.framing_seen = True
             exchange.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -365,7 +369,9 @@ class HTTP11Connection(asyncio.Protocol):
             exchange.reason = bytearray()
             exchange.headers = []
             return
-        if not _framing_ok(exchange.headers, self._parser.get_http_version()):
+        if exchange.framing_seen and not _framing_ok(
+            exchange.headers, self._parser.get_http_version()
+        ):
             self._fail(exchange, InvalidResponse("unsupported Transfer-Encoding in response"))
             self.close()
             return
@@ -377,7 +383,9 @@ class HTTP11Connection(asyncio.Protocol):
             self._parser_dirty = True
             self.on_message_complete()
             return
-        self._wake()
+        waiter = self._waiter  # (_wake, inline here and below: one call less each)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def on_body(self, body: bytes) -> None:
         exchange = self.exchange
@@ -392,7 +400,9 @@ class HTTP11Connection(asyncio.Protocol):
         if exchange.buffered > _HIGH_WATER and not exchange.reading_paused and self._transport:
             exchange.reading_paused = True
             self._transport.pause_reading()
-        self._wake()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def on_message_complete(self) -> None:
         exchange = self.exchange
@@ -404,7 +414,9 @@ class HTTP11Connection(asyncio.Protocol):
         exchange.complete = True
         if not self._parser.should_keep_alive():
             exchange.reusable = False
-        self._wake()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
         if exchange.owner is not None:
             self._end_detached()
 
@@ -540,39 +552,72 @@ class HTTP11Connection(asyncio.Protocol):
         self, request: UpstreamRequest, serialised: RequestHead, reused: bool
     ) -> RawResponse:
         """Send the request and wait for its response head. ``reused``: the connection
-        came from the pool and the request may be replayed (a failure before any answer
-        raises :class:`StaleConnection`)."""
-        head, content_length, chunked, framed, request_close = serialised
-        exchange = self._begin(request.method == b"HEAD", request_close)
-        exchange.sending = True
-        timeouts = request.timeouts
-        write_timeout = timeouts.get("write")
-        if framed:
-            await self._write(exchange, head, write_timeout)
-            await self._send_body(exchange, request.body, content_length, chunked, write_timeout)
-        elif not request.has_body:
-            # Known empty (most requests): the head alone, without iterating the stream,
-            # an async generator whose creation the loop's asyncgen hook also registers.
-            await self._write(exchange, head, write_timeout)
-        else:
-            await self._send_unframed(exchange, request.body, head, write_timeout)
-        exchange.sending = False
-        read_timeout = timeouts.get("read")
-        while not exchange.head_done and exchange.error is None:
-            await self._wait(exchange, read_timeout, httpx.ReadTimeout)
-        if not exchange.head_done:
-            assert exchange.error is not None
-            if reused and not exchange.received_any:
-                raise StaleConnection(exchange.error)
-            raise exchange.error
+        came from the pool and the request may be replayed: a failure before any answer
+        sends it again through the pool (:meth:`ConnectionPool.retry`, once). On any
+        error the exchange is over (the connection closed). The pool hands this
+        coroutine out as its own: no coroutine around it (bench/README.md, session 8)."""
+        try:
+            head, content_length, chunked, framed, request_close = serialised
+            if self._parser_dirty:  # (_begin, inline)
+                self._parser = _parser(self)
+                self._parser_dirty = False
+            exchange = self.exchange = _Exchange(request.method == b"HEAD", request_close)
+            if self.state is _IDLE:
+                self.state = _ACTIVE
+            exchange.sending = True
+            timeouts = request.timeouts
+            write_timeout = timeouts.get("write")
+            if framed:
+                await self._write(exchange, head, write_timeout)
+                await self._send_body(
+                    exchange, request.body, content_length, chunked, write_timeout
+                )
+            elif not request.has_body:
+                # Known empty (most requests): the head alone, without iterating the
+                # stream, an async generator whose creation the loop's asyncgen hook also
+                # registers; (_write, inline: no coroutine for a write that does not wait)
+                transport = self._transport
+                if self.state is _CLOSED or transport is None:
+                    raise exchange.error or httpx.WriteError(
+                        "connection closed while sending the request"
+                    )
+                transport.write(head)
+                if self._write_paused:
+                    await self._drain(exchange, write_timeout)
+            else:
+                await self._send_unframed(exchange, request.body, head, write_timeout)
+            exchange.sending = False
+            read_timeout = timeouts.get("read")
+            while not exchange.head_done and exchange.error is None:
+                if read_timeout is None:  # (_wait without its coroutine: the usual case)
+                    waiter = self._waiter = self.loop.create_future()
+                    await waiter
+                    self._waiter = None
+                else:
+                    await self._wait(exchange, read_timeout, httpx.ReadTimeout)
+            if not exchange.head_done:
+                assert exchange.error is not None
+                if not reused or exchange.received_any:
+                    raise exchange.error
+        except BaseException:
+            self.finish(self.exchange)
+            raise
+        if not exchange.head_done:  # a stale connection: the request again, elsewhere
+            self.finish(exchange)
+            return await self._pool.retry(request, serialised)
         version = b"HTTP/1.0" if self._parser.get_http_version() == "1.0" else b"HTTP/1.1"
-        return RawResponse(
-            exchange.status,
-            exchange.headers,
-            ResponseStream(self, exchange, read_timeout),
-            version,
-            bytes(exchange.reason).strip(),
+        # (tuple.__new__: a NamedTuple's own __new__ is a Python function)
+        response: RawResponse = _tuple_new(
+            RawResponse,
+            (
+                exchange.status,
+                exchange.headers,
+                _stream(self, exchange, read_timeout),
+                version,
+                bytes(exchange.reason).strip(),
+            ),
         )
+        return response
 
     async def _send_body(
         self,
@@ -629,17 +674,8 @@ class HTTP11Connection(asyncio.Protocol):
         await self._write(exchange, chunked_head + b"%x\r\n%b\r\n" % (len(first), first), timeout)
         await self._send_body(exchange, iterator, None, True, timeout)
 
-    async def next_body_chunk(self, exchange: _Exchange, timeout: float | None) -> bytes:
-        """The body bytes received so far (waiting for some), or b"" at the end."""
-        if exchange is not self.exchange:
-            return b""
-        while not exchange.body:
-            if exchange.error is not None:
-                raise exchange.error
-            if exchange.complete:
-                self.finish(exchange)
-                return b""
-            await self._wait(exchange, timeout, httpx.ReadTimeout)
+    def _take(self, exchange: _Exchange) -> bytes:
+        """The body bytes buffered (some are), reading resumed if it was paused."""
         body = exchange.body
         chunk = body[0] if len(body) == 1 else b"".join(body)
         body.clear()
@@ -648,6 +684,36 @@ class HTTP11Connection(asyncio.Protocol):
             exchange.reading_paused = False
             self._transport.resume_reading()
         return chunk
+
+    async def next_piece(self, exchange: _Exchange, timeout: float | None) -> tuple[bytes, bool]:
+        """The body bytes received so far (waiting for some), and whether the body ends
+        with them; ``(b"", True)`` at the end, where the exchange is over (its connection
+        back to the pool). One coroutine per piece, its wait inline."""
+        try:
+            if exchange is not self.exchange:
+                return b"", True
+            while not exchange.body:
+                if exchange.error is not None:
+                    raise exchange.error
+                if exchange.complete:
+                    self.finish(exchange)
+                    return b"", True
+                if timeout is None:
+                    waiter = self._waiter = self.loop.create_future()
+                    await waiter
+                    self._waiter = None
+                else:
+                    await self._wait(exchange, timeout, httpx.ReadTimeout)
+            chunk = self._take(exchange)
+        except BaseException:
+            self.finish(exchange)  # not reusable after an error: closes it
+            raise
+        if not chunk:
+            return b"", True
+        if exchange.complete and not exchange.body and exchange.error is None:
+            self.finish(exchange)
+            return chunk, True
+        return chunk, False
 
     def hijack(self, exchange: _Exchange) -> tuple[asyncio.Transport, bytes]:
         """Take the connection away after its ``101`` (Go's ReverseProxy takes the
@@ -739,6 +805,20 @@ def _expire(waiter: asyncio.Future[None]) -> None:
         waiter.set_exception(_Expired())
 
 
+def _stream(
+    connection: HTTP11Connection, exchange: _Exchange, timeout: float | None
+) -> ResponseStream:
+    """``ResponseStream(connection, exchange, timeout)`` without its ``__init__`` frame."""
+    stream: ResponseStream = _new(ResponseStream)
+    stream._connection = connection
+    stream._exchange = exchange
+    stream._timeout = timeout
+    return stream
+
+
+_new = object.__new__
+
+
 class ResponseStream(httpx.AsyncByteStream):
     """The response body as it arrives: each iteration step yields what is buffered.
     :meth:`read_piece` also says which piece is the last, so that the relay sends it as
@@ -757,32 +837,28 @@ class ResponseStream(httpx.AsyncByteStream):
         connection, exchange, timeout = self._connection, self._exchange, self._timeout
         try:
             while True:
-                chunk = await connection.next_body_chunk(exchange, timeout)
-                if not chunk:
+                chunk, final = await connection.next_piece(exchange, timeout)
+                if chunk:
+                    yield chunk
+                if final:
                     return
-                yield chunk
         except BaseException:
             connection.finish(exchange)  # not reusable after an error: closes it
             raise
 
-    async def read_piece(self) -> tuple[bytes, bool]:
+    def read_piece(self) -> Coroutine[Any, Any, tuple[bytes, bool]]:
         """The body bytes received so far (waiting for some), and whether the body ends
         with them; ``(b"", True)`` at the end. At the end the exchange is over (its
-        connection back to the pool), as at the end of an iteration."""
-        connection, exchange = self._connection, self._exchange
-        try:
-            chunk = await connection.next_body_chunk(exchange, self._timeout)
-        except BaseException:
-            connection.finish(exchange)  # not reusable after an error: closes it
-            raise
-        if not chunk:
-            return b"", True
-        if exchange.complete and not exchange.body and exchange.error is None:
-            connection.finish(exchange)
-            return chunk, True
-        return chunk, False
+        connection back to the pool), as at the end of an iteration. (The connection's
+        coroutine itself, not one around it.)"""
+        return self._connection.next_piece(self._exchange, self._timeout)
 
     async def aclose(self) -> None:
+        self._connection.finish(self._exchange)
+
+    def finish(self) -> None:
+        """:meth:`aclose` without a coroutine: the exchange is over (the connection back
+        to the pool if the answer was read whole, closed otherwise)."""
         self._connection.finish(self._exchange)
 
     def hijack(self) -> tuple[asyncio.Transport, bytes]:

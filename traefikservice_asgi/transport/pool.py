@@ -34,12 +34,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import ssl
+from collections.abc import Coroutine
+from typing import Any
 
 import httpx
 
 from ..config import DEFAULT_IDLE_CONN_TIMEOUT, DEFAULT_MAX_IDLE_CONNS_PER_HOST
-from .http11 import CopyOwner, DetachedRequest, HTTP11Connection, RawResponse, StaleConnection
-from .request import Origin, UpstreamRequest, payload, request_head
+from .http11 import CopyOwner, DetachedRequest, HTTP11Connection, RawResponse
+from .request import Origin, RequestHead, UpstreamRequest, payload, request_head
 from .tls import CertificateRefused, peer_cert_problem
 
 __all__ = ["GatewayTransport"]
@@ -218,32 +220,41 @@ class GatewayTransport(httpx.AsyncBaseTransport):
             extensions={"http_version": raw.http_version, "reason_phrase": raw.reason},
         )
 
-    async def forward(self, request: UpstreamRequest) -> RawResponse:
+    def forward(self, request: UpstreamRequest) -> Coroutine[Any, Any, RawResponse]:
         """One exchange on plain values, without httpx's Request/URL/Headers/Response
         objects: the gateway's hot path. ``request.copy`` marks a mirror copy (its own
-        idle pool)."""
+        idle pool). Awaited, the response head; the head is serialised and a connection
+        taken at the call, and the coroutine returned is the connection's own (an idle
+        one's) or the dial's: no coroutine of this method's around it."""
         if self._closed:
             raise RuntimeError("the transport is closed")
         serialised = request_head(request)
-        loop = self._bind()
-        copy = request.copy
         replayable = not serialised[3] and request.method in _REPLAYABLE_METHODS
-        for _attempt in range(2):
-            connection = self._checkout(request.origin, loop.time(), copy)
-            reused = connection is not None
-            if connection is None:
-                connection = await self._connect(request, copy)
-            self._active.add(connection)
-            try:
-                return await connection.exchange_on(request, serialised, reused and replayable)
-            except StaleConnection as stale:
-                connection.finish(connection.exchange)
-                if _attempt == 1:
-                    raise stale.error from None
-            except BaseException:
-                connection.finish(connection.exchange)
-                raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self._send(request, serialised, replayable)
+
+    def retry(
+        self, request: UpstreamRequest, serialised: RequestHead
+    ) -> Coroutine[Any, Any, RawResponse]:
+        """The request again after a reused connection turned out stale (Go's
+        ``isReplayable``): once only, so a second failure is the request's error."""
+        return self._send(request, serialised, False)
+
+    def _send(
+        self, request: UpstreamRequest, serialised: RequestHead, replayable: bool
+    ) -> Coroutine[Any, Any, RawResponse]:
+        loop = self._bind()
+        connection = self._checkout(request.origin, loop.time(), request.copy)
+        if connection is None:
+            return self._dial_and_send(request, serialised)
+        self._active.add(connection)
+        return connection.exchange_on(request, serialised, replayable)
+
+    async def _dial_and_send(
+        self, request: UpstreamRequest, serialised: RequestHead
+    ) -> RawResponse:
+        connection = await self._connect(request, request.copy)
+        self._active.add(connection)
+        return await connection.exchange_on(request, serialised, False)
 
     async def send_detached(self, request: UpstreamRequest, body: bytes, owner: CopyOwner) -> None:
         """Send a mirror copy whose answer nobody reads, on the copies' own pool.
