@@ -191,7 +191,19 @@ class _Rows:
 
 
 class Observer:
-    """The entry point's recording around the gateway's routing (``handler``)."""
+    """The entry point's recording around the gateway's routing (``handler``). With
+    metrics and nothing else (no access log, no router families), it is a
+    :class:`_CountingObserver`, whose :meth:`end` checks for neither."""
+
+    def __new__(cls, metrics: Metrics | None, access_log: AccessLog | None) -> Observer:
+        if (
+            cls is Observer
+            and metrics is not None
+            and access_log is None
+            and not metrics.options.add_routers_labels
+        ):
+            cls = _CountingObserver
+        return object.__new__(cls)
 
     def __init__(self, metrics: Metrics | None, access_log: AccessLog | None) -> None:
         self.metrics = metrics
@@ -239,43 +251,57 @@ class Observer:
             exchange.protocol = protocol_label(scope)
         return exchange
 
-    def end(self, scope: Scope, exchange: Exchange) -> None:
+    def end(self, scope: Scope, exchange: Exchange) -> float:
         """Record the request :meth:`begin` started, however it ended (status -1: the
-        client went away before any answer, 499)."""
-        seconds = _perf() - exchange.start
-        rows = self.rows
-        if rows is not None:
-            # Metrics.observe, inlined: this runs for every request. The last request's
-            # row when this one has its labels (nearly always): three comparisons
-            # instead of a tuple and its lookup.
+        client went away before any answer, 499); its seconds."""
+        counted = self.rows is not None
+        seconds = self.count(scope, exchange) if counted else _perf() - exchange.start
+        if self.routers is not None and exchange.router is not None:
             status = exchange.status
-            method = exchange.method
-            protocol = exchange.protocol
-            if status == rows.status and method == rows.method and protocol == rows.protocol:
-                row = rows.row
-            else:
-                row = rows.find(status, method, protocol)
-            row.count += 1
-            row.sum += seconds
-            if seconds > self.first:  # (rarely: most requests are in the first bucket)
-                row.over[bisect_left(self.bounds, seconds) - 1] += 1
-            if exchange.request_bytes:  # (most requests have no body: no addition)
-                row.request_bytes += exchange.request_bytes
-            row.response_bytes += exchange.response_bytes
-            if self.routers is not None and exchange.router is not None:
-                group = self.routers.router_rows.setdefault(exchange.router, {})
-                self.routers.observe(
-                    group,
-                    (499 if status == _NO_ANSWER else status, method_label(method), protocol),
-                    seconds,
-                    exchange.request_bytes,
-                    exchange.response_bytes,
-                )
+            self.routers.observe(
+                self.routers.router_rows.setdefault(exchange.router, {}),
+                (499 if status == _NO_ANSWER else status, method_label(exchange.method),
+                 exchange.protocol),
+                seconds,
+                exchange.request_bytes,
+                exchange.response_bytes,
+            )  # fmt: skip
         if self.access_log is not None:
             assert isinstance(exchange, LoggedExchange)
             if exchange.status == _NO_ANSWER:
                 exchange.status = 499  # the client went away before any answer
             self.access_log.log(scope, exchange, seconds)
+        return seconds
+
+    def count(self, scope: Scope, exchange: Exchange) -> float:
+        """Count the request :meth:`begin` started in its entry point row (with
+        metrics); its seconds. Metrics.observe, inlined: this runs for every request."""
+        seconds = _perf() - exchange.start
+        rows: _Rows = self.rows  # type: ignore[assignment]
+        # The last request's row when this one has its labels (nearly always): three
+        # comparisons instead of a tuple and its lookup.
+        if (
+            exchange.status == rows.status
+            and exchange.method == rows.method
+            and exchange.protocol == rows.protocol
+        ):
+            row = rows.row
+        else:
+            row = rows.find(exchange.status, exchange.method, exchange.protocol)
+        row.count += 1
+        row.sum += seconds
+        if seconds > self.first:  # (rarely: most requests are in the first bucket)
+            row.over[bisect_left(self.bounds, seconds) - 1] += 1
+        if exchange.request_bytes:  # (most requests have no body: no addition)
+            row.request_bytes += exchange.request_bytes
+        row.response_bytes += exchange.response_bytes
+        return seconds
+
+
+class _CountingObserver(Observer):
+    """An :class:`Observer` with metrics only: its end is the counting alone."""
+
+    end = Observer.count
 
 
 class ServerRecorder:
