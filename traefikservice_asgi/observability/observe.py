@@ -27,8 +27,9 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..entrypoint.context import COPY_KEY, CountedClientState
+from ..entrypoint.context import COPY_KEY
 from ..entrypoint.forwarding import Forward
+from ..entrypoint.lifecycle import CountingWatch
 from .metrics import Key, Metrics, Row, ServiceStats, method_label, protocol_label
 
 if TYPE_CHECKING:
@@ -71,10 +72,10 @@ def websocket_answer(message: Message, status: int) -> tuple[int, int]:
     return status, 0
 
 
-class Exchange(CountedClientState):
-    """What the entry point knows of one request: the client's state, which
-    :func:`~..entrypoint.lifecycle.serve_watched` counts the exchange into (status, body
-    bytes each way), and the labels and start it is recorded with. Made by
+class Exchange(CountingWatch):
+    """What the entry point knows of one request: the client's state and its watch, which
+    :func:`~..entrypoint.lifecycle.serve_watched` starts and counts the exchange into
+    (status, body bytes each way), and the labels and start it is recorded with. Made by
     :meth:`Observer.begin` without an ``__init__`` frame (this runs per request)."""
 
     __slots__ = ("method", "protocol", "router", "start")
@@ -236,7 +237,7 @@ class Observer:
             logged.origin_duration = 0.0
             scope[EXCHANGE] = exchange = logged  # for the servers' recorders
         exchange.start = _perf()
-        # CountedClientState's fields, set here rather than by its __init__.
+        # The client state's fields (CountingWatch's), set here: no __init__ frame.
         exchange.body_done = exchange.response_done = exchange.gone = False
         exchange.status = -1  # (_NO_ANSWER)
         exchange.request_bytes = exchange.response_bytes = 0
