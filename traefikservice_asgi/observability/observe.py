@@ -272,6 +272,10 @@ class Observer:
             if exchange.status == _NO_ANSWER:
                 exchange.status = 499  # the client went away before any answer
             self.access_log.log(scope, exchange, seconds)
+            # The exchange, as the client's watch, holds the server's receive and send,
+            # whose owner (uvicorn's per-request cycle) holds this scope: out of it, no
+            # reference cycle is left for the collector.
+            scope.pop(EXCHANGE, None)
         return seconds
 
     def count(self, scope: Scope, exchange: Exchange) -> float:
