@@ -8,11 +8,16 @@ Two measurements, loopback only, every process stopped by its PID:
 2. The whole gateway in process: ``create_app`` on bench/config/routes.yaml called as
    an ASGI app by 64 concurrent tasks (no HTTP server in front) on ``wrr.bench``, to a
    real backend in another process; the CPU time of this process per request, metrics
-   off and on alternated over rounds (median). Only the gateway's own work is timed,
-   so the shared box's other load moves it far less than the wrk figures.
+   off and on paired in each round (the order alternating), the median of the rounds'
+   differences. Only the gateway's own work is timed, so the shared box's other load
+   moves it far less than the wrk figures.
 3. Under load: ``wrk -c64`` on ``wrr.bench`` of bench/config/routes.yaml, the gateway
-   without and with ``--admin-port`` (scraped every second meanwhile), interleaved over
-   rounds; req/s and the gateway's CPU per request (from /proc/PID/stat).
+   without and with ``--admin-port`` (scraped every second meanwhile), paired in each
+   round (off then on, on then off in the next: a drift of the box's load falls on
+   both); req/s and the gateway's CPU per request (from /proc/PID/stat), reported as
+   the median of the rounds' paired ratios (req/s) and differences (CPU), each
+   round's own beside them. The load average is printed before and after: the box
+   is shared, and a round next to someone else's run reads low.
 
     python bench/metrics_cost.py [--rounds 3] [--duration 5] [--no-wrk]
 """
@@ -151,10 +156,15 @@ def whole_gateway(
         return cpu
 
     results: dict[str, list[float]] = {"off": [], "on": []}
-    for _ in range(rounds):
-        for mode in ("off", "on"):
+    for index in range(rounds):
+        for mode in _order(index):
             results[mode].append(uvloop.run(run(mode == "on")))
     return results
+
+
+def _order(index: int) -> tuple[str, str]:
+    """The modes of round ``index``: off first, then on first in the next round."""
+    return ("off", "on") if index % 2 == 0 else ("on", "off")
 
 
 def _backend() -> tuple[subprocess.Popen[bytes], str]:
@@ -198,8 +208,8 @@ def under_load(
     backend_url: str, rounds: int, duration: float
 ) -> dict[str, list[tuple[float, float]]]:
     results: dict[str, list[tuple[float, float]]] = {"off": [], "on": []}
-    for _ in range(rounds):
-        for mode in ("off", "on"):
+    for index in range(rounds):
+        for mode in _order(index):
             results[mode].append(_one(mode, backend_url, duration))
     return results
 
@@ -244,37 +254,47 @@ def _median(values: list[float]) -> float:
     return sorted(values)[len(values) // 2]
 
 
+def _load() -> str:
+    return "load average " + " ".join(f"{n:.2f}" for n in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--no-wrk", action="store_true", help="skip the measurement under wrk")
     options = parser.parse_args()
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, {_load()}")
     bare, observed = in_process()
     print(f"in process: stub {bare:.2f} µs/req, observed {observed:.2f} µs/req, "
           f"observation {observed - bare:.2f} µs/req")  # fmt: skip
     backend, backend_url = _backend()
     try:
         whole = whole_gateway(backend_url, options.rounds)
-        for mode, cpus in whole.items():
-            print(f"whole gateway in process, {mode}: " + ", ".join(f"{c:.1f}" for c in cpus))
-        off, on = _median(whole["off"]), _median(whole["on"])
-        print(f"whole gateway in process, median: off {off:.1f} µs/req, on {on:.1f} µs/req, "
-              f"CPU {on - off:+.1f} µs/req")  # fmt: skip
+        differences = [on - off for off, on in zip(whole["off"], whole["on"], strict=True)]
+        for index, (off, on) in enumerate(zip(whole["off"], whole["on"], strict=True)):
+            print(f"whole gateway in process, round {index + 1}: off {off:.1f}, on {on:.1f} "
+                  f"µs/req, CPU {on - off:+.1f} µs/req")  # fmt: skip
+        print(f"whole gateway in process, median of the rounds: "
+              f"CPU {_median(differences):+.1f} µs/req")  # fmt: skip
         if options.no_wrk:
             return
         results = under_load(backend_url, options.rounds, options.duration)
     finally:
         backend.terminate()
         backend.wait(10)
-    for mode, runs in results.items():
-        line = ", ".join(f"{rps:.0f} req/s {cpu:.1f} µs CPU/req" for rps, cpu in runs)
-        print(f"{mode}: {line}")
-    off_rps, on_rps = (_median([r for r, _ in results[m]]) for m in ("off", "on"))
-    off_cpu, on_cpu = (_median([c for _, c in results[m]]) for m in ("off", "on"))
-    print(f"median: off {off_rps:.0f} req/s {off_cpu:.1f} µs/req; on {on_rps:.0f} req/s "
-          f"{on_cpu:.1f} µs/req; req/s {100 * (on_rps / off_rps - 1):+.1f} %, "
-          f"CPU {on_cpu - off_cpu:+.1f} µs/req")  # fmt: skip
+    ratios, extra = [], []
+    for index, ((off_rps, off_cpu), (on_rps, on_cpu)) in enumerate(
+        zip(results["off"], results["on"], strict=True)
+    ):
+        ratios.append(on_rps / off_rps)
+        extra.append(on_cpu - off_cpu)
+        print(f"wrk round {index + 1} ({' then '.join(_order(index))}): off {off_rps:.0f} "
+              f"req/s {off_cpu:.1f} µs CPU/req; on {on_rps:.0f} req/s {on_cpu:.1f} µs CPU/req; "
+              f"req/s {100 * (ratios[-1] - 1):+.1f} %, CPU {extra[-1]:+.1f} µs/req")  # fmt: skip
+    print(f"wrk, median of the rounds' pairs: req/s {100 * (_median(ratios) - 1):+.1f} %, "
+          f"CPU {_median(extra):+.1f} µs/req")  # fmt: skip
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, {_load()}")
 
 
 if __name__ == "__main__":

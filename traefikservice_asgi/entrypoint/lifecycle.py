@@ -24,9 +24,9 @@ from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .context import CLIENT_KEY, ClientState, CountedClientState
+from .context import CLIENT_KEY, ClientState
 
-__all__ = ["ClientState", "serve_watched"]
+__all__ = ["ClientState", "CountingWatch", "serve_watched"]
 
 access_logger = logging.getLogger("traefikservice_asgi.access")
 
@@ -97,36 +97,67 @@ class _Watch:
         self.task = None
 
 
-class _CountingWatch(_Watch):
-    """A :class:`_Watch` that also counts, into its :class:`CountedClientState`, the
-    response's status and body bytes and the request body's bytes: the entry point's
-    metrics, counted in the wrappers every routed request has anyway rather than in
-    another layer of its own (bench/README.md)."""
+class CountingWatch(_Watch):
+    """A client state that is its own watch, and counts what passes between the client
+    and the routing: the response's status (-1 until an answer starts) and body bytes,
+    the request body's bytes. The entry point's metrics, counted in the wrappers every
+    routed request has anyway rather than in another layer of its own; and one object
+    where a client state and its watch are two (bench/README.md). Made before the
+    routing (``observability.observe.Exchange``, which sets its client state's fields);
+    :func:`serve_watched` starts the watch with :meth:`watching`."""
 
-    __slots__ = ()
+    __slots__ = (
+        "body_done",
+        "gone",
+        "request_bytes",
+        "response_bytes",
+        "response_done",
+        "status",
+    )
 
-    state: CountedClientState
+    body_done: bool
+    gone: bool
+    response_done: bool
+    status: int
+    request_bytes: int
+    response_bytes: int
+
+    @property
+    def state(self) -> CountingWatch:  # type: ignore[override]
+        """Itself: the watch's client state (no attribute: no reference cycle)."""
+        return self
+
+    def watching(self, receive: Receive, send: Send, grace: float) -> None:
+        """Start watching the client (what ``_Watch.__init__`` does, the state itself)."""
+        self.receive = receive
+        self.send = send
+        self.grace = grace
+        self.task = asyncio.current_task()
+        loop = self.loop = asyncio.get_running_loop()
+        self.watcher = None
+        self.due = loop.time() + grace
+        self.overdue = _overdue(loop)
+        self.overdue.add(self)
 
     async def tracked_receive(self) -> Message:
         message = await self.receive()
         if message["type"] == "http.disconnect":
-            if not self.state.response_done:
-                self.state.gone = True
+            if not self.response_done:
+                self.gone = True
         else:
-            self.state.request_bytes += len(message.get("body", b""))
+            self.request_bytes += len(message.get("body", b""))
             if not message.get("more_body", False):
-                self.state.body_done = True
+                self.body_done = True
         return message
 
     def tracked_send(self, message: Message) -> Awaitable[None]:
         kind = message["type"]
         if kind == "http.response.body":
-            state = self.state
-            state.response_bytes += len(message.get("body", b""))
+            self.response_bytes += len(message.get("body", b""))
             if not message.get("more_body", False):
-                state.response_done = True
+                self.response_done = True
         elif kind == "http.response.start":
-            self.state.status = message["status"]
+            self.status = message["status"]
         return self.send(message)
 
 
@@ -199,19 +230,21 @@ async def serve_watched(
     *,
     has_body: bool,
     grace: float = DEFAULT_GRACE,
-    counted: CountedClientState | None = None,
+    counted: CountingWatch | None = None,
 ) -> None:
     """Run ``handler``; cancel it if the client disconnects before the response ends.
-    With ``counted``, that is the client's state, and what goes through is counted in it.
+    With ``counted``, that is the client's state and its watch, and what goes through
+    is counted in it.
     """
     watch: _Watch
+    state: ClientState | CountingWatch
     if counted is None:
-        state: ClientState = ClientState(body_done=not has_body)
+        state = ClientState(body_done=not has_body)
         watch = _Watch(state, receive, send, grace)
     else:
-        state = counted
-        state.body_done = not has_body
-        watch = _CountingWatch(state, receive, send, grace)
+        state = watch = counted
+        counted.body_done = not has_body
+        counted.watching(receive, send, grace)
     scope[CLIENT_KEY] = state  # (context.set_client_state, one call less)
     try:
         await handler(scope, watch.tracked_receive, watch.tracked_send)

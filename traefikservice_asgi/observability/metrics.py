@@ -69,20 +69,30 @@ def protocol_label(scope: Mapping[str, Any]) -> str:
 
 
 class Row:
-    """The counters of one label set: requests, histogram and bytes."""
+    """The counters of one label set: requests, histogram and bytes. The requests are
+    counted in :attr:`count` and in :attr:`over`'s bucket when they are over the first
+    bound (rarely): one addition to an attribute per request, not to a list's item."""
 
-    __slots__ = ("buckets", "request_bytes", "response_bytes", "sum")
+    __slots__ = ("count", "over", "request_bytes", "response_bytes", "sum")
 
     def __init__(self, size: int) -> None:
+        self.count = 0
         self.sum = 0.0
-        self.buckets = [0] * size  # per bucket (not cumulative); the last one is +Inf
+        self.over = [0] * (size - 1)  # the buckets after the first; the last one is +Inf
         self.request_bytes = 0
         self.response_bytes = 0
 
     @property
-    def count(self) -> int:
-        """The requests counted: the buckets' sum (one addition less per request)."""
-        return sum(self.buckets)
+    def buckets(self) -> list[int]:
+        """The requests per bucket (not cumulative), the last one +Inf."""
+        return [self.count - sum(self.over), *self.over]
+
+    def add(self, seconds: float, bounds: tuple[float, ...]) -> None:
+        """Count a request of ``seconds`` (the hot paths inline this)."""
+        self.count += 1
+        self.sum += seconds
+        if seconds > bounds[0]:
+            self.over[bisect_left(bounds, seconds) - 1] += 1
 
 
 Key = tuple[int, str, str]  # (status, method label, protocol)
@@ -145,8 +155,7 @@ class Metrics:
         row = rows.get(key)
         if row is None:
             row = rows[key] = Row(self.size)
-        row.sum += seconds
-        row.buckets[bisect_left(self.bounds, seconds)] += 1
+        row.add(seconds, self.bounds)
         row.request_bytes += request_bytes
         row.response_bytes += response_bytes
 

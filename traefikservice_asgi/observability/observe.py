@@ -27,9 +27,10 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..entrypoint.context import COPY_KEY, CountedClientState
+from ..entrypoint.context import COPY_KEY
 from ..entrypoint.forwarding import Forward
-from .metrics import METHODS, Key, Metrics, Row, ServiceStats, method_label, protocol_label
+from ..entrypoint.lifecycle import CountingWatch
+from .metrics import Key, Metrics, Row, ServiceStats, method_label, protocol_label
 
 if TYPE_CHECKING:
     from .accesslog import AccessLog
@@ -71,19 +72,21 @@ def websocket_answer(message: Message, status: int) -> tuple[int, int]:
     return status, 0
 
 
-_new = object.__new__
-
-
-class Exchange(CountedClientState):
-    """What the entry point knows of one request: the client's state, which
-    :func:`~..entrypoint.lifecycle.serve_watched` counts the exchange into (status, body
-    bytes each way), and the labels and start it is recorded with. Made by
+class Exchange(CountingWatch):
+    """What the entry point knows of one request: the client's state and its watch, which
+    :func:`~..entrypoint.lifecycle.serve_watched` starts and counts the exchange into
+    (status, body bytes each way), and the labels and start it is recorded with. Made by
     :meth:`Observer.begin` without an ``__init__`` frame (this runs per request)."""
 
     __slots__ = ("method", "protocol", "router", "start")
 
+    # Made by a bare ``Exchange()``: object's own ``__init__``, run in C, rather than the
+    # client state's (a Python frame), or ``object.__new__(Exchange)`` (an argument tuple
+    # and checks): Observer.begin sets every field.
+    __init__ = object.__init__
+
     start: float  # perf_counter
-    method: str  # Traefik's label: the verb, or EXTENSION_METHOD
+    method: str  # the request's method (its label, or EXTENSION_METHOD, is its row's)
     protocol: str  # Traefik's label: http, websocket, sse, grpc-web or grpc
     router: tuple[str, str] | None  # (router, its top-level service), once routed
 
@@ -158,35 +161,61 @@ class LoggedExchange(Exchange):
     origin_size: int
 
 
-class _LastRow:
-    """The labels and row of the last request counted in one dict of rows: the next
-    request nearly always has the same labels, and comparing them costs less than
-    building and hashing the tuple key. Rows are never removed from their dict (a
-    removed service goes whole), so the row remembered stays the one counted."""
+class _Rows:
+    """The rows of one family (a dict keyed by labels), and the last request's labels and
+    row: the next request nearly always has the same labels, and comparing them costs
+    less than building and hashing the tuple key. The labels compared are the request's
+    own (its status, ``-1`` or ``0`` when nothing was answered, and its method, not yet
+    their labels), so that a request of the last one's labels skips those too. Rows are
+    never removed from their dict (a removed service goes whole), so the row remembered
+    stays the one counted."""
 
-    __slots__ = ("method", "protocol", "row", "status")
+    __slots__ = ("method", "none", "protocol", "row", "rows", "size", "status")
 
-    def __init__(self) -> None:
+    def __init__(self, rows: dict[Key, Row], size: int, none: int) -> None:
+        self.rows = rows
+        self.size = size
+        self.none = none  # the status of no answer: counted as 499
         self.status = -2  # no status: the first request looks its row up
         self.method = self.protocol = ""
         self.row = Row(0)  # (never counted in: no request has status -2)
 
-    def remember(self, key: Key, row: Row) -> Row:
-        self.status, self.method, self.protocol = key
-        self.row = row
+    def find(self, status: int, method: str, protocol: str) -> Row:
+        """The row of a request that sent ``status`` (:attr:`none`: nothing, the client
+        went away: 499), of ``method``, over ``protocol``; remembered as the last one."""
+        key = (499 if status == self.none else status, method_label(method), protocol)
+        row = self.rows.get(key)
+        if row is None:
+            row = self.rows[key] = Row(self.size)
+        self.status, self.method, self.protocol, self.row = status, method, protocol, row
         return row
 
 
 class Observer:
-    """The entry point's recording around the gateway's routing (``handler``)."""
+    """The entry point's recording around the gateway's routing (``handler``). With
+    metrics and nothing else (no access log, no router families), it is a
+    :class:`_CountingObserver`, whose :meth:`end` checks for neither."""
+
+    def __new__(cls, metrics: Metrics | None, access_log: AccessLog | None) -> Observer:
+        if (
+            cls is Observer
+            and metrics is not None
+            and access_log is None
+            and not metrics.options.add_routers_labels
+        ):
+            cls = _CountingObserver
+        return object.__new__(cls)
 
     def __init__(self, metrics: Metrics | None, access_log: AccessLog | None) -> None:
         self.metrics = metrics
         self.access_log = access_log
-        self.rows = metrics.entry_rows if metrics is not None else None
         self.bounds = metrics.bounds if metrics is not None else (0.0,)
         self.first = self.bounds[0]
-        self._last = _LastRow()
+        self.rows = (
+            _Rows(metrics.entry_rows, len(self.bounds) + 1, _NO_ANSWER)
+            if metrics is not None
+            else None
+        )
         #: The metrics when they have router families (addRoutersLabels), else None.
         self.routers = (
             metrics if metrics is not None and metrics.options.add_routers_labels else None
@@ -199,72 +228,85 @@ class Observer:
         which counts into it, or counts with :meth:`Exchange.counting`."""
         exchange: Exchange
         if self.access_log is None:
-            exchange = _new(Exchange)
+            exchange = Exchange()
         else:
-            exchange = _new(LoggedExchange)
-            exchange.start_wall = time.time_ns()  # the access log's StartUTC
-            exchange.service = exchange.url = None
-            exchange.origin_status = exchange.origin_size = 0
-            exchange.origin_duration = 0.0
-            scope[EXCHANGE] = exchange  # for the servers' recorders
+            logged = LoggedExchange()
+            logged.start_wall = time.time_ns()  # the access log's StartUTC
+            logged.service = logged.url = None
+            logged.origin_status = logged.origin_size = 0
+            logged.origin_duration = 0.0
+            scope[EXCHANGE] = exchange = logged  # for the servers' recorders
         exchange.start = _perf()
-        # CountedClientState's fields, set here rather than by its __init__.
+        # The client state's fields (CountingWatch's), set here: no __init__ frame.
         exchange.body_done = exchange.response_done = exchange.gone = False
-        exchange.status = _NO_ANSWER
+        exchange.status = -1  # (_NO_ANSWER)
         exchange.request_bytes = exchange.response_bytes = 0
+        exchange.router = None
         # The entry point's Forward has the labels; an embedded middleware makes its
         # Forward after routing.
         if forward is not None:
-            method = forward.method
+            exchange.method = forward.method
             exchange.protocol = forward.protocol
         else:
-            method = scope.get("method", "GET")
+            exchange.method = scope.get("method", "GET")
             exchange.protocol = protocol_label(scope)
-        exchange.method = method if method in METHODS else "EXTENSION_METHOD"
-        exchange.router = None
         return exchange
 
-    def end(self, scope: Scope, exchange: Exchange) -> None:
-        """Record the request :meth:`begin` started, however it ended."""
-        seconds = _perf() - exchange.start
-        status = exchange.status
-        if status == _NO_ANSWER:
-            status = exchange.status = 499  # the client went away before any answer
-        rows = self.rows
-        if rows is not None:
-            # Metrics.observe, inlined: this runs for every request. The last request's
-            # row when this one has its labels (nearly always): three comparisons
-            # instead of a tuple and its lookup.
-            method, protocol = exchange.method, exchange.protocol
-            last = self._last
-            if status == last.status and method == last.method and protocol == last.protocol:
-                row = last.row
-            else:
-                key = (status, method, protocol)
-                found = rows.get(key)
-                if found is None:
-                    found = rows[key] = Row(len(self.bounds) + 1)
-                row = last.remember(key, found)
-            row.sum += seconds
-            if seconds <= self.first:
-                row.buckets[0] += 1
-            else:
-                row.buckets[bisect_left(self.bounds, seconds)] += 1
-            if exchange.request_bytes:  # (most requests have no body: no addition)
-                row.request_bytes += exchange.request_bytes
-            row.response_bytes += exchange.response_bytes
-            if self.routers is not None and exchange.router is not None:
-                group = self.routers.router_rows.setdefault(exchange.router, {})
-                self.routers.observe(
-                    group,
-                    (status, method, protocol),
-                    seconds,
-                    exchange.request_bytes,
-                    exchange.response_bytes,
-                )
+    def end(self, scope: Scope, exchange: Exchange) -> float:
+        """Record the request :meth:`begin` started, however it ended (status -1: the
+        client went away before any answer, 499); its seconds."""
+        counted = self.rows is not None
+        seconds = self.count(scope, exchange) if counted else _perf() - exchange.start
+        if self.routers is not None and exchange.router is not None:
+            status = exchange.status
+            self.routers.observe(
+                self.routers.router_rows.setdefault(exchange.router, {}),
+                (499 if status == _NO_ANSWER else status, method_label(exchange.method),
+                 exchange.protocol),
+                seconds,
+                exchange.request_bytes,
+                exchange.response_bytes,
+            )  # fmt: skip
         if self.access_log is not None:
             assert isinstance(exchange, LoggedExchange)
+            if exchange.status == _NO_ANSWER:
+                exchange.status = 499  # the client went away before any answer
             self.access_log.log(scope, exchange, seconds)
+            # The exchange, as the client's watch, holds the server's receive and send,
+            # whose owner (uvicorn's per-request cycle) holds this scope: out of it, no
+            # reference cycle is left for the collector.
+            scope.pop(EXCHANGE, None)
+        return seconds
+
+    def count(self, scope: Scope, exchange: Exchange) -> float:
+        """Count the request :meth:`begin` started in its entry point row (with
+        metrics); its seconds. Metrics.observe, inlined: this runs for every request."""
+        seconds = _perf() - exchange.start
+        rows: _Rows = self.rows  # type: ignore[assignment]
+        # The last request's row when this one has its labels (nearly always): three
+        # comparisons instead of a tuple and its lookup.
+        if (
+            exchange.status == rows.status
+            and exchange.method == rows.method
+            and exchange.protocol == rows.protocol
+        ):
+            row = rows.row
+        else:
+            row = rows.find(exchange.status, exchange.method, exchange.protocol)
+        row.count += 1
+        row.sum += seconds
+        if seconds > self.first:  # (rarely: most requests are in the first bucket)
+            row.over[bisect_left(self.bounds, seconds) - 1] += 1
+        if exchange.request_bytes:  # (most requests have no body: no addition)
+            row.request_bytes += exchange.request_bytes
+        row.response_bytes += exchange.response_bytes
+        return seconds
+
+
+class _CountingObserver(Observer):
+    """An :class:`Observer` with metrics only: its end is the counting alone."""
+
+    end = Observer.count
 
 
 class ServerRecorder:
@@ -276,19 +318,18 @@ class ServerRecorder:
     ``send``, whose calls were the largest part of what recording cost a request
     (bench/README.md)."""
 
-    __slots__ = ("_last", "addr", "bounds", "first", "logged", "metrics", "rows", "stats", "url")
+    __slots__ = ("addr", "bounds", "first", "logged", "metrics", "rows", "stats", "url")
 
     def __init__(self, url: str, stats: ServiceStats, metrics: Metrics) -> None:
         self.url = url
         self.addr = urlsplit(url).netloc
         self.stats = stats
-        self.rows = stats.rows
+        self.rows = _Rows(stats.rows, len(metrics.bounds) + 1, 0)
         self.metrics = metrics
         self.bounds = metrics.bounds
         self.first = metrics.bounds[0]
         #: Whether an access log line is written, which names the server that answered.
         self.logged = metrics.options.access_log
-        self._last = _LastRow()
 
     def record(
         self,
@@ -303,28 +344,21 @@ class ServerRecorder:
         sent ``status`` (0: none, the client went away: 499) and ``response_bytes`` of
         body, and read ``request_bytes`` of the request body."""
         seconds = _perf() - start
-        if not status:
-            status = 499
-        method = forward.method
-        if method not in METHODS:
-            method = "EXTENSION_METHOD"
-        protocol = forward.protocol
         # Metrics.observe, inlined: this runs for every request a server answers (the
         # last row again, as in Observer.end).
-        last = self._last
-        if status == last.status and method == last.method and protocol == last.protocol:
-            row = last.row
+        rows = self.rows
+        if (
+            status == rows.status
+            and forward.method == rows.method
+            and forward.protocol == rows.protocol
+        ):
+            row = rows.row
         else:
-            key = (status, method, protocol)
-            found = self.rows.get(key)
-            if found is None:
-                found = self.rows[key] = Row(len(self.bounds) + 1)
-            row = last.remember(key, found)
+            row = rows.find(status, forward.method, forward.protocol)
+        row.count += 1
         row.sum += seconds
-        if seconds <= self.first:
-            row.buckets[0] += 1
-        else:
-            row.buckets[bisect_left(self.bounds, seconds)] += 1
+        if seconds > self.first:  # (rarely: most requests are in the first bucket)
+            row.over[bisect_left(self.bounds, seconds) - 1] += 1
         if request_bytes:  # (most requests have no body: no addition)
             row.request_bytes += request_bytes
         row.response_bytes += response_bytes
@@ -333,7 +367,7 @@ class ServerRecorder:
             if exchange is not None:
                 exchange.service = self.stats.name
                 exchange.url = self.url
-                exchange.origin_status = status
+                exchange.origin_status = status or 499
                 exchange.origin_duration = seconds
                 exchange.origin_size = response_bytes
 

@@ -161,8 +161,9 @@ class MergedMetrics(Metrics):
             row = rows[(status, method, protocol)] = Row(self.size)
         _, total, buckets, request_bytes, response_bytes = values  # (the count: the buckets')
         row.sum += total
-        for index, n in enumerate(buckets[: self.size]):
-            row.buckets[index] += n
+        row.count += sum(buckets[: self.size])
+        for index, n in enumerate(buckets[1 : self.size]):
+            row.over[index] += n
         row.request_bytes += request_bytes
         row.response_bytes += response_bytes
 
