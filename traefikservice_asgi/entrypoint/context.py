@@ -48,7 +48,6 @@ __all__ = [
     "CLIENT_KEY",
     "ClientState",
     "COPY_JOB_KEY",
-    "CountedClientState",
     "COPY_KEY",
     "FORWARD_KEY",
     "NO_BACKEND_ANSWER",
@@ -114,22 +113,6 @@ class ClientState:
         self.body_done = body_done
         self.response_done = False
         self.gone = False
-
-
-class CountedClientState(ClientState):
-    """A :class:`ClientState` that also counts what passed between the client and the
-    routing: the response's status and body bytes as the client was sent them (-1 until
-    an answer starts), the request body's bytes as read. :func:`~.lifecycle.serve_watched`
-    counts into one it is given, in the send and receive it wraps anyway: the entry
-    point's metrics and access log read it (``observability.observe.Exchange``)."""
-
-    __slots__ = ("request_bytes", "response_bytes", "status")
-
-    def __init__(self, body_done: bool) -> None:
-        super().__init__(body_done)
-        self.status = -1
-        self.request_bytes = 0
-        self.response_bytes = 0
 
 
 def forward_of(scope: Scope) -> Forward:

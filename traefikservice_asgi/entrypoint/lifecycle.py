@@ -239,7 +239,7 @@ async def serve_watched(
     watch: _Watch
     state: ClientState | CountingWatch
     if counted is None:
-        state = ClientState(body_done=not has_body)
+        state = ClientState(not has_body)  # (positional: a keyword costs a request more)
         watch = _Watch(state, receive, send, grace)
     else:
         state = watch = counted
