@@ -15,10 +15,10 @@ __all__ = ["Child", "direct_call"]
 
 
 def direct_call(app: ASGIApp) -> ASGIApp:
-    """What a parent calls to run ``app``: its bound ``__call__`` when its class defines
-    one in Python, else ``app`` itself. CPython 3.11 calls an instance through its type's
-    call slot, in an interpreter loop of its own, and a bound method inline: about 700
-    instructions less per call (bench/README.md)."""
+    """What a parent (a balancer, a router, a middleware) calls to run ``app``: its bound
+    ``__call__`` when its class defines one in Python, else ``app`` itself. CPython 3.11
+    calls an instance through its type's call slot, in an interpreter loop of its own,
+    and a bound method inline: about 700 instructions less per call (bench/README.md)."""
     if isinstance(inspect.getattr_static(app, "__call__", None), FunctionType):
         direct: ASGIApp = app.__call__  # type: ignore[operator]
         return direct

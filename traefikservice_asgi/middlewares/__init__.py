@@ -19,9 +19,7 @@ its own chain.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Awaitable, Callable, Sequence
-from types import FunctionType
 from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -29,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..config.middlewares import ErrorPage, Middleware
 from ..config.middlewares import RateLimit as RateLimitConfig
 from ..config.models import Service
+from ..loadbalancer._child import direct_call
 from .addprefix import AddPrefix
 from .basicauth import BasicAuth
 from .buffering import Buffering
@@ -95,17 +94,6 @@ MIDDLEWARES: dict[str, type[MiddlewareClass]] = {
 ``MIDDLEWARE_KINDS`` lists the same keys (a test keeps them equal)."""
 
 
-def _direct(app: ASGIApp) -> ASGIApp:
-    """``app``'s bound ``__call__`` when its class defines one in Python: what each
-    middleware calls. CPython 3.11 calls an instance through its type's call slot, in an
-    interpreter loop of its own, and a bound method inline: 700 instructions less per
-    request and link of a chain."""
-    if isinstance(inspect.getattr_static(app, "__call__", None), FunctionType):
-        direct: ASGIApp = app.__call__  # type: ignore[operator]
-        return direct
-    return app
-
-
 _HANDS_ON_ONCE = frozenset({"stripPrefix", "headers", "rateLimit"})
 """The kinds of middleware that call the next app at most once per request, and neither read nor
 hand on their scope once it was called: below them, a scope their caller owned is still
@@ -133,7 +121,7 @@ def wrap(
         owning.append(owned)
         owned = owned and middleware.spec.KIND in _HANDS_ON_ONCE
     for middleware, owns in zip(reversed(middlewares), reversed(owning), strict=True):
-        app = _direct(app)
+        app = direct_call(app)  # what each middleware calls: its next's bound __call__
         spec = middleware.spec
         if isinstance(spec, ErrorPage):
             page = build(spec.service) if build is not None and spec.service else None
