@@ -12,6 +12,7 @@ import httpx
 from tests.conformance.runner import _recording_backends
 from tests.support.gateway import serve_cli
 from tests.support.traefik import free_port
+from tests.support.wait import until
 from traefikservice_asgi.observability import ObservabilityOptions
 from traefikservice_asgi.observability.metrics import Metrics
 from traefikservice_asgi.observability.workers import MergedMetrics, SnapshotWriter
@@ -72,21 +73,17 @@ def test_one_scrape_reports_the_sum_over_all_workers() -> None:
                 if f.stat().st_mtime > started
             ]
             newest = max(folders, key=lambda f: f.stat().st_mtime)
-            deadline = time.monotonic() + 10
-            while len(list(newest.glob("*.json"))) < 2 and time.monotonic() < deadline:
-                time.sleep(0.1)
+            until(lambda: len(list(newest.glob("*.json"))) >= 2, "both workers' snapshots")
             assert len(list(newest.glob("*.json"))) == 2
             for _ in range(60):  # a new connection each: the kernel spreads them
                 answer = httpx.get(base_url, headers={"Host": "plain.test"}, timeout=5)
                 assert answer.status_code == 200
-            deadline = time.monotonic() + 10
-            total = 0.0
-            while time.monotonic() < deadline:
+
+            def total() -> float:
                 try:
-                    total = entry_total(httpx.get(metrics_url, timeout=5).text)
+                    return entry_total(httpx.get(metrics_url, timeout=5).text)
                 except httpx.TransportError:
-                    total = 0.0
-                if total == 60:
-                    break
-                time.sleep(0.2)
-            assert total == 60
+                    return 0.0
+
+            until(lambda: total() >= 60, "the 60 requests in one scrape", interval=0.2)
+            assert total() == 60
