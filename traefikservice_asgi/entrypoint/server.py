@@ -148,25 +148,22 @@ class _HeldHead:
     def __init__(
         self, cycle: httptools_impl.RequestResponseCycle, transport: Any, head: bytes
     ) -> None:
-        self.cycle, self.transport = cycle, transport
-        self.head: bytes | None = head
+        self.cycle, self.transport, self.head = cycle, transport, head
 
     def write(self, data: bytes) -> None:
-        head = self.head
-        if head is None:  # released already (a write after the head went alone)
-            self.transport.write(data)
-            return
-        self._release()
+        # The first body bytes: the cycle writes to its own transport from now on.
+        self.cycle.transport = self.transport
         if len(data) < _JOIN_BELOW:
-            self.transport.write(head + data)
+            self.transport.write(self.head + data)
         else:
-            self.transport.writelines((head, data))
+            self.transport.writelines((self.head, data))
 
     def flush(self) -> None:
-        head = self.head
-        if head is not None and self.cycle.transport is self:  # type: ignore[comparison-overlap]
-            self._release()
-            self.transport.write(head)
+        """Send the head alone, unless body bytes took it already (the cycle's transport
+        is then its own again)."""
+        if self.cycle.transport is self:  # type: ignore[comparison-overlap]
+            self.cycle.transport = self.transport
+            self.transport.write(self.head)
 
     def close(self) -> None:
         self.flush()
@@ -174,10 +171,6 @@ class _HeldHead:
 
     def is_closing(self) -> bool:
         return bool(self.transport.is_closing())
-
-    def _release(self) -> None:
-        self.head = None
-        self.cycle.transport = self.transport
 
 
 _ORIGIN_FORM = (b"/", b"*")
